@@ -1,0 +1,56 @@
+/*
+ * The station's write policy: a certificate goes only to the token whose
+ * serial it names, onto a key pair that has none yet.
+ *
+ * The policy reads the token through the backend's own function list and a
+ * backend session, so it can be unit-tested against a mock function list.
+ * The caller (module.c) holds the token's write lock around check + create so
+ * that two writers cannot both see "no certificate yet".
+ */
+#ifndef TOKENMINT_POLICY_H
+#define TOKENMINT_POLICY_H
+
+#include "p11.h"
+#include "tm_profile.h"
+#include <openssl/x509.h>
+
+typedef enum {
+    TM_OUTSIDE_PROFILE_REFUSE = 0, /* default: only serial-bound certificates */
+    TM_OUTSIDE_PROFILE_ALLOW,      /* e.g. CA certificates: stored as they come */
+} tm_outside_profile;
+
+typedef struct tm_policy {
+    const tm_profile *profile;    /* borrowed; never NULL */
+    STACK_OF(X509) *trusted_roots; /* borrowed; NULL or empty: no chain check */
+    tm_outside_profile outside_profile;
+} tm_policy;
+
+/* What the policy decided for one C_CreateObject template. */
+typedef struct tm_policy_decision {
+    int is_certificate;      /* 0: not an X.509 certificate object, policy does not apply */
+    CK_RV rv;                /* CKR_OK to proceed, else the CKR to return */
+    char reason[512];        /* why it was refused (or what was done), for the audit log */
+    CK_ATTRIBUTE *templ;     /* template to pass to the backend: the caller's plus CKA_ID /
+                                CKA_LABEL set from the matching key; owned, free with
+                                tm_policy_decision_clear */
+    CK_ULONG templ_count;
+    tm_binding binding;      /* valid when the certificate was in the profile */
+} tm_policy_decision;
+
+/*
+ * Decides a C_CreateObject on a token. token_serial is the trimmed raw serial
+ * of the token the session is on. Refusals (documented in README):
+ *   CKR_TEMPLATE_INCONSISTENT     CKA_VALUE missing or not a DER certificate;
+ *                                  certificate outside the profile under "refuse"
+ *   CKR_ATTRIBUTE_VALUE_INVALID   it names another token's serial
+ *   CKR_KEY_HANDLE_INVALID        no key pair on the token matches its public key
+ *   CKR_DATA_INVALID              that key pair already has a certificate
+ *   CKR_SIGNATURE_INVALID         it does not chain to a configured trusted root
+ */
+void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
+                      CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
+                      size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                      tm_policy_decision *out);
+void tm_policy_decision_clear(tm_policy_decision *d);
+
+#endif

@@ -1,0 +1,1 @@
+#include "tm_profile.h"

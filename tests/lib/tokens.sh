@@ -1,0 +1,58 @@
+# Test helper: a SoftHSM2 token store of N initialised tokens in a fresh
+# temporary directory, removed when the calling shell exits.
+#
+#   . tests/lib/tokens.sh
+#   tm_make_tokens 8            # exports SOFTHSM2_CONF, TM_TOKDIR, TM_SERIALS (array)
+#   tm_make_tokens 4 b          # a second, separate store (labels tm-b0001...)
+#
+# Labels are tm-0001 ... tm-NNNN: all the same width, so none is a prefix of
+# another (pkcs11-tool --token-label matches by prefix). User PIN 1234,
+# SO PIN 12345678 unless TM_USER_PIN / TM_SO_PIN say otherwise.
+
+TM_SOFTHSM_MODULE=${TM_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+TM_USER_PIN=${TM_USER_PIN:-1234}
+TM_SO_PIN=${TM_SO_PIN:-12345678}
+
+tm_tmpdir() {
+    TM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenmint-test.XXXXXX")
+    trap 'rm -rf "$TM_TMP"' EXIT
+    export TM_TMP
+}
+
+# tm_make_tokens N [PREFIX]: N tokens in $TM_TMP/<PREFIX>tokens with their own SOFTHSM2_CONF.
+tm_make_tokens() {
+    local n=$1 prefix=${2:-} i
+    [ -n "${TM_TMP:-}" ] || tm_tmpdir
+    local dir="$TM_TMP/${prefix}tokens"
+    mkdir -p "$dir"
+    export SOFTHSM2_CONF="$TM_TMP/${prefix}softhsm2.conf"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+        "$dir" >"$SOFTHSM2_CONF"
+    for i in $(seq 1 "$n"); do
+        softhsm2-util --init-token --free --label "$(printf 'tm-%s%04d' "$prefix" "$i")" \
+            --so-pin "$TM_SO_PIN" --pin "$TM_USER_PIN" >/dev/null || return 1
+    done
+    TM_SERIALS=()
+    local s
+    while read -r s; do TM_SERIALS+=("$s"); done < <(tm_list_serials)
+    export TM_TOKDIR="$dir"
+}
+
+# Serials of the initialised tokens of $SOFTHSM2_CONF, one per line, sorted by label.
+tm_list_serials() {
+    pkcs11-tool --module "$TM_SOFTHSM_MODULE" -L 2>/dev/null |
+        awk -F': *' '/token label/{l=$2; sub(/ +$/,"",l)} /serial num/{print l, $2}' |
+        sort | awk '{print $2}'
+}
+
+tm_fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# tm_expect_fail DESCRIPTION CMD...: the command must exit non-zero.
+tm_expect_fail() {
+    local what=$1
+    shift
+    if "$@"; then tm_fail "$what: expected failure, command succeeded"; fi
+}
