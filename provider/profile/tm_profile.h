@@ -48,7 +48,7 @@ void tm_violations_join(const tm_violations *v, char *buf, size_t buflen);
 /*
  * Trims CK_TOKEN_INFO.serialNumber (16 bytes, blank padded; trailing 0x20 and
  * 0x00 are padding) into raw bytes. Returns the length, or 0 when the serial
- * is empty (a token without a serial cannot be bound).
+ * is empty (a token without a serial cannot be bound) or longer than out_max.
  */
 size_t tm_serial_trim(const unsigned char *field, size_t field_len, unsigned char *out,
                       size_t out_max);
@@ -119,8 +119,11 @@ int tm_binding_names_serial(const tm_binding *b, const unsigned char *serial, si
  * Sets the subject (serialNumber + configured organisation attributes) and the
  * requested extensions (SAN hardwareModuleName, the purpose's keyUsage/EKU) of
  * req for a token. model may be NULL (default hwType); purpose NULL means the
- * profile's default. The public key and signature are the caller's business.
- * Returns 1 on success, 0 with reasons in errors.
+ * profile's default. The public key and signature are the caller's business,
+ * but set the public key first when the purpose's keyUsage depends on the key
+ * type (the default `encrypt`: keyEncipherment for RSA, keyAgreement for EC);
+ * without it such a purpose is refused. Existing requested extensions are
+ * replaced. Returns 1 on success, 0 with reasons in errors.
  */
 int tm_profile_build_request(const tm_profile *p, X509_REQ *req, const unsigned char *serial,
                              size_t serial_len, const char *model, const char *purpose,
@@ -131,7 +134,9 @@ int tm_profile_build_request(const tm_profile *p, X509_REQ *req, const unsigned 
  * certificate for the request: subject and SAN from the request's binding,
  * issuer from ca_cert, a fresh random serial number, validity, basicConstraints,
  * SKI/AKI and the purpose's keyUsage/EKU from the profile (never copied from the
- * request). Does not sign. Returns 1 on success, 0 with reasons in errors.
+ * request). Refuses a request that fails tm_profile_check_req, or whose
+ * public key differs from cert's. Does not sign. Returns 1 on success, 0 with
+ * reasons in errors (then cert is incomplete: never sign it).
  */
 int tm_profile_issue(const tm_profile *p, X509 *cert, const X509_REQ *req, const X509 *ca_cert,
                      tm_violations *errors);
