@@ -1,0 +1,77 @@
+/*
+ * A key as the provider holds it: a reference to a token object (private key
+ * handle, kept for the life of the process, so signing needs no search) plus
+ * the public half read once from the token. A key without a token is a
+ * public key imported from another provider, used only for key matching.
+ */
+#ifndef TOKENMINT_PROVIDER_KEY_H
+#define TOKENMINT_PROVIDER_KEY_H
+
+#include <openssl/bn.h>
+#include "provider.h"
+
+typedef enum { TM_KEY_RSA, TM_KEY_EC, TM_KEY_ED25519 } tm_key_type;
+
+struct tm_key {
+    int refs;
+    tm_prov *prov;
+    tm_key_type type;
+    int pss_only; /* an RSA-PSS typed key (imported) */
+
+    tm_token *tok;         /* NULL: public key only, not on a token */
+    CK_OBJECT_HANDLE priv; /* CK_INVALID_HANDLE when only the public half is known */
+    unsigned char id[64];
+    size_t id_len;
+    char label[128];
+    int issuing; /* configured as an issuing key */
+
+    /* public half */
+    BIGNUM *n, *e;          /* RSA */
+    char group[32];         /* EC: OpenSSL group name */
+    int curve_nid;          /* EC */
+    size_t field_len;       /* EC: bytes per coordinate */
+    unsigned char pub[160]; /* EC uncompressed point / Ed25519 key */
+    size_t pub_len;
+
+    EVP_PKEY *soft; /* the public half in the default provider, made on demand */
+};
+
+tm_key *tm_key_new(tm_prov *prov, tm_key_type type);
+tm_key *tm_key_up(tm_key *k);
+void tm_key_free(tm_key *k);
+
+/*
+ * Builds a key from a token object (private or public key) found on session
+ * s. For a private key the public half comes from the matching public key
+ * object or certificate (same CKA_ID). NULL with an error raised.
+ */
+tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                           CK_OBJECT_CLASS klass);
+
+/* "RSA", "EC", "ED25519". */
+const char *tm_key_type_name(const tm_key *k);
+int tm_key_bits(const tm_key *k);
+int tm_key_security_bits(const tm_key *k);
+/* Largest signature this key makes, in bytes (DER for ECDSA). */
+int tm_key_max_sig(const tm_key *k);
+int tm_key_has_private(const tm_key *k);
+/* Same public key? */
+int tm_key_public_eq(const tm_key *a, const tm_key *b);
+
+/*
+ * The public half as a default-provider key (verification is not done on the
+ * token). Borrowed, cached in the key; NULL on failure.
+ */
+EVP_PKEY *tm_key_soft_public(tm_key *k);
+/* Property query that keeps lookups away from this provider. */
+#define TM_NOT_US "provider!=tokenmint"
+
+/*
+ * Signs in on the token with mechanism mech (param may be NULL). out must
+ * hold outmax bytes. Returns 1, or 0 with an error naming the token.
+ */
+int tm_key_sign(tm_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_len,
+                const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
+                size_t outmax);
+
+#endif

@@ -1,0 +1,525 @@
+/*
+ * Modules, tokens, session pools and login.
+ *
+ * Lifetime: a module, once loaded, stays loaded and initialised until the
+ * process exits, even when every provider instance using it is gone. The
+ * reason is teardown order: OpenSSL tears providers down inside
+ * OPENSSL_cleanup, and a backend that itself uses libcrypto (SoftHSM2) can
+ * crash when its sessions are closed or it is finalised at that point. So
+ * the provider finalises a module it initialised from an exit handler
+ * registered after C_Initialize: that handler runs before OPENSSL_cleanup frees
+ * anything and before any exit-time destructor the module registered while
+ * loading (see finalize_at_exit). The
+ * provider is linked with -z nodelete so the handler cannot outlive its code.
+ * A module somebody else in the process initialised (C_Initialize returned
+ * CKR_CRYPTOKI_ALREADY_INITIALIZED) is shared and never finalised by us.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "session.h"
+
+#define TM_FAILED_PINS 8
+
+struct tm_token {
+    tm_module *mod;
+    CK_SLOT_ID slot;
+    CK_TOKEN_INFO info;
+    unsigned char serial[TM_SERIAL_MAX];
+    size_t serial_len;
+    char serial_text[TM_SERIAL_TEXT_MAX + 1];
+    int present;
+
+    pthread_mutex_t lock; /* guards everything below */
+    int logged_in;
+    size_t open_sessions;
+    CK_SESSION_HANDLE *idle;
+    size_t n_idle, cap_idle;
+    unsigned char failed[TM_FAILED_PINS][32]; /* SHA-256 of PINs the token refused */
+    size_t n_failed;
+    CK_MECHANISM_TYPE *mechs;
+    CK_ULONG n_mechs;
+    int mechs_loaded;
+};
+
+struct tm_module {
+    tm_module *next;
+    char *path;
+    void *dl;
+    CK_FUNCTION_LIST *f;
+    int owned; /* we called C_Initialize, so we finalise */
+    int dead;  /* finalised at exit: no more calls */
+    unsigned refs;
+    pthread_mutex_t lock; /* guards tokens, login_calls */
+    tm_token **tokens;
+    size_t n_tokens;
+    unsigned long login_calls;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static tm_module *registry;
+static int atexit_registered;
+
+/*
+ * Registered twice: with atexit (runs before OPENSSL_cleanup at a normal
+ * exit) and with OPENSSL_atexit (runs first thing in OPENSSL_cleanup when an
+ * application calls it explicitly before exiting). Whichever comes first
+ * finalises while libcrypto is still whole; the second finds nothing to do.
+ */
+static void finalize_at_exit(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    for (tm_module *m = registry; m != NULL; m = m->next) {
+        if (m->owned && !m->dead) {
+            CK_RV rv = m->f->C_Finalize(NULL);
+            TM_DBG("exit: C_Finalize %s -> %s", m->path, tm_ckr_str(rv));
+        }
+        m->dead = 1;
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+static tm_module *module_load(tm_prov *prov, const char *path)
+{
+    tm_module *m = calloc(1, sizeof(*m));
+    CK_C_GetFunctionList get_list;
+    CK_C_INITIALIZE_ARGS args;
+    CK_RV rv;
+
+    if (m == NULL || (m->path = strdup(path)) == NULL)
+        goto fail;
+    pthread_mutex_init(&m->lock, NULL);
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (m->dl == NULL) {
+        TM_RAISE(prov, TM_R_MODULE,
+                 "cannot load PKCS#11 module %s: %s (set the provider's "
+                 "'pkcs11-module' option or TOKENMINT_MODULE)",
+                 path, dlerror());
+        goto fail;
+    }
+    get_list = (CK_C_GetFunctionList)dlsym(m->dl, "C_GetFunctionList");
+    if (get_list == NULL || get_list(&m->f) != CKR_OK || m->f == NULL) {
+        TM_RAISE(prov, TM_R_MODULE, "%s is not a PKCS#11 module (no usable C_GetFunctionList)",
+                 path);
+        goto fail;
+    }
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    /* A backend built on the same libcrypto (SoftHSM2) leaves its own noise
+     * in this thread's error queue; only our message should reach the user. */
+    ERR_set_mark();
+    rv = m->f->C_Initialize(&args);
+    ERR_pop_to_mark();
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        TM_DBG("module %s already initialised in this process: sharing it", path);
+    } else if (rv != CKR_OK) {
+        TM_RAISE(prov, TM_R_MODULE, "C_Initialize of %s failed: %s", path, tm_ckr_str(rv));
+        goto fail;
+    } else {
+        m->owned = 1;
+    }
+    TM_DBG("loaded module %s (%s)", path, m->owned ? "initialised by us" : "shared");
+    return m;
+
+fail:
+    /* A module that failed to initialise holds nothing; a dlclose is safe. */
+    if (m != NULL && m->dl != NULL)
+        dlclose(m->dl);
+    if (m != NULL) {
+        free(m->path);
+        free(m);
+    }
+    return NULL;
+}
+
+tm_module *tm_module_get(tm_prov *prov, const char *path)
+{
+    tm_module *m;
+
+    return_val_if_fail(path != NULL, NULL);
+    pthread_mutex_lock(&reg_lock);
+    for (m = registry; m != NULL; m = m->next) {
+        if (strcmp(m->path, path) == 0 && !m->dead)
+            break;
+    }
+    if (m == NULL) {
+        m = module_load(prov, path);
+        if (m != NULL) {
+            m->next = registry;
+            registry = m;
+            /* Registered after C_Initialize, so it runs before anything the
+             * module registered while initialising. */
+            if (!atexit_registered && atexit(finalize_at_exit) == 0 &&
+                OPENSSL_atexit(finalize_at_exit))
+                atexit_registered = 1;
+        }
+    }
+    if (m != NULL)
+        m->refs++;
+    pthread_mutex_unlock(&reg_lock);
+    return m;
+}
+
+void tm_module_put(tm_module *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    if (m->refs > 0)
+        m->refs--;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+CK_FUNCTION_LIST *tm_module_fn(const tm_module *m)
+{
+    return m->f;
+}
+
+unsigned long tm_module_login_calls(const tm_module *m)
+{
+    unsigned long n;
+    pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    n = m->login_calls;
+    pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return n;
+}
+
+static tm_token *token_new(tm_module *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info)
+{
+    tm_token *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->mod = m;
+    t->slot = slot;
+    t->info = *info;
+    t->present = 1;
+    pthread_mutex_init(&t->lock, NULL);
+    t->serial_len = tm_serial_trim(info->serialNumber, sizeof(info->serialNumber), t->serial,
+                                   sizeof(t->serial));
+    if (t->serial_len == 0 ||
+        tm_serial_encode(t->serial, t->serial_len, t->serial_text, sizeof(t->serial_text)) == 0)
+        snprintf(t->serial_text, sizeof(t->serial_text), "(no serial)");
+    return t;
+}
+
+static void scan(tm_module *m)
+{
+    CK_FUNCTION_LIST *f = m->f;
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    rv = f->C_GetSlotList(CK_TRUE, NULL, &n);
+    if (rv != CKR_OK)
+        goto out;
+    slots = calloc(n + 1, sizeof(*slots));
+    if (slots == NULL)
+        goto out;
+    rv = f->C_GetSlotList(CK_TRUE, slots, &n);
+    if (rv != CKR_OK)
+        goto out;
+    for (size_t i = 0; i < m->n_tokens; i++)
+        m->tokens[i]->present = 0;
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO info;
+        tm_token *t = NULL;
+        if (f->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+            continue;
+        for (size_t j = 0; j < m->n_tokens; j++) {
+            tm_token *c = m->tokens[j];
+            if (c->slot == slots[i] &&
+                memcmp(c->info.serialNumber, info.serialNumber, sizeof(info.serialNumber)) == 0) {
+                t = c;
+                break;
+            }
+        }
+        if (t != NULL) {
+            t->present = 1;
+            t->info = info;
+            continue;
+        }
+        tm_token **grown = realloc(m->tokens, (m->n_tokens + 1) * sizeof(*grown));
+        if (grown == NULL)
+            break;
+        m->tokens = grown;
+        if ((t = token_new(m, slots[i], &info)) == NULL)
+            break;
+        /* Refused PINs follow the serial, not the slot: a token plugged in
+         * again under a new slot ID must not get them a second time. */
+        for (size_t j = 0; j < m->n_tokens; j++) {
+            tm_token *old = m->tokens[j];
+            if (memcmp(old->info.serialNumber, info.serialNumber, sizeof(info.serialNumber)) != 0)
+                continue;
+            pthread_mutex_lock(&old->lock);
+            memcpy(t->failed, old->failed, sizeof(t->failed));
+            t->n_failed = old->n_failed;
+            pthread_mutex_unlock(&old->lock);
+        }
+        m->tokens[m->n_tokens++] = t;
+    }
+    TM_DBG("module %s: %lu token(s)", m->path, (unsigned long)n);
+out:
+    if (rv != CKR_OK)
+        TM_DBG("C_GetSlotList on %s: %s", m->path, tm_ckr_str(rv));
+    free(slots);
+}
+
+tm_token **tm_module_tokens(tm_module *m, int rescan, size_t *n)
+{
+    tm_token **out = NULL;
+    size_t k = 0;
+
+    *n = 0;
+    pthread_mutex_lock(&m->lock);
+    if (m->dead)
+        goto out;
+    if (rescan || m->n_tokens == 0)
+        scan(m);
+    out = calloc(m->n_tokens + 1, sizeof(*out));
+    if (out == NULL)
+        goto out;
+    for (size_t i = 0; i < m->n_tokens; i++) {
+        if (m->tokens[i]->present)
+            out[k++] = m->tokens[i];
+    }
+    *n = k;
+out:
+    pthread_mutex_unlock(&m->lock);
+    return out;
+}
+
+tm_module *tm_token_module(const tm_token *t)
+{
+    return t->mod;
+}
+
+const CK_TOKEN_INFO *tm_token_info(const tm_token *t)
+{
+    return &t->info;
+}
+
+const unsigned char *tm_token_serial(const tm_token *t, size_t *len)
+{
+    *len = t->serial_len;
+    return t->serial;
+}
+
+const char *tm_token_serial_text(const tm_token *t)
+{
+    return t->serial_text;
+}
+
+int tm_token_has_mech(tm_token *t, CK_MECHANISM_TYPE mech)
+{
+    CK_FUNCTION_LIST *f = t->mod->f;
+    int found = 0;
+
+    pthread_mutex_lock(&t->lock);
+    if (!t->mechs_loaded && !t->mod->dead) {
+        CK_ULONG n = 0;
+        if (f->C_GetMechanismList(t->slot, NULL, &n) == CKR_OK && n > 0 &&
+            (t->mechs = calloc(n, sizeof(*t->mechs))) != NULL &&
+            f->C_GetMechanismList(t->slot, t->mechs, &n) == CKR_OK)
+            t->n_mechs = n;
+        t->mechs_loaded = 1;
+    }
+    for (CK_ULONG i = 0; i < t->n_mechs; i++) {
+        if (t->mechs[i] == mech) {
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return found;
+}
+
+/* Token lock held. */
+static CK_RV session_open_locked(tm_token *t, CK_SESSION_HANDLE *s)
+{
+    CK_RV rv;
+
+    if (t->n_idle > 0) {
+        *s = t->idle[--t->n_idle];
+        return CKR_OK;
+    }
+    if (t->mod->dead)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    rv = t->mod->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
+    if (rv == CKR_OK)
+        t->open_sessions++;
+    return rv;
+}
+
+/* Token lock held. */
+static void session_close_locked(tm_token *t, CK_SESSION_HANDLE s, CK_RV last)
+{
+    int dead = last == CKR_SESSION_HANDLE_INVALID || last == CKR_SESSION_CLOSED ||
+               last == CKR_DEVICE_REMOVED || last == CKR_TOKEN_NOT_PRESENT ||
+               last == CKR_DEVICE_ERROR;
+
+    if (!dead && t->n_idle == t->cap_idle) {
+        size_t cap = t->cap_idle ? t->cap_idle * 2 : 4;
+        CK_SESSION_HANDLE *grown = realloc(t->idle, cap * sizeof(*grown));
+        if (grown == NULL) {
+            dead = 1;
+        } else {
+            t->idle = grown;
+            t->cap_idle = cap;
+        }
+    }
+    if (!dead) {
+        t->idle[t->n_idle++] = s;
+        return;
+    }
+    if (!t->mod->dead)
+        (void)t->mod->f->C_CloseSession(s);
+    if (t->open_sessions > 0)
+        t->open_sessions--;
+    /* Login state lives as long as one session is open on the token. */
+    if (t->open_sessions == 0 || last == CKR_DEVICE_REMOVED || last == CKR_TOKEN_NOT_PRESENT)
+        t->logged_in = 0;
+}
+
+CK_SESSION_HANDLE tm_session_get(tm_prov *prov, tm_token *t)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    pthread_mutex_lock(&t->lock);
+    rv = session_open_locked(t, &s);
+    pthread_mutex_unlock(&t->lock);
+    if (rv != CKR_OK) {
+        TM_RAISE(prov, TM_R_MODULE, "cannot open a session on token %s: %s", t->serial_text,
+                 tm_ckr_str(rv));
+        return CK_INVALID_HANDLE;
+    }
+    return s;
+}
+
+void tm_session_put(tm_token *t, CK_SESSION_HANDLE s, CK_RV last)
+{
+    if (s == CK_INVALID_HANDLE)
+        return;
+    pthread_mutex_lock(&t->lock);
+    session_close_locked(t, s, last);
+    if (last == CKR_USER_NOT_LOGGED_IN)
+        t->logged_in = 0;
+    pthread_mutex_unlock(&t->lock);
+}
+
+int tm_token_logged_in(tm_token *t)
+{
+    int v;
+    pthread_mutex_lock(&t->lock);
+    v = t->logged_in;
+    pthread_mutex_unlock(&t->lock);
+    return v;
+}
+
+/* A PIN's fingerprint for the "never again" list; salted with the serial. */
+static int pin_fingerprint(tm_prov *prov, const tm_token *t, const char *pin, size_t pin_len,
+                           unsigned char out[32])
+{
+    OSSL_LIB_CTX *libctx = tm_prov_libctx(prov);
+    EVP_MD *md = libctx != NULL ? EVP_MD_fetch(libctx, "SHA256", NULL) : NULL;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int ok = md != NULL && c != NULL && EVP_DigestInit_ex(c, md, NULL) &&
+             EVP_DigestUpdate(c, "tokenmint-pin", 13) &&
+             EVP_DigestUpdate(c, t->serial, t->serial_len) &&
+             EVP_DigestUpdate(c, pin != NULL ? "P" : "N", 1) &&
+             (pin == NULL || EVP_DigestUpdate(c, pin, pin_len)) && EVP_DigestFinal_ex(c, out, &len);
+    EVP_MD_CTX_free(c);
+    EVP_MD_free(md);
+    return ok && len == 32;
+}
+
+int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
+{
+    CK_FUNCTION_LIST *f = t->mod->f;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_SESSION_INFO si;
+    unsigned char fp[32];
+    CK_RV rv = CKR_OK;
+    int ok = 0;
+
+    if (!pin_fingerprint(prov, t, pin, pin_len, fp)) {
+        TM_RAISE(prov, TM_R_LOGIN,
+                 "cannot log in to token %s: SHA-256 unavailable (load the "
+                 "default provider)",
+                 t->serial_text);
+        return 0;
+    }
+    pthread_mutex_lock(&t->lock);
+    if (t->logged_in) {
+        ok = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < t->n_failed; i++) {
+        if (CRYPTO_memcmp(t->failed[i], fp, sizeof(fp)) == 0) {
+            TM_RAISE(prov, TM_R_LOGIN,
+                     "token %s already refused this PIN in this process; not sending it again "
+                     "(each try costs the token a retry)",
+                     t->serial_text);
+            goto out;
+        }
+    }
+    rv = session_open_locked(t, &s);
+    if (rv != CKR_OK) {
+        TM_RAISE(prov, TM_R_MODULE, "cannot open a session on token %s: %s", t->serial_text,
+                 tm_ckr_str(rv));
+        goto out;
+    }
+    /* Somebody else in the process (the tool, another provider) may have
+     * logged in already: then the token needs no PIN from us. */
+    if (f->C_GetSessionInfo(s, &si) == CKR_OK &&
+        (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS)) {
+        t->logged_in = 1;
+        ok = 1;
+        goto out;
+    }
+    pthread_mutex_lock(&t->mod->lock);
+    t->mod->login_calls++;
+    pthread_mutex_unlock(&t->mod->lock);
+    ERR_set_mark();
+    rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)pin, pin != NULL ? pin_len : 0);
+    ERR_pop_to_mark();
+    TM_DBG("C_Login token %s (%s) -> %s", t->serial_text, pin != NULL ? "PIN" : "protected path",
+           tm_ckr_str(rv));
+    switch (rv) {
+    case CKR_OK:
+    case CKR_USER_ALREADY_LOGGED_IN:
+        t->logged_in = 1;
+        ok = 1;
+        break;
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+        if (t->n_failed < TM_FAILED_PINS)
+            memcpy(t->failed[t->n_failed++], fp, sizeof(fp));
+        TM_RAISE(prov, TM_R_LOGIN,
+                 "token %s refused the %s (%s); this process will not try it again", t->serial_text,
+                 pin != NULL ? "PIN" : "protected-path login", tm_ckr_str(rv));
+        rv = CKR_OK; /* the session itself is fine */
+        break;
+    case CKR_PIN_LOCKED:
+        TM_RAISE(prov, TM_R_LOGIN, "token %s: the user PIN is locked; unblock it with the SO PIN",
+                 t->serial_text);
+        rv = CKR_OK;
+        break;
+    default:
+        TM_RAISE(prov, TM_R_LOGIN, "login to token %s failed: %s", t->serial_text, tm_ckr_str(rv));
+        break;
+    }
+out:
+    if (s != CK_INVALID_HANDLE)
+        session_close_locked(t, s, rv);
+    pthread_mutex_unlock(&t->lock);
+    OPENSSL_cleanse(fp, sizeof(fp));
+    return ok;
+}

@@ -1,0 +1,48 @@
+/*
+ * The PKCS#11 side of the provider: modules (loaded once per process and
+ * shared by every provider instance), their tokens, a session pool per token,
+ * and login (once per token per process; a PIN that failed is never sent to
+ * that token again).
+ */
+#ifndef TOKENMINT_PROVIDER_SESSION_H
+#define TOKENMINT_PROVIDER_SESSION_H
+
+#include "provider.h"
+
+/* Loads and initialises path, or shares it when already loaded. Refcounted.
+ * NULL with an error raised. */
+tm_module *tm_module_get(tm_prov *prov, const char *path);
+void tm_module_put(tm_module *m);
+CK_FUNCTION_LIST *tm_module_fn(const tm_module *m);
+
+/*
+ * Tokens present now (the slot list is re-read when rescan is set: a token
+ * named by a URI may have been plugged in since). The returned array is owned
+ * by the module and stays valid until the module is freed; *n its length.
+ */
+tm_token **tm_module_tokens(tm_module *m, int rescan, size_t *n);
+/* How often C_Login was called through this module in this process. */
+unsigned long tm_module_login_calls(const tm_module *m);
+
+tm_module *tm_token_module(const tm_token *t);
+const CK_TOKEN_INFO *tm_token_info(const tm_token *t);
+/* The hardware serial, trimmed (raw bytes) and as subject text. */
+const unsigned char *tm_token_serial(const tm_token *t, size_t *len);
+const char *tm_token_serial_text(const tm_token *t);
+int tm_token_has_mech(tm_token *t, CK_MECHANISM_TYPE mech);
+
+/* A session from the pool (opened when none is idle); CK_INVALID_HANDLE with
+ * an error raised. Give it back with tm_session_put and the last CK_RV seen,
+ * so a session that died is dropped instead of reused. */
+CK_SESSION_HANDLE tm_session_get(tm_prov *prov, tm_token *t);
+void tm_session_put(tm_token *t, CK_SESSION_HANDLE s, CK_RV last);
+
+int tm_token_logged_in(tm_token *t);
+/*
+ * Logs the user in, once. pin NULL means the protected authentication path
+ * (pinpad or the module's derived PIN). A PIN that failed before on this token
+ * is refused here without reaching the token. Returns 1, or 0 with an error.
+ */
+int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * OSSL_STORE loader for the "pkcs11" scheme: private keys, public keys and
+ * certificates on the tokens a pkcs11: URI selects.
+ *
+ * The search runs once, on the first load call (that is when the core hands
+ * over the passphrase callback for a PIN prompt); every later call hands out
+ * one object found.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/core_object.h>
+#include <openssl/crypto.h>
+#include <openssl/store.h>
+
+#include "key.h"
+#include "session.h"
+#include "uri.h"
+
+typedef struct {
+    int is_key;
+    tm_key *key;
+    unsigned char *der; /* certificate */
+    size_t der_len;
+    char desc[160];
+} found_obj;
+
+typedef struct {
+    tm_prov *prov;
+    tm_uri *uri;
+    char *uri_text_safe; /* for messages: without pin-value */
+    int expect;          /* OSSL_STORE_INFO_* or 0 */
+    int searched;
+    int failed;
+    found_obj *objs;
+    size_t n_objs, next;
+} store_ctx;
+
+static char *safe_uri(const char *uri)
+{
+    char *s = strdup(uri), *p;
+    if (s != NULL && (p = strstr(s, "pin-value=")) != NULL) {
+        char *end = p + strcspn(p, "&;");
+        memmove(p + 10 + 3, end, strlen(end) + 1);
+        memcpy(p + 10, "***", 3);
+    }
+    return s;
+}
+
+static void *st_open(void *provctx, const char *uri)
+{
+    tm_prov *prov = provctx;
+    store_ctx *c;
+    char err[512];
+
+    if (uri == NULL || strncasecmp(uri, "pkcs11:", 7) != 0)
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->prov = prov;
+    c->uri_text_safe = safe_uri(uri);
+    c->uri = tm_uri_parse(uri, err, sizeof(err));
+    if (c->uri == NULL) {
+        TM_RAISE(prov, TM_R_BAD_URI, "%s (URI %s)", err,
+                 c->uri_text_safe != NULL ? c->uri_text_safe : "?");
+        free(c->uri_text_safe);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int st_set_ctx_params(void *loaderctx, const OSSL_PARAM params[])
+{
+    store_ctx *c = loaderctx;
+    const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, OSSL_STORE_PARAM_EXPECT);
+
+    if (p != NULL && !OSSL_PARAM_get_int(p, &c->expect))
+        return 0;
+    return 1;
+}
+
+static const OSSL_PARAM *st_settable_ctx_params(void *provctx)
+{
+    static const OSSL_PARAM t[] = {
+        OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
+        OSSL_PARAM_END,
+    };
+    return t;
+}
+
+static int push(store_ctx *c, found_obj *o)
+{
+    found_obj *grown = realloc(c->objs, (c->n_objs + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return 0;
+    c->objs = grown;
+    c->objs[c->n_objs++] = *o;
+    return 1;
+}
+
+/* Which object classes the caller wants: from the URI's type, else the
+ * expectation the application set, else all three. */
+static void wanted(const store_ctx *c, int *priv, int *pub, int *cert)
+{
+    if (c->uri->has_class) {
+        *priv = c->uri->klass == CKO_PRIVATE_KEY;
+        *pub = c->uri->klass == CKO_PUBLIC_KEY;
+        *cert = c->uri->klass == CKO_CERTIFICATE;
+        return;
+    }
+    *priv = c->expect == 0 || c->expect == OSSL_STORE_INFO_PKEY;
+    *pub = c->expect == 0 || c->expect == OSSL_STORE_INFO_PUBKEY;
+    *cert = c->expect == 0 || c->expect == OSSL_STORE_INFO_CERT;
+}
+
+static int obtain_pin_and_login(store_ctx *c, tm_token *t, OSSL_PASSPHRASE_CALLBACK *pw_cb,
+                                void *pw_cbarg)
+{
+    char pin[TM_PIN_MAX], err[512];
+    size_t pin_len = 0;
+    int ok = 0;
+
+    if (tm_token_logged_in(t))
+        return 1;
+    if (c->uri->has_pin)
+        return tm_token_login(c->prov, t, c->uri->pin, c->uri->pin_len);
+    if (c->prov->pin_source != NULL) {
+        if (!tm_pin_from_source(c->prov->pin_source, tm_token_serial_text(t), pin, sizeof(pin),
+                                &pin_len, err, sizeof(err))) {
+            TM_RAISE(c->prov, TM_R_PIN_NEEDED, "provider pin-source: %s", err);
+            return 0;
+        }
+        ok = tm_token_login(c->prov, t, pin, pin_len);
+        goto out;
+    }
+    if (tm_token_info(t)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        return tm_token_login(c->prov, t, NULL, 0);
+    if (pw_cb != NULL) {
+        char info[128];
+        OSSL_PARAM pp[2];
+        snprintf(info, sizeof(info), "PIN for token %s", tm_token_serial_text(t));
+        pp[0] = OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
+        pp[1] = OSSL_PARAM_construct_end();
+        if (pw_cb(pin, sizeof(pin) - 1, &pin_len, pp, pw_cbarg) && pin_len > 0) {
+            ok = tm_token_login(c->prov, t, pin, pin_len);
+            goto out;
+        }
+    }
+    TM_RAISE(c->prov, TM_R_PIN_NEEDED,
+             "token %s needs a PIN to reach its private keys: add pin-value or pin-source to "
+             "the URI, or set the provider's pin-source",
+             tm_token_serial_text(t));
+out:
+    OPENSSL_cleanse(pin, sizeof(pin));
+    return ok;
+}
+
+static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
+{
+    CK_FUNCTION_LIST *f = tm_module_fn(tm_token_module(t));
+    CK_ATTRIBUTE tmpl[3];
+    CK_ULONG nt = 0, n = 0;
+    CK_OBJECT_HANDLE hs[64];
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
+
+    tmpl[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &klass, sizeof(klass)};
+    if (c->uri->id != NULL)
+        tmpl[nt++] = (CK_ATTRIBUTE){CKA_ID, (void *)c->uri->id, c->uri->id_len};
+    if (c->uri->label_ptr != NULL)
+        tmpl[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->uri->label_ptr, c->uri->label_len};
+    if ((s = tm_session_get(c->prov, t)) == CK_INVALID_HANDLE)
+        return;
+    rv = f->C_FindObjectsInit(s, tmpl, nt);
+    if (rv == CKR_OK) {
+        rv = f->C_FindObjects(s, hs, sizeof(hs) / sizeof(hs[0]), &n);
+        f->C_FindObjectsFinal(s);
+    }
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+        found_obj o;
+        memset(&o, 0, sizeof(o));
+        if (klass == CKO_CERTIFICATE) {
+            CK_ATTRIBUTE a = {CKA_VALUE, NULL, 0};
+            if (f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK ||
+                a.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
+                (a.pValue = malloc(a.ulValueLen)) == NULL)
+                continue;
+            if (f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK) {
+                free(a.pValue);
+                continue;
+            }
+            o.der = a.pValue;
+            o.der_len = a.ulValueLen;
+        } else {
+            o.key = tm_key_from_object(c->prov, t, s, hs[i], klass);
+            if (o.key == NULL)
+                continue;
+            o.is_key = 1;
+        }
+        snprintf(o.desc, sizeof(o.desc), "%s on token %s",
+                 klass == CKO_PRIVATE_KEY  ? "private key"
+                 : klass == CKO_PUBLIC_KEY ? "public key"
+                                           : "certificate",
+                 tm_token_serial_text(t));
+        if (!push(c, &o)) {
+            tm_key_free(o.key);
+            free(o.der);
+        }
+    }
+    tm_session_put(t, s, rv);
+    if (rv != CKR_OK)
+        TM_RAISE(c->prov, TM_R_MODULE, "object search on token %s failed: %s",
+                 tm_token_serial_text(t), tm_ckr_str(rv));
+}
+
+static void search(store_ctx *c, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    tm_module *m = tm_prov_module(c->prov);
+    tm_token **toks = NULL;
+    size_t n = 0, matched = 0;
+    int priv, pub, cert;
+
+    if (m == NULL) {
+        c->failed = 1;
+        return;
+    }
+    wanted(c, &priv, &pub, &cert);
+    toks = tm_module_tokens(m, 0, &n);
+    /* A token named by the URI but not seen yet may have been plugged in. */
+    for (int pass = 0; pass < 2 && matched == 0; pass++) {
+        if (pass == 1) {
+            free(toks);
+            toks = tm_module_tokens(m, 1, &n);
+        }
+        for (size_t i = 0; i < n; i++)
+            matched += tm_uri_match_token(c->uri, tm_token_info(toks[i])) ? 1 : 0;
+    }
+    if (matched == 0) {
+        TM_RAISE(c->prov, TM_R_TOKEN_NOT_FOUND, "no token matches %s (%zu token(s) present)",
+                 c->uri_text_safe, n);
+        c->failed = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tm_token *t = toks[i];
+        if (!tm_uri_match_token(c->uri, tm_token_info(t)))
+            continue;
+        if (priv) {
+            if (obtain_pin_and_login(c, t, pw_cb, pw_cbarg))
+                search_token(c, t, CKO_PRIVATE_KEY);
+            else
+                c->failed = 1;
+        }
+        if (pub)
+            search_token(c, t, CKO_PUBLIC_KEY);
+        if (cert)
+            search_token(c, t, CKO_CERTIFICATE);
+    }
+    if (c->n_objs == 0 && !c->failed) {
+        TM_RAISE(c->prov, TM_R_OBJECT_NOT_FOUND, "no %s matches %s",
+                 priv && !pub && !cert   ? "private key"
+                 : pub && !priv && !cert ? "public key"
+                 : cert && !priv && !pub ? "certificate"
+                                         : "object",
+                 c->uri_text_safe);
+        c->failed = 1;
+    }
+out:
+    free(toks);
+}
+
+static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
+                   OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    store_ctx *c = loaderctx;
+    OSSL_PARAM params[5];
+    int type, k = 0;
+
+    if (!c->searched) {
+        c->searched = 1;
+        search(c, pw_cb, pw_cbarg);
+    }
+    if (c->next >= c->n_objs)
+        return 0;
+    found_obj *o = &c->objs[c->next++];
+    if (o->is_key) {
+        type = OSSL_OBJECT_PKEY;
+        params[k++] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
+        params[k++] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                                       (char *)tm_key_type_name(o->key), 0);
+        params[k++] =
+            OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &o->key, sizeof(o->key));
+    } else {
+        type = OSSL_OBJECT_CERT;
+        params[k++] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
+        params[k++] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, o->der, o->der_len);
+    }
+    params[k++] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DESC, o->desc, 0);
+    params[k] = OSSL_PARAM_construct_end();
+    return object_cb(params, object_cbarg);
+}
+
+static int st_eof(void *loaderctx)
+{
+    store_ctx *c = loaderctx;
+    return c->searched && c->next >= c->n_objs;
+}
+
+static int st_close(void *loaderctx)
+{
+    store_ctx *c = loaderctx;
+
+    if (c == NULL)
+        return 1;
+    for (size_t i = 0; i < c->n_objs; i++) {
+        tm_key_free(c->objs[i].key);
+        free(c->objs[i].der);
+    }
+    free(c->objs);
+    tm_uri_free(c->uri);
+    free(c->uri_text_safe);
+    free(c);
+    return 1;
+}
+
+const OSSL_DISPATCH tm_store_functions[] = {
+    {OSSL_FUNC_STORE_OPEN, (void (*)(void))st_open},
+    {OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS, (void (*)(void))st_settable_ctx_params},
+    {OSSL_FUNC_STORE_SET_CTX_PARAMS, (void (*)(void))st_set_ctx_params},
+    {OSSL_FUNC_STORE_LOAD, (void (*)(void))st_load},
+    {OSSL_FUNC_STORE_EOF, (void (*)(void))st_eof},
+    {OSSL_FUNC_STORE_CLOSE, (void (*)(void))st_close},
+    {0, NULL},
+};

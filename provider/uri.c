@@ -1,0 +1,266 @@
+/* pkcs11: URI glue over p11-kit's parser. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "uri.h"
+
+/* Path attributes p11-kit understands with P11_KIT_URI_FOR_ANY. */
+static const char *const known_path[] = {
+    "token",
+    "serial",
+    "manufacturer",
+    "model",
+    "object",
+    "id",
+    "type",
+    "slot-id",
+    "slot-description",
+    "slot-manufacturer",
+    "library-description",
+    "library-manufacturer",
+    "library-version",
+    NULL,
+};
+static const char *const known_query[] = {"pin-value", "pin-source", "module-name", "module-path",
+                                          NULL};
+
+static int in_list(const char *const *list, const char *name, size_t len)
+{
+    for (; *list != NULL; list++) {
+        if (strlen(*list) == len && strncmp(*list, name, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * p11-kit reports only "bad syntax" or "bad encoding"; to say which part is
+ * wrong, re-parse each attribute on its own and report the first that fails.
+ */
+static void name_bad_part(const char *text, int code, char *err, size_t errlen)
+{
+    const char *rest = text + strlen("pkcs11:");
+    char *copy = strdup(rest), *seg, *save = NULL;
+    int in_query = 0;
+
+    snprintf(err, errlen, "malformed pkcs11 URI: %s", p11_kit_uri_message(code));
+    if (copy == NULL)
+        return;
+    char *q = strchr(copy, '?');
+    for (int pass = 0; pass < 2; pass++) {
+        char *part = pass == 0 ? copy : (q != NULL ? q + 1 : NULL);
+        if (pass == 0 && q != NULL)
+            *q = '\0';
+        if (part == NULL)
+            break;
+        in_query = pass;
+        for (seg = strtok_r(part, in_query ? "&" : ";", &save); seg != NULL;
+             seg = strtok_r(NULL, in_query ? "&" : ";", &save)) {
+            char *eq = strchr(seg, '=');
+            size_t nlen = eq != NULL ? (size_t)(eq - seg) : strlen(seg);
+            if (eq == NULL) {
+                snprintf(err, errlen, "malformed pkcs11 URI: attribute '%.*s' has no '='",
+                         (int)nlen, seg);
+                goto out;
+            }
+            if (!in_list(in_query ? known_query : known_path, seg, nlen)) {
+                snprintf(err, errlen, "malformed pkcs11 URI: unknown %s attribute '%.*s'",
+                         in_query ? "query" : "path", (int)nlen, seg);
+                goto out;
+            }
+            static const char *const types[] = {"private",    "public", "cert",
+                                                "secret-key", "data",   NULL};
+            if (!in_query && nlen == 4 && strncmp(seg, "type", 4) == 0 &&
+                !in_list(types, eq + 1, strlen(eq + 1))) {
+                snprintf(err, errlen,
+                         "malformed pkcs11 URI: bad type value '%s' (private, public, cert, "
+                         "secret-key or data)",
+                         eq + 1);
+                goto out;
+            }
+            char one[1024];
+            snprintf(one, sizeof(one), "pkcs11:%s%s", in_query ? "?" : "", seg);
+            P11KitUri *u = p11_kit_uri_new();
+            int rc = u != NULL ? p11_kit_uri_parse(one, P11_KIT_URI_FOR_ANY, u) : P11_KIT_URI_OK;
+            p11_kit_uri_free(u);
+            OPENSSL_cleanse(one, sizeof(one));
+            if (rc != P11_KIT_URI_OK) {
+                /* Never echo a pin-value back. */
+                if (strncmp(seg, "pin-value", nlen) == 0)
+                    snprintf(err, errlen, "malformed pkcs11 URI: bad pin-value (%s)",
+                             p11_kit_uri_message(rc));
+                else
+                    snprintf(err, errlen, "malformed pkcs11 URI: bad %.*s value '%s' (%s)",
+                             (int)nlen, seg, eq + 1, p11_kit_uri_message(rc));
+                goto out;
+            }
+        }
+    }
+out:
+    OPENSSL_clear_free(copy, strlen(rest));
+}
+
+tm_uri *tm_uri_parse(const char *text, char *err, size_t errlen)
+{
+    tm_uri *u = NULL;
+    char dummy[8];
+    int rc;
+
+    if (err == NULL) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    return_val_if_fail(text != NULL, NULL);
+    if (strncasecmp(text, "pkcs11:", 7) != 0) {
+        snprintf(err, errlen, "not a pkcs11 URI (must start with 'pkcs11:')");
+        return NULL;
+    }
+    u = calloc(1, sizeof(*u));
+    if (u == NULL || (u->p11 = p11_kit_uri_new()) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    rc = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, u->p11);
+    if (rc != P11_KIT_URI_OK) {
+        name_bad_part(text, rc, err, errlen);
+        goto fail;
+    }
+    if (p11_kit_uri_any_unrecognized(u->p11)) {
+        name_bad_part(text, P11_KIT_URI_BAD_SYNTAX, err, errlen);
+        goto fail;
+    }
+
+    CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(u->p11, CKA_CLASS);
+    if (a != NULL && a->ulValueLen == sizeof(CK_OBJECT_CLASS)) {
+        u->has_class = 1;
+        memcpy(&u->klass, a->pValue, sizeof(CK_OBJECT_CLASS));
+    }
+    a = p11_kit_uri_get_attribute(u->p11, CKA_ID);
+    if (a != NULL) {
+        u->id = a->pValue;
+        u->id_len = a->ulValueLen;
+    }
+    a = p11_kit_uri_get_attribute(u->p11, CKA_LABEL);
+    if (a != NULL) {
+        u->label_ptr = a->pValue;
+        u->label_len = a->ulValueLen;
+    }
+
+    const char *pv = p11_kit_uri_get_pin_value(u->p11);
+    const char *ps = p11_kit_uri_get_pin_source(u->p11);
+    if (pv != NULL && ps != NULL) {
+        snprintf(err, errlen, "pkcs11 URI has both pin-value and pin-source; give one of them");
+        goto fail;
+    }
+    if (pv != NULL) {
+        size_t n = strlen(pv);
+        if (n >= sizeof(u->pin)) {
+            snprintf(err, errlen, "pkcs11 URI pin-value is longer than %zu bytes",
+                     sizeof(u->pin) - 1);
+            goto fail;
+        }
+        memcpy(u->pin, pv, n);
+        u->pin_len = n;
+        u->has_pin = 1;
+        /* p11-kit keeps its own copy; drop it so only ours (cleansed) remains. */
+        p11_kit_uri_set_pin_value(u->p11, NULL);
+    } else if (ps != NULL) {
+        char perr[256];
+        if (!tm_pin_from_source(ps, NULL, u->pin, sizeof(u->pin), &u->pin_len, perr,
+                                sizeof(perr))) {
+            snprintf(err, errlen, "pkcs11 URI pin-source: %s", perr);
+            goto fail;
+        }
+        u->has_pin = 1;
+    }
+    return u;
+
+fail:
+    tm_uri_free(u);
+    return NULL;
+}
+
+void tm_uri_free(tm_uri *u)
+{
+    if (u == NULL)
+        return;
+    p11_kit_uri_free(u->p11);
+    OPENSSL_cleanse(u->pin, sizeof(u->pin));
+    free(u);
+}
+
+int tm_uri_match_token(const tm_uri *u, const CK_TOKEN_INFO *info)
+{
+    return_val_if_fail(u != NULL && info != NULL, 0);
+    return p11_kit_uri_match_token_info(u->p11, (CK_TOKEN_INFO *)info);
+}
+
+int tm_uri_match_object(const tm_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
+                        size_t id_len, const char *label, size_t label_len)
+{
+    return_val_if_fail(u != NULL, 0);
+    if (u->has_class && u->klass != klass)
+        return 0;
+    if (u->id != NULL && (u->id_len != id_len || memcmp(u->id, id, id_len) != 0))
+        return 0;
+    if (u->label_ptr != NULL &&
+        (u->label_len != label_len || memcmp(u->label_ptr, label, label_len) != 0))
+        return 0;
+    return 1;
+}
+
+int tm_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
+                       size_t *pin_len, char *err, size_t errlen)
+{
+    char path[4096];
+    const char *src = source;
+    FILE *f = NULL;
+    int ok = 0;
+    size_t n;
+
+    if (strncmp(src, "file:", 5) == 0) {
+        src += 5;
+        if (strncmp(src, "//", 2) == 0)
+            src += 2;
+    }
+    const char *pct = serial != NULL ? strstr(src, "%s") : NULL;
+    if (pct != NULL && strstr(pct + 2, "%") == NULL)
+        n = (size_t)snprintf(path, sizeof(path), "%.*s%s%s", (int)(pct - src), src,
+                             serial != NULL ? serial : "", pct + 2);
+    else
+        n = (size_t)snprintf(path, sizeof(path), "%s", src);
+    if (n >= sizeof(path)) {
+        snprintf(err, errlen, "PIN file path too long");
+        return 0;
+    }
+    f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read PIN file %s: %s", path, strerror(errno));
+        return 0;
+    }
+    if (fgets(pin, (int)pin_max, f) == NULL) {
+        snprintf(err, errlen, "PIN file %s is empty", path);
+        goto out;
+    }
+    n = strcspn(pin, "\r\n");
+    if (n == strlen(pin) && n == pin_max - 1) {
+        snprintf(err, errlen, "PIN in %s is longer than %zu bytes", path, pin_max - 2);
+        goto out;
+    }
+    pin[n] = '\0';
+    if (n == 0) {
+        snprintf(err, errlen, "PIN file %s has an empty first line", path);
+        goto out;
+    }
+    *pin_len = n;
+    ok = 1;
+out:
+    if (!ok)
+        OPENSSL_cleanse(pin, pin_max);
+    fclose(f);
+    return ok;
+}

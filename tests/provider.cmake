@@ -1,0 +1,20 @@
+# The provider's tests (issue 4).
+tm_add_unit(test_provider_uri SOURCES unit/test_provider_uri.c LIBS tokenmint-provider-core)
+tm_add_unit(test_provider_pin SOURCES unit/test_provider_pin.c LIBS OpenSSL::Crypto Threads::Threads)
+add_dependencies(test_provider_pin tokenmint-provider)
+
+# Each e2e test runs with the provider talking to SoftHSM2 directly and, when
+# the module is built, through tokenmint-pkcs11.so in front of SoftHSM2.
+foreach(t req sign batch pin)
+  tm_add_e2e(provider_${t} provider_${t}.sh provider)
+  if(TARGET tokenmint-pkcs11)
+    tm_add_e2e(provider_${t}_via_module provider_${t}.sh provider)
+    set_property(TEST provider_${t}_via_module APPEND PROPERTY ENVIRONMENT
+                 "TM_PROVIDER_ROUTE=module")
+  endif()
+endforeach()
+
+# Benchmark: built, never run by ctest.
+add_executable(bench_provider bench/bench_provider.c)
+target_include_directories(bench_provider PRIVATE ${PROJECT_SOURCE_DIR}/pkcs11)
+target_link_libraries(bench_provider PRIVATE OpenSSL::Crypto PkgConfig::P11KIT ${CMAKE_DL_LIBS})
