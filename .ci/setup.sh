@@ -12,6 +12,7 @@ TM_PACKAGES=(
     libcmocka-dev                           # unit tests
     softhsm2                                # software tokens standing in for hardware
     opensc                                  # pkcs11-tool, used by tests and admins
+    libnss3-tools                           # certutil: an NSS softokn store as a second backend in tests
     gnutls-bin                              # p11tool, a second PKCS#11 client in tests
     libmicrohttpd-dev                       # HTTP server for the CMP CA and relay
     valgrind                                # leak check of the module's init/finalize cycles

@@ -20,32 +20,44 @@ typedef enum {
 } tm_outside_profile;
 
 typedef struct tm_policy {
-    const tm_profile *profile;    /* borrowed; never NULL */
-    STACK_OF(X509) *trusted_roots; /* borrowed; NULL or empty: no chain check */
+    const tm_profile *profile;      /* borrowed; never NULL */
+    STACK_OF(X509) * trusted_roots; /* borrowed; NULL or empty: no chain check */
     tm_outside_profile outside_profile;
 } tm_policy;
 
 /* What the policy decided for one C_CreateObject template. */
 typedef struct tm_policy_decision {
-    int is_certificate;      /* 0: not an X.509 certificate object, policy does not apply */
-    CK_RV rv;                /* CKR_OK to proceed, else the CKR to return */
-    char reason[512];        /* why it was refused (or what was done), for the audit log */
-    CK_ATTRIBUTE *templ;     /* template to pass to the backend: the caller's plus CKA_ID /
-                                CKA_LABEL set from the matching key; owned, free with
-                                tm_policy_decision_clear */
+    int is_certificate;  /* 0: not an X.509 certificate object, policy does not apply;
+                            1 also for a malformed or repeated CKA_CLASS /
+                            CKA_CERTIFICATE_TYPE (then refused) */
+    CK_RV rv;            /* CKR_OK to proceed, else the CKR to return */
+    char reason[512];    /* why it was refused (or what was done), for the audit log */
+    CK_ATTRIBUTE *templ; /* template to pass to the backend: the caller's plus CKA_ID /
+                            CKA_LABEL set from the matching key; owned, free with
+                            tm_policy_decision_clear */
     CK_ULONG templ_count;
-    tm_binding binding;      /* valid when the certificate was in the profile */
+    tm_binding binding; /* valid when the certificate was in the profile */
 } tm_policy_decision;
 
 /*
  * Decides a C_CreateObject on a token. token_serial is the trimmed raw serial
- * of the token the session is on. Refusals (documented in README):
- *   CKR_TEMPLATE_INCONSISTENT     CKA_VALUE missing or not a DER certificate;
+ * of the token the session is on. When is_certificate is 0 the policy does
+ * not apply (rv is CKR_OK, or CKR_HOST_MEMORY) and the caller's template may
+ * go to the backend as it is; otherwise the caller returns rv, or on CKR_OK
+ * passes out->templ to the backend.
+ * A certificate object is one with CKA_CLASS CKO_CERTIFICATE and
+ * CKA_CERTIFICATE_TYPE CKC_X_509 or absent. Checks run in this order and the
+ * first failure decides (documented in README):
+ *   CKR_TEMPLATE_INCONSISTENT     CKA_VALUE missing or not exactly one DER certificate;
+ *                                  CKA_CLASS / CKA_CERTIFICATE_TYPE / CKA_VALUE repeated;
  *                                  certificate outside the profile under "refuse"
- *   CKR_ATTRIBUTE_VALUE_INVALID   it names another token's serial
+ *   CKR_ATTRIBUTE_VALUE_INVALID   it names another token's serial (also: CKA_CLASS or
+ *                                  CKA_CERTIFICATE_TYPE not a CK_ULONG)
  *   CKR_KEY_HANDLE_INVALID        no key pair on the token matches its public key
  *   CKR_DATA_INVALID              that key pair already has a certificate
  *   CKR_SIGNATURE_INVALID         it does not chain to a configured trusted root
+ * A backend error while searching the token is returned as the backend gave it.
+ * Outside the profile under "allow", the template is passed on unchanged.
  */
 void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
                       CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,

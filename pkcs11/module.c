@@ -1,0 +1,464 @@
+/*
+ * tokenmint-pkcs11.so: lifecycle, function list and interfaces.
+ *
+ * C_Initialize reads the config, opens the audit log, loads the station
+ * secret, profile and trusted roots, loads and initialises the backends and
+ * takes the first slot scan. C_Finalize undoes it in reverse, after every call
+ * in flight has returned.
+ */
+#include "module.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "debug.h"
+
+#ifndef TOKENMINT_CONF_DEFAULT
+#define TOKENMINT_CONF_DEFAULT "/etc/tokenmint/tokenmint.conf"
+#endif
+#define TM_EXPORT __attribute__((visibility("default")))
+#define TM_POLL_MS 200
+
+tm_state tm_g;
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized; /* atomic */
+static long inflight;   /* atomic: calls between tm_enter and tm_leave */
+/* The process is exiting: libcrypto's cleanup or our own exit handler (which
+ * runs before the exit handlers and destructors of every backend loaded before
+ * it) has run, so backends and libcrypto may already be torn down. */
+static int exiting;
+static int atexit_registered, openssl_atexit_registered;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static CK_FUNCTION_LIST functions;
+static CK_INTERFACE interfaces[1];
+
+CK_RV tm_enter(void)
+{
+    /* Dekker-style with C_Finalize: either we see initialized == 0, or it
+     * sees our increment and waits for our tm_leave. */
+    __atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    return CKR_OK;
+}
+
+void tm_leave(void)
+{
+    __atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+CK_RV tm_enter_session(CK_SESSION_HANDLE h, tm_call *c)
+{
+    CK_SLOT_ID id;
+    CK_RV rv = tm_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    if (!tm_handles_session(tm_g.handles, h, &id, &c->bh) ||
+        (c->slot = tm_slots_get(tm_g.slots, id)) == NULL) {
+        tm_leave();
+        return CKR_SESSION_HANDLE_INVALID;
+    }
+    c->backend = &tm_g.backends[c->slot->backend];
+    c->f = c->backend->funcs;
+    return CKR_OK;
+}
+
+CK_RV tm_enter_slot(CK_SLOT_ID id, tm_call *c)
+{
+    CK_RV rv = tm_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    c->slot = tm_slots_get(tm_g.slots, id);
+    if (c->slot == NULL || !tm_slot_present(c->slot)) {
+        tm_leave();
+        return c->slot == NULL ? CKR_SLOT_ID_INVALID : CKR_TOKEN_NOT_PRESENT;
+    }
+    c->backend = &tm_g.backends[c->slot->backend];
+    c->f = c->backend->funcs;
+    c->bh = CK_INVALID_HANDLE;
+    return CKR_OK;
+}
+
+CK_RV tm_call_object(const tm_call *c, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *bo, CK_RV invalid)
+{
+    CK_SLOT_ID id;
+
+    if (!tm_handles_lookup_object(tm_g.handles, o, &id, bo) || id != c->slot->id)
+        return invalid;
+    return CKR_OK;
+}
+
+CK_OBJECT_HANDLE tm_call_export(const tm_call *c, CK_OBJECT_HANDLE bo)
+{
+    return tm_handles_object(tm_g.handles, c->slot->id, bo);
+}
+
+void tm_audit_slot(const tm_slot *slot, const char *op, const char *outcome, const char *detail)
+{
+    const char *serial = slot != NULL && slot->serial_text[0] ? slot->serial_text : NULL;
+
+    tm_mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
+                 detail ? detail : "");
+    if (tm_g.audit != NULL)
+        tm_audit_event(tm_g.audit, serial, op, outcome, detail);
+}
+
+static void slot_changed(void *ctx, const tm_slot *slot, int inserted)
+{
+    char detail[128];
+
+    (void)ctx;
+    snprintf(detail, sizeof(detail), "slot %lu", (unsigned long)slot->id);
+    if (!inserted) {
+        /* The token's sessions and object handles died with it. */
+        tm_handles_remove_slot_sessions(tm_g.handles, slot->id);
+        tm_handles_forget_slot_objects(tm_g.handles, slot->id);
+    }
+    tm_audit_slot(slot, "token", inserted ? "inserted" : "removed", detail);
+    tm_events_push(tm_g.events, slot->id);
+}
+
+void tm_rescan(void)
+{
+    tm_slots_refresh(tm_g.slots, tm_g.backends, tm_g.n_backends, slot_changed, NULL);
+}
+
+static void watcher_rescan(void *ctx)
+{
+    (void)ctx;
+    tm_rescan();
+}
+
+static void note_exiting(void)
+{
+    __atomic_store_n(&exiting, 1, __ATOMIC_SEQ_CST);
+}
+
+static int load_roots(const char *path, STACK_OF(X509) * *out, char *err, size_t errlen)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    STACK_OF(X509) *roots = NULL;
+    X509 *x;
+    int ok = 0;
+
+    if (bio == NULL) {
+        snprintf(err, errlen, "trusted_roots: cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    roots = sk_X509_new_null();
+    if (roots == NULL)
+        goto out;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(roots, x)) {
+            X509_free(x);
+            goto out;
+        }
+    }
+    if (sk_X509_num(roots) == 0) {
+        snprintf(err, errlen, "trusted_roots: %s holds no PEM certificate", path);
+        goto out;
+    }
+    *out = roots;
+    roots = NULL;
+    ok = 1;
+out:
+    ERR_clear_error();
+    sk_X509_pop_free(roots, X509_free);
+    BIO_free(bio);
+    return ok;
+}
+
+/* Frees everything in tm_g; the backends are finalized here, once. */
+static void teardown(void)
+{
+    tm_events_stop(tm_g.events);
+    if (__atomic_load_n(&exiting, __ATOMIC_SEQ_CST) && tm_g.backends != NULL) {
+        /* A C_Finalize from an exit handler: the backends' own static state
+         * (SoftHSM2's, for one) may be gone already, and calling their
+         * C_Finalize would crash. The process is ending: leave them be. */
+        tm_mod_debug("C_Finalize during process exit: backends are not finalized");
+        tm_backends_abandon(tm_g.backends, tm_g.n_backends);
+        tm_g.backends = NULL;
+    }
+    tm_backends_unload(tm_g.backends, tm_g.n_backends);
+    tm_events_free(tm_g.events);
+    tm_slots_free(tm_g.slots);
+    tm_handles_free(tm_g.handles);
+    tm_station_secret_clear(&tm_g.secret);
+    /* After libcrypto's atexit cleanup its objects cannot be freed safely;
+     * the process is ending anyway. */
+    if (!__atomic_load_n(&exiting, __ATOMIC_SEQ_CST)) {
+        sk_X509_pop_free(tm_g.roots, X509_free);
+        if (tm_g.profile != NULL)
+            tm_profile_free(tm_g.profile);
+    }
+    if (tm_g.audit != NULL)
+        tm_audit_close(tm_g.audit);
+    tm_config_free(tm_g.cfg);
+    memset(&tm_g, 0, sizeof(tm_g));
+}
+
+static void report_init_error(const char *msg)
+{
+    /* A module must not write to an application's stderr unasked: the
+     * message goes there only with TOKENMINT_DEBUG, and always to the audit
+     * log when the config got far enough to name one. */
+    tm_mod_debug("C_Initialize failed: %s", msg);
+    if (tm_g.audit != NULL)
+        tm_audit_event(tm_g.audit, NULL, "config", "error", msg);
+    else if (tm_g.cfg != NULL && tm_g.cfg->audit_log != NULL) {
+        char aerr[256];
+        tm_audit *a = tm_audit_open(tm_g.cfg->audit_log, aerr, sizeof(aerr));
+        if (a != NULL) {
+            tm_audit_event(a, NULL, "config", "error", msg);
+            tm_audit_close(a);
+        }
+    }
+}
+
+static CK_RV check_init_args(CK_VOID_PTR p)
+{
+    CK_C_INITIALIZE_ARGS *a = p;
+    int fns;
+
+    if (a == NULL)
+        return CKR_OK;
+    if (a->pReserved != NULL)
+        return CKR_ARGUMENTS_BAD;
+    fns = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) +
+          (a->UnlockMutex != NULL);
+    if (fns != 0 && fns != 4)
+        return CKR_ARGUMENTS_BAD;
+    /* Only the OS's own locking is used; application mutexes are not needed. */
+    if (fns == 4 && !(a->flags & CKF_OS_LOCKING_OK))
+        return CKR_CANT_LOCK;
+    return CKR_OK;
+}
+
+static void child_after_fork(void)
+{
+    /* The child has no watcher thread and may have copied locks held by other
+     * threads: abandon the parent's state (not freed: its locks are not safe to
+     * touch) and let the child C_Initialize afresh. */
+    __atomic_store_n(&initialized, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&inflight, 0, __ATOMIC_SEQ_CST);
+    memset(&tm_g, 0, sizeof(tm_g));
+    pthread_mutex_init(&init_lock, NULL);
+}
+
+static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
+{
+    char err[1024] = "";
+    CK_RV rv;
+
+    rv = check_init_args(pInitArgs);
+    if (rv != CKR_OK)
+        return rv;
+    pthread_mutex_lock(&init_lock);
+    if (__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
+        rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+        goto unlock;
+    }
+    rv = CKR_GENERAL_ERROR;
+    if (!openssl_atexit_registered)
+        openssl_atexit_registered = OPENSSL_atexit(note_exiting);
+    if (!tm_config_load_env(TOKENMINT_CONF_DEFAULT, &tm_g.cfg, err, sizeof(err)))
+        goto fail;
+    if (tm_g.cfg->audit_log != NULL) {
+        char aerr[512];
+        tm_g.audit = tm_audit_open(tm_g.cfg->audit_log, aerr, sizeof(aerr));
+        if (tm_g.audit == NULL) {
+            snprintf(err, sizeof(err), "%s: audit_log: %s", tm_g.cfg->path, aerr);
+            goto fail;
+        }
+    }
+    if (tm_g.cfg->station_secret != NULL) {
+        char serr[512];
+        if (!tm_station_secret_load(tm_g.cfg->station_secret, &tm_g.secret, serr, sizeof(serr))) {
+            snprintf(err, sizeof(err), "%s: station_secret: %s", tm_g.cfg->path, serr);
+            goto fail;
+        }
+        tm_g.derived_pins = 1;
+    }
+    {
+        tm_violations *v = tm_violations_new();
+        tm_g.profile = tm_profile_load(tm_g.cfg->profile, v);
+        if (tm_g.profile == NULL) {
+            char why[768] = "";
+            if (v != NULL)
+                tm_violations_join(v, why, sizeof(why));
+            snprintf(err, sizeof(err), "profile: %s", why[0] ? why : "cannot load");
+        }
+        tm_violations_free(v);
+        if (tm_g.profile == NULL)
+            goto fail;
+    }
+    if (tm_g.cfg->trusted_roots != NULL &&
+        !load_roots(tm_g.cfg->trusted_roots, &tm_g.roots, err, sizeof(err)))
+        goto fail;
+    tm_g.policy.profile = tm_g.profile;
+    tm_g.policy.trusted_roots = tm_g.roots;
+    tm_g.policy.outside_profile =
+        tm_g.cfg->outside_profile_allow ? TM_OUTSIDE_PROFILE_ALLOW : TM_OUTSIDE_PROFILE_REFUSE;
+
+    tm_g.slots = tm_slots_new();
+    tm_g.handles = tm_handles_new();
+    tm_g.events = tm_events_new(watcher_rescan, NULL, TM_POLL_MS);
+    if (tm_g.slots == NULL || tm_g.handles == NULL || tm_g.events == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        rv = CKR_HOST_MEMORY;
+        goto fail;
+    }
+    if (!tm_backends_load(tm_g.cfg, &functions, &tm_g.backends, &tm_g.n_backends, err, sizeof(err)))
+        goto fail;
+    /* Registered after the backends were loaded, so it runs before their exit
+     * handlers; the module is linked nodelete, so the handler stays mapped. */
+    if (!atexit_registered)
+        atexit_registered = (atexit(note_exiting) == 0);
+    tm_rescan();
+    __atomic_store_n(&initialized, 1, __ATOMIC_SEQ_CST);
+    tm_mod_debug("initialised with %zu backend(s)", tm_g.n_backends);
+    rv = CKR_OK;
+    goto unlock;
+fail:
+    report_init_error(err);
+    teardown();
+unlock:
+    pthread_mutex_unlock(&init_lock);
+    return rv;
+}
+
+static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
+{
+    CK_RV rv = CKR_OK;
+
+    if (pReserved != NULL)
+        return CKR_ARGUMENTS_BAD;
+    pthread_mutex_lock(&init_lock);
+    if (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
+        rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+        goto out;
+    }
+    __atomic_store_n(&initialized, 0, __ATOMIC_SEQ_CST);
+    /* Wake blocked C_WaitForSlotEvent callers, then wait for every call in
+     * flight to return before the backends are finalized. */
+    tm_events_stop(tm_g.events);
+    while (__atomic_load_n(&inflight, __ATOMIC_SEQ_CST) > 0) {
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
+    teardown();
+    tm_mod_debug("finalized");
+out:
+    pthread_mutex_unlock(&init_lock);
+    return rv;
+}
+
+static void pad(CK_UTF8CHAR *dst, size_t n, const char *src)
+{
+    size_t l = strlen(src);
+    memset(dst, ' ', n);
+    memcpy(dst, src, l < n ? l : n);
+}
+
+static CK_RV tm_C_GetInfo(CK_INFO_PTR pInfo)
+{
+    CK_RV rv = tm_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    if (pInfo == NULL) {
+        tm_leave();
+        return CKR_ARGUMENTS_BAD;
+    }
+    memset(pInfo, 0, sizeof(*pInfo));
+    pInfo->cryptokiVersion.major = 2;
+    pInfo->cryptokiVersion.minor = 40;
+    pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "tokenmint");
+    pad(pInfo->libraryDescription, sizeof(pInfo->libraryDescription), "tokenmint issuing station");
+    pInfo->libraryVersion.major = 0;
+    pInfo->libraryVersion.minor = 1;
+    tm_leave();
+    return CKR_OK;
+}
+
+static CK_RV tm_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp);
+
+static void fill(void)
+{
+    functions.version.major = 2;
+    functions.version.minor = 40;
+    functions.C_Initialize = tm_C_Initialize;
+    functions.C_Finalize = tm_C_Finalize;
+    functions.C_GetInfo = tm_C_GetInfo;
+    functions.C_GetFunctionList = tm_C_GetFunctionList;
+    tm_fill_slotcalls(&functions);
+    tm_fill_objects(&functions);
+    tm_fill_crypto(&functions);
+    interfaces[0].pInterfaceName = (CK_CHAR *)"PKCS 11";
+    interfaces[0].pFunctionList = &functions;
+    interfaces[0].flags = 0;
+    pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+static CK_RV tm_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
+{
+    if (pp == NULL)
+        return CKR_ARGUMENTS_BAD;
+    pthread_once(&once, fill);
+    *pp = &functions;
+    return CKR_OK;
+}
+
+TM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
+{
+    return tm_C_GetFunctionList(pp);
+}
+
+/* 3.0 interfaces: only "PKCS 11" 2.40, the function list really implemented. */
+TM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+{
+    if (pulCount == NULL)
+        return CKR_ARGUMENTS_BAD;
+    pthread_once(&once, fill);
+    if (pInterfacesList == NULL) {
+        *pulCount = 1;
+        return CKR_OK;
+    }
+    if (*pulCount < 1) {
+        *pulCount = 1;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    pInterfacesList[0] = interfaces[0];
+    *pulCount = 1;
+    return CKR_OK;
+}
+
+TM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                               CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
+{
+    if (ppInterface == NULL)
+        return CKR_ARGUMENTS_BAD;
+    pthread_once(&once, fill);
+    if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, "PKCS 11") != 0)
+        return CKR_ARGUMENTS_BAD;
+    if (pVersion != NULL && (pVersion->major != 2 || pVersion->minor != 40))
+        return CKR_ARGUMENTS_BAD;
+    if ((flags & interfaces[0].flags) != flags)
+        return CKR_ARGUMENTS_BAD;
+    *ppInterface = &interfaces[0];
+    return CKR_OK;
+}

@@ -1,0 +1,372 @@
+/*
+ * Objects and keys, and the write policy on the way in: a certificate reaches
+ * a token only through C_CreateObject and tm_policy_decide. C_CopyObject and
+ * C_SetAttributeValue are closed as side doors for certificates.
+ */
+#include "module.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "debug.h"
+
+/* Is the backend object a certificate? Unreadable class counts as "yes": the
+ * safe answer for a gate. */
+static int is_certificate(const tm_call *c, CK_OBJECT_HANDLE bo)
+{
+    CK_OBJECT_CLASS cls = 0;
+    CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
+
+    if (c->f->C_GetAttributeValue(c->bh, bo, &a, 1) != CKR_OK)
+        return 1;
+    return cls == CKO_CERTIFICATE;
+}
+
+static CK_RV tm_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+                               CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
+{
+    tm_policy_decision d;
+    CK_OBJECT_HANDLE bo;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (phObject == NULL || (pTemplate == NULL && ulCount > 0)) {
+        tm_leave();
+        return CKR_ARGUMENTS_BAD;
+    }
+    memset(&d, 0, sizeof(d));
+    /* Held around decide + create: two writers must not both see "this key
+     * has no certificate yet". Per token, so other tokens are not held up. */
+    pthread_mutex_lock(&c.slot->write_lock);
+    tm_policy_decide(&tm_g.policy, c.f, c.bh, c.slot->serial, c.slot->serial_len, pTemplate,
+                     ulCount, &d);
+    if (!d.is_certificate && d.rv != CKR_OK) {
+        rv = d.rv; /* the policy could not even look (out of memory) */
+    } else if (!d.is_certificate) {
+        rv = c.f->C_CreateObject(c.bh, pTemplate, ulCount, &bo);
+    } else if (d.rv != CKR_OK) {
+        rv = d.rv;
+        tm_audit_slot(c.slot, "certificate", "refused", d.reason);
+    } else {
+        rv = c.f->C_CreateObject(c.bh, d.templ, d.templ_count, &bo);
+        if (rv == CKR_OK) {
+            tm_audit_slot(c.slot, "certificate", "written", d.reason[0] ? d.reason : NULL);
+        } else {
+            char detail[600];
+            snprintf(detail, sizeof(detail), "the token refused to store it: %s", tm_ckr_name(rv));
+            tm_audit_slot(c.slot, "certificate", "failed", detail);
+        }
+    }
+    pthread_mutex_unlock(&c.slot->write_lock);
+    tm_policy_decision_clear(&d);
+    if (rv == CKR_OK) {
+        *phObject = tm_call_export(&c, bo);
+        if (*phObject == 0)
+            rv = CKR_HOST_MEMORY;
+    }
+    tm_leave();
+    return rv;
+}
+
+/* Copying could put a certificate where the policy never looked (another
+ * CKA_ID, a token object from a session object): refused for certificates. */
+static CK_RV tm_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                             CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                             CK_OBJECT_HANDLE_PTR phNewObject)
+{
+    CK_OBJECT_HANDLE bo, bnew;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    if (rv != CKR_OK)
+        goto out;
+    if (phNewObject == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    if (is_certificate(&c, bo)) {
+        rv = CKR_ACTION_PROHIBITED;
+        tm_audit_slot(c.slot, "certificate", "refused",
+                      "C_CopyObject of a certificate: certificates are written only through "
+                      "C_CreateObject and the write policy");
+        goto out;
+    }
+    rv = c.f->C_CopyObject(c.bh, bo, pTemplate, ulCount, &bnew);
+    if (rv == CKR_OK && (*phNewObject = tm_call_export(&c, bnew)) == 0)
+        rv = CKR_HOST_MEMORY;
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+{
+    CK_OBJECT_HANDLE bo;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    if (rv == CKR_OK)
+        rv = c.f->C_DestroyObject(c.bh, bo);
+    if (rv == CKR_OK)
+        tm_handles_forget_object(tm_g.handles, hObject);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                CK_ULONG_PTR pulSize)
+{
+    CK_OBJECT_HANDLE bo;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    if (rv == CKR_OK)
+        rv = c.f->C_GetObjectSize(c.bh, bo, pulSize);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    CK_OBJECT_HANDLE bo;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    if (rv == CKR_OK)
+        rv = c.f->C_GetAttributeValue(c.bh, bo, pTemplate, ulCount);
+    tm_leave();
+    return rv;
+}
+
+/* Changing a stored certificate's value or its key binding would undo what the
+ * policy checked: those attributes are read-only on certificates. */
+static CK_RV tm_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    CK_OBJECT_HANDLE bo;
+    CK_ULONG i;
+    int binding = 0;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    if (rv != CKR_OK)
+        goto out;
+    if (pTemplate == NULL && ulCount > 0) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    for (i = 0; i < ulCount; i++)
+        if (pTemplate[i].type == CKA_VALUE || pTemplate[i].type == CKA_ID ||
+            pTemplate[i].type == CKA_SUBJECT || pTemplate[i].type == CKA_CLASS ||
+            pTemplate[i].type == CKA_CERTIFICATE_TYPE)
+            binding = 1;
+    if (binding && is_certificate(&c, bo)) {
+        rv = CKR_ATTRIBUTE_READ_ONLY;
+        tm_audit_slot(c.slot, "certificate", "refused",
+                      "C_SetAttributeValue of a certificate's value, subject or CKA_ID: these "
+                      "are fixed by the write policy");
+        goto out;
+    }
+    rv = c.f->C_SetAttributeValue(c.bh, bo, pTemplate, ulCount);
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+                                  CK_ULONG ulCount)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_FindObjectsInit(c.bh, pTemplate, ulCount);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+                              CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+{
+    CK_ULONG i;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_FindObjects(c.bh, phObject, ulMaxObjectCount, pulObjectCount);
+    for (i = 0; rv == CKR_OK && i < *pulObjectCount; i++) {
+        phObject[i] = tm_call_export(&c, phObject[i]);
+        if (phObject[i] == 0)
+            rv = CKR_HOST_MEMORY;
+    }
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_FindObjectsFinal(c.bh);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                              CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                              CK_OBJECT_HANDLE_PTR phKey)
+{
+    CK_OBJECT_HANDLE bk;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (phKey == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    rv = c.f->C_GenerateKey(c.bh, pMechanism, pTemplate, ulCount, &bk);
+    if (rv == CKR_OK && (*phKey = tm_call_export(&c, bk)) == 0)
+        rv = CKR_HOST_MEMORY;
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV
+tm_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                     CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+                     CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
+                     CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
+{
+    CK_OBJECT_HANDLE bpub, bpriv;
+    char detail[64];
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (phPublicKey == NULL || phPrivateKey == NULL || pMechanism == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    rv = c.f->C_GenerateKeyPair(c.bh, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
+                                pPrivateKeyTemplate, ulPrivateKeyAttributeCount, &bpub, &bpriv);
+    snprintf(detail, sizeof(detail), "mechanism 0x%lx%s%s", (unsigned long)pMechanism->mechanism,
+             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : tm_ckr_name(rv));
+    tm_audit_slot(c.slot, "keypair", rv == CKR_OK ? "generated" : "failed", detail);
+    if (rv == CKR_OK) {
+        *phPublicKey = tm_call_export(&c, bpub);
+        *phPrivateKey = tm_call_export(&c, bpriv);
+        if (*phPublicKey == 0 || *phPrivateKey == 0)
+            rv = CKR_HOST_MEMORY;
+    }
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                          CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
+                          CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+    CK_OBJECT_HANDLE bw, bk;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hWrappingKey, &bw, CKR_WRAPPING_KEY_HANDLE_INVALID);
+    if (rv == CKR_OK)
+        rv = tm_call_object(&c, hKey, &bk, CKR_KEY_HANDLE_INVALID);
+    if (rv == CKR_OK)
+        rv = c.f->C_WrapKey(c.bh, pMechanism, bw, bk, pWrappedKey, pulWrappedKeyLen);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                            CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+                            CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+                            CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CK_OBJECT_HANDLE bu, bk;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hUnwrappingKey, &bu, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+    if (rv == CKR_OK && phKey == NULL)
+        rv = CKR_ARGUMENTS_BAD;
+    if (rv == CKR_OK)
+        rv = c.f->C_UnwrapKey(c.bh, pMechanism, bu, pWrappedKey, ulWrappedKeyLen, pTemplate,
+                              ulAttributeCount, &bk);
+    if (rv == CKR_OK && (*phKey = tm_call_export(&c, bk)) == 0)
+        rv = CKR_HOST_MEMORY;
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                            CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
+                            CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    CK_OBJECT_HANDLE bb, bk;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = tm_call_object(&c, hBaseKey, &bb, CKR_KEY_HANDLE_INVALID);
+    if (rv == CKR_OK && phKey == NULL)
+        rv = CKR_ARGUMENTS_BAD;
+    if (rv == CKR_OK)
+        rv = c.f->C_DeriveKey(c.bh, pMechanism, bb, pTemplate, ulAttributeCount, &bk);
+    if (rv == CKR_OK && (*phKey = tm_call_export(&c, bk)) == 0)
+        rv = CKR_HOST_MEMORY;
+    tm_leave();
+    return rv;
+}
+
+void tm_fill_objects(CK_FUNCTION_LIST *f)
+{
+    f->C_CreateObject = tm_C_CreateObject;
+    f->C_CopyObject = tm_C_CopyObject;
+    f->C_DestroyObject = tm_C_DestroyObject;
+    f->C_GetObjectSize = tm_C_GetObjectSize;
+    f->C_GetAttributeValue = tm_C_GetAttributeValue;
+    f->C_SetAttributeValue = tm_C_SetAttributeValue;
+    f->C_FindObjectsInit = tm_C_FindObjectsInit;
+    f->C_FindObjects = tm_C_FindObjects;
+    f->C_FindObjectsFinal = tm_C_FindObjectsFinal;
+    f->C_GenerateKey = tm_C_GenerateKey;
+    f->C_GenerateKeyPair = tm_C_GenerateKeyPair;
+    f->C_WrapKey = tm_C_WrapKey;
+    f->C_UnwrapKey = tm_C_UnwrapKey;
+    f->C_DeriveKey = tm_C_DeriveKey;
+}

@@ -1,0 +1,760 @@
+/*
+ * The write policy for certificates (patent steps 5 and 12): a certificate
+ * goes only onto the token whose serial it names, onto the key pair whose
+ * public key it carries, and only if that key pair has no certificate yet.
+ *
+ * Everything the policy learns about the token it reads through the backend's
+ * own function list and the caller's backend session, so the unit tests drive
+ * it with an in-memory token.
+ */
+#include "policy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509_vfy.h>
+
+#define FIND_BATCH 32
+
+static void reason(tm_policy_decision *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reason(tm_policy_decision *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->reason, sizeof(d->reason), fmt, ap);
+    va_end(ap);
+}
+
+static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i, o = 0;
+
+    if (outlen == 0)
+        return;
+    for (i = 0; i < n && o + 3 <= outlen; i++) {
+        out[o++] = digits[b[i] >> 4];
+        out[o++] = digits[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+/* ---- templates ------------------------------------------------------------ */
+
+static void templ_free(CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    CK_ULONG i;
+    if (t == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        free(t[i].pValue);
+    free(t);
+}
+
+/* Appends a copy of (type, value, len) to out; returns 0 on allocation failure. */
+static int templ_add(CK_ATTRIBUTE *out, CK_ULONG *n, CK_ATTRIBUTE_TYPE type, const void *value,
+                     CK_ULONG len)
+{
+    out[*n].type = type;
+    out[*n].pValue = NULL;
+    out[*n].ulValueLen = len;
+    if (value != NULL && len > 0) {
+        out[*n].pValue = malloc(len);
+        if (out[*n].pValue == NULL)
+            return 0;
+        memcpy(out[*n].pValue, value, len);
+    }
+    (*n)++;
+    return 1;
+}
+
+static const CK_ATTRIBUTE *templ_find(const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE_TYPE type,
+                                      int *count)
+{
+    const CK_ATTRIBUTE *first = NULL;
+    CK_ULONG i;
+    *count = 0;
+    for (i = 0; i < n; i++) {
+        if (t[i].type == type) {
+            if (first == NULL)
+                first = &t[i];
+            (*count)++;
+        }
+    }
+    return first;
+}
+
+static int ulong_value(const CK_ATTRIBUTE *a, CK_ULONG *out)
+{
+    if (a == NULL || a->pValue == NULL || a->ulValueLen != sizeof(CK_ULONG))
+        return 0;
+    memcpy(out, a->pValue, sizeof(CK_ULONG));
+    return 1;
+}
+
+/* ---- reading the token ------------------------------------------------------ */
+
+typedef struct token {
+    CK_FUNCTION_LIST *f;
+    CK_SESSION_HANDLE s;
+} token;
+
+/* Reads one attribute into a fresh buffer (NULL for an empty value). */
+static CK_RV get_attr(const token *t, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+                      unsigned char **val, CK_ULONG *len)
+{
+    CK_ATTRIBUTE a = {type, NULL, 0};
+    CK_RV rv;
+
+    *val = NULL;
+    *len = 0;
+    rv = t->f->C_GetAttributeValue(t->s, obj, &a, 1);
+    if (rv != CKR_OK)
+        return rv;
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return CKR_ATTRIBUTE_SENSITIVE;
+    if (a.ulValueLen == 0)
+        return CKR_OK;
+    a.pValue = malloc(a.ulValueLen);
+    if (a.pValue == NULL)
+        return CKR_HOST_MEMORY;
+    rv = t->f->C_GetAttributeValue(t->s, obj, &a, 1);
+    if (rv != CKR_OK) {
+        free(a.pValue);
+        return rv;
+    }
+    *val = a.pValue;
+    *len = a.ulValueLen;
+    return CKR_OK;
+}
+
+/* All objects matching the template; caller frees *objs. */
+static CK_RV find_all(const token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **objs,
+                      size_t *count)
+{
+    CK_OBJECT_HANDLE batch[FIND_BATCH];
+    CK_OBJECT_HANDLE *all = NULL;
+    CK_ULONG got = 0;
+    size_t have = 0;
+    CK_RV rv, rv2;
+
+    *objs = NULL;
+    *count = 0;
+    rv = t->f->C_FindObjectsInit(t->s, tmpl, n);
+    if (rv != CKR_OK)
+        return rv;
+    for (;;) {
+        void *grown;
+        rv = t->f->C_FindObjects(t->s, batch, FIND_BATCH, &got);
+        if (rv != CKR_OK || got == 0)
+            break;
+        grown = realloc(all, (have + got) * sizeof(*all));
+        if (grown == NULL) {
+            rv = CKR_HOST_MEMORY;
+            break;
+        }
+        all = grown;
+        memcpy(all + have, batch, got * sizeof(*all));
+        have += got;
+    }
+    /* always end the search so the session stays usable */
+    rv2 = t->f->C_FindObjectsFinal(t->s);
+    if (rv == CKR_OK)
+        rv = rv2;
+    if (rv != CKR_OK) {
+        free(all);
+        return rv;
+    }
+    *objs = all;
+    *count = have;
+    return CKR_OK;
+}
+
+/* ---- comparing public keys ---------------------------------------------------- */
+
+/* The certificate's public key in the forms the token may hold it in. */
+typedef struct cert_key {
+    CK_KEY_TYPE type;
+    EC_GROUP *group;       /* CKK_EC */
+    EC_POINT *point;       /* CKK_EC */
+    unsigned char raw[64]; /* CKK_EC_EDWARDS */
+    size_t raw_len;        /* CKK_EC_EDWARDS */
+    BIGNUM *n, *e;         /* CKK_RSA */
+    const char *name;      /* for messages */
+} cert_key;
+
+static void cert_key_free(cert_key *k)
+{
+    EC_POINT_free(k->point);
+    EC_GROUP_free(k->group);
+    BN_free(k->n);
+    BN_free(k->e);
+}
+
+static int curve_nid(const char *name)
+{
+    int nid = OBJ_txt2nid(name);
+    if (nid == NID_undef)
+        nid = EC_curve_nist2nid(name);
+    return nid;
+}
+
+/* Returns 1 when the key type is one a token key can be matched against. */
+static int cert_key_load(EVP_PKEY *pk, cert_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    if (pk == NULL)
+        return 0;
+    switch (EVP_PKEY_get_base_id(pk)) {
+    case EVP_PKEY_EC: {
+        char group[64];
+        unsigned char enc[256];
+        size_t enc_len = 0;
+        int nid;
+        k->type = CKK_EC;
+        k->name = "EC";
+        if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                            NULL) ||
+            (nid = curve_nid(group)) == NID_undef ||
+            (k->group = EC_GROUP_new_by_curve_name(nid)) == NULL ||
+            !EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, enc,
+                                             sizeof(enc), &enc_len) ||
+            (k->point = EC_POINT_new(k->group)) == NULL ||
+            !EC_POINT_oct2point(k->group, k->point, enc, enc_len, NULL))
+            return 0;
+        return 1;
+    }
+    case EVP_PKEY_ED25519:
+    case EVP_PKEY_ED448:
+        k->type = CKK_EC_EDWARDS;
+        k->name = EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519 ? "Ed25519" : "Ed448";
+        k->raw_len = sizeof(k->raw);
+        return EVP_PKEY_get_raw_public_key(pk, k->raw, &k->raw_len) == 1;
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS:
+        k->type = CKK_RSA;
+        k->name = "RSA";
+        return EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &k->n) &&
+               EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &k->e);
+    default:
+        return 0;
+    }
+}
+
+/*
+ * CKA_EC_POINT is a DER OCTET STRING around the point (PKCS#11 2.40, and what
+ * SoftHSM2 returns), but some tokens hand out the bare point. Since a bare
+ * uncompressed point also starts with 0x04, both readings are tried.
+ */
+static int ec_point_value_matches(const cert_key *k, const unsigned char *v, CK_ULONG len)
+{
+    const unsigned char *cands[2];
+    size_t lens[2];
+    ASN1_OCTET_STRING *os = NULL;
+    const unsigned char *p = v;
+    int i, n = 0, match = 0;
+
+    os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
+    if (os != NULL && p == v + len) {
+        cands[n] = ASN1_STRING_get0_data(os);
+        lens[n++] = (size_t)ASN1_STRING_length(os);
+    }
+    cands[n] = v;
+    lens[n++] = len;
+    ERR_clear_error();
+
+    for (i = 0; i < n && !match; i++) {
+        if (k->type == CKK_EC) {
+            EC_POINT *pt = EC_POINT_new(k->group);
+            if (pt != NULL && EC_POINT_oct2point(k->group, pt, cands[i], lens[i], NULL) == 1 &&
+                EC_POINT_cmp(k->group, pt, k->point, NULL) == 0)
+                match = 1;
+            EC_POINT_free(pt);
+        } else if (lens[i] == k->raw_len && memcmp(cands[i], k->raw, k->raw_len) == 0) {
+            match = 1;
+        }
+    }
+    ASN1_OCTET_STRING_free(os);
+    ERR_clear_error();
+    return match;
+}
+
+static int bn_value_equals(const BIGNUM *want, const unsigned char *v, CK_ULONG len)
+{
+    BIGNUM *got = BN_bin2bn(v, (int)len, NULL);
+    int eq = got != NULL && BN_cmp(got, want) == 0;
+    BN_free(got);
+    return eq;
+}
+
+/* Does the token object hold this public key? Unreadable attributes: no. */
+static int object_matches(const token *t, CK_OBJECT_HANDLE obj, const cert_key *k)
+{
+    unsigned char *a = NULL, *b = NULL;
+    CK_ULONG alen = 0, blen = 0;
+    int match = 0;
+
+    if (k->type == CKK_RSA) {
+        if (get_attr(t, obj, CKA_MODULUS, &a, &alen) == CKR_OK && a != NULL &&
+            get_attr(t, obj, CKA_PUBLIC_EXPONENT, &b, &blen) == CKR_OK && b != NULL)
+            match = bn_value_equals(k->n, a, alen) && bn_value_equals(k->e, b, blen);
+    } else {
+        if (get_attr(t, obj, CKA_EC_POINT, &a, &alen) == CKR_OK && a != NULL)
+            match = ec_point_value_matches(k, a, alen);
+    }
+    free(a);
+    free(b);
+    return match;
+}
+
+/* First object of the class with the certificate's public key; 0 when none. */
+static CK_RV find_key(const token *t, CK_OBJECT_CLASS cls, const cert_key *k,
+                      CK_OBJECT_HANDLE *found)
+{
+    CK_KEY_TYPE kt = k->type;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+    };
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, i;
+    CK_RV rv;
+
+    *found = CK_INVALID_HANDLE;
+    rv = find_all(t, tmpl, 2, &objs, &n);
+    if (rv != CKR_OK)
+        return rv;
+    for (i = 0; i < n; i++) {
+        if (object_matches(t, objs[i], k)) {
+            *found = objs[i];
+            break;
+        }
+    }
+    free(objs);
+    return CKR_OK;
+}
+
+/* ---- existing certificates ------------------------------------------------------ */
+
+static void cert_serial_text(const X509 *c, char *out, size_t len)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
+    char *h = bn != NULL ? BN_bn2hex(bn) : NULL;
+    snprintf(out, len, "%s", h != NULL ? h : "unreadable");
+    OPENSSL_free(h);
+    BN_free(bn);
+}
+
+static X509 *object_cert(const token *t, CK_OBJECT_HANDLE obj)
+{
+    unsigned char *v = NULL;
+    CK_ULONG len = 0;
+    const unsigned char *p;
+    X509 *c = NULL;
+
+    if (get_attr(t, obj, CKA_VALUE, &v, &len) == CKR_OK && v != NULL) {
+        p = v;
+        c = d2i_X509(NULL, &p, (long)len);
+        ERR_clear_error();
+    }
+    free(v);
+    return c;
+}
+
+/*
+ * Is there already a certificate for this key pair: one with its CKA_ID, or
+ * one carrying the same public key (whatever its CKA_ID)? Returns CKR_OK and
+ * sets *exists; the existing certificate's serial goes to serial.
+ */
+static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_ULONG id_len,
+                                  EVP_PKEY *pk, int *exists, char *serial, size_t serial_len)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE by_id[] = {
+        {CKA_CLASS, &cls, sizeof(cls)},
+        {CKA_ID, (void *)id, id_len},
+    };
+    CK_OBJECT_HANDLE *objs = NULL;
+    size_t n = 0, i;
+    X509 *c;
+    CK_RV rv;
+
+    *exists = 0;
+    snprintf(serial, serial_len, "unreadable");
+    /* An empty CKA_ID says nothing about which key a certificate belongs to. */
+    if (id_len > 0) {
+        rv = find_all(t, by_id, 2, &objs, &n);
+        if (rv != CKR_OK)
+            return rv;
+        if (n > 0) {
+            *exists = 1;
+            c = object_cert(t, objs[0]);
+            if (c != NULL)
+                cert_serial_text(c, serial, serial_len);
+            X509_free(c);
+            free(objs);
+            return CKR_OK;
+        }
+        free(objs);
+        objs = NULL;
+    }
+
+    rv = find_all(t, by_id, 1, &objs, &n);
+    if (rv != CKR_OK)
+        return rv;
+    for (i = 0; i < n && !*exists; i++) {
+        c = object_cert(t, objs[i]);
+        if (c != NULL && X509_get0_pubkey(c) != NULL && EVP_PKEY_eq(X509_get0_pubkey(c), pk) == 1) {
+            *exists = 1;
+            cert_serial_text(c, serial, serial_len);
+        }
+        X509_free(c);
+    }
+    ERR_clear_error();
+    free(objs);
+    return CKR_OK;
+}
+
+/* ---- chain ---------------------------------------------------------------------- */
+
+/* Returns 1 when cert chains to one of roots, else 0 with why. */
+static int chains_to_root(X509 *cert, STACK_OF(X509) * roots, char *why, size_t whylen)
+{
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int i, ok = 0;
+
+    snprintf(why, whylen, "out of memory");
+    if (store == NULL || ctx == NULL)
+        goto out;
+    for (i = 0; i < sk_X509_num(roots); i++)
+        if (!X509_STORE_add_cert(store, sk_X509_value(roots, i)))
+            goto out;
+    /* Only the certificate and the roots: no intermediates from the token, and
+     * no partial chains, so the configured roots really are the anchors. */
+    if (!X509_STORE_CTX_init(ctx, store, cert, NULL))
+        goto out;
+    if (X509_verify_cert(ctx) == 1) {
+        ok = 1;
+        why[0] = '\0';
+    } else {
+        snprintf(why, whylen, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    }
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return ok;
+}
+
+/* ---- the decision ------------------------------------------------------------------ */
+
+static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, tm_policy_decision *d, CK_ULONG extra)
+{
+    CK_ULONG i;
+    d->templ = calloc(count + extra + 1, sizeof(CK_ATTRIBUTE));
+    d->templ_count = 0;
+    if (d->templ == NULL)
+        return 0;
+    for (i = 0; i < count; i++) {
+        if (!templ_add(d->templ, &d->templ_count, in[i].type, in[i].pValue, in[i].ulValueLen)) {
+            templ_free(d->templ, d->templ_count);
+            d->templ = NULL;
+            d->templ_count = 0;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Appends a DER field (subject, issuer, serial) made by i2d_*, then frees
+ * it. The caller runs i2d_* first: argument evaluation order is unspecified. */
+static int add_der(tm_policy_decision *d, CK_ATTRIBUTE_TYPE type, int len, unsigned char *der)
+{
+    int ok = len > 0 && templ_add(d->templ, &d->templ_count, type, der, (CK_ULONG)len);
+    OPENSSL_free(der);
+    return ok;
+}
+
+void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
+                      CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
+                      size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                      tm_policy_decision *out)
+{
+    token tok = {backend, backend_session};
+    const CK_ATTRIBUTE *cls_a, *type_a, *value_a;
+    int n_cls, n_type, n_value, dummy;
+    CK_ULONG cls = 0, cert_type = CKC_X_509;
+    X509 *cert = NULL;
+    tm_violations *errors = NULL;
+    cert_key key;
+    CK_OBJECT_HANDLE key_obj = CK_INVALID_HANDLE;
+    unsigned char *key_id = NULL, *key_label = NULL;
+    CK_ULONG key_id_len = 0, key_label_len = 0;
+    char token_text[TM_SERIAL_TEXT_MAX + 1], id_text[2 * 64 + 1], why[400], serial[128];
+    const unsigned char *p;
+    int exists = 0;
+    CK_ULONG i;
+    CK_RV rv;
+
+    memset(&key, 0, sizeof(key));
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof(*out));
+    out->rv = CKR_OK;
+    if (policy == NULL || policy->profile == NULL || backend == NULL ||
+        (templ == NULL && count > 0)) {
+        out->rv = CKR_ARGUMENTS_BAD;
+        reason(out, "policy called without a profile, backend or template");
+        return;
+    }
+    if (token_serial_len == 0 ||
+        tm_serial_encode(token_serial, token_serial_len, token_text, sizeof(token_text)) == 0)
+        snprintf(token_text, sizeof(token_text), "(no serial)");
+
+    cls_a = templ_find(templ, count, CKA_CLASS, &n_cls);
+    type_a = templ_find(templ, count, CKA_CERTIFICATE_TYPE, &n_type);
+    value_a = templ_find(templ, count, CKA_VALUE, &n_value);
+
+    /* A malformed or repeated class or type might hide a certificate (the
+     * backend may read another copy than the policy): refused as one, so
+     * that the caller does not hand the template on unchecked. */
+    if (n_cls > 1) {
+        out->is_certificate = 1;
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "template repeats CKA_CLASS");
+        return;
+    }
+    if (cls_a != NULL && !ulong_value(cls_a, &cls)) {
+        out->is_certificate = 1;
+        out->rv = CKR_ATTRIBUTE_VALUE_INVALID;
+        reason(out, "CKA_CLASS is not a CK_OBJECT_CLASS value");
+        return;
+    }
+    if (cls_a != NULL && cls == CKO_CERTIFICATE && n_type > 1) {
+        out->is_certificate = 1;
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "template repeats CKA_CERTIFICATE_TYPE");
+        return;
+    }
+    if (cls_a != NULL && cls == CKO_CERTIFICATE && type_a != NULL &&
+        !ulong_value(type_a, &cert_type)) {
+        out->is_certificate = 1;
+        out->rv = CKR_ATTRIBUTE_VALUE_INVALID;
+        reason(out, "CKA_CERTIFICATE_TYPE is not a CK_CERTIFICATE_TYPE value");
+        return;
+    }
+    /* A missing certificate type counts as X.509: a backend that defaults it
+     * must not become a way around the policy. */
+    if (cls_a == NULL || cls != CKO_CERTIFICATE || cert_type != CKC_X_509) {
+        if (!copy_templ(templ, count, out, 0)) {
+            out->rv = CKR_HOST_MEMORY;
+            reason(out, "out of memory");
+        }
+        return;
+    }
+    out->is_certificate = 1;
+
+    /* Two values would let the policy check one and the backend store the other. */
+    if (n_value > 1) {
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "template repeats CKA_VALUE");
+        goto out;
+    }
+    if (value_a == NULL || value_a->pValue == NULL || value_a->ulValueLen == 0) {
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "certificate has no CKA_VALUE");
+        goto out;
+    }
+    p = value_a->pValue;
+    cert = d2i_X509(NULL, &p, (long)value_a->ulValueLen);
+    if (cert == NULL || p != (const unsigned char *)value_a->pValue + value_a->ulValueLen) {
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "CKA_VALUE is not a DER X.509 certificate%s",
+               cert != NULL ? " (trailing bytes after it)" : "");
+        goto out;
+    }
+
+    /* Parsing defers the key: a certificate whose key cannot be decoded is
+     * as unusable as one that does not parse. */
+    if (X509_get0_pubkey(cert) == NULL) {
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "CKA_VALUE is a certificate whose public key cannot be decoded");
+        goto out;
+    }
+
+    errors = tm_violations_new();
+    if (errors == NULL) {
+        out->rv = CKR_HOST_MEMORY;
+        reason(out, "out of memory");
+        goto out;
+    }
+    if (!tm_binding_from_cert(policy->profile, cert, &out->binding, errors)) {
+        memset(&out->binding, 0, sizeof(out->binding));
+        if (policy->outside_profile == TM_OUTSIDE_PROFILE_ALLOW) {
+            if (!copy_templ(templ, count, out, 0)) {
+                out->rv = CKR_HOST_MEMORY;
+                reason(out, "out of memory");
+                goto out;
+            }
+            reason(out, "certificate outside the serial-bound profile stored as given "
+                        "(outside_profile = allow)");
+            goto out;
+        }
+        tm_violations_join(errors, why, sizeof(why));
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "certificate is outside the serial-bound profile: %s", why);
+        goto out;
+    }
+
+    /* (a) the token it names */
+    if (!tm_binding_names_serial(&out->binding, token_serial, token_serial_len)) {
+        out->rv = CKR_ATTRIBUTE_VALUE_INVALID;
+        reason(out, "certificate names serial %s; this token is %s", out->binding.serial_text,
+               token_text);
+        goto out;
+    }
+
+    /* (b) the key pair it certifies */
+    if (!cert_key_load(X509_get0_pubkey(cert), &key)) {
+        ERR_clear_error();
+        out->rv = CKR_KEY_HANDLE_INVALID;
+        reason(out,
+               "no key pair on token %s matches the certificate's public key (its key "
+               "type cannot be matched against token keys)",
+               token_text);
+        goto out;
+    }
+    rv = find_key(&tok, CKO_PUBLIC_KEY, &key, &key_obj);
+    if (rv == CKR_OK && key_obj == CK_INVALID_HANDLE)
+        rv = find_key(&tok, CKO_PRIVATE_KEY, &key, &key_obj);
+    if (rv != CKR_OK) {
+        out->rv = rv;
+        reason(out, "cannot search token %s for the certificate's key pair (CKR 0x%lx)", token_text,
+               (unsigned long)rv);
+        goto out;
+    }
+    if (key_obj == CK_INVALID_HANDLE) {
+        out->rv = CKR_KEY_HANDLE_INVALID;
+        reason(out, "no key pair on token %s matches the certificate's public key (%s)", token_text,
+               key.name);
+        goto out;
+    }
+    rv = get_attr(&tok, key_obj, CKA_ID, &key_id, &key_id_len);
+    if (rv != CKR_OK) {
+        out->rv = rv;
+        reason(out, "cannot read CKA_ID of the matching key on token %s (CKR 0x%lx)", token_text,
+               (unsigned long)rv);
+        goto out;
+    }
+    if (get_attr(&tok, key_obj, CKA_LABEL, &key_label, &key_label_len) != CKR_OK) {
+        key_label = NULL;
+        key_label_len = 0;
+    }
+    if (key_id_len > 0)
+        hex(key_id, key_id_len > 64 ? 64 : key_id_len, id_text, sizeof(id_text));
+    else
+        snprintf(id_text, sizeof(id_text), "(empty CKA_ID)");
+
+    /* (c) certificates never overwrite one another */
+    rv = existing_certificate(&tok, key_id, key_id_len, X509_get0_pubkey(cert), &exists, serial,
+                              sizeof(serial));
+    if (rv != CKR_OK) {
+        out->rv = rv;
+        reason(out, "cannot search token %s for certificates (CKR 0x%lx)", token_text,
+               (unsigned long)rv);
+        goto out;
+    }
+    if (exists) {
+        out->rv = CKR_DATA_INVALID;
+        reason(out,
+               "key pair %s on token %s already has a certificate (serial %s): "
+               "certificates never overwrite one another",
+               id_text, token_text, serial);
+        goto out;
+    }
+
+    /* (d) issued by a CA the station trusts */
+    if (policy->trusted_roots != NULL && sk_X509_num(policy->trusted_roots) > 0 &&
+        !chains_to_root(cert, policy->trusted_roots, why, sizeof(why))) {
+        out->rv = CKR_SIGNATURE_INVALID;
+        reason(out, "certificate does not chain to a trusted root: %s", why);
+        goto out;
+    }
+
+    /* The template the backend gets: the caller's, with the key's CKA_ID, a
+     * label when none was given, and the fields PKCS#11 says describe the
+     * certificate when the caller left them out. */
+    out->templ = calloc(count + 5, sizeof(CK_ATTRIBUTE));
+    if (out->templ == NULL)
+        goto oom;
+    for (i = 0; i < count; i++) {
+        if (templ[i].type == CKA_ID)
+            continue;
+        if (!templ_add(out->templ, &out->templ_count, templ[i].type, templ[i].pValue,
+                       templ[i].ulValueLen))
+            goto oom;
+    }
+    if (!templ_add(out->templ, &out->templ_count, CKA_ID, key_id, key_id_len))
+        goto oom;
+    if (templ_find(templ, count, CKA_LABEL, &dummy) == NULL && key_label_len > 0 &&
+        !templ_add(out->templ, &out->templ_count, CKA_LABEL, key_label, key_label_len))
+        goto oom;
+    if (templ_find(templ, count, CKA_SUBJECT, &dummy) == NULL) {
+        unsigned char *der = NULL;
+        int len = i2d_X509_NAME(X509_get_subject_name(cert), &der);
+        if (!add_der(out, CKA_SUBJECT, len, der))
+            goto oom;
+    }
+    if (templ_find(templ, count, CKA_ISSUER, &dummy) == NULL) {
+        unsigned char *der = NULL;
+        int len = i2d_X509_NAME(X509_get_issuer_name(cert), &der);
+        if (!add_der(out, CKA_ISSUER, len, der))
+            goto oom;
+    }
+    if (templ_find(templ, count, CKA_SERIAL_NUMBER, &dummy) == NULL) {
+        unsigned char *der = NULL;
+        int len = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &der);
+        if (!add_der(out, CKA_SERIAL_NUMBER, len, der))
+            goto oom;
+    }
+    cert_serial_text(cert, serial, sizeof(serial));
+    reason(out, "certificate (serial %s) for token %s stored on key pair %s", serial, token_text,
+           id_text);
+    goto out;
+
+oom:
+    out->rv = CKR_HOST_MEMORY;
+    reason(out, "out of memory");
+out:
+    if (out->rv != CKR_OK) {
+        templ_free(out->templ, out->templ_count);
+        out->templ = NULL;
+        out->templ_count = 0;
+    }
+    cert_key_free(&key);
+    free(key_id);
+    free(key_label);
+    tm_violations_free(errors);
+    X509_free(cert);
+    ERR_clear_error();
+}
+
+void tm_policy_decision_clear(tm_policy_decision *d)
+{
+    if (d == NULL)
+        return;
+    templ_free(d->templ, d->templ_count);
+    d->templ = NULL;
+    d->templ_count = 0;
+    d->reason[0] = '\0';
+}

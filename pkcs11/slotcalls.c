@@ -1,0 +1,442 @@
+/*
+ * Slots, tokens, sessions and login: the calls that pick a token, and the
+ * derived-PIN logic (pin.h) on the way to the backend's C_Login / C_SetPIN /
+ * C_InitPIN.
+ */
+#include "module.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "debug.h"
+
+static CK_RV tm_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
+                              CK_ULONG_PTR pulCount)
+{
+    CK_RV rv = tm_enter();
+
+    (void)tokenPresent; /* only slots holding a selected token are exposed */
+    if (rv != CKR_OK)
+        return rv;
+    if (pulCount == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    /* The list may only change on the call that asks for its size. */
+    if (pSlotList == NULL)
+        tm_rescan();
+    rv = tm_slots_list(tm_g.slots, pSlotList, pulCount);
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+{
+    tm_slot *slot;
+    CK_RV rv = tm_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    if (pInfo == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    slot = tm_slots_get(tm_g.slots, slotID);
+    if (slot == NULL) {
+        rv = CKR_SLOT_ID_INVALID;
+        goto out;
+    }
+    rv = tm_g.backends[slot->backend].funcs->C_GetSlotInfo(slot->bslot, pInfo);
+    if (!tm_slot_present(slot)) {
+        /* The slot ID names a token that went away: say so, whatever the
+         * backend now has in that slot. */
+        if (rv != CKR_OK) {
+            memset(pInfo, 0, sizeof(*pInfo));
+            memset(pInfo->slotDescription, ' ', sizeof(pInfo->slotDescription));
+            memset(pInfo->manufacturerID, ' ', sizeof(pInfo->manufacturerID));
+            memcpy(pInfo->slotDescription, "token removed", 13);
+            rv = CKR_OK;
+        }
+        pInfo->flags = (pInfo->flags & ~CKF_TOKEN_PRESENT) | CKF_REMOVABLE_DEVICE;
+    }
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_slot(slotID, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_GetTokenInfo(c.slot->bslot, pInfo);
+    /* The one change to token info: with a station secret, C_Login takes a
+     * NULL PIN and derives it, which clients know as a protected path. */
+    if (rv == CKR_OK && tm_g.derived_pins)
+        pInfo->flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
+                                   CK_ULONG_PTR pulCount)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_slot(slotID, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
+                                   CK_MECHANISM_INFO_PTR pInfo)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_slot(slotID, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
+                            CK_UTF8CHAR_PTR pLabel)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_slot(slotID, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_InitToken(c.slot->bslot, pPin, ulPinLen, pLabel);
+    tm_audit_slot(c.slot, "init-token", rv == CKR_OK ? "ok" : "failed",
+                  rv == CKR_OK ? NULL : tm_ckr_name(rv));
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+{
+    CK_RV rv = tm_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    if (pSlot == NULL || pReserved != NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    if (flags & CKF_DONT_BLOCK)
+        tm_rescan();
+    rv = tm_events_wait(tm_g.events, flags, pSlot);
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
+                              CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+{
+    CK_SESSION_HANDLE bh;
+    tm_call c;
+    CK_RV rv = tm_enter_slot(slotID, &c);
+
+    (void)Notify; /* callbacks would carry backend handles: not offered */
+    if (rv != CKR_OK)
+        return rv;
+    if (phSession == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    rv = c.f->C_OpenSession(c.slot->bslot, flags, pApplication, NULL, &bh);
+    if (rv != CKR_OK)
+        goto out;
+    *phSession = tm_handles_add_session(tm_g.handles, c.slot->id, bh);
+    if (*phSession == 0) {
+        c.f->C_CloseSession(bh);
+        rv = CKR_HOST_MEMORY;
+    }
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_CloseSession(CK_SESSION_HANDLE hSession)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_CloseSession(c.bh);
+    if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
+        rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+        tm_handles_remove_session(tm_g.handles, hSession);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_CloseAllSessions(CK_SLOT_ID slotID)
+{
+    tm_slot *slot;
+    CK_RV rv = tm_enter();
+
+    if (rv != CKR_OK)
+        return rv;
+    slot = tm_slots_get(tm_g.slots, slotID);
+    if (slot == NULL) {
+        rv = CKR_SLOT_ID_INVALID;
+        goto out;
+    }
+    if (tm_slot_present(slot))
+        rv = tm_g.backends[slot->backend].funcs->C_CloseAllSessions(slot->bslot);
+    tm_handles_remove_slot_sessions(tm_g.handles, slot->id);
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_GetSessionInfo(c.bh, pInfo);
+    if (rv == CKR_OK)
+        pInfo->slotID = c.slot->id;
+    tm_leave();
+    return rv;
+}
+
+static size_t derive_pin(const tm_slot *slot, char *pin, size_t max)
+{
+    if (!tm_g.derived_pins || slot->serial_len == 0)
+        return 0;
+    return tm_pin_derive(&tm_g.secret, slot->serial, slot->serial_len, slot->min_pin, slot->max_pin,
+                         pin, max);
+}
+
+static const char *user_name(CK_USER_TYPE t)
+{
+    return t == CKU_SO ? "so" : t == CKU_USER ? "user" : "context-specific";
+}
+
+static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+                        CK_ULONG ulPinLen)
+{
+    char pin[TM_PIN_MAX + 1], detail[160];
+    int derived = 0;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (pPin == NULL && tm_g.derived_pins && userType != CKU_SO) {
+        size_t n = derive_pin(c.slot, pin, sizeof(pin));
+        if (n == 0) {
+            rv = CKR_FUNCTION_FAILED;
+            snprintf(detail, sizeof(detail), "%s: no PIN can be derived (token has no serial)",
+                     user_name(userType));
+            tm_audit_slot(c.slot, "login", "failed", detail);
+            goto out;
+        }
+        derived = 1;
+        /* Tried exactly once: a wrong derived PIN must not lock the token. */
+        rv = c.f->C_Login(c.bh, userType, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n);
+        OPENSSL_cleanse(pin, sizeof(pin));
+    } else {
+        rv = c.f->C_Login(c.bh, userType, pPin, ulPinLen);
+    }
+    snprintf(detail, sizeof(detail), "%s, %s PIN%s%s", user_name(userType),
+             derived        ? "derived"
+             : pPin == NULL ? "no"
+                            : "given",
+             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : tm_ckr_name(rv));
+    tm_audit_slot(c.slot, "login",
+                  rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN ? "ok" : "failed", detail);
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_Logout(CK_SESSION_HANDLE hSession)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_Logout(c.bh);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    char pin[TM_PIN_MAX + 1];
+    int derived = 0;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (pPin == NULL && tm_g.derived_pins) {
+        size_t n = derive_pin(c.slot, pin, sizeof(pin));
+        if (n == 0) {
+            rv = CKR_FUNCTION_FAILED;
+            goto audit;
+        }
+        derived = 1;
+        rv = c.f->C_InitPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n);
+        OPENSSL_cleanse(pin, sizeof(pin));
+    } else {
+        rv = c.f->C_InitPIN(c.bh, pPin, ulPinLen);
+    }
+audit:
+    tm_audit_slot(c.slot, "init-pin", rv == CKR_OK ? "ok" : "failed",
+                  rv == CKR_OK ? (derived ? "user PIN set to the derived PIN" : "user PIN set")
+                               : tm_ckr_name(rv));
+    tm_leave();
+    return rv;
+}
+
+/*
+ * With a station secret, a NULL new PIN means "the derived PIN" (how a token
+ * moves from its factory PIN to its derived one) and a NULL old PIN means
+ * "the derived PIN" too (how it leaves it again). Never for the SO PIN.
+ */
+static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+                         CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
+{
+    char pin[TM_PIN_MAX + 1];
+    CK_SESSION_INFO si;
+    size_t n = 0;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (!tm_g.derived_pins || (pOldPin != NULL && pNewPin != NULL)) {
+        rv = c.f->C_SetPIN(c.bh, pOldPin, ulOldLen, pNewPin, ulNewLen);
+        tm_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
+                      rv == CKR_OK ? NULL : tm_ckr_name(rv));
+        goto out;
+    }
+    if (pOldPin == NULL && pNewPin == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    rv = c.f->C_GetSessionInfo(c.bh, &si);
+    if (rv != CKR_OK)
+        goto out;
+    if (si.state == CKS_RW_SO_FUNCTIONS) {
+        tm_mod_debug("C_SetPIN: a derived PIN is for the user, not for the SO");
+        rv = CKR_USER_TYPE_INVALID;
+        goto out;
+    }
+    n = derive_pin(c.slot, pin, sizeof(pin));
+    if (n == 0) {
+        rv = CKR_FUNCTION_FAILED;
+    } else if (pNewPin == NULL) {
+        rv = c.f->C_SetPIN(c.bh, pOldPin, ulOldLen, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n);
+    } else {
+        rv = c.f->C_SetPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n, pNewPin, ulNewLen);
+    }
+    OPENSSL_cleanse(pin, sizeof(pin));
+    tm_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
+                  rv != CKR_OK      ? tm_ckr_name(rv)
+                  : pNewPin == NULL ? "user PIN set to the derived PIN"
+                                    : "user PIN changed from the derived PIN");
+out:
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
+                                    CK_ULONG_PTR pulLen)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_GetOperationState(c.bh, pState, pulLen);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState, CK_ULONG ulLen,
+                                    CK_OBJECT_HANDLE hEnc, CK_OBJECT_HANDLE hAuth)
+{
+    CK_OBJECT_HANDLE benc = CK_INVALID_HANDLE, bauth = CK_INVALID_HANDLE;
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (hEnc != CK_INVALID_HANDLE)
+        rv = tm_call_object(&c, hEnc, &benc, CKR_KEY_HANDLE_INVALID);
+    if (rv == CKR_OK && hAuth != CK_INVALID_HANDLE)
+        rv = tm_call_object(&c, hAuth, &bauth, CKR_KEY_HANDLE_INVALID);
+    if (rv == CKR_OK)
+        rv = c.f->C_SetOperationState(c.bh, pState, ulLen, benc, bauth);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_GetFunctionStatus(c.bh);
+    tm_leave();
+    return rv;
+}
+
+static CK_RV tm_C_CancelFunction(CK_SESSION_HANDLE hSession)
+{
+    tm_call c;
+    CK_RV rv = tm_enter_session(hSession, &c);
+
+    if (rv != CKR_OK)
+        return rv;
+    rv = c.f->C_CancelFunction(c.bh);
+    tm_leave();
+    return rv;
+}
+
+void tm_fill_slotcalls(CK_FUNCTION_LIST *f)
+{
+    f->C_GetSlotList = tm_C_GetSlotList;
+    f->C_GetSlotInfo = tm_C_GetSlotInfo;
+    f->C_GetTokenInfo = tm_C_GetTokenInfo;
+    f->C_GetMechanismList = tm_C_GetMechanismList;
+    f->C_GetMechanismInfo = tm_C_GetMechanismInfo;
+    f->C_InitToken = tm_C_InitToken;
+    f->C_WaitForSlotEvent = tm_C_WaitForSlotEvent;
+    f->C_OpenSession = tm_C_OpenSession;
+    f->C_CloseSession = tm_C_CloseSession;
+    f->C_CloseAllSessions = tm_C_CloseAllSessions;
+    f->C_GetSessionInfo = tm_C_GetSessionInfo;
+    f->C_Login = tm_C_Login;
+    f->C_Logout = tm_C_Logout;
+    f->C_InitPIN = tm_C_InitPIN;
+    f->C_SetPIN = tm_C_SetPIN;
+    f->C_GetOperationState = tm_C_GetOperationState;
+    f->C_SetOperationState = tm_C_SetOperationState;
+    f->C_GetFunctionStatus = tm_C_GetFunctionStatus;
+    f->C_CancelFunction = tm_C_CancelFunction;
+}

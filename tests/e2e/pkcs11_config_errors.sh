@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A bad config or backend fails C_Initialize with a message naming file, line
+# and problem: on stderr with TOKENMINT_DEBUG, and in the audit log.
+set -euo pipefail
+. "$TM_SOURCE_DIR/tests/lib/tokens.sh"
+
+tm_make_tokens 1
+audit="$TM_TMP/audit.jsonl"
+conf="$TM_TMP/tokenmint.conf"
+export TOKENMINT_CONF="$conf"
+
+init_fails() { # EXPECTED-MESSAGE
+    local out
+    if out=$(TOKENMINT_DEBUG=1 pkcs11-tool --module "$TM_MODULE" -L 2>&1); then
+        tm_fail "C_Initialize succeeded with a bad config: $(cat "$conf")"
+    fi
+    grep -qF "$1" <<<"$out" || tm_fail "stderr lacks '$1': $out"
+    # without TOKENMINT_DEBUG the module prints nothing itself
+    out=$(pkcs11-tool --module "$TM_MODULE" -L 2>&1 || true)
+    grep -qF "$1" <<<"$out" && tm_fail "message printed without TOKENMINT_DEBUG"
+    return 0
+}
+
+cat >"$conf" <<CONF
+[tokenmint]
+backends = softhsm
+audit_log = $audit
+audit_lgo = /tmp/typo
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+CONF
+init_fails "$conf:4: unknown key 'audit_lgo' in [tokenmint]"
+tail -1 "$audit" | grep -qF "\"op\":\"config\",\"outcome\":\"error\",\"detail\":\"$conf:4: unknown key" ||
+    tm_fail "config error not in the audit log: $(cat "$audit")"
+
+cat >"$conf" <<CONF
+[tokenmint]
+backends = softhsm
+audit_log = $audit
+[backend_softhsm]
+module = $TM_TMP/no-such-module.so
+CONF
+init_fails "backend 'softhsm': cannot load $TM_TMP/no-such-module.so"
+tail -1 "$audit" | grep -q "no-such-module.so" || tm_fail "missing backend not audited"
+
+cat >"$conf" <<CONF
+[tokenmint]
+backends = me
+[backend_me]
+module = $TM_MODULE
+CONF
+init_fails "is tokenmint itself"
+
+cat >"$conf" <<CONF
+[tokenmint]
+backends = softhsm
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+uri = pkcs11:token=%ZZ
+CONF
+init_fails "$conf:5: uri 'pkcs11:token=%ZZ' is not a valid PKCS#11 URI"
+
+# a backend by its p11-kit registered name (Debian's softhsm2 package registers "softhsm2")
+cat >"$conf" <<CONF
+[tokenmint]
+backends = reg
+[backend_reg]
+p11kit_module = softhsm2
+CONF
+pkcs11-tool --module "$TM_MODULE" -L | grep -q "serial num *: ${TM_SERIALS[0]}" ||
+    tm_fail "backend by p11-kit name did not load"
+sed -i 's/= softhsm2/= no-such-name/' "$conf"
+init_fails "backend 'reg': cannot load no-such-name: no module named 'no-such-name' is registered with p11-kit"
+
+unset TOKENMINT_CONF
+out=$(env -u TOKENMINT_BACKEND TOKENMINT_DEBUG=1 pkcs11-tool --module "$TM_MODULE" -L 2>&1) &&
+    [ -n "$(ls /etc/tokenmint/tokenmint.conf /usr/local/etc/tokenmint/tokenmint.conf 2>/dev/null)" ] ||
+    grep -q "no configuration: TOKENMINT_CONF and TOKENMINT_BACKEND are not set" <<<"$out" ||
+    tm_fail "no config gave: $out"
+
+# TOKENMINT_BACKEND stands in for a config file
+TOKENMINT_BACKEND="$TM_SOFTHSM_MODULE" pkcs11-tool --module "$TM_MODULE" -L |
+    grep -q "serial num *: ${TM_SERIALS[0]}" || tm_fail "TOKENMINT_BACKEND did not work"
+echo PASS
