@@ -16,15 +16,11 @@
 
 #include <json-c/json.h>
 
+#include "debug.h"
+
 struct tm_audit {
     int fd; /* -1: a log that discards */
 };
-
-static int debug_enabled(void)
-{
-    const char *v = getenv("TOKENMINT_DEBUG");
-    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
-}
 
 tm_audit *tm_audit_open(const char *path, char *err, size_t errlen)
 {
@@ -123,9 +119,7 @@ void tm_audit_event(tm_audit *a, const char *serial, const char *op, const char 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            if (debug_enabled())
-                fprintf(stderr, "tokenmint: audit log write failed: %s\n",
-                        n < 0 ? strerror(errno) : "nothing written");
+            tm_mod_debug("audit log write failed: %s", n < 0 ? strerror(errno) : "nothing written");
             break;
         }
         done += (size_t)n;

@@ -3,13 +3,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int tm_mod_debug_enabled(void)
 {
     /* Read every time: the value is tiny to fetch and tests flip it between runs
-     * in one process (C_Initialize/C_Finalize cycles). */
+     * in one process (C_Initialize/C_Finalize cycles). "0" is off, as in the
+     * provider. */
     const char *v = getenv("TOKENMINT_DEBUG");
-    return v != NULL && v[0] != '\0';
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
 void tm_mod_debug(const char *fmt, ...)

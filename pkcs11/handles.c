@@ -148,22 +148,29 @@ CK_SESSION_HANDLE tm_handles_add_session(tm_handles *h, CK_SLOT_ID slot, CK_SESS
     return s;
 }
 
-int tm_handles_session(tm_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
-                       CK_SESSION_HANDLE *backend)
+/* A module handle's (slot, backend handle), read under a shared lock. */
+static int lookup(pthread_rwlock_t *lock, const table *t, CK_ULONG handle, CK_SLOT_ID *slot,
+                  CK_ULONG *backend)
 {
     entry *e;
     int found = 0;
 
-    tm_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
-    pthread_rwlock_rdlock(&h->sessions_lock);
-    e = find(&h->sessions, s, 0);
+    pthread_rwlock_rdlock(lock);
+    e = find(t, handle, 0);
     if (e != NULL) {
         *slot = e->v1;
         *backend = e->v2;
         found = 1;
     }
-    pthread_rwlock_unlock(&h->sessions_lock);
+    pthread_rwlock_unlock(lock);
     return found;
+}
+
+int tm_handles_session(tm_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
+                       CK_SESSION_HANDLE *backend)
+{
+    tm_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
+    return lookup(&h->sessions_lock, &h->sessions, s, slot, backend);
 }
 
 int tm_handles_remove_session(tm_handles *h, CK_SESSION_HANDLE s)
@@ -236,33 +243,27 @@ CK_OBJECT_HANDLE tm_handles_object(tm_handles *h, CK_SLOT_ID slot, CK_OBJECT_HAN
 int tm_handles_lookup_object(tm_handles *h, CK_OBJECT_HANDLE o, CK_SLOT_ID *slot,
                              CK_OBJECT_HANDLE *backend)
 {
-    entry *e;
-    int found = 0;
-
     tm_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
-    pthread_rwlock_rdlock(&h->objects_lock);
-    e = find(&h->objects, o, 0);
-    if (e != NULL) {
-        *slot = e->v1;
-        *backend = e->v2;
-        found = 1;
-    }
-    pthread_rwlock_unlock(&h->objects_lock);
-    return found;
+    return lookup(&h->objects_lock, &h->objects, o, slot, backend);
+}
+
+/* An object entry and its reverse entry; objects_lock held for writing. */
+static void forget(tm_handles *h, entry *e)
+{
+    entry *r = find(&h->reverse, e->v1, e->v2);
+
+    if (r != NULL)
+        del(&h->reverse, r);
+    del(&h->objects, e);
 }
 
 void tm_handles_forget_object(tm_handles *h, CK_OBJECT_HANDLE o)
 {
-    entry *e, *r;
+    entry *e;
 
     pthread_rwlock_wrlock(&h->objects_lock);
-    e = find(&h->objects, o, 0);
-    if (e != NULL) {
-        r = find(&h->reverse, e->v1, e->v2);
-        if (r != NULL)
-            del(&h->reverse, r);
-        del(&h->objects, e);
-    }
+    if ((e = find(&h->objects, o, 0)) != NULL)
+        forget(h, e);
     pthread_rwlock_unlock(&h->objects_lock);
 }
 
@@ -272,13 +273,8 @@ void tm_handles_forget_slot_objects(tm_handles *h, CK_SLOT_ID slot)
 
     pthread_rwlock_wrlock(&h->objects_lock);
     for (i = 0; i < h->objects.cap; i++) {
-        entry *e = &h->objects.e[i];
-        if (e->state == SLOT_USED && e->v1 == slot) {
-            entry *r = find(&h->reverse, e->v1, e->v2);
-            if (r != NULL)
-                del(&h->reverse, r);
-            del(&h->objects, e);
-        }
+        if (h->objects.e[i].state == SLOT_USED && h->objects.e[i].v1 == slot)
+            forget(h, &h->objects.e[i]);
     }
     pthread_rwlock_unlock(&h->objects_lock);
 }

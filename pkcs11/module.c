@@ -291,7 +291,6 @@ static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
             snprintf(err, sizeof(err), "%s: station_secret: %s", tm_g.cfg->path, serr);
             goto fail;
         }
-        tm_g.derived_pins = 1;
     }
     {
         tm_violations *v = tm_violations_new();

@@ -35,11 +35,16 @@ typedef struct tm_state {
     STACK_OF(X509) * roots;
     tm_policy policy;
     tm_station_secret secret;
-    int derived_pins; /* a station secret is loaded */
 } tm_state;
 
 /* Valid between tm_enter and tm_leave. */
 extern tm_state tm_g;
+
+/* A station secret is loaded: a NULL PIN means the token's derived PIN. */
+static inline int tm_derived_pins(void)
+{
+    return tm_g.secret.bytes != NULL;
+}
 
 CK_RV tm_enter(void);
 void tm_leave(void);

@@ -458,7 +458,10 @@ out:
 
 /* ---- the decision ------------------------------------------------------------------ */
 
-static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, tm_policy_decision *d, CK_ULONG extra)
+/* The caller's template into d->templ with room for extra attributes more;
+ * its CKA_ID left out when without_id is set. */
+static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, CK_ULONG extra, int without_id,
+                      tm_policy_decision *d)
 {
     CK_ULONG i;
     d->templ = calloc(count + extra + 1, sizeof(CK_ATTRIBUTE));
@@ -466,6 +469,8 @@ static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, tm_policy_decision
     if (d->templ == NULL)
         return 0;
     for (i = 0; i < count; i++) {
+        if (without_id && in[i].type == CKA_ID)
+            continue;
         if (!templ_add(d->templ, &d->templ_count, in[i].type, in[i].pValue, in[i].ulValueLen)) {
             templ_free(d->templ, d->templ_count);
             d->templ = NULL;
@@ -476,11 +481,20 @@ static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, tm_policy_decision
     return 1;
 }
 
-/* Appends a DER field (subject, issuer, serial) made by i2d_*, then frees
- * it. The caller runs i2d_* first: argument evaluation order is unspecified. */
-static int add_der(tm_policy_decision *d, CK_ATTRIBUTE_TYPE type, int len, unsigned char *der)
+/* Appends the certificate's CKA_SUBJECT, CKA_ISSUER or CKA_SERIAL_NUMBER (DER,
+ * as PKCS#11 describes a certificate) unless the caller's template has it. */
+static int add_cert_field(tm_policy_decision *d, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                          CK_ATTRIBUTE_TYPE type, X509 *cert)
 {
-    int ok = len > 0 && templ_add(d->templ, &d->templ_count, type, der, (CK_ULONG)len);
+    unsigned char *der = NULL;
+    int len, dummy, ok;
+
+    if (templ_find(templ, count, type, &dummy) != NULL)
+        return 1;
+    len = type == CKA_SUBJECT  ? i2d_X509_NAME(X509_get_subject_name(cert), &der)
+          : type == CKA_ISSUER ? i2d_X509_NAME(X509_get_issuer_name(cert), &der)
+                               : i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &der);
+    ok = len > 0 && templ_add(d->templ, &d->templ_count, type, der, (CK_ULONG)len);
     OPENSSL_free(der);
     return ok;
 }
@@ -503,7 +517,6 @@ void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
     char token_text[TM_SERIAL_TEXT_MAX + 1], id_text[2 * 64 + 1], why[400], serial[128];
     const unsigned char *p;
     int exists = 0;
-    CK_ULONG i;
     CK_RV rv;
 
     memset(&key, 0, sizeof(key));
@@ -556,7 +569,7 @@ void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
     /* A missing certificate type counts as X.509: a backend that defaults it
      * must not become a way around the policy. */
     if (cls_a == NULL || cls != CKO_CERTIFICATE || cert_type != CKC_X_509) {
-        if (!copy_templ(templ, count, out, 0)) {
+        if (!copy_templ(templ, count, 0, 0, out)) {
             out->rv = CKR_HOST_MEMORY;
             reason(out, "out of memory");
         }
@@ -601,7 +614,7 @@ void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
     if (!tm_binding_from_cert(policy->profile, cert, &out->binding, errors)) {
         memset(&out->binding, 0, sizeof(out->binding));
         if (policy->outside_profile == TM_OUTSIDE_PROFILE_ALLOW) {
-            if (!copy_templ(templ, count, out, 0)) {
+            if (!copy_templ(templ, count, 0, 0, out)) {
                 out->rv = CKR_HOST_MEMORY;
                 reason(out, "out of memory");
                 goto out;
@@ -694,39 +707,17 @@ void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
     /* The template the backend gets: the caller's, with the key's CKA_ID, a
      * label when none was given, and the fields PKCS#11 says describe the
      * certificate when the caller left them out. */
-    out->templ = calloc(count + 5, sizeof(CK_ATTRIBUTE));
-    if (out->templ == NULL)
+    if (!copy_templ(templ, count, 5, 1, out))
         goto oom;
-    for (i = 0; i < count; i++) {
-        if (templ[i].type == CKA_ID)
-            continue;
-        if (!templ_add(out->templ, &out->templ_count, templ[i].type, templ[i].pValue,
-                       templ[i].ulValueLen))
-            goto oom;
-    }
     if (!templ_add(out->templ, &out->templ_count, CKA_ID, key_id, key_id_len))
         goto oom;
     if (templ_find(templ, count, CKA_LABEL, &dummy) == NULL && key_label_len > 0 &&
         !templ_add(out->templ, &out->templ_count, CKA_LABEL, key_label, key_label_len))
         goto oom;
-    if (templ_find(templ, count, CKA_SUBJECT, &dummy) == NULL) {
-        unsigned char *der = NULL;
-        int len = i2d_X509_NAME(X509_get_subject_name(cert), &der);
-        if (!add_der(out, CKA_SUBJECT, len, der))
-            goto oom;
-    }
-    if (templ_find(templ, count, CKA_ISSUER, &dummy) == NULL) {
-        unsigned char *der = NULL;
-        int len = i2d_X509_NAME(X509_get_issuer_name(cert), &der);
-        if (!add_der(out, CKA_ISSUER, len, der))
-            goto oom;
-    }
-    if (templ_find(templ, count, CKA_SERIAL_NUMBER, &dummy) == NULL) {
-        unsigned char *der = NULL;
-        int len = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &der);
-        if (!add_der(out, CKA_SERIAL_NUMBER, len, der))
-            goto oom;
-    }
+    if (!add_cert_field(out, templ, count, CKA_SUBJECT, cert) ||
+        !add_cert_field(out, templ, count, CKA_ISSUER, cert) ||
+        !add_cert_field(out, templ, count, CKA_SERIAL_NUMBER, cert))
+        goto oom;
     cert_serial_text(cert, serial, sizeof(serial));
     reason(out, "certificate (serial %s) for token %s stored on key pair %s", serial, token_text,
            id_text);

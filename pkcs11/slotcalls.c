@@ -77,7 +77,7 @@ static CK_RV tm_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     rv = c.f->C_GetTokenInfo(c.slot->bslot, pInfo);
     /* The one change to token info: with a station secret, C_Login takes a
      * NULL PIN and derives it, which clients know as a protected path. */
-    if (rv == CKR_OK && tm_g.derived_pins)
+    if (rv == CKR_OK && tm_derived_pins())
         pInfo->flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
     tm_leave();
     return rv;
@@ -218,12 +218,18 @@ static CK_RV tm_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR
     return rv;
 }
 
-static size_t derive_pin(const tm_slot *slot, char *pin, size_t max)
+/* The token's derived PIN; 0 with the reason in why when there is none. */
+static size_t derive_pin(const tm_slot *slot, char *pin, size_t max, char *why, size_t whylen)
 {
-    if (!tm_g.derived_pins || slot->serial_len == 0)
-        return 0;
-    return tm_pin_derive(&tm_g.secret, slot->serial, slot->serial_len, slot->min_pin, slot->max_pin,
-                         pin, max);
+    size_t n = tm_pin_derive(&tm_g.secret, slot->serial, slot->serial_len, slot->min_pin,
+                             slot->max_pin, pin, max);
+
+    if (n == 0 && slot->serial_len == 0)
+        snprintf(why, whylen, "no PIN can be derived (token has no serial)");
+    else if (n == 0)
+        snprintf(why, whylen, "no PIN can be derived for the token's PIN lengths %lu..%lu",
+                 (unsigned long)slot->min_pin, (unsigned long)slot->max_pin);
+    return n;
 }
 
 static const char *user_name(CK_USER_TYPE t)
@@ -241,12 +247,12 @@ static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UT
 
     if (rv != CKR_OK)
         return rv;
-    if (pPin == NULL && tm_g.derived_pins && userType != CKU_SO) {
-        size_t n = derive_pin(c.slot, pin, sizeof(pin));
+    if (pPin == NULL && tm_derived_pins() && userType != CKU_SO) {
+        char why[96];
+        size_t n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
         if (n == 0) {
             rv = CKR_FUNCTION_FAILED;
-            snprintf(detail, sizeof(detail), "%s: no PIN can be derived (token has no serial)",
-                     user_name(userType));
+            snprintf(detail, sizeof(detail), "%s: %s", user_name(userType), why);
             tm_audit_slot(c.slot, "login", "failed", detail);
             goto out;
         }
@@ -283,15 +289,15 @@ static CK_RV tm_C_Logout(CK_SESSION_HANDLE hSession)
 
 static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    char pin[TM_PIN_MAX + 1];
+    char pin[TM_PIN_MAX + 1], why[96] = "";
     int derived = 0;
     tm_call c;
     CK_RV rv = tm_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    if (pPin == NULL && tm_g.derived_pins) {
-        size_t n = derive_pin(c.slot, pin, sizeof(pin));
+    if (pPin == NULL && tm_derived_pins()) {
+        size_t n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
         if (n == 0) {
             rv = CKR_FUNCTION_FAILED;
             goto audit;
@@ -305,6 +311,7 @@ static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
 audit:
     tm_audit_slot(c.slot, "init-pin", rv == CKR_OK ? "ok" : "failed",
                   rv == CKR_OK ? (derived ? "user PIN set to the derived PIN" : "user PIN set")
+                  : why[0]     ? why
                                : tm_ckr_name(rv));
     tm_leave();
     return rv;
@@ -318,7 +325,7 @@ audit:
 static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
                          CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
-    char pin[TM_PIN_MAX + 1];
+    char pin[TM_PIN_MAX + 1], why[96];
     CK_SESSION_INFO si;
     size_t n = 0;
     tm_call c;
@@ -326,7 +333,7 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
 
     if (rv != CKR_OK)
         return rv;
-    if (!tm_g.derived_pins || (pOldPin != NULL && pNewPin != NULL)) {
+    if (!tm_derived_pins() || (pOldPin != NULL && pNewPin != NULL)) {
         rv = c.f->C_SetPIN(c.bh, pOldPin, ulOldLen, pNewPin, ulNewLen);
         tm_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
                       rv == CKR_OK ? NULL : tm_ckr_name(rv));
@@ -344,7 +351,7 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
         rv = CKR_USER_TYPE_INVALID;
         goto out;
     }
-    n = derive_pin(c.slot, pin, sizeof(pin));
+    n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
     if (n == 0) {
         rv = CKR_FUNCTION_FAILED;
     } else if (pNewPin == NULL) {
@@ -354,7 +361,8 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
     }
     OPENSSL_cleanse(pin, sizeof(pin));
     tm_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
-                  rv != CKR_OK      ? tm_ckr_name(rv)
+                  n == 0            ? why
+                  : rv != CKR_OK    ? tm_ckr_name(rv)
                   : pNewPin == NULL ? "user PIN set to the derived PIN"
                                     : "user PIN changed from the derived PIN");
 out:

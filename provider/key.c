@@ -44,27 +44,39 @@ void tm_key_free(tm_key *k)
     free(k);
 }
 
+OSSL_PARAM *tm_key_public_params(const tm_key *k, int selection)
+{
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    int ok = bld != NULL;
+
+    if (ok && k->type == TM_KEY_RSA && (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
+        ok = k->n != NULL && k->e != NULL &&
+             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, k->n) &&
+             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, k->e);
+    /* Named curve only: RFC 5480 forbids nothing else in certificates we make. */
+    if (ok && k->type == TM_KEY_EC && (selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS))
+        ok = OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0);
+    if (ok && k->type != TM_KEY_RSA && (selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY))
+        ok = OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, k->pub, k->pub_len);
+    if (ok)
+        params = OSSL_PARAM_BLD_to_param(bld);
+    OSSL_PARAM_BLD_free(bld);
+    return params;
+}
+
 EVP_PKEY *tm_key_soft_public(tm_key *k)
 {
     OSSL_LIB_CTX *libctx;
-    OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *pctx = NULL;
     EVP_PKEY *pkey = NULL, *expected = NULL;
-    int ok;
 
     if ((pkey = __atomic_load_n(&k->soft, __ATOMIC_ACQUIRE)) != NULL)
         return pkey;
-    if ((libctx = tm_prov_libctx(k->prov)) == NULL || (bld = OSSL_PARAM_BLD_new()) == NULL)
-        goto out;
-    if (k->type == TM_KEY_RSA)
-        ok = k->n != NULL && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, k->n) &&
-             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, k->e);
-    else
-        ok = (k->type != TM_KEY_EC ||
-              OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0)) &&
-             OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, k->pub, k->pub_len);
-    if (!ok || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
+    if ((libctx = tm_prov_libctx(k->prov)) == NULL ||
+        (params = tm_key_public_params(k, OSSL_KEYMGMT_SELECT_PUBLIC_KEY |
+                                              OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) == NULL)
         goto out;
     pctx = EVP_PKEY_CTX_new_from_name(libctx, tm_key_type_name(k), TM_NOT_US);
     if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
@@ -78,7 +90,6 @@ EVP_PKEY *tm_key_soft_public(tm_key *k)
 out:
     EVP_PKEY_CTX_free(pctx);
     OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
     return pkey;
 }
 
@@ -137,6 +148,17 @@ int tm_key_max_sig(const tm_key *k)
     return 0;
 }
 
+const char *tm_key_default_digest(const tm_key *k)
+{
+    if (k->type == TM_KEY_ED25519)
+        return "";
+    if (k->type == TM_KEY_EC && k->field_len == 48)
+        return "SHA384";
+    if (k->type == TM_KEY_EC && k->field_len == 66)
+        return "SHA512";
+    return "SHA256";
+}
+
 int tm_key_has_private(const tm_key *k)
 {
     return k->tok != NULL && k->priv != CK_INVALID_HANDLE;
@@ -152,32 +174,6 @@ int tm_key_public_eq(const tm_key *a, const tm_key *b)
     if (a->type == TM_KEY_EC && a->curve_nid != b->curve_nid)
         return 0;
     return a->pub_len > 0 && a->pub_len == b->pub_len && memcmp(a->pub, b->pub, a->pub_len) == 0;
-}
-
-/* Reads one attribute into a fresh buffer (caller frees). */
-static CK_RV get_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                      CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
-{
-    CK_ATTRIBUTE a = {type, NULL, 0};
-    CK_RV rv = f->C_GetAttributeValue(s, o, &a, 1);
-
-    *val = NULL;
-    *len = 0;
-    if (rv != CKR_OK)
-        return rv;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        return CKR_ATTRIBUTE_TYPE_INVALID;
-    a.pValue = malloc(a.ulValueLen + 1);
-    if (a.pValue == NULL)
-        return CKR_HOST_MEMORY;
-    rv = f->C_GetAttributeValue(s, o, &a, 1);
-    if (rv != CKR_OK) {
-        free(a.pValue);
-        return rv;
-    }
-    *val = a.pValue;
-    *len = a.ulValueLen;
-    return CKR_OK;
 }
 
 /* An object of class klass with the same CKA_ID, or CK_INVALID_HANDLE. */
@@ -231,7 +227,7 @@ static int point_from_cert(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
     X509 *x = NULL;
     int pklen = 0, ok = 0;
 
-    if (get_attr(f, s, cert, CKA_VALUE, &der, &len) != CKR_OK)
+    if (tm_object_attr(f, s, cert, CKA_VALUE, &der, &len) != CKR_OK)
         return 0;
     p = der;
     x = d2i_X509(NULL, &p, (long)len);
@@ -242,19 +238,8 @@ static int point_from_cert(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
     return ok;
 }
 
-static int ec_params(tm_key *k, const unsigned char *v, size_t len)
+int tm_key_set_curve(tm_key *k, int nid)
 {
-    const unsigned char *p = v;
-    ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
-    int nid = oid != NULL ? OBJ_obj2nid(oid) : NID_undef;
-
-    ASN1_OBJECT_free(oid);
-    if (k->type == TM_KEY_ED25519) {
-        /* RFC 8410 OID, or the PrintableString "edwards25519" of PKCS#11 3.0 */
-        static const unsigned char name[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
-                                             'd',  's',  '2', '5', '5', '1', '9'};
-        return nid == NID_ED25519 || (len == sizeof(name) && memcmp(v, name, len) == 0);
-    }
     switch (nid) {
     case NID_X9_62_prime256v1:
         k->field_len = 32;
@@ -271,6 +256,43 @@ static int ec_params(tm_key *k, const unsigned char *v, size_t len)
     k->curve_nid = nid;
     snprintf(k->group, sizeof(k->group), "%s", OBJ_nid2sn(nid));
     return 1;
+}
+
+static int ec_params(tm_key *k, const unsigned char *v, size_t len)
+{
+    const unsigned char *p = v;
+    ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+    int nid = oid != NULL ? OBJ_obj2nid(oid) : NID_undef;
+
+    ASN1_OBJECT_free(oid);
+    if (k->type == TM_KEY_ED25519) {
+        /* RFC 8410 OID, or the PrintableString "edwards25519" of PKCS#11 3.0 */
+        static const unsigned char name[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
+                                             'd',  's',  '2', '5', '5', '1', '9'};
+        return nid == NID_ED25519 || (len == sizeof(name) && memcmp(v, name, len) == 0);
+    }
+    return tm_key_set_curve(k, nid);
+}
+
+/* Modulus and exponent of obj into k: both, or neither. */
+static int rsa_public_from(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
+                           CK_OBJECT_HANDLE obj)
+{
+    unsigned char *v = NULL;
+    CK_ULONG len = 0;
+
+    if (tm_object_attr(f, s, obj, CKA_MODULUS, &v, &len) == CKR_OK)
+        k->n = BN_bin2bn(v, (int)len, NULL);
+    free(v);
+    if (tm_object_attr(f, s, obj, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
+        k->e = BN_bin2bn(v, (int)len, NULL);
+    free(v);
+    if (k->n != NULL && k->e != NULL)
+        return 1;
+    BN_free(k->n);
+    BN_free(k->e);
+    k->n = k->e = NULL;
+    return 0;
 }
 
 static void mark_issuing(tm_prov *prov, tm_key *k)
@@ -322,43 +344,26 @@ tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK
     k->tok = tok;
     if (klass == CKO_PRIVATE_KEY)
         k->priv = obj;
-    if (get_attr(f, s, obj, CKA_ID, &v, &len) == CKR_OK && len <= sizeof(k->id)) {
+    if (tm_object_attr(f, s, obj, CKA_ID, &v, &len) == CKR_OK && len <= sizeof(k->id)) {
         memcpy(k->id, v, len);
         k->id_len = len;
     }
     free(v);
-    if (get_attr(f, s, obj, CKA_LABEL, &v, &len) == CKR_OK && len < sizeof(k->label))
+    if (tm_object_attr(f, s, obj, CKA_LABEL, &v, &len) == CKR_OK && len < sizeof(k->label))
         memcpy(k->label, v, len);
     free(v);
     v = NULL;
 
     if (k->type == TM_KEY_RSA) {
-        /* Modulus and exponent are public attributes of an RSA private key. */
-        if (get_attr(f, s, obj, CKA_MODULUS, &v, &len) == CKR_OK)
-            k->n = BN_bin2bn(v, (int)len, NULL);
-        free(v);
-        if (get_attr(f, s, obj, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
-            k->e = BN_bin2bn(v, (int)len, NULL);
-        free(v);
-        v = NULL;
-        if (k->n == NULL || k->e == NULL) {
+        /* Modulus and exponent are public attributes of an RSA private key;
+         * some tokens keep them only on the public key object. */
+        if (!rsa_public_from(k, f, s, obj)) {
             CK_OBJECT_HANDLE pub = find_partner(f, s, CKO_PUBLIC_KEY, k->id, k->id_len);
-            BN_free(k->n);
-            BN_free(k->e);
-            k->n = k->e = NULL;
-            if (pub != CK_INVALID_HANDLE && get_attr(f, s, pub, CKA_MODULUS, &v, &len) == CKR_OK)
-                k->n = BN_bin2bn(v, (int)len, NULL);
-            free(v);
-            if (pub != CK_INVALID_HANDLE &&
-                get_attr(f, s, pub, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
-                k->e = BN_bin2bn(v, (int)len, NULL);
-            free(v);
-            v = NULL;
+            if (pub == CK_INVALID_HANDLE || !rsa_public_from(k, f, s, pub))
+                goto nopub;
         }
-        if (k->n == NULL || k->e == NULL)
-            goto nopub;
     } else {
-        if (get_attr(f, s, obj, CKA_EC_PARAMS, &v, &len) != CKR_OK || !ec_params(k, v, len)) {
+        if (tm_object_attr(f, s, obj, CKA_EC_PARAMS, &v, &len) != CKR_OK || !ec_params(k, v, len)) {
             TM_RAISE(prov, TM_R_UNSUPPORTED,
                      "key '%s' on token %s: unsupported curve (P-256, P-384, P-521 and "
                      "Ed25519 are supported)",
@@ -370,7 +375,7 @@ tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK
         CK_OBJECT_HANDLE pub =
             klass == CKO_PUBLIC_KEY ? obj : find_partner(f, s, CKO_PUBLIC_KEY, k->id, k->id_len);
         int have = 0;
-        if (pub != CK_INVALID_HANDLE && get_attr(f, s, pub, CKA_EC_POINT, &v, &len) == CKR_OK)
+        if (pub != CK_INVALID_HANDLE && tm_object_attr(f, s, pub, CKA_EC_POINT, &v, &len) == CKR_OK)
             have = set_point(k, v, len);
         free(v);
         v = NULL;
@@ -427,12 +432,9 @@ int tm_key_sign(tm_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_l
     if (rv == CKR_OK)
         rv = f->C_Sign(s, (CK_BYTE *)in, inlen, out, &olen);
     ERR_pop_to_mark();
-    /* A failed C_Sign may leave the operation active: do not reuse that session. */
-    if (rv == CKR_BUFFER_TOO_SMALL) {
-        tm_session_put(k->tok, s, CKR_SESSION_CLOSED);
-        s = CK_INVALID_HANDLE;
-    }
-    tm_session_put(k->tok, s, rv);
+    /* C_Sign ends the operation on every error but this one: a session with
+     * an operation still active is not reused. */
+    tm_session_put(k->tok, s, rv == CKR_BUFFER_TOO_SMALL ? CKR_SESSION_CLOSED : rv);
     if (rv != CKR_OK) {
         TM_RAISE(k->prov, TM_R_SIGN, "token %s could not sign with key '%s' (mechanism 0x%lx): %s",
                  tm_token_serial_text(k->tok), k->label, (unsigned long)mech, tm_ckr_str(rv));

@@ -48,12 +48,24 @@ void tm_key_free(tm_key *k);
 tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
                            CK_OBJECT_CLASS klass);
 
+/* Sets the named curve (P-256, P-384, P-521) of an EC key; 0 for any other. */
+int tm_key_set_curve(tm_key *k, int nid);
+/*
+ * The public half as OSSL_PARAMs, as much as selection asks for
+ * (OSSL_KEYMGMT_SELECT_PUBLIC_KEY, _ALL_PARAMETERS: an EC key's curve name).
+ * NULL on failure; free with OSSL_PARAM_free.
+ */
+OSSL_PARAM *tm_key_public_params(const tm_key *k, int selection);
+
 /* "RSA", "EC", "ED25519". */
 const char *tm_key_type_name(const tm_key *k);
 int tm_key_bits(const tm_key *k);
 int tm_key_security_bits(const tm_key *k);
 /* Largest signature this key makes, in bytes (DER for ECDSA). */
 int tm_key_max_sig(const tm_key *k);
+/* The digest a signature uses when the caller names none: matched to the
+ * curve for EC, SHA-256 for RSA, "" (none) for Ed25519. */
+const char *tm_key_default_digest(const tm_key *k);
 int tm_key_has_private(const tm_key *k);
 /* Same public key? */
 int tm_key_public_eq(const tm_key *a, const tm_key *b);

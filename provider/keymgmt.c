@@ -13,7 +13,6 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 #include <openssl/params.h>
 
 #include "key.h"
@@ -95,17 +94,6 @@ static int km_match(const void *a, const void *b, int selection)
     return 1;
 }
 
-static const char *default_digest(const tm_key *k)
-{
-    if (k->type == TM_KEY_ED25519)
-        return "";
-    if (k->type == TM_KEY_EC && k->field_len == 48)
-        return "SHA384";
-    if (k->type == TM_KEY_EC && k->field_len == 66)
-        return "SHA512";
-    return "SHA256";
-}
-
 static int km_get_params(void *keydata, OSSL_PARAM params[])
 {
     tm_key *k = keydata;
@@ -126,7 +114,7 @@ static int km_get_params(void *keydata, OSSL_PARAM params[])
             !OSSL_PARAM_set_utf8_string(p, ""))
             return 0;
     } else if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) != NULL &&
-               !OSSL_PARAM_set_utf8_string(p, default_digest(k))) {
+               !OSSL_PARAM_set_utf8_string(p, tm_key_default_digest(k))) {
         return 0;
     }
     if (k->type == TM_KEY_RSA) {
@@ -197,36 +185,16 @@ static const OSSL_PARAM *ed_gettable_params(void *provctx)
 static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
 {
     tm_key *k = keydata;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    int ok = 0;
+    OSSL_PARAM *params;
+    int ok;
 
     return_val_if_fail(k != NULL, 0);
     /* The private half stays on the token. */
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && tm_key_has_private(k))
         return 0;
-    if ((bld = OSSL_PARAM_BLD_new()) == NULL)
-        return 0;
-    if (k->type == TM_KEY_RSA) {
-        if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) &&
-            (k->n == NULL || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, k->n) ||
-             !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, k->e)))
-            goto out;
-    } else {
-        /* Named curve only: RFC 5480 forbids nothing else in certificates we make. */
-        if (k->type == TM_KEY_EC && (selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS) &&
-            !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0))
-            goto out;
-        if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) &&
-            !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, k->pub, k->pub_len))
-            goto out;
-    }
-    if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
-        goto out;
-    ok = cb(params, cbarg);
-out:
+    params = tm_key_public_params(k, selection);
+    ok = params != NULL && cb(params, cbarg);
     OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
     return ok;
 }
 
@@ -306,21 +274,8 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
         nid = OBJ_txt2nid(group);
         if (nid == NID_undef)
             nid = EC_curve_nist2nid(group);
-        switch (nid) {
-        case NID_X9_62_prime256v1:
-            k->field_len = 32;
-            break;
-        case NID_secp384r1:
-            k->field_len = 48;
-            break;
-        case NID_secp521r1:
-            k->field_len = 66;
-            break;
-        default:
+        if (!tm_key_set_curve(k, nid))
             return 0;
-        }
-        k->curve_nid = nid;
-        snprintf(k->group, sizeof(k->group), "%s", OBJ_nid2sn(nid));
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY)) == NULL ||
         !OSSL_PARAM_get_octet_string_ptr(p, &pub, &pub_len) || pub_len > sizeof(k->pub))

@@ -1,5 +1,4 @@
 /* The serial-bound profile at the signing boundary. */
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/x509v3.h>
@@ -9,61 +8,6 @@
 #include "profile_guard.h"
 #include "session.h"
 
-/* Exactly one DER value of this type, nothing after it. */
-static int is_req_info(const unsigned char *data, size_t len)
-{
-    const unsigned char *p = data;
-    X509_REQ_INFO *ri = d2i_X509_REQ_INFO(NULL, &p, (long)len);
-    int yes = ri != NULL && p == data + len;
-    X509_REQ_INFO_free(ri);
-    return yes;
-}
-
-static int is_tbs_cert(const unsigned char *data, size_t len)
-{
-    const unsigned char *p = data;
-    X509_CINF *ci = d2i_X509_CINF(NULL, &p, (long)len);
-    int yes = ci != NULL && p == data + len;
-    X509_CINF_free(ci);
-    return yes;
-}
-
-/*
- * The request as an X509_REQ, so its subject and requested extensions can be
- * read with public API: CertificationRequestInfo plus a placeholder signature.
- */
-static X509_REQ *wrap_req_info(const unsigned char *data, size_t len)
-{
-    static const unsigned char tail[] = {0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, /* algid */
-                                         0x03, 0x01, 0x00};                        /* BIT STRING */
-    size_t body = len + sizeof(tail), n = 0;
-    unsigned char *der = malloc(body + 6);
-    const unsigned char *p;
-    X509_REQ *req = NULL;
-
-    if (der == NULL)
-        return NULL;
-    der[n++] = 0x30;
-    if (body < 0x80) {
-        der[n++] = (unsigned char)body;
-    } else if (body < 0x10000) {
-        der[n++] = 0x82;
-        der[n++] = (unsigned char)(body >> 8);
-        der[n++] = (unsigned char)body;
-    } else {
-        der[n++] = 0x83;
-        der[n++] = (unsigned char)(body >> 16);
-        der[n++] = (unsigned char)(body >> 8);
-        der[n++] = (unsigned char)body;
-    }
-    memcpy(der + n, data, len);
-    memcpy(der + n + len, tail, sizeof(tail));
-    p = der;
-    req = d2i_X509_REQ(NULL, &p, (long)(n + body));
-    free(der);
-    return req;
-}
-
 static int has_san(X509_REQ *req)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
@@ -72,19 +16,18 @@ static int has_san(X509_REQ *req)
     return yes;
 }
 
-static int check_request(tm_prov *prov, const tm_key *key, const unsigned char *data, size_t len)
+static int check_request(tm_prov *prov, const tm_key *key, X509_REQ *req)
 {
     tm_binding b;
     tm_violations *why = tm_violations_new();
     size_t serial_len;
     const unsigned char *serial = tm_token_serial(key->tok, &serial_len);
     const char *mine = tm_token_serial_text(key->tok);
-    X509_REQ *req = NULL;
     char reasons[512] = "";
     int ok = 0, named = 0;
 
     memset(&b, 0, sizeof(b));
-    if (tm_binding_from_req_info(prov->profile, data, len, &b, why)) {
+    if (tm_binding_from_req(prov->profile, req, &b, why)) {
         if (!tm_binding_names_serial(&b, serial, serial_len)) {
             TM_RAISE(prov, TM_R_PROFILE, "request names serial %s; this key is on token %s",
                      b.serial_text, mine);
@@ -94,8 +37,7 @@ static int check_request(tm_prov *prov, const tm_key *key, const unsigned char *
         goto out;
     }
     tm_violations_join(why, reasons, sizeof(reasons));
-    req = wrap_req_info(data, len);
-    if (req == NULL || has_san(req)) {
+    if (has_san(req)) {
         /* A hardwareModuleName that is there but wrong is never papered over. */
         TM_RAISE(prov, TM_R_PROFILE,
                  "request does not name this token correctly (%s); this "
@@ -127,16 +69,14 @@ static int check_request(tm_prov *prov, const tm_key *key, const unsigned char *
     }
     ok = 1;
 out:
-    X509_REQ_free(req);
     tm_violations_free(why);
     return ok;
 }
 
-static int check_certificate(tm_prov *prov, const tm_key *key, const unsigned char *data,
-                             size_t len)
+static int check_certificate(tm_prov *prov, const tm_key *key, X509 *tbs)
 {
     tm_violations *why = tm_violations_new();
-    size_t n = tm_profile_check_tbs(prov->profile, data, len, why);
+    size_t n = tm_profile_check_cert(prov->profile, tbs, why);
 
     for (size_t i = 0; i < n; i++) {
         const char *msg = tm_violations_get(why, i);
@@ -150,15 +90,32 @@ static int check_certificate(tm_prov *prov, const tm_key *key, const unsigned ch
 
 int tm_guard_check(tm_prov *prov, const tm_key *key, const unsigned char *data, size_t len)
 {
+    X509_REQ *req;
+    X509 *tbs;
+    int ok = 1;
+
     if (!prov->enforce || key->tok == NULL)
         return 1;
     if (len == 0 || data[0] != 0x30) /* not a DER SEQUENCE: nothing to check */
         return 1;
-    if (is_req_info(data, len))
-        return check_request(prov, key, data, len);
-    if (key->issuing && is_tbs_cert(data, len))
-        return check_certificate(prov, key, data, len);
-    return 1;
+    /* The same bound as for data that arrives in pieces (signature.c). */
+    if (len > TM_GUARD_MAX) {
+        if (!tm_guard_could_be_der(data, len < 8 ? len : 8, len))
+            return 1;
+        TM_RAISE(prov, TM_R_PROFILE,
+                 "refusing to sign a %zu-byte DER structure too large for the profile check", len);
+        return 0;
+    }
+    /* Each parse tells whether the bytes are that structure at all, and the
+     * check then reads the parsed object: the DER is decoded once. */
+    if ((req = tm_req_info_parse(data, len, NULL)) != NULL) {
+        ok = check_request(prov, key, req);
+        X509_REQ_free(req);
+    } else if (key->issuing && (tbs = tm_tbs_parse(data, len, NULL)) != NULL) {
+        ok = check_certificate(prov, key, tbs);
+        X509_free(tbs);
+    }
+    return ok;
 }
 
 int tm_guard_could_be_der(const unsigned char *head, size_t head_len, size_t total)

@@ -161,14 +161,15 @@ EVP_MD *tm_prov_md(tm_prov *prov, const char *name)
             break;
         }
     }
-    if (md == NULL && (md = EVP_MD_fetch(libctx, name, NULL)) != NULL) {
-        if (prov->n_mds < sizeof(prov->mds) / sizeof(prov->mds[0]))
+    if (md != NULL) {
+        if (!EVP_MD_up_ref(md))
+            md = NULL;
+    } else if ((md = EVP_MD_fetch(libctx, name, NULL)) != NULL) {
+        /* The fetch's reference is the caller's; the cache takes its own while
+         * it has room. A full cache must not turn a digest away. */
+        if (prov->n_mds < sizeof(prov->mds) / sizeof(prov->mds[0]) && EVP_MD_up_ref(md))
             prov->mds[prov->n_mds++] = md;
-        else
-            EVP_MD_free(md), md = NULL;
     }
-    if (md != NULL && !EVP_MD_up_ref(md))
-        md = NULL;
     pthread_mutex_unlock(&prov->lock);
     return md;
 }
@@ -188,7 +189,7 @@ static int parse_bool(const char *v, int *out)
     return 1;
 }
 
-/* issuing-keys: pkcs11: URIs separated by white space or commas outside a URI value. */
+/* issuing-keys: pkcs11: URIs separated by white space (a comma may stand inside a URI). */
 static int parse_issuing(tm_prov *prov, const char *list)
 {
     char *copy = strdup(list), *tok, *save = NULL;

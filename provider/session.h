@@ -37,6 +37,11 @@ int tm_token_has_mech(tm_token *t, CK_MECHANISM_TYPE mech);
 CK_SESSION_HANDLE tm_session_get(tm_prov *prov, tm_token *t);
 void tm_session_put(tm_token *t, CK_SESSION_HANDLE s, CK_RV last);
 
+/* Reads one attribute of an object into a fresh buffer (one byte more than
+ * the value, so text can be terminated); caller frees *val. */
+CK_RV tm_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                     CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len);
+
 int tm_token_logged_in(tm_token *t);
 /*
  * Logs the user in, once. pin NULL means the protected authentication path

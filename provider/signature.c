@@ -12,6 +12,7 @@
  * TM_GUARD_MAX bytes) so profile_guard.c can look at it before the token
  * signs.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,28 +251,38 @@ static CK_MECHANISM_TYPE raw_mech(const sig_ctx *c)
     return CKM_VENDOR_DEFINED;
 }
 
+/*
+ * Does the token get the whole message: always for EdDSA, and when it lacks
+ * the raw mechanism for the key and padding (then *combined is set: a
+ * hash-and-sign mechanism is used). The padding may change after init, so
+ * this is asked again when signing.
+ */
+static int signs_whole_message(const sig_ctx *c, int *combined)
+{
+    *combined = c->key->type != TM_KEY_ED25519 && !tm_token_has_mech(c->key->tok, raw_mech(c));
+    return c->key->type == TM_KEY_ED25519 || *combined;
+}
+
 static int sig_digest_sign_init(void *vctx, const char *mdname, void *vkey,
                                 const OSSL_PARAM params[])
 {
     sig_ctx *c = vctx;
     tm_key *k = vkey;
+    int combined;
 
     c->digest_mode = 1;
     c->verify = 0;
     if (!init_common(c, vkey, params))
         return 0;
     if (k->type != TM_KEY_ED25519) {
-        if (!set_md(c, mdname != NULL && mdname[0] != '\0'          ? mdname
-                       : c->md != NULL                              ? EVP_MD_get0_name(c->md)
-                       : k->type == TM_KEY_EC && k->field_len == 48 ? "SHA384"
-                       : k->type == TM_KEY_EC && k->field_len == 66 ? "SHA512"
-                                                                    : "SHA256"))
+        if (!set_md(c, mdname != NULL && mdname[0] != '\0' ? mdname
+                       : c->md != NULL                     ? EVP_MD_get0_name(c->md)
+                                                           : tm_key_default_digest(k)))
             return 0;
         c->md_started = 0; /* the running hash starts at the first update */
     }
     c->keep_for_guard = c->prov->enforce;
-    /* PSS may be chosen after init (EVP_PKEY_CTX_set_rsa_padding): decided at final. */
-    c->keep_all = k->type == TM_KEY_ED25519 || !tm_token_has_mech(k->tok, raw_mech(c));
+    c->keep_all = signs_whole_message(c, &combined);
     return 1;
 }
 
@@ -468,9 +479,7 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
             goto out;
         }
     }
-    /* The padding may have been switched to PSS after init. */
-    combined = c->key->type != TM_KEY_ED25519 && !tm_token_has_mech(c->key->tok, raw_mech(c));
-    if (c->key->type == TM_KEY_ED25519 || combined) {
+    if (signs_whole_message(c, &combined)) {
         if (c->overflow || c->buf == NULL) {
             TM_RAISE(c->prov, TM_R_SIGN, "the message was not kept; cannot sign it");
             goto out;
@@ -513,8 +522,7 @@ static int sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_
                sig_digest_sign_final(c, sig, siglen, sigsize);
     if (c->keep_for_guard && !tm_guard_check(c->prov, c->key, tbs, tbslen))
         return 0;
-    combined = c->key->type != TM_KEY_ED25519 && !tm_token_has_mech(c->key->tok, raw_mech(c));
-    if (c->key->type == TM_KEY_ED25519 || combined)
+    if (signs_whole_message(c, &combined))
         return token_sign(c, tbs, tbslen, combined, sig, siglen, sigsize);
     if (!EVP_Digest(tbs, tbslen, dgst, &dlen, c->md, NULL))
         return 0;
@@ -630,6 +638,27 @@ static const OSSL_PARAM *sig_gettable_ctx_params(void *vctx, void *provctx)
     return t;
 }
 
+/* The text forms of the PSS salt length, as the integer form has them. */
+static int salt_from_text(const char *s, int *v)
+{
+    char *end;
+    long n;
+
+    if (strcmp(s, "digest") == 0) {
+        *v = RSA_PSS_SALTLEN_DIGEST;
+        return 1;
+    }
+    if (strcmp(s, "max") == 0 || strcmp(s, "auto") == 0) {
+        *v = RSA_PSS_SALTLEN_MAX;
+        return 1;
+    }
+    n = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || n < INT_MIN || n > INT_MAX)
+        return 0;
+    *v = (int)n;
+    return 1;
+}
+
 static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     sig_ctx *c = vctx;
@@ -659,33 +688,33 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
                      "RSA padding mode not supported for token keys (pkcs1 and pss are)");
             return 0;
         }
-        if (c->key != NULL && c->key->type != TM_KEY_RSA)
+        if (c->key != NULL && c->key->type != TM_KEY_RSA) {
+            TM_RAISE(c->prov, TM_R_UNSUPPORTED, "a padding mode applies to RSA keys only, not %s",
+                     tm_key_type_name(c->key));
             return 0;
+        }
         c->pad = pad;
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) != NULL) {
-        if (p->data_type == OSSL_PARAM_INTEGER) {
-            int v;
+        const char *text = NULL;
+        int v;
+        if (p->data_type != OSSL_PARAM_UTF8_STRING) {
             if (!OSSL_PARAM_get_int(p, &v))
                 return 0;
-            c->salt_set = 1;
-            c->saltlen = v == RSA_PSS_SALTLEN_DIGEST ? SALT_DIGEST : v < 0 ? SALT_MAX : v;
-        } else if (OSSL_PARAM_get_utf8_string_ptr(p, &s)) {
-            c->salt_set = 1;
-            if (strcmp(s, "digest") == 0)
-                c->saltlen = SALT_DIGEST;
-            else if (strcmp(s, "max") == 0 || strcmp(s, "auto") == 0)
-                c->saltlen = SALT_MAX;
-            else
-                c->saltlen = atoi(s);
+        } else if (!OSSL_PARAM_get_utf8_string_ptr(p, &text) || !salt_from_text(text, &v)) {
+            TM_RAISE(c->prov, TM_R_UNSUPPORTED,
+                     "PSS salt length \"%s\" is not digest, max, auto or a number",
+                     text != NULL ? text : "");
+            return 0;
         }
+        c->salt_set = 1;
+        c->saltlen = v == RSA_PSS_SALTLEN_DIGEST ? SALT_DIGEST : v < 0 ? SALT_MAX : v;
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_MGF1_DIGEST)) != NULL) {
-        OSSL_LIB_CTX *libctx = tm_prov_libctx(c->prov);
         EVP_MD *md;
         if (!OSSL_PARAM_get_utf8_string_ptr(p, &s))
             return 0;
-        md = libctx != NULL ? EVP_MD_fetch(libctx, s, NULL) : NULL;
+        md = tm_prov_md(c->prov, s);
         c->mgf1 = hash_by_md(md);
         EVP_MD_free(md);
         if (c->mgf1 == NULL) {

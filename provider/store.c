@@ -37,14 +37,28 @@ typedef struct {
     size_t n_objs, next;
 } store_ctx;
 
+/* The URI for messages: every pin-value (not just the first) shown as ***.
+ * Written to a fresh buffer, since an empty value grows by three bytes. */
 static char *safe_uri(const char *uri)
 {
-    char *s = strdup(uri), *p;
-    if (s != NULL && (p = strstr(s, "pin-value=")) != NULL) {
-        char *end = p + strcspn(p, "&;");
-        memmove(p + 10 + 3, end, strlen(end) + 1);
-        memcpy(p + 10, "***", 3);
+    static const char key[] = "pin-value=";
+    const size_t klen = sizeof(key) - 1;
+    const char *p, *q;
+    size_t count = 0;
+    char *s, *o;
+
+    for (p = uri; (p = strstr(p, key)) != NULL; p += klen)
+        count++;
+    if ((s = malloc(strlen(uri) + 3 * count + 1)) == NULL)
+        return NULL;
+    for (p = uri, o = s; (q = strstr(p, key)) != NULL; p = q + strcspn(q, "&;")) {
+        q += klen;
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, "***", 3);
+        o += 3;
     }
+    strcpy(o, p);
     return s;
 }
 
@@ -183,17 +197,12 @@ static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
         found_obj o;
         memset(&o, 0, sizeof(o));
         if (klass == CKO_CERTIFICATE) {
-            CK_ATTRIBUTE a = {CKA_VALUE, NULL, 0};
-            if (f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK ||
-                a.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
-                (a.pValue = malloc(a.ulValueLen)) == NULL)
-                continue;
-            if (f->C_GetAttributeValue(s, hs[i], &a, 1) != CKR_OK) {
-                free(a.pValue);
+            CK_ULONG len = 0;
+            if (tm_object_attr(f, s, hs[i], CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
+                free(o.der);
                 continue;
             }
-            o.der = a.pValue;
-            o.der_len = a.ulValueLen;
+            o.der_len = len;
         } else {
             o.key = tm_key_from_object(c->prov, t, s, hs[i], klass);
             if (o.key == NULL)

@@ -242,6 +242,9 @@ int tm_pin_from_source(const char *source, const char *serial, char *pin, size_t
         snprintf(err, errlen, "cannot read PIN file %s: %s", path, strerror(errno));
         return 0;
     }
+    /* Unbuffered: a stdio buffer would keep a copy of the PIN that fclose
+     * frees without cleansing. */
+    setvbuf(f, NULL, _IONBF, 0);
     if (fgets(pin, (int)pin_max, f) == NULL) {
         snprintf(err, errlen, "PIN file %s is empty", path);
         goto out;

@@ -14,7 +14,7 @@ tm_add_unit(test_pin
 target_include_directories(test_pin PRIVATE ${TM_PKCS11_DIR})
 
 tm_add_unit(test_audit
-  SOURCES unit/test_audit.c ${TM_PKCS11_DIR}/audit.c
+  SOURCES unit/test_audit.c ${TM_PKCS11_DIR}/audit.c ${TM_PKCS11_DIR}/debug.c
   LIBS PkgConfig::JSONC Threads::Threads)
 target_include_directories(test_audit PRIVATE ${TM_PKCS11_DIR})
 

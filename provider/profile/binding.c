@@ -205,117 +205,72 @@ size_t tm_binding_read(const tm_profile *p, const tm_view *v, tm_binding *out,
     return n;
 }
 
-static int tm_binding_from_req_impl(const tm_profile *p, const X509_REQ *req, tm_binding *out,
-                                    tm_violations *errors)
-{
-    tm_view v;
-    size_t n;
-
-    return_val_if_fail(req != NULL && out != NULL, 0);
-    if (!tm_view_from_req(&v, req)) {
-        memset(out, 0, sizeof(*out));
-        tm_violations_add(errors, "request extensions cannot be decoded");
-        tm_view_clear(&v);
-        return 0;
-    }
-    n = tm_binding_read(p, &v, out, errors);
-    tm_view_clear(&v);
-    return n == 0;
-}
-
-static int tm_binding_from_cert_impl(const tm_profile *p, const X509 *cert, tm_binding *out,
-                                     tm_violations *errors)
-{
-    tm_view v;
-    size_t n;
-
-    return_val_if_fail(cert != NULL && out != NULL, 0);
-    tm_view_from_cert(&v, cert);
-    n = tm_binding_read(p, &v, out, errors);
-    tm_view_clear(&v);
-    return n == 0;
-}
-
-static int tm_binding_from_tbs_impl(const tm_profile *p, const unsigned char *der, size_t der_len,
-                                    tm_binding *out, tm_violations *errors)
-{
-    X509 *x;
-    int ok;
-
-    return_val_if_fail(out != NULL, 0);
-    memset(out, 0, sizeof(*out));
-    x = tm_tbs_parse(der, der_len, errors);
-    if (x == NULL)
-        return 0;
-    ok = tm_binding_from_cert(p, x, out, errors);
-    X509_free(x);
-    return ok;
-}
-
-static int tm_binding_from_req_info_impl(const tm_profile *p, const unsigned char *der,
-                                         size_t der_len, tm_binding *out, tm_violations *errors)
-{
-    X509_REQ *r;
-    int ok;
-
-    return_val_if_fail(out != NULL, 0);
-    memset(out, 0, sizeof(*out));
-    r = tm_req_info_parse(der, der_len, errors);
-    if (r == NULL)
-        return 0;
-    ok = tm_binding_from_req(p, r, out, errors);
-    X509_REQ_free(r);
-    return ok;
-}
-
 int tm_binding_names_serial(const tm_binding *b, const unsigned char *serial, size_t len)
 {
     return_val_if_fail(b != NULL, 0);
     return serial != NULL && len > 0 && b->serial_len == len && memcmp(b->serial, serial, len) == 0;
 }
 
-/* Public entry points: libcrypto errors raised inside stay inside, and the
- * caller's own error queue is left as it was. */
+/* The entry points that decode something keep libcrypto errors raised inside
+ * to themselves: the caller's own error queue is left as it was. The DER ones
+ * are built from public calls that already do. */
 int tm_binding_from_req(const tm_profile *p, const X509_REQ *req, tm_binding *out,
                         tm_violations *errors)
 {
-    int r;
+    tm_view v;
+    size_t n = 1;
 
+    return_val_if_fail(req != NULL && out != NULL, 0);
+    memset(out, 0, sizeof(*out));
     ERR_set_mark();
-    r = tm_binding_from_req_impl(p, req, out, errors);
+    if (tm_view_from_req(&v, req, errors))
+        n = tm_binding_read(p, &v, out, errors);
+    tm_view_clear(&v);
     ERR_pop_to_mark();
-    return r;
+    return n == 0;
 }
 
 int tm_binding_from_cert(const tm_profile *p, const X509 *cert, tm_binding *out,
                          tm_violations *errors)
 {
-    int r;
+    tm_view v;
+    size_t n;
 
+    return_val_if_fail(cert != NULL && out != NULL, 0);
     ERR_set_mark();
-    r = tm_binding_from_cert_impl(p, cert, out, errors);
+    tm_view_from_cert(&v, cert);
+    n = tm_binding_read(p, &v, out, errors);
+    tm_view_clear(&v);
     ERR_pop_to_mark();
-    return r;
+    return n == 0;
 }
 
 int tm_binding_from_tbs(const tm_profile *p, const unsigned char *der, size_t der_len,
                         tm_binding *out, tm_violations *errors)
 {
-    int r;
+    X509 *x;
+    int ok = 0;
 
-    ERR_set_mark();
-    r = tm_binding_from_tbs_impl(p, der, der_len, out, errors);
-    ERR_pop_to_mark();
-    return r;
+    return_val_if_fail(out != NULL, 0);
+    memset(out, 0, sizeof(*out));
+    x = tm_tbs_parse(der, der_len, errors);
+    if (x != NULL)
+        ok = tm_binding_from_cert(p, x, out, errors);
+    X509_free(x);
+    return ok;
 }
 
 int tm_binding_from_req_info(const tm_profile *p, const unsigned char *der, size_t der_len,
                              tm_binding *out, tm_violations *errors)
 {
-    int r;
+    X509_REQ *r;
+    int ok = 0;
 
-    ERR_set_mark();
-    r = tm_binding_from_req_info_impl(p, der, der_len, out, errors);
-    ERR_pop_to_mark();
-    return r;
+    return_val_if_fail(out != NULL, 0);
+    memset(out, 0, sizeof(*out));
+    r = tm_req_info_parse(der, der_len, errors);
+    if (r != NULL)
+        ok = tm_binding_from_req(p, r, out, errors);
+    X509_REQ_free(r);
+    return ok;
 }

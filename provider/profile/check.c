@@ -263,15 +263,16 @@ static size_t check_req_attributes(const X509_REQ *req, tm_violations *errors)
     return n;
 }
 
-size_t tm_check_view(const tm_profile *p, const tm_view *v, tm_violations *errors)
+size_t tm_check_view(const tm_profile *p, const tm_view *v, tm_binding *binding,
+                     tm_violations *errors)
 {
-    tm_binding b;
+    tm_binding local, *b = binding != NULL ? binding : &local;
     size_t n;
 
-    n = tm_binding_read(p, v, &b, errors);
+    n = tm_binding_read(p, v, b, errors);
     n += check_subject(p, v, errors);
     n += check_san(p, v, errors);
-    n += check_hw_type(p, &b, errors);
+    n += check_hw_type(p, b, errors);
     n += check_purpose(p, v, errors);
     n += check_extensions(v, errors);
     if (v->req != NULL)
@@ -400,28 +401,27 @@ size_t tm_check_cert_only(const tm_profile *p, X509 *cert, tm_violations *errors
     return n;
 }
 
-static size_t tm_profile_check_req_impl(const tm_profile *p, const X509_REQ *req,
-                                        tm_violations *errors)
+/* The entry points that decode something keep libcrypto errors raised inside
+ * to themselves: the caller's own error queue is left as it was. The DER ones
+ * are built from public calls that already do. */
+size_t tm_profile_check_req(const tm_profile *p, const X509_REQ *req, tm_violations *errors)
 {
     tm_view v;
-    size_t n;
+    size_t n = 1;
 
     if (p == NULL || req == NULL) {
         tm_violations_add(errors, "tm_profile_check_req: no profile or no request to check");
         return 1;
     }
-    if (!tm_view_from_req(&v, req)) {
-        tm_violations_add(errors, "request extensions cannot be decoded");
-        n = 1;
-    } else {
-        n = tm_check_view(p, &v, errors);
-    }
+    ERR_set_mark();
+    if (tm_view_from_req(&v, req, errors))
+        n = tm_check_view(p, &v, NULL, errors);
     tm_view_clear(&v);
+    ERR_pop_to_mark();
     return n;
 }
 
-static size_t tm_profile_check_cert_impl(const tm_profile *p, const X509 *cert,
-                                         tm_violations *errors)
+size_t tm_profile_check_cert(const tm_profile *p, const X509 *cert, tm_violations *errors)
 {
     tm_view v;
     size_t n;
@@ -430,15 +430,17 @@ static size_t tm_profile_check_cert_impl(const tm_profile *p, const X509 *cert,
         tm_violations_add(errors, "tm_profile_check_cert: no profile or no certificate to check");
         return 1;
     }
+    ERR_set_mark();
     tm_view_from_cert(&v, cert);
-    n = tm_check_view(p, &v, errors);
+    n = tm_check_view(p, &v, NULL, errors);
     n += tm_check_cert_only(p, (X509 *)cert, errors);
     tm_view_clear(&v);
+    ERR_pop_to_mark();
     return n;
 }
 
-static size_t tm_profile_check_tbs_impl(const tm_profile *p, const unsigned char *der,
-                                        size_t der_len, tm_violations *errors)
+size_t tm_profile_check_tbs(const tm_profile *p, const unsigned char *der, size_t der_len,
+                            tm_violations *errors)
 {
     X509 *x;
     size_t n;
@@ -455,8 +457,8 @@ static size_t tm_profile_check_tbs_impl(const tm_profile *p, const unsigned char
     return n;
 }
 
-static size_t tm_profile_check_req_info_impl(const tm_profile *p, const unsigned char *der,
-                                             size_t der_len, tm_violations *errors)
+size_t tm_profile_check_req_info(const tm_profile *p, const unsigned char *der, size_t der_len,
+                                 tm_violations *errors)
 {
     X509_REQ *r;
     size_t n;
@@ -471,48 +473,4 @@ static size_t tm_profile_check_req_info_impl(const tm_profile *p, const unsigned
     n = tm_profile_check_req(p, r, errors);
     X509_REQ_free(r);
     return n;
-}
-
-/* Public entry points: libcrypto errors raised inside stay inside, and the
- * caller's own error queue is left as it was. */
-size_t tm_profile_check_req(const tm_profile *p, const X509_REQ *req, tm_violations *errors)
-{
-    size_t r;
-
-    ERR_set_mark();
-    r = tm_profile_check_req_impl(p, req, errors);
-    ERR_pop_to_mark();
-    return r;
-}
-
-size_t tm_profile_check_cert(const tm_profile *p, const X509 *cert, tm_violations *errors)
-{
-    size_t r;
-
-    ERR_set_mark();
-    r = tm_profile_check_cert_impl(p, cert, errors);
-    ERR_pop_to_mark();
-    return r;
-}
-
-size_t tm_profile_check_tbs(const tm_profile *p, const unsigned char *der, size_t der_len,
-                            tm_violations *errors)
-{
-    size_t r;
-
-    ERR_set_mark();
-    r = tm_profile_check_tbs_impl(p, der, der_len, errors);
-    ERR_pop_to_mark();
-    return r;
-}
-
-size_t tm_profile_check_req_info(const tm_profile *p, const unsigned char *der, size_t der_len,
-                                 tm_violations *errors)
-{
-    size_t r;
-
-    ERR_set_mark();
-    r = tm_profile_check_req_info_impl(p, der, der_len, errors);
-    ERR_pop_to_mark();
-    return r;
 }

@@ -42,10 +42,9 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 
 /* The SAN for the certificate: hardwareModuleName rebuilt from the binding,
  * then the request's other names (the check let through only allowed types). */
-static X509_EXTENSION *make_san(const tm_binding *b, const X509_REQ *req, int subject_empty)
+static X509_EXTENSION *make_san(const tm_binding *b, const tm_view *req, int subject_empty)
 {
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions((X509_REQ *)req);
-    GENERAL_NAMES *req_gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *req_gens = X509V3_get_d2i(req->exts, NID_subject_alt_name, NULL, NULL);
     GENERAL_NAMES *gens = GENERAL_NAMES_new();
     GENERAL_NAME *gn = NULL;
     X509_EXTENSION *ext = NULL;
@@ -68,7 +67,6 @@ static X509_EXTENSION *make_san(const tm_binding *b, const X509_REQ *req, int su
     }
     ext = X509V3_EXT_i2d(NID_subject_alt_name, subject_empty, gens);
 out:
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     GENERAL_NAMES_free(req_gens);
     GENERAL_NAMES_free(gens);
     return ext;
@@ -95,6 +93,7 @@ static int tm_profile_issue_impl(const tm_profile *p, X509 *cert, const X509_REQ
                                  const X509 *ca_cert, tm_violations *errors)
 {
     tm_binding b;
+    tm_view v;
     const tm_purpose *pu;
     EVP_PKEY *pkey;
     ASN1_INTEGER *serial = NULL;
@@ -104,6 +103,7 @@ static int tm_profile_issue_impl(const tm_profile *p, X509 *cert, const X509_REQ
     int i, ok = 0;
 
     return_val_if_fail(p != NULL && cert != NULL && req != NULL && ca_cert != NULL, 0);
+    memset(&v, 0, sizeof(v));
     pkey = X509_get0_pubkey(cert);
     if (pkey == NULL) {
         tm_violations_add(errors, "set the certificate's public key before tm_profile_issue");
@@ -114,10 +114,9 @@ static int tm_profile_issue_impl(const tm_profile *p, X509 *cert, const X509_REQ
         tm_violations_add(errors, "the certificate's public key is not the request's public key");
         goto out;
     }
-    /* the CA honours only requests the profile accepts */
-    if (tm_profile_check_req(p, req, errors) != 0)
-        goto out;
-    if (!tm_binding_from_req(p, req, &b, errors))
+    /* The CA honours only requests the profile accepts; the binding comes
+     * from the same reading of the request. */
+    if (!tm_view_from_req(&v, req, errors) || tm_check_view(p, &v, &b, errors) != 0)
         goto out;
     pu = tm_profile_find_purpose(p, b.purpose);
     if (pu == NULL) {
@@ -144,7 +143,7 @@ static int tm_profile_issue_impl(const tm_profile *p, X509 *cert, const X509_REQ
                                   "identifier or a subject?)");
         goto out;
     }
-    san = make_san(&b, req, X509_NAME_entry_count(subject) == 0);
+    san = make_san(&b, &v, X509_NAME_entry_count(subject) == 0);
     if (san == NULL || !X509_add_ext(cert, san, -1)) {
         tm_violations_add(errors, "cannot encode the subjectAltName for serial %s", b.serial_text);
         goto out;
@@ -159,6 +158,7 @@ static int tm_profile_issue_impl(const tm_profile *p, X509 *cert, const X509_REQ
     tm_debug("issued: serialNumber %s, purpose %s", b.serial_text, pu->name);
     ok = 1;
 out:
+    tm_view_clear(&v);
     ASN1_INTEGER_free(serial);
     X509_NAME_free(subject);
     X509_EXTENSION_free(san);

@@ -133,13 +133,11 @@ typedef struct tm_view {
     const X509_REQ *req; /* borrowed, requests only */
 } tm_view;
 
-int tm_view_from_req(tm_view *v, const X509_REQ *req);
+/* 0 with one violation when the request's extensions do not decode (the view
+ * still needs tm_view_clear). */
+int tm_view_from_req(tm_view *v, const X509_REQ *req, tm_violations *errors);
 void tm_view_from_cert(tm_view *v, const X509 *cert);
 void tm_view_clear(tm_view *v);
-/* Parses DER TBSCertificate / CertificationRequestInfo into an object the
- * other functions understand; NULL with one violation when malformed. */
-X509 *tm_tbs_parse(const unsigned char *der, size_t der_len, tm_violations *errors);
-X509_REQ *tm_req_info_parse(const unsigned char *der, size_t der_len, tm_violations *errors);
 
 /* binding.c */
 /* The purpose the view's keyUsage/EKU name, or NULL with the reason in why. */
@@ -148,7 +146,10 @@ size_t tm_binding_read(const tm_profile *p, const tm_view *v, tm_binding *out,
                        tm_violations *errors);
 
 /* check.c */
-size_t tm_check_view(const tm_profile *p, const tm_view *v, tm_violations *errors);
+/* Every check for the view; the binding it reads goes to binding when not NULL
+ * (complete only when nothing is wrong). */
+size_t tm_check_view(const tm_profile *p, const tm_view *v, tm_binding *binding,
+                     tm_violations *errors);
 size_t tm_check_cert_only(const tm_profile *p, X509 *cert, tm_violations *errors);
 
 #endif

@@ -172,6 +172,16 @@ int tm_binding_from_req_info(const tm_profile *p, const unsigned char *der, size
 int tm_binding_from_tbs(const tm_profile *p, const unsigned char *der, size_t der_len,
                         tm_binding *out, tm_violations *errors);
 
+/*
+ * The DER a signing key is asked to sign, as the object the functions above
+ * take: exactly one TBSCertificate / CertificationRequestInfo and nothing after
+ * it (at most 1 MiB), under a placeholder signature that is never verified.
+ * NULL with one violation naming what is wrong. Lets a caller that must first
+ * learn what the bytes are parse them once. Caller frees.
+ */
+X509 *tm_tbs_parse(const unsigned char *der, size_t der_len, tm_violations *errors);
+X509_REQ *tm_req_info_parse(const unsigned char *der, size_t der_len, tm_violations *errors);
+
 /* Registers the profile's OIDs (hardwareModuleName, configured hwTypes) with
  * libcrypto's object table so that text output names them. Idempotent. */
 void tm_profile_register_oids(const tm_profile *p);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <openssl/err.h>
 
-int tm_view_from_req(tm_view *v, const X509_REQ *req)
+int tm_view_from_req(tm_view *v, const X509_REQ *req, tm_violations *errors)
 {
     X509_REQ *r = (X509_REQ *)req; /* 3.0 getters are not const-clean */
 
@@ -19,8 +19,10 @@ int tm_view_from_req(tm_view *v, const X509_REQ *req)
     v->exts = X509_REQ_get_extensions(r);
     v->owns_exts = 1;
     if (v->exts == NULL && (X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
-                            X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0))
-        return 0; /* an extension request that does not decode */
+                            X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0)) {
+        tm_violations_add(errors, "request extensions cannot be decoded");
+        return 0;
+    }
     return 1;
 }
 
@@ -116,40 +118,39 @@ static void report_decode_error(const char *what, tm_violations *errors)
     tm_violations_add(errors, "not a DER %s: %s", what, why ? why : "libcrypto cannot decode it");
 }
 
-X509 *tm_tbs_parse(const unsigned char *der, size_t der_len, tm_violations *errors)
+/* Public: libcrypto errors raised inside stay inside, and the caller's own
+ * error queue is left as it was. */
+static ASN1_VALUE *parse_wrapped(const unsigned char *der, size_t der_len, const char *what,
+                                 const ASN1_ITEM *it, tm_violations *errors)
 {
     size_t len = 0;
-    unsigned char *buf = wrap(der, der_len, "TBSCertificate", &len, errors);
-    const unsigned char *p = buf;
-    X509 *x = NULL;
+    unsigned char *buf;
+    const unsigned char *p;
+    ASN1_VALUE *v = NULL;
 
-    if (buf == NULL)
-        return NULL;
-    x = d2i_X509(NULL, &p, (long)len);
-    if (x == NULL || p != buf + len) {
-        X509_free(x);
-        x = NULL;
-        report_decode_error("TBSCertificate", errors);
+    ERR_set_mark();
+    buf = wrap(der, der_len, what, &len, errors);
+    if (buf != NULL) {
+        p = buf;
+        v = ASN1_item_d2i(NULL, &p, (long)len, it);
+        if (v == NULL || p != buf + len) {
+            ASN1_item_free(v, it);
+            v = NULL;
+            report_decode_error(what, errors);
+        }
     }
     OPENSSL_free(buf);
-    return x;
+    ERR_pop_to_mark();
+    return v;
+}
+
+X509 *tm_tbs_parse(const unsigned char *der, size_t der_len, tm_violations *errors)
+{
+    return (X509 *)parse_wrapped(der, der_len, "TBSCertificate", ASN1_ITEM_rptr(X509), errors);
 }
 
 X509_REQ *tm_req_info_parse(const unsigned char *der, size_t der_len, tm_violations *errors)
 {
-    size_t len = 0;
-    unsigned char *buf = wrap(der, der_len, "CertificationRequestInfo", &len, errors);
-    const unsigned char *p = buf;
-    X509_REQ *r = NULL;
-
-    if (buf == NULL)
-        return NULL;
-    r = d2i_X509_REQ(NULL, &p, (long)len);
-    if (r == NULL || p != buf + len) {
-        X509_REQ_free(r);
-        r = NULL;
-        report_decode_error("CertificationRequestInfo", errors);
-    }
-    OPENSSL_free(buf);
-    return r;
+    return (X509_REQ *)parse_wrapped(der, der_len, "CertificationRequestInfo",
+                                     ASN1_ITEM_rptr(X509_REQ), errors);
 }

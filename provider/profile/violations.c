@@ -17,8 +17,9 @@ void tm_debug(const char *fmt, ...)
     const char *env = getenv("TOKENMINT_DEBUG");
     va_list ap;
 
-    /* read each time: no shared state for concurrent callers to race on */
-    if (env == NULL || *env == '\0')
+    /* read each time: no shared state for concurrent callers to race on;
+     * "0" is off, as in the module and the provider */
+    if (env == NULL || *env == '\0' || strcmp(env, "0") == 0)
         return;
     fputs("tokenmint-profile: ", stderr);
     va_start(ap, fmt);

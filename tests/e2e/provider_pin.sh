@@ -45,4 +45,13 @@ if openssl dgst "${PROV[@]}" -sha256 -sign "pkcs11:serial=$S;id=%01;type=private
     tm_fail "signing without a PIN succeeded"
 fi
 grep -q "needs a PIN" err3.txt || { cat err3.txt; tm_fail "no message about the missing PIN"; }
+
+# Every pin-value in a URI is masked in messages, an empty or a repeated one too.
+if openssl pkey "${PROV[@]}" -in "pkcs11:serial=NOSUCH;type=private?pin-value=&pin-value=4321" \
+    </dev/null 2>err4.txt; then
+    tm_fail "a key on a token that is not there loaded"
+fi
+grep tokenmint err4.txt | grep -q 'pin-value=\*\*\*&pin-value=\*\*\*' ||
+    { cat err4.txt; tm_fail "the pin-values in the URI are not masked"; }
+grep tokenmint err4.txt | grep -q 4321 && tm_fail "the provider printed a pin-value"
 echo PASS

@@ -101,6 +101,28 @@ tm_run "pkeyutl -sign pss" openssl pkeyutl "${PROV[@]}" -sign -inkey "$(tm_uri "
     -pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss -out pss.sig
 openssl pkeyutl -verify -pubin -inkey pub02.pem -in h -pkeyopt digest:sha256 \
     -pkeyopt rsa_padding_mode:pss -sigfile pss.sig || tm_fail "PSS signature"
+# --- a DER structure too large for the profile check: refused, not signed unchecked
+# (a SEQUENCE header spanning the whole file, over 1 MiB), whether the data
+# arrives in pieces (dgst) or at once (EdDSA signs the whole message)
+{
+    printf '\x30\x83\x10\x00\x00'
+    head -c $((0x100000)) /dev/zero
+} >big.der
+if openssl dgst "${PROV[@]}" -sha256 -sign "$(tm_uri "$S" 01)" -out big.sig big.der 2>err.txt; then
+    tm_fail "dgst signed a DER structure too large to check"
+fi
+grep -q 'too large for the profile check' err.txt || { cat err.txt; tm_fail "no message (dgst)"; }
+if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | grep -q '^ *EDDSA'; then
+    tm_keygen 1 EC:edwards25519 03
+    if openssl pkeyutl "${PROV[@]}" -sign -rawin -inkey "$(tm_uri "$S" 03)" -in big.der \
+        -out big.sig 2>err.txt; then
+        tm_fail "pkeyutl -rawin signed a DER structure too large to check"
+    fi
+    grep -q 'too large for the profile check' err.txt || { cat err.txt; tm_fail "no message (EdDSA)"; }
+else
+    echo "SoftHSM2 has no CKM_EDDSA: whole-message signing of large DER skipped"
+fi
+
 # A tampered message does not verify (the checks above can fail).
 printf x >>data
 if openssl dgst -sha256 -verify pub01.pem -signature d01.sig data >/dev/null; then

@@ -95,6 +95,39 @@ static void test_trailing_bytes(void **state)
     tm_violations_free(v);
 }
 
+/* What the signing boundary uses to learn what it is asked to sign, so the
+ * bytes are decoded once: each parser takes exactly its own structure, and the
+ * checks read what it returns. */
+static void test_parsers_tell_request_from_certificate(void **state)
+{
+    fixture *f = *state;
+    tm_violations *v = tm_violations_new();
+    tm_binding b;
+    X509_REQ *r;
+    X509 *x;
+
+    ERR_clear_error();
+    x = tm_tbs_parse(f->tbs, (size_t)f->tbs_len, NULL);
+    r = tm_req_info_parse(f->cri, (size_t)f->cri_len, NULL);
+    assert_non_null(x);
+    assert_non_null(r);
+    assert_int_equal(tm_profile_check_cert(f->p, x, NULL), 0);
+    assert_int_equal(tm_profile_check_req(f->p, r, NULL), 0);
+    assert_true(tm_binding_from_req(f->p, r, &b, NULL));
+    assert_string_equal(b.serial_text, "0A1B2C3D");
+    X509_free(x);
+    X509_REQ_free(r);
+
+    assert_null(tm_req_info_parse(f->tbs, (size_t)f->tbs_len, v));
+    tpu_expect(v, "not a DER CertificationRequestInfo");
+    assert_null(tm_tbs_parse(f->cri, (size_t)f->cri_len, v));
+    tpu_expect(v, "not a DER TBSCertificate");
+    tpu_expect_count(v, 2);
+    /* libcrypto's decoding errors stay inside */
+    assert_int_equal(ERR_peek_error(), 0);
+    tm_violations_free(v);
+}
+
 static void every_truncation(const tm_profile *p, const unsigned char *der, int len, int is_tbs)
 {
     int cut;
@@ -223,6 +256,7 @@ int main(void)
         T(test_intact_der_conforms),
         T(test_empty_and_garbage),
         T(test_trailing_bytes),
+        T(test_parsers_tell_request_from_certificate),
         T(test_every_truncation_is_an_error),
         T(test_every_bit_flip_is_safe),
         T(test_flipped_serial_is_caught),
