@@ -1,0 +1,18 @@
+# CMP tests (issue 6): `tokenmint ca serve`, `tokenmint relay`, `issue --cmp`.
+# Every server listens on 127.0.0.1 with a port the kernel picks (port 0,
+# read back through --port-file), so tests run in parallel without clashes.
+
+# bench_cmp: the benchmark (certificates per second) and the load test's and
+# bad-input test's client (raw POSTs of malformed bodies).
+add_executable(bench_cmp bench/bench_cmp.c)
+target_link_libraries(bench_cmp PRIVATE tokenmint-profile OpenSSL::Crypto Threads::Threads)
+
+foreach(t openssl_client relay mock deferred load bad_input)
+  tm_add_e2e(cmp_${t} cmp_${t}.sh cmp)
+endforeach()
+
+# The relay's serial range rule.
+tm_add_unit(test_cmp_serial SOURCES unit/test_cmp_serial.c ${PROJECT_SOURCE_DIR}/tool/cmp_serial.c)
+target_include_directories(test_cmp_serial PRIVATE ${PROJECT_SOURCE_DIR}/tool)
+target_link_libraries(test_cmp_serial PRIVATE OpenSSL::Crypto)
+set_tests_properties(test_cmp_serial PROPERTIES LABELS "unit;cmp")

@@ -1,0 +1,57 @@
+# Shared setup for the CMP tests (sourced, not a test itself): the tool's
+# test setup plus servers started in the background on a kernel-chosen port
+# and stopped when the test exits.
+. "$TM_SOURCE_DIR/tests/e2e/tool_lib.sh"
+BC="$TM_BUILD_DIR/tests/bench_cmp"
+[ -x "$BC" ] || tm_fail "$BC is not built (cmake --build)"
+SECRET="$TM_TMP/cmp-secret"
+echo "cmp-test-shared-secret-$$" >"$SECRET"
+chmod 600 "$SECRET"
+CMP_PIDS=()
+cmp_cleanup() {
+    local p
+    for p in "${CMP_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${CMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$TM_TMP"
+}
+trap cmp_cleanup EXIT
+
+# cmp_start NAME CMD...: runs CMD --listen 127.0.0.1:0 --port-file ... in the
+# background (output in $TM_TMP/NAME.log); sets CMP_PORT and CMP_PID.
+cmp_start() {
+    local name=$1 i
+    shift
+    "$@" --listen 127.0.0.1:0 --port-file "$TM_TMP/$name.port" >"$TM_TMP/$name.log" 2>&1 &
+    CMP_PID=$!
+    CMP_PIDS+=($CMP_PID)
+    for i in $(seq 200); do
+        [ -s "$TM_TMP/$name.port" ] && { CMP_PORT=$(cat "$TM_TMP/$name.port"); return 0; }
+        kill -0 $! 2>/dev/null || { cat "$TM_TMP/$name.log" >&2; tm_fail "$name did not start"; }
+        sleep 0.05
+    done
+    tm_fail "$name did not report its port"
+}
+
+# cmp_stop PID: SIGTERM, which must end the server cleanly (exit 0).
+cmp_stop() {
+    kill "$1"
+    wait "$1" || tm_fail "server $1 did not stop cleanly on SIGTERM"
+}
+
+# profile_check FILE...: the profile library's verdict on certificates.
+PC="$TM_BUILD_DIR/tests/profile-check"
+profile_check() {
+    [ -x "$PC" ] || tm_fail "$PC is not built"
+    "$PC" "$@" || tm_fail "profile-check refused $*"
+}
+
+# cmp_certs_on SERIAL: certificates on that token (labels follow TM_SERIALS order).
+cmp_certs_on() {
+    local i label=
+    for i in "${!TM_SERIALS[@]}"; do
+        [ "${TM_SERIALS[$i]}" = "$1" ] && label=$(printf 'tm-%04d' $((i + 1)))
+    done
+    [ -n "$label" ] || tm_fail "no token with serial $1"
+    pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$label" -O 2>/dev/null |
+        grep -c 'Certificate Object' || true
+}

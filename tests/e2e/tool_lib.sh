@@ -1,0 +1,50 @@
+# shellcheck shell=bash
+# Shared setup for the tool's end-to-end tests (sourced, not a test itself).
+# Tokens are reached through the tokenmint module over SoftHSM2; the token
+# keys through the tokenmint provider.
+set -euo pipefail
+. "$TM_SOURCE_DIR/tests/lib/tokens.sh"
+tm_tmpdir
+export TOKENMINT_MODULE="$TM_MODULE"
+export TOKENMINT_PROVIDER_DIR="$TM_PROVIDER_DIR"
+export TOKENMINT_BACKEND="${TOKENMINT_BACKEND:-$TM_SOFTHSM_MODULE}"
+unset TOKENMINT_CONF TOKENMINT_TOOL_CONF
+T="$TM_TOOL"
+PIN="$TM_TMP/pin"
+echo "$TM_USER_PIN" >"$PIN"
+chmod 600 "$PIN"
+
+# tool_certs_on SERIAL: number of certificates on that token.
+tool_certs_on() {
+    pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$(tool_label_of "$1")" -O 2>/dev/null |
+        grep -c 'Certificate Object' || true
+}
+
+TJ="$TM_BUILD_DIR/tests/tool_json"
+[ -x "$TJ" ] || tm_fail "$TJ is not built (cmake --build)"
+
+# The invariants after any run: every certificate on a token certifies its
+# own key pair (never two on one key), every certificate in the CA database
+# is on a token, and every certificate on a token is in the CA database.
+tool_check_invariants() {
+    local ca=$1 s
+    "$T" verify --all --ca "$ca" >"$TM_TMP/verify.out" ||
+        { cat "$TM_TMP/verify.out"; tm_fail "verify found a bad certificate"; }
+    "$T" tokens --json >"$TM_TMP/tokens.json" || tm_fail "tokens --json failed"
+    paste <("$TJ" get certificates <"$TM_TMP/tokens.json") \
+        <("$TJ" get key_pairs <"$TM_TMP/tokens.json") \
+        <("$TJ" get free_key_pairs <"$TM_TMP/tokens.json") |
+        awk -F'\t' '$1 != $2 - $3 {bad = 1} END {exit bad}' ||
+        tm_fail "a token holds a certificate that certifies no key pair of its own, or two for one"
+    awk '/^OK/ {print $5}' "$TM_TMP/verify.out" | sort >"$TM_TMP/on_tokens"
+    cut -f4 "$ca/index.txt" | sort >"$TM_TMP/in_ca"
+    [ "$(uniq -d "$TM_TMP/in_ca")" = "" ] || tm_fail "duplicate serial in index.txt"
+    for s in $(cat "$TM_TMP/in_ca"); do
+        [ -s "$ca/newcerts/$s.pem" ] || tm_fail "index names $s without its certificate file"
+    done
+    cmp -s "$TM_TMP/on_tokens" "$TM_TMP/in_ca" || {
+        diff "$TM_TMP/in_ca" "$TM_TMP/on_tokens" || true
+        tm_fail "the CA database and the tokens disagree (< only in the CA, > only on a token)"
+    }
+    echo "invariants: $(wc -l <"$TM_TMP/in_ca") certificates, each on its token and in the CA"
+}

@@ -1,0 +1,21 @@
+# The tool's tests (issue 5): end-to-end scripts in tests/e2e/tool_*.sh.
+# tool_json reads their --json output (json-c), so the scripts need neither
+# python nor jq.
+add_executable(tool_json e2e/tool_json.c)
+target_link_libraries(tool_json PRIVATE PkgConfig::JSONC)
+
+foreach(t issue_32 interrupt concurrent openssl_ca operator pins cli watch demo)
+  tm_add_e2e(tool_${t} tool_${t}.sh tool)
+endforeach()
+
+# The local CA and the operator passphrase check, without tokens.
+set(TM_TOOL_DIR ${PROJECT_SOURCE_DIR}/tool)
+tm_add_unit(test_tool_ca
+  SOURCES unit/test_tool_ca.c ${TM_TOOL_DIR}/ca_local.c ${TM_TOOL_DIR}/crypto.c
+          ${TM_TOOL_DIR}/report.c ${TM_TOOL_DIR}/secret.c ${TM_TOOL_DIR}/operator.c
+          ${TM_TOOL_DIR}/station.c ${TM_TOOL_DIR}/tokenobj.c
+  LIBS tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC Threads::Threads
+       ${CMAKE_DL_LIBS})
+target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR} ${PROJECT_SOURCE_DIR}/pkcs11)
+target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
+  TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")

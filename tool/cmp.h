@@ -1,0 +1,193 @@
+/*
+ * CMP (RFC 4210 / 9480, lightweight profile RFC 9483) for tokenmint: the CA
+ * as a CMP server (`tokenmint ca serve`), the patent's relay as a CMP RA
+ * (`tokenmint relay`) and the station as a CMP client (`tokenmint issue
+ * --cmp URL`). Built on OpenSSL's CMP server and client code; HTTP through
+ * libmicrohttpd.
+ *
+ * Layers, one file each:
+ *   cmp_server.c  the request handler: one OSSL_CMP_SRV_CTX per transaction,
+ *                 replay refusal, deferred issuance (waiting + pollReq). It
+ *                 knows no CA: a backend issues.
+ *   cmp_http.c    POST application/pkixcmp over libmicrohttpd, body limit.
+ *   cmp_serve.c   `ca serve`: the backend is the CA directory (tool.h).
+ *   cmp_crmf.c    ir/cr for `ca serve` (CRMF requests have no PKCS#10 signature).
+ *   cmp_relay.c   `relay`: the backend checks POP and the serial range, then
+ *                 forwards upstream with the relay's own credentials.
+ *   cmp_serial.c  the relay's serial comparison.
+ *   cmp_client.c  the client: many requests in flight, one OSSL_CMP_CTX each.
+ *
+ * TOKENMINT_DEBUG=1 shows OpenSSL's CMP log and every refusal on stderr.
+ *
+ * Ownership: as in tool.h; a function returning a pointer says who frees it.
+ */
+#ifndef TOKENMINT_CMP_H
+#define TOKENMINT_CMP_H
+
+#include <stddef.h>
+
+#include <openssl/cmp.h>
+#include <openssl/x509.h>
+
+/* The largest HTTP body `ca serve` and `relay` read (a PKIMessage with a
+ * PKCS#10 request and a few extra certificates is 2-8 KiB). Larger bodies get
+ * HTTP 413 before anything is parsed. */
+#define TM_CMP_MAX_BODY_DEFAULT (64 * 1024)
+/* Transactions open at once (waiting for certConf or a poll); more are
+ * refused with failInfo systemUnavail until some finish or expire. */
+#define TM_CMP_MAX_TXNS 4096
+/* An open transaction nobody continues is forgotten after this. */
+#define TM_CMP_TXN_IDLE_SECONDS 300
+/* transactionIDs remembered to refuse a replayed request. */
+#define TM_CMP_SEEN_TIDS 200000
+
+/* PKIBody choice numbers (RFC 4210 section 5.1.2); OpenSSL 3.0 keeps its
+ * names for them internal. */
+enum {
+    TM_CMP_BODY_IR = 0,
+    TM_CMP_BODY_IP = 1,
+    TM_CMP_BODY_CR = 2,
+    TM_CMP_BODY_CP = 3,
+    TM_CMP_BODY_P10CR = 4,
+    TM_CMP_BODY_KUR = 7,
+    TM_CMP_BODY_KUP = 8,
+    TM_CMP_BODY_RR = 11,
+    TM_CMP_BODY_GENM = 21,
+    TM_CMP_BODY_ERROR = 23,
+    TM_CMP_BODY_POLLREP = 26,
+};
+
+/* ---- the handler's view of a request and the backend's answer ------------- */
+
+typedef struct tm_cmp_req {
+    int bodytype;         /* TM_CMP_BODY_P10CR, _IR or _CR */
+    const X509_REQ *p10;  /* p10cr: the token's signed PKCS#10 request */
+    const X509_REQ *tmpl; /* ir/cr: the CRMF template as an unsigned request (subject,
+                             public key, extensions); its POP was checked by OpenSSL */
+    EVP_PKEY *pub;        /* the requested key (borrowed) */
+    const char *peer;     /* sender name as text, for messages */
+} tm_cmp_req;
+
+typedef struct tm_cmp_answer {
+    X509 *cert;     /* owned: the certificate on success */
+    int failinfo;   /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
+    char text[512]; /* why it was refused: becomes the statusString */
+} tm_cmp_answer;
+
+typedef struct tm_cmp_backend {
+    void *ctx;
+    /* Issues (blocking). Returns 1 with ans->cert set, or 0 with failinfo/text. */
+    int (*issue)(void *ctx, const tm_cmp_req *req, tm_cmp_answer *ans);
+} tm_cmp_backend;
+
+typedef struct tm_cmp_srv_opts {
+    OSSL_LIB_CTX *libctx;
+    /* PBMAC (shared secret): accepted when secret is set. Borrowed, copied. */
+    const unsigned char *secret;
+    size_t secret_len;
+    const char *ref; /* our senderKID in PBMAC responses; NULL: none */
+    /* Signature: responses signed with cert/key; client signatures checked
+     * against trusted. Either may be NULL. Borrowed (up-ref'd). */
+    X509 *cert;
+    EVP_PKEY *key;
+    X509_STORE *trusted;
+    STACK_OF(X509) * extra; /* chain sent with signed responses */
+    const X509_NAME *name;  /* our sender name when there is no cert */
+    int accept_raverified;  /* trust raVerified POPO (only behind an RA) */
+    /* Deferred approval: answer "waiting", issue after defer_ms, serve the
+     * certificate on a later pollReq. */
+    int deferred;
+    long defer_ms;
+    int check_after; /* seconds, told to polling clients */
+} tm_cmp_srv_opts;
+
+typedef struct tm_cmp_srv tm_cmp_srv;
+
+tm_cmp_srv *tm_cmp_srv_new(const tm_cmp_srv_opts *o, const tm_cmp_backend *be, char *err,
+                           size_t errlen);
+void tm_cmp_srv_free(tm_cmp_srv *s);
+
+/*
+ * One HTTP body in, one response out. Returns the HTTP status: 200 with a DER
+ * PKIMessage in *out (malloc'd, caller frees), or 4xx/5xx with a line of text
+ * in *out when the body is no PKIMessage at all. Thread-safe: concurrent
+ * calls for different transactions run in parallel.
+ */
+int tm_cmp_srv_handle(tm_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
+                      size_t *outlen);
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+typedef struct tm_cmp_http tm_cmp_http;
+
+/* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). */
+tm_cmp_http *tm_cmp_http_start(const char *listen, size_t max_body, tm_cmp_srv *srv, char *err,
+                               size_t errlen);
+int tm_cmp_http_port(tm_cmp_http *h);
+void tm_cmp_http_stop(tm_cmp_http *h);
+/* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
+int tm_cmp_http_serve_until_signal(tm_cmp_http *h, const char *port_file);
+
+/* ---- client ------------------------------------------------------------------ */
+
+typedef struct tm_cmp_client_opts {
+    const char *url; /* http://host:port/path */
+    unsigned char secret[256];
+    size_t secret_len; /* 0: signature protection */
+    char ref[256];
+    X509 *cert; /* owned: our signer certificate (signature protection) */
+    EVP_PKEY *key;
+    STACK_OF(X509) * extra;
+    X509 *srvcert;     /* owned: pinned server certificate, or NULL */
+    X509_STORE *trust; /* owned: to check server signatures, or NULL */
+    X509 *root;        /* owned: the CA root the station verifies against (step 11) */
+    int jobs;          /* requests in flight */
+    int timeout;       /* seconds per transaction, polling included */
+    OSSL_LIB_CTX *libctx;
+} tm_cmp_client_opts;
+
+/* One p10cr transaction. Returns the certificate, or NULL with the server's
+ * status (or the transport error) in err. */
+X509 *tm_cmp_client_p10cr(const tm_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
+                          char *err, size_t errlen);
+void tm_cmp_client_opts_clear(tm_cmp_client_opts *o);
+/* Reads the client options shared by `issue --cmp` and `relay --upstream`:
+ * PREFIX-secret-source, PREFIX-ref, PREFIX-cert, PREFIX-key, PREFIX-srvcert,
+ * PREFIX-trusted. Returns 1, or 0 with err. */
+int tm_cmp_client_opt(tm_cmp_client_opts *o, const char *name, const char *value, char *err,
+                      size_t errlen);
+
+/* ---- `tokenmint issue --cmp URL`: hooks for main.c and pipeline.c ------------ */
+
+/*
+ * Takes the --cmp* options out of argv (the rest goes to the common parser).
+ * Returns 0 on a usage error (printed). After it, tm_cmp_active() says whether
+ * issue runs against a CMP server instead of a local CA directory.
+ */
+int tm_cmp_take_args(int *argc, char **argv);
+int tm_cmp_active(void);
+/* The CA root for step 11 in CMP mode (borrowed), NULL when not active. */
+X509 *tm_cmp_station_root(void);
+extern const char *tm_cmp_issue_help;
+
+/* Steps 8-10 over CMP: every item's request in flight at once (up to --cmp-jobs),
+ * item->cert or item->error filled like tm_ca_issue_batch. Returns the number
+ * issued. Items are tool.h's tm_ca_item. */
+struct tm_ca_item;
+size_t tm_cmp_issue_batch(struct tm_ca_item *items, size_t n);
+
+/* ---- commands ------------------------------------------------------------------ */
+
+int tm_cmd_ca_serve(int argc, char **argv);
+int tm_cmd_relay(int argc, char **argv);
+
+/* ---- shared helpers -------------------------------------------------------------- */
+
+void tm_cmp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* OSSL_CMP log callback that goes to stderr only with TOKENMINT_DEBUG. */
+int tm_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
+                  const char *msg);
+/* Compares token serials for the relay's range: documented in cmp_relay.c. */
+int tm_cmp_serial_cmp(const char *a, const char *b);
+
+#endif

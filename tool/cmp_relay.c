@@ -1,0 +1,362 @@
+/*
+ * `tokenmint relay`: the patent's secure relay (claim 18) as a CMP RA. It
+ * serves CMP to stations like `ca serve` does, and for each request:
+ *
+ *   1. proof of possession: the PKCS#10 signature verifies with the public
+ *      key the request carries (checked in cmp_server.c before any backend
+ *      runs; refused with failInfo badPOP),
+ *   2. the token serial the request names (the profile binding) lies in
+ *      --serial-range LO-HI (else failInfo badRequest, the statusString
+ *      naming the serial and the range),
+ *   3. forwards the request upstream as a new CMP transaction protected with
+ *      the relay's own credentials, and hands the CA's answer back.
+ *
+ * Serials compare with tm_cmp_serial_cmp (cmp_serial.c).
+ */
+#include "cmp.h"
+#include "tool.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+static const char *relay_help =
+    "usage: tokenmint relay --listen ADDR:PORT --upstream URL --serial-range LO-HI\n"
+    "                       [--secret-source FILE [--ref REF]] [--trusted FILE --srv-cert F "
+    "--srv-key F]\n"
+    "                       [--upstream-secret-source FILE --upstream-ref REF |\n"
+    "                        --upstream-cert F --upstream-key F] [--upstream-srvcert F]\n"
+    "                       [--upstream-trusted F] [--max-body BYTES] [--port-file F]\n"
+    "\n"
+    "The patent's relay as a CMP registration authority. Stations send p10cr here\n"
+    "(`tokenmint issue --cmp URL`); the relay verifies each request's signature with\n"
+    "the public key inside it and that the token serial it names lies in LO-HI,\n"
+    "refuses the rest with a CMP error (rejection, failInfo badPOP or badRequest, a\n"
+    "statusString saying why), and forwards the rest to the upstream CA as its own\n"
+    "CMP transaction, protected with the relay's own credentials.\n"
+    "\n"
+    "Serials compare as unsigned hex numbers when both are hex digit strings,\n"
+    "else as text. Downstream protection options as for `tokenmint ca serve`.\n"
+    "  --upstream URL          http://HOST:PORT/PATH of the CA (`tokenmint ca serve`)\n"
+    "  --upstream-secret-source FILE, --upstream-ref REF   PBMAC towards the CA\n"
+    "  --upstream-cert F, --upstream-key F                 or signature towards the CA\n"
+    "  --upstream-srvcert F, --upstream-trusted F          to check the CA's signatures\n"
+    "  --profile FILE          certificate profile (to read the serial; default: built in)\n";
+
+enum {
+    R_LISTEN = 3000,
+    R_PORTFILE,
+    R_UPSTREAM,
+    R_RANGE,
+    R_SECRET,
+    R_REF,
+    R_TRUSTED,
+    R_SRVCERT,
+    R_SRVKEY,
+    R_UP_SECRET,
+    R_UP_REF,
+    R_UP_CERT,
+    R_UP_KEY,
+    R_UP_SRVCERT,
+    R_UP_TRUSTED,
+    R_MAXBODY,
+    R_PROFILE,
+    R_HELP,
+};
+
+static const struct option relay_opts[] = {
+    {"listen", required_argument, 0, R_LISTEN},
+    {"port-file", required_argument, 0, R_PORTFILE},
+    {"upstream", required_argument, 0, R_UPSTREAM},
+    {"serial-range", required_argument, 0, R_RANGE},
+    {"secret-source", required_argument, 0, R_SECRET},
+    {"ref", required_argument, 0, R_REF},
+    {"trusted", required_argument, 0, R_TRUSTED},
+    {"srv-cert", required_argument, 0, R_SRVCERT},
+    {"srv-key", required_argument, 0, R_SRVKEY},
+    {"upstream-secret-source", required_argument, 0, R_UP_SECRET},
+    {"upstream-ref", required_argument, 0, R_UP_REF},
+    {"upstream-cert", required_argument, 0, R_UP_CERT},
+    {"upstream-key", required_argument, 0, R_UP_KEY},
+    {"upstream-srvcert", required_argument, 0, R_UP_SRVCERT},
+    {"upstream-trusted", required_argument, 0, R_UP_TRUSTED},
+    {"max-body", required_argument, 0, R_MAXBODY},
+    {"profile", required_argument, 0, R_PROFILE},
+    {"help", no_argument, 0, R_HELP},
+    {0, 0, 0, 0},
+};
+
+typedef struct relay_be {
+    const tm_profile *prof;
+    char lo[TM_SERIAL_TEXT_MAX + 1], hi[TM_SERIAL_TEXT_MAX + 1];
+    tm_cmp_client_opts up;
+} relay_be;
+
+static int relay_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
+{
+    relay_be *be = ctx;
+    tm_violations *v = tm_violations_new();
+    tm_binding b;
+    char why[400];
+    int fi = -1, ok = 0;
+
+    if (!v) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_systemFailure;
+        snprintf(ans->text, sizeof ans->text, "out of memory");
+        return 0;
+    }
+    if (!r->p10) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badRequest;
+        snprintf(ans->text, sizeof ans->text,
+                 "the relay forwards PKCS#10 requests (p10cr) only: it must check the "
+                 "token's own signature");
+        goto out;
+    }
+    /* Belt and braces: cmp_server.c has verified the signature already. */
+    if (X509_REQ_verify((X509_REQ *)r->p10, r->pub) != 1) {
+        ERR_clear_error();
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badPOP;
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: the request's signature does not verify with its public key");
+        goto out;
+    }
+    memset(&b, 0, sizeof b);
+    if (!tm_binding_from_req(be->prof, r->p10, &b, v)) {
+        tm_violations_join(v, why, sizeof why);
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badRequest;
+        snprintf(ans->text, sizeof ans->text, "relay: the request names no token serial: %s", why);
+        goto out;
+    }
+    if (tm_cmp_serial_cmp(b.serial_text, be->lo) < 0 ||
+        tm_cmp_serial_cmp(b.serial_text, be->hi) > 0) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badRequest;
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: token serial %.140s is outside the serial range %.140s-%.140s",
+                 b.serial_text, be->lo, be->hi);
+        goto out;
+    }
+    ans->cert = tm_cmp_client_p10cr(&be->up, r->p10, &fi, ans->text, sizeof ans->text);
+    if (!ans->cert) {
+        ans->failinfo = fi >= 0 ? fi : OSSL_CMP_PKIFAILUREINFO_systemUnavail;
+        goto out;
+    }
+    tm_cmp_debug("relay: forwarded token %s", b.serial_text);
+    ok = 1;
+out:
+    tm_violations_free(v);
+    return ok;
+}
+
+static int parse_range(const char *s, relay_be *be)
+{
+    const char *dash = strchr(s, '-');
+    size_t l;
+    if (!dash || dash == s || !dash[1] || strchr(dash + 1, '-'))
+        return 0;
+    l = (size_t)(dash - s);
+    if (l > TM_SERIAL_TEXT_MAX || strlen(dash + 1) > TM_SERIAL_TEXT_MAX)
+        return 0;
+    memcpy(be->lo, s, l);
+    be->lo[l] = 0;
+    snprintf(be->hi, sizeof be->hi, "%s", dash + 1);
+    return tm_cmp_serial_cmp(be->lo, be->hi) <= 0;
+}
+
+int tm_cmd_relay(int argc, char **argv)
+{
+    const char *listen = NULL, *port_file = NULL, *range = NULL, *upstream = NULL,
+               *secret_src = NULL, *ref = NULL, *trusted = NULL, *srvcert = NULL, *srvkey = NULL,
+               *profile = NULL;
+    unsigned long long max_body = TM_CMP_MAX_BODY_DEFAULT;
+    char err[600], secret[256], *end;
+    size_t secret_len = 0;
+    int o, rc = TM_EXIT_USAGE;
+    relay_be be;
+    tm_profile *prof = NULL;
+    tm_violations *v = NULL;
+    tm_cmp_backend backend;
+    tm_cmp_srv_opts so;
+    tm_cmp_srv *srv = NULL;
+    tm_cmp_http *http = NULL;
+    X509_NAME *name = NULL;
+    sigset_t set;
+
+    memset(&be, 0, sizeof be);
+    memset(&so, 0, sizeof so);
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", relay_opts, NULL)) != -1) {
+        const char *upname = NULL;
+        switch (o) {
+        case R_LISTEN:
+            listen = optarg;
+            break;
+        case R_PORTFILE:
+            port_file = optarg;
+            break;
+        case R_UPSTREAM:
+            upstream = optarg;
+            break;
+        case R_RANGE:
+            range = optarg;
+            break;
+        case R_SECRET:
+            secret_src = optarg;
+            break;
+        case R_REF:
+            ref = optarg;
+            break;
+        case R_TRUSTED:
+            trusted = optarg;
+            break;
+        case R_SRVCERT:
+            srvcert = optarg;
+            break;
+        case R_SRVKEY:
+            srvkey = optarg;
+            break;
+        case R_UP_SECRET:
+            upname = "secret-source";
+            break;
+        case R_UP_REF:
+            upname = "ref";
+            break;
+        case R_UP_CERT:
+            upname = "cert";
+            break;
+        case R_UP_KEY:
+            upname = "key";
+            break;
+        case R_UP_SRVCERT:
+            upname = "srvcert";
+            break;
+        case R_UP_TRUSTED:
+            upname = "trusted";
+            break;
+        case R_MAXBODY:
+            max_body = strtoull(optarg, &end, 10);
+            if (*end || max_body < 1024 || max_body > 16u * 1024 * 1024) {
+                tool_err("relay: --max-body %s: 1024 to 16777216 bytes", optarg);
+                goto out;
+            }
+            break;
+        case R_PROFILE:
+            profile = optarg;
+            break;
+        case 'h':
+        case R_HELP:
+            fputs(relay_help, stdout);
+            rc = TM_EXIT_OK;
+            goto out;
+        default:
+            tool_err("relay: unknown option or missing value: %s (see --help)", argv[optind - 1]);
+            goto out;
+        }
+        if (upname && !tm_cmp_client_opt(&be.up, upname, optarg, err, sizeof err)) {
+            tool_err("relay: --upstream-%s: %s", upname, err);
+            goto out;
+        }
+    }
+    if (optind != argc || !listen || !upstream || !range) {
+        tool_err("relay: --listen, --upstream and --serial-range are required\n%s", relay_help);
+        goto out;
+    }
+    if (!parse_range(range, &be)) {
+        tool_err("relay: --serial-range %s: expected LO-HI with LO <= HI", range);
+        goto out;
+    }
+    if (!secret_src && !trusted) {
+        tool_err("relay: give --secret-source FILE and/or --trusted FILE with --srv-cert/--srv-key "
+                 "to authenticate stations");
+        goto out;
+    }
+    if ((srvcert || srvkey || trusted) && !(srvcert && srvkey)) {
+        tool_err("relay: signature protection needs --srv-cert and --srv-key together");
+        goto out;
+    }
+    if (!be.up.secret_len && !(be.up.cert && be.up.key)) {
+        tool_err("relay: protect upstream messages with --upstream-secret-source or "
+                 "--upstream-cert/--upstream-key");
+        goto out;
+    }
+    be.up.url = upstream;
+    be.up.timeout = 120;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (secret_src &&
+        !tm_read_secret_file(secret_src, secret, sizeof secret, &secret_len, err, sizeof err)) {
+        tool_err("relay: --secret-source: %s", err);
+        goto out;
+    }
+    v = tm_violations_new();
+    prof = tm_profile_load(profile, v);
+    if (!prof) {
+        tm_violations_join(v, err, sizeof err);
+        tool_err("profile %s: %s", profile ? profile : "(built in)", err);
+        goto out;
+    }
+    tm_profile_register_oids(prof);
+    be.prof = prof;
+    so.secret = (unsigned char *)secret;
+    so.secret_len = secret_len;
+    so.ref = ref;
+    name = X509_NAME_new();
+    if (name)
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                   (const unsigned char *)"tokenmint relay", -1, -1, 0);
+    so.name = name;
+    if (srvcert) {
+        FILE *f = fopen(srvcert, "r");
+        so.cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+        if (f)
+            fclose(f);
+        f = fopen(srvkey, "r");
+        so.key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+        if (f)
+            fclose(f);
+        if (!so.cert || !so.key || X509_check_private_key(so.cert, so.key) != 1) {
+            tool_err("relay: --srv-cert/--srv-key: unreadable PEM or key does not match");
+            goto out;
+        }
+    }
+    if (trusted) {
+        so.trusted = X509_STORE_new();
+        if (!so.trusted || X509_STORE_load_file(so.trusted, trusted) != 1) {
+            tool_err("relay: --trusted %s: no PEM certificates to trust", trusted);
+            goto out;
+        }
+    }
+    backend.ctx = &be;
+    backend.issue = relay_issue;
+    srv = tm_cmp_srv_new(&so, &backend, err, sizeof err);
+    if (!srv) {
+        tool_err("relay: %s", err);
+        goto out;
+    }
+    http = tm_cmp_http_start(listen, (size_t)max_body, srv, err, sizeof err);
+    if (!http) {
+        tool_err("relay: %s", err);
+        goto out;
+    }
+    if (tm_cmp_http_serve_until_signal(http, port_file))
+        rc = TM_EXIT_OK;
+out:
+    tm_cmp_http_stop(http);
+    tm_cmp_srv_free(srv);
+    OPENSSL_cleanse(secret, sizeof secret);
+    X509_free(so.cert);
+    EVP_PKEY_free(so.key);
+    X509_STORE_free(so.trusted);
+    X509_NAME_free(name);
+    tm_cmp_client_opts_clear(&be.up);
+    tm_profile_free(prof);
+    tm_violations_free(v);
+    return rc;
+}

@@ -1,0 +1,885 @@
+/*
+ * tokenmint: the issuing station's command line. git-style subcommands, each
+ * with --help. Exit codes: 0 all done, 1 some tokens failed, 2 usage or
+ * config error.
+ */
+#include "tool.h"
+#include "cmp.h"
+
+#include <getopt.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#define TOOL_CONF_DEFAULT "/etc/tokenmint/tool.conf"
+
+static const char *usage_main =
+    "usage: tokenmint COMMAND [OPTIONS]\n"
+    "\n"
+    "  tokens   list the tokens at this station and their state\n"
+    "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
+    "  ca serve serve a CA directory over CMP (HTTP)\n"
+    "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
+    "  issue    give tokens a key pair and a certificate bound to their serial\n"
+    "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
+    "  write    put certificates onto the tokens whose serials they name\n"
+    "  verify   check every certificate on every token\n"
+    "  watch    station mode: issue each token as it is plugged in\n"
+    "  show     a certificate or token in words\n"
+    "  operator hash   make the scrypt hash line for the config file\n"
+    "\n"
+    "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
+    "2 usage or config error. TOKENMINT_DEBUG=1 for debug output on stderr.\n";
+
+const char *tm_common_help =
+    "  --module PATH           PKCS#11 module (default: TOKENMINT_MODULE, else "
+    "tokenmint-pkcs11.so)\n"
+    "  --config FILE           tool config (default: TOKENMINT_TOOL_CONF, else " TOOL_CONF_DEFAULT
+    " if present)\n"
+    "  --profile FILE          certificate profile (default: config, else built in)\n";
+
+const char *tm_token_help =
+    "  --all                   every token at the station\n"
+    "  --token URI             a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c\n"
+    "  --pin-source FILE       user PIN in FILE (else the module's derived PIN for tokens that\n"
+    "                          report a protected path, else ONE prompt on the terminal)\n"
+    "  --operator-pass-source FILE   operator passphrase (checked against the config's hash)\n"
+    "  --operator-token URI    operator token: log in, sign a challenge, chain to [operator] ca\n"
+    "  --operator-pin-source FILE    the operator token's PIN\n";
+
+static const struct option long_opts[] = {
+    {"module", required_argument, 0, O_MODULE},
+    {"config", required_argument, 0, O_CONFIG},
+    {"profile", required_argument, 0, O_PROFILE},
+    {"pin-source", required_argument, 0, O_PIN},
+    {"purpose", required_argument, 0, O_PURPOSE},
+    {"key-type", required_argument, 0, O_KEYTYPE},
+    {"ca", required_argument, 0, O_CA},
+    {"jobs", required_argument, 0, O_JOBS},
+    {"json", no_argument, 0, O_JSON},
+    {"all", no_argument, 0, O_ALL},
+    {"token", required_argument, 0, O_TOKEN},
+    {"operator-pass-source", required_argument, 0, O_OPPASS},
+    {"operator-token", required_argument, 0, O_OPTOKEN},
+    {"operator-pin-source", required_argument, 0, O_OPPIN},
+    {"key", required_argument, 0, O_KEY},
+    {"key-file", required_argument, 0, O_KEYFILE},
+    {"subject", required_argument, 0, O_SUBJECT},
+    {"root", required_argument, 0, O_ROOT},
+    {"count", required_argument, 0, O_COUNT},
+    {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0},
+};
+
+/* Parses options; `allowed` lists the option codes this command takes. */
+int tm_parse(int argc, char **argv, const int *allowed, tm_parsed *p)
+{
+    int o, i, ok;
+
+    memset(p, 0, sizeof *p);
+    p->c.uris = calloc(argc + 1, sizeof *p->c.uris);
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        if (o == 'h')
+            o = O_HELP;
+        if (o == '?' || o == ':') {
+            tool_err("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+            return 0;
+        }
+        for (ok = 0, i = 0; allowed[i]; i++)
+            ok |= allowed[i] == o;
+        if (!ok && o != O_HELP) {
+            tool_err("%s: option %s does not apply here (see %s --help)", argv[0], argv[optind - 1],
+                     argv[0]);
+            return 0;
+        }
+        switch (o) {
+        case O_MODULE:
+            p->c.module = optarg;
+            break;
+        case O_CONFIG:
+            p->c.config = optarg;
+            break;
+        case O_PROFILE:
+            p->c.profile = optarg;
+            break;
+        case O_PIN:
+            p->c.pin_source = optarg;
+            break;
+        case O_PURPOSE:
+            p->c.purpose = optarg;
+            break;
+        case O_KEYTYPE:
+            p->c.keytype = optarg;
+            break;
+        case O_CA:
+            p->c.ca_dir = optarg;
+            break;
+        case O_JOBS: {
+            char *end;
+            long j = strtol(optarg, &end, 10);
+            if (*end || j < 1 || j > 1024) {
+                tool_err("--jobs %s: a number of workers from 1 to 1024", optarg);
+                return 0;
+            }
+            p->c.jobs = (int)j;
+            break;
+        }
+        case O_JSON:
+            p->c.json = 1;
+            break;
+        case O_ALL:
+            p->c.all = 1;
+            break;
+        case O_TOKEN:
+            p->c.uris[p->c.nuris++] = optarg;
+            break;
+        case O_OPPASS:
+            p->c.operator_pass = optarg;
+            break;
+        case O_OPTOKEN:
+            p->c.operator_token = optarg;
+            break;
+        case O_OPPIN:
+            p->c.operator_pin = optarg;
+            break;
+        case O_KEY:
+            p->key = optarg;
+            break;
+        case O_KEYFILE:
+            p->key_file = optarg;
+            break;
+        case O_SUBJECT:
+            p->subject = optarg;
+            break;
+        case O_ROOT:
+            p->root = optarg;
+            break;
+        case O_COUNT: {
+            char *end;
+            p->count = strtol(optarg, &end, 10);
+            if (*end || p->count < 1) {
+                tool_err("--count %s: a positive number of tokens", optarg);
+                return 0;
+            }
+            break;
+        }
+        case O_HELP:
+            p->help = 1;
+            break;
+        }
+    }
+    p->args = argv + optind;
+    p->nargs = argc - optind;
+    return 1;
+}
+
+void tm_parsed_free(tm_parsed *p)
+{
+    free(p->c.uris);
+}
+
+/* ---- session: what every token-touching command sets up ---------------------------- */
+
+int tm_session_open(tm_session *s, const tm_common *c, int need_operator)
+{
+    char err[600];
+    const char *conf = c->config ? c->config : getenv("TOKENMINT_TOOL_CONF");
+    const char *profile;
+    tm_violations *v;
+    size_t i;
+    int found;
+
+    memset(s, 0, sizeof *s);
+    tm_pin_init(&s->pin, c->pin_source);
+    if (!conf && access(TOOL_CONF_DEFAULT, R_OK) == 0)
+        conf = TOOL_CONF_DEFAULT;
+    if (conf && *conf && !tm_config_load(conf, &s->cfg, err, sizeof err)) {
+        tool_err("%s", err);
+        return TM_EXIT_USAGE;
+    }
+    profile = c->profile ? c->profile : s->cfg.profile;
+    v = tm_violations_new();
+    s->prof = tm_profile_load(profile, v);
+    if (!s->prof) {
+        tm_violations_join(v, err, sizeof err);
+        tool_err("profile %s: %s", profile ? profile : "(built in)", err);
+        tm_violations_free(v);
+        return TM_EXIT_USAGE;
+    }
+    tm_violations_free(v);
+    tm_profile_register_oids(s->prof);
+
+    s->run.purpose = c->purpose ? c->purpose : tm_profile_default_purpose(s->prof);
+    for (found = 0, i = 0; i < tm_profile_purpose_count(s->prof); i++)
+        found |= strcmp(tm_profile_purpose_name(s->prof, i), s->run.purpose) == 0;
+    if (!found) {
+        tool_err("--purpose %s: the profile has no such purpose", s->run.purpose);
+        return TM_EXIT_USAGE;
+    }
+    s->run.keytype = TM_KEY_P256;
+    if (c->keytype && !tm_keytype_parse(c->keytype, &s->run.keytype)) {
+        tool_err("--key-type %s: one of ec:P-256, ec:P-384, rsa:2048, rsa:3072, ed25519",
+                 c->keytype);
+        return TM_EXIT_USAGE;
+    }
+    /* Step 2: station initialisation. The tool initialises the module first;
+     * the provider then shares that initialisation. */
+    if (!tm_station_open(&s->st, tm_default_module(c->module), err, sizeof err)) {
+        tool_err("%s", err);
+        return TM_EXIT_USAGE;
+    }
+    tm_crypto_open(&s->crypto, s->st.module_path);
+    /* Step 1 (claim 6): the operator, before anything touches a token. */
+    if (need_operator && !tm_operator_auth(&s->cfg, &s->st, &s->crypto, c->operator_pass,
+                                           c->operator_token, c->operator_pin, s->operator_id,
+                                           sizeof s->operator_id, err, sizeof err)) {
+        tool_err("operator authentication refused: %s", err);
+        return TM_EXIT_USAGE;
+    }
+    s->run.st = &s->st;
+    s->run.crypto = &s->crypto;
+    s->run.prof = s->prof;
+    s->run.pin = &s->pin;
+    s->run.cfg = &s->cfg;
+    s->run.operator_id = s->operator_id;
+    return TM_EXIT_OK;
+}
+
+void tm_session_close(tm_session *s)
+{
+    if (s->run.ca)
+        tm_ca_close(s->run.ca);
+    s->run.ca = NULL;
+    tm_crypto_close(&s->crypto);
+    if (s->st.f)
+        tm_station_close(&s->st);
+    tm_profile_free(s->prof);
+    tm_config_clear(&s->cfg);
+    tm_pin_clear(&s->pin);
+}
+
+int tm_session_tokens(tm_session *s, const tm_common *c, int default_all, tm_token ***out,
+                      size_t *n)
+{
+    unsigned char *sel = calloc(s->st.ntokens ? s->st.ntokens : 1, 1), *op = NULL;
+    tm_token **v = calloc(s->st.ntokens ? s->st.ntokens : 1, sizeof *v);
+    char err[600];
+    size_t i, cnt = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!sel || !v)
+        goto bad;
+    if (c->nuris) {
+        if (!tm_station_select(&s->st, c->uris, c->nuris, sel, err, sizeof err)) {
+            tool_err("%s", err);
+            goto bad;
+        }
+    } else if (c->all || default_all) {
+        memset(sel, 1, s->st.ntokens);
+    } else {
+        tool_err("name the tokens: --all or --token URI");
+        goto bad;
+    }
+    /* The operator's own token is never issued to. */
+    if (c->operator_token) {
+        op = calloc(s->st.ntokens ? s->st.ntokens : 1, 1);
+        if (op && tm_station_select(&s->st, (char **)&c->operator_token, 1, op, err, sizeof err))
+            for (i = 0; i < s->st.ntokens; i++)
+                if (op[i])
+                    sel[i] = 0;
+        free(op);
+    }
+    for (i = 0; i < s->st.ntokens; i++) {
+        tm_token *t = &s->st.tokens[i];
+        /* --all means every token that can be issued to: an empty slot's
+         * uninitialised token (SoftHSM always shows one) is noted, not failed.
+         * A token named by URI is always tried, and fails when it cannot be. */
+        if (sel[i] && !c->nuris && !(t->info.flags & CKF_TOKEN_INITIALIZED)) {
+            tool_debug("skipping uninitialised token in slot %lu", (unsigned long)t->slot);
+            continue;
+        }
+        if (sel[i])
+            v[cnt++] = t;
+    }
+    free(sel);
+    *out = v;
+    *n = cnt;
+    return 1;
+bad:
+    free(sel);
+    free(v);
+    return 0;
+}
+
+/* ---- tokens ---------------------------------------------------------------------------- */
+
+static int cmd_tokens(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_JSON, 0};
+    tm_parsed p;
+    tm_session s;
+    size_t i;
+    int rc;
+
+    if (!tm_parse(argc, argv, allowed, &p))
+        return TM_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint tokens [--json]\n\nEvery token at the station: serial, label, "
+               "model, state\n(not initialised, PIN locked, no key, free key pair, issued: N "
+               "certificates).\nNo PIN needed: only public objects are read.\n\n%s",
+               tm_common_help);
+        tm_parsed_free(&p);
+        return 0;
+    }
+    rc = tm_session_open(&s, &p.c, 0);
+    if (rc != TM_EXIT_OK)
+        goto out;
+    if (!p.c.json)
+        printf("%-18s %-12s %-16s %s\n", "SERIAL", "LABEL", "MODEL", "STATE");
+    for (i = 0; i < s.st.ntokens; i++) {
+        tm_token *t = &s.st.tokens[i];
+        tm_token_state ts;
+        char state[64];
+        tm_token_state_read(&s.run, t, &ts);
+        if (!strcmp(ts.state, "issued"))
+            snprintf(state, sizeof state, "issued: %d certificate%s%s", ts.ncerts,
+                     ts.ncerts == 1 ? "" : "s", ts.nfree ? ", free key pair" : "");
+        else
+            snprintf(state, sizeof state, "%s", ts.state);
+        if (p.c.json) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "serial", json_object_new_string(t->serial_text));
+            json_object_object_add(o, "label", json_object_new_string(t->label));
+            json_object_object_add(o, "model", json_object_new_string(t->model));
+            json_object_object_add(o, "uri", json_object_new_string(t->uri));
+            json_object_object_add(o, "state", json_object_new_string(ts.state));
+            json_object_object_add(o, "certificates", json_object_new_int(ts.ncerts));
+            json_object_object_add(o, "key_pairs", json_object_new_int(ts.nkeys));
+            json_object_object_add(o, "free_key_pairs", json_object_new_int(ts.nfree));
+            puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+            json_object_put(o);
+        } else {
+            printf("%-18s %-12s %-16s %s\n", t->serial_text, t->label, t->model, state);
+        }
+    }
+    {
+        size_t blank = 0;
+        for (i = 0; i < s.st.ntokens; i++)
+            blank += !(s.st.tokens[i].info.flags & CKF_TOKEN_INITIALIZED);
+        if (!p.c.json && blank)
+            printf("%zu token%s, %zu not initialised\n", s.st.ntokens - blank,
+                   s.st.ntokens - blank == 1 ? "" : "s", blank);
+        else if (!p.c.json)
+            printf("%zu token%s\n", s.st.ntokens, s.st.ntokens == 1 ? "" : "s");
+    }
+out:
+    tm_session_close(&s);
+    tm_parsed_free(&p);
+    return rc;
+}
+
+/* ---- ca init --------------------------------------------------------------------------- */
+
+static int cmd_ca(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, 0};
+    tm_parsed p;
+    tm_station st;
+    tm_crypto cr;
+    char err[600];
+    int rc = TM_EXIT_USAGE, have_st = 0;
+
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return tm_cmd_ca_serve(argc, argv);
+    if (argc < 2 || strcmp(argv[1], "init") != 0) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
+                   "[--subject CN]\n");
+            return 0;
+        }
+        tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
+        return TM_EXIT_USAGE;
+    }
+    if (!tm_parse(argc - 1, argv + 1, allowed, &p))
+        return TM_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] [--subject CN]\n"
+               "\n"
+               "Makes DIR a local CA that both `tokenmint issue --ca DIR` and stock\n"
+               "`openssl ca -config DIR/ca.cnf` issue from: ca.cnf, ca.pem (root), index.txt,\n"
+               "index.txt.attr, serial, newcerts/, issued.txt, db.lock. The root key is new\n"
+               "(P-256, DIR/private/ca.key, mode 0600) unless --key names a token key by\n"
+               "pkcs11: URI (through the tokenmint provider) or --key-file an existing PEM key.\n"
+               "\n  --subject CN            the root's common name (default \"tokenmint CA\")\n"
+               "  --module PATH           PKCS#11 module for --key\n");
+        tm_parsed_free(&p);
+        return 0;
+    }
+    if (p.nargs != 1 || (p.key && p.key_file)) {
+        tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
+        goto out;
+    }
+    if (p.key) {
+        if (!tm_station_open(&st, tm_default_module(p.c.module), err, sizeof err)) {
+            tool_err("%s", err);
+            goto out;
+        }
+        have_st = 1;
+    }
+    tm_crypto_open(&cr, have_st ? st.module_path : NULL);
+    if (!tm_ca_init(p.args[0], p.key, p.key_file, p.subject, &cr, err, sizeof err)) {
+        tool_err("ca init: %s", err);
+    } else {
+        printf("CA ready in %s (root %s/ca.pem)\n", p.args[0], p.args[0]);
+        rc = TM_EXIT_OK;
+    }
+    tm_crypto_close(&cr);
+    if (have_st)
+        tm_station_close(&st);
+out:
+    tm_parsed_free(&p);
+    return rc;
+}
+
+/* ---- issue ------------------------------------------------------------------------------ */
+
+/* Batch mode (claims 9, 16): all requests first, one CA batch, then all writes. */
+typedef struct batch {
+    tm_report *rep;
+    tm_job **jobs;
+    tm_token **tokens;
+    tm_result *results;
+    unsigned char *going; /* job goes on to the CA / the write */
+    atomic_size_t nprepared;
+} batch;
+
+static size_t token_index(batch *b, tm_token *t)
+{
+    size_t i = 0;
+    while (b->tokens[i] != t)
+        i++;
+    return i;
+}
+
+static void prepare_one(tm_run *run, tm_token *t, tm_result *res, void *user)
+{
+    batch *b = user;
+    size_t i = token_index(b, t);
+
+    b->jobs[i] = tm_job_new(run, t, res);
+    if (!b->jobs[i]) {
+        res->kind = TM_RES_FAILED;
+        snprintf(res->error, sizeof res->error, "out of memory");
+        return;
+    }
+    b->going[i] = (unsigned char)tm_job_prepare(b->jobs[i]);
+}
+
+/* Tokens that stop before the CA (failed, already done) are reported at once;
+ * the others show as requests ready. */
+static void prepared(tm_result *res, void *user)
+{
+    batch *b = user;
+    size_t i = (size_t)(res - b->results);
+    if (!b->going[i])
+        tm_report_token(b->rep, res);
+    else
+        tm_report_phase(b->rep, "requests signed", atomic_fetch_add(&b->nprepared, 1) + 1,
+                        b->rep->total);
+}
+
+static void finish_one(tm_run *run, tm_token *t, tm_result *scratch, void *user)
+{
+    batch *b = user;
+    size_t i = token_index(b, t);
+    double t0 = tm_now_ms();
+
+    (void)run;
+    (void)scratch;
+    tm_job_finish(b->jobs[i]);
+    b->results[i].ms += tm_now_ms() - t0;
+    tm_report_token(b->rep, &b->results[i]);
+}
+
+static void issue_batch(tm_session *s, tm_token **tokens, size_t n, int jobs, tm_result *results,
+                        tm_report *rep)
+{
+    batch b = {.rep = rep, .tokens = tokens, .results = results};
+    atomic_init(&b.nprepared, 0);
+    tm_token **next = calloc(n ? n : 1, sizeof *next);
+    tm_result *scratch = calloc(n ? n : 1, sizeof *scratch);
+    tm_ca_item *items = calloc(n ? n : 1, sizeof *items);
+    size_t *who = calloc(n ? n : 1, sizeof *who);
+    size_t i, k = 0, m = 0;
+
+    b.jobs = calloc(n ? n : 1, sizeof *b.jobs);
+    b.going = calloc(n ? n : 1, 1);
+    if (!next || !scratch || !items || !who || !b.jobs || !b.going) {
+        tool_err("out of memory");
+        goto out;
+    }
+    /* Steps 3-7 on every token, in parallel. */
+    tm_station_run(&s->run, tokens, n, jobs, prepare_one, &b, results, prepared);
+    /* Steps 8-10: every request to the CA together. */
+    for (i = 0; i < n; i++) {
+        X509_REQ *req = b.going[i] ? tm_job_request(b.jobs[i]) : NULL;
+        if (!req)
+            continue;
+        items[k].req = req;
+        items[k].token_text = tokens[i]->serial_text;
+        items[k].purpose = s->run.purpose;
+        who[k++] = i;
+    }
+    if (k && tm_cmp_active())
+        tm_cmp_issue_batch(items, k);
+    else if (k)
+        tm_ca_issue_batch(s->run.ca, items, k);
+    for (i = 0; i < k; i++) {
+        tm_job_set_cert(b.jobs[who[i]], items[i].cert, items[i].error);
+        items[i].cert = NULL;
+    }
+    /* Steps 11-12 on every token that has a certificate to take. */
+    for (i = 0; i < n; i++)
+        if (b.going[i])
+            next[m++] = tokens[i];
+    tm_station_run(&s->run, next, m, jobs, finish_one, &b, scratch, NULL);
+out:
+    for (i = 0; b.jobs && i < n; i++)
+        tm_job_free(b.jobs[i]);
+    free(b.jobs);
+    free(b.going);
+    free(next);
+    free(scratch);
+    free(items);
+    free(who);
+}
+
+static int cmd_issue(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
+                                  O_KEYTYPE, O_CA,     O_JOBS,    O_JSON,  O_ALL,
+                                  O_TOKEN,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
+    tm_parsed p;
+    tm_session s;
+    tm_token **tokens = NULL;
+    tm_result *results = NULL;
+    tm_report rep;
+    size_t n = 0, i;
+    char err[600];
+    int rc;
+
+    if (!tm_cmp_take_args(&argc, argv) || !tm_parse(argc, argv, allowed, &p))
+        return TM_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint issue (--all | --token URI...) --ca DIR [--purpose P]\n"
+               "                      [--key-type T] [--jobs N] [--json] [--pin-source FILE]\n"
+               "\n"
+               "Per token, SUMMARY steps 3-12: token present, log in, find a free key pair of\n"
+               "the type (or generate one), read the serial, build the request and have the\n"
+               "token sign it, the CA verifies and issues (requests ready together go as one\n"
+               "batch), verify against the root, write onto the token whose serial it names.\n"
+               "Safe to re-run: done tokens are skipped, free key pairs reused, certificates\n"
+               "issued but never written are taken from the CA and written, never re-issued.\n"
+               "\n"
+               "  --ca DIR                a CA made by `tokenmint ca init`\n"
+               "  --purpose P             a profile purpose (default: the profile's default)\n"
+               "  --key-type T            ec:P-256 (default), ec:P-384, rsa:2048, rsa:3072, "
+               "ed25519\n"
+               "  --jobs N                workers (default: one per token, at most 64)\n"
+               "  --json                  one JSON object per token on stdout\n%s%s",
+               tm_token_help, tm_common_help);
+        fputs(tm_cmp_issue_help, stdout);
+        tm_parsed_free(&p);
+        return 0;
+    }
+    if ((!p.c.ca_dir && !tm_cmp_active()) || p.nargs) {
+        tool_err("issue: %s", p.nargs ? "unexpected argument" : "--ca DIR is required");
+        tm_parsed_free(&p);
+        return TM_EXIT_USAGE;
+    }
+    rc = tm_session_open(&s, &p.c, 1);
+    if (rc != TM_EXIT_OK)
+        goto out;
+    if (!tm_session_tokens(&s, &p.c, 0, &tokens, &n)) {
+        rc = TM_EXIT_USAGE;
+        goto out;
+    }
+    s.run.ca = tm_cmp_active()
+                   ? NULL
+                   : tm_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
+    if (!s.run.ca && !tm_cmp_active()) {
+        tool_err("%s", err);
+        rc = TM_EXIT_USAGE;
+        goto out;
+    }
+    results = calloc(n ? n : 1, sizeof *results);
+    tm_report_init(&rep, p.c.json, n);
+    issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tm_default_jobs(n), results, &rep);
+    tm_report_summary(&rep, results, n);
+    for (i = 0; i < n; i++)
+        if (results[i].kind == TM_RES_FAILED)
+            rc = TM_EXIT_SOME_FAILED;
+    if (n == 0)
+        tool_err("no tokens to issue");
+out:
+    free(results);
+    free(tokens);
+    tm_session_close(&s);
+    tm_parsed_free(&p);
+    return rc;
+}
+
+/* ---- csr / write ------------------------------------------------------------------------- */
+
+typedef struct csr_out {
+    pthread_mutex_t mu;
+} csr_out;
+
+static void csr_one(tm_run *run, tm_token *t, tm_result *res, void *user)
+{
+    csr_out *o = user;
+    X509_REQ *req = tm_pipeline_request(run, t, res);
+
+    if (req) {
+        pthread_mutex_lock(&o->mu);
+        PEM_write_X509_REQ(stdout, req);
+        fflush(stdout);
+        pthread_mutex_unlock(&o->mu);
+        X509_REQ_free(req);
+    } else {
+        tool_err("%s: step %d: %s", res->serial, res->step, res->error);
+    }
+}
+
+static int cmd_csr(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
+                                  O_KEYTYPE, O_JOBS,   O_ALL,     O_TOKEN, O_OPPASS,
+                                  O_OPTOKEN, O_OPPIN,  0};
+    tm_parsed p;
+    tm_session s;
+    tm_token **tokens = NULL;
+    tm_result *results = NULL;
+    csr_out o;
+    size_t n = 0, i;
+    int rc;
+
+    if (!tm_parse(argc, argv, allowed, &p))
+        return TM_EXIT_USAGE;
+    if (p.help) {
+        printf(
+            "usage: tokenmint csr [--token URI... | --all] [--purpose P] [--key-type T]\n"
+            "\n"
+            "Steps 3-7 alone: for each token (default: all), a free key pair (or a new one)\n"
+            "and a request signed on the token, PEM on stdout. With `write`, the first and\n"
+            "last steps around stock `openssl ca`:\n"
+            "  tokenmint csr --token URI | openssl ca -batch -config DIR/ca.cnf -in /dev/stdin \\\n"
+            "      -out /dev/stdout | tokenmint write -\n%s%s",
+            tm_token_help, tm_common_help);
+        tm_parsed_free(&p);
+        return 0;
+    }
+    rc = tm_session_open(&s, &p.c, 1);
+    if (rc != TM_EXIT_OK)
+        goto out;
+    if (!tm_session_tokens(&s, &p.c, 1, &tokens, &n)) {
+        rc = TM_EXIT_USAGE;
+        goto out;
+    }
+    pthread_mutex_init(&o.mu, NULL);
+    results = calloc(n ? n : 1, sizeof *results);
+    tm_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tm_default_jobs(n), csr_one, &o,
+                   results, NULL);
+    for (i = 0; i < n; i++)
+        if (results[i].kind == TM_RES_FAILED)
+            rc = TM_EXIT_SOME_FAILED;
+    pthread_mutex_destroy(&o.mu);
+out:
+    free(results);
+    free(tokens);
+    tm_session_close(&s);
+    tm_parsed_free(&p);
+    return rc;
+}
+
+static int load_certs(const char *path, STACK_OF(X509) * out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    X509 *x;
+    int n = 0;
+
+    if (!f) {
+        tool_err("%s: cannot open", path);
+        return -1;
+    }
+    /* PEM reading skips text around the blocks (`openssl ca` output has some). */
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        sk_X509_push(out, x);
+        n++;
+    }
+    ERR_clear_error();
+    if (n == 0) {
+        /* maybe one DER certificate */
+        rewind(f);
+        x = d2i_X509_fp(f, NULL);
+        if (x) {
+            sk_X509_push(out, x);
+            n++;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (n == 0)
+        tool_err("%s: no certificate (PEM or DER) found", path);
+    return n ? n : -1;
+}
+
+static int cmd_write(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_PIN,   O_CA, O_ROOT,
+                                  O_JSON,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
+    tm_parsed p;
+    tm_session s;
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    X509_STORE *roots = NULL;
+    tm_report rep;
+    int rc, i;
+
+    if (!tm_parse(argc, argv, allowed, &p))
+        return TM_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint write [--ca DIR | --root CA.pem] CERT... (- for stdin)\n"
+               "\n"
+               "Step 12 alone: each certificate goes onto the token whose serial it names, onto\n"
+               "the key pair it certifies (which must have no certificate yet). With --ca or\n"
+               "--root, each is first verified against that root (step 11).\n%s%s",
+               tm_token_help, tm_common_help);
+        tm_parsed_free(&p);
+        return 0;
+    }
+    if (p.nargs == 0) {
+        tool_err("write: name certificate files (or - for stdin)");
+        tm_parsed_free(&p);
+        sk_X509_free(certs);
+        return TM_EXIT_USAGE;
+    }
+    for (i = 0; i < p.nargs; i++)
+        if (load_certs(p.args[i], certs) < 0) {
+            tm_parsed_free(&p);
+            sk_X509_pop_free(certs, X509_free);
+            return TM_EXIT_USAGE;
+        }
+    rc = tm_session_open(&s, &p.c, 1);
+    if (rc != TM_EXIT_OK)
+        goto out;
+    if (p.root || p.c.ca_dir) {
+        char path[4200];
+        X509 *r = NULL;
+        FILE *f;
+        snprintf(path, sizeof path, "%s%s", p.root ? p.root : p.c.ca_dir, p.root ? "" : "/ca.pem");
+        f = fopen(path, "r");
+        if (f) {
+            r = PEM_read_X509(f, NULL, NULL, NULL);
+            fclose(f);
+        }
+        if (!r) {
+            tool_err("%s: not a PEM certificate", path);
+            rc = TM_EXIT_USAGE;
+            goto out;
+        }
+        roots = X509_STORE_new();
+        X509_STORE_add_cert(roots, r);
+        X509_free(r);
+    }
+    tm_report_init(&rep, p.c.json, sk_X509_num(certs));
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        tm_result res;
+        double t0 = tm_now_ms();
+        if (!tm_pipeline_write(&s.run, sk_X509_value(certs, i), roots, &res))
+            rc = TM_EXIT_SOME_FAILED;
+        res.ms = tm_now_ms() - t0;
+        tm_report_token(&rep, &res);
+    }
+out:
+    X509_STORE_free(roots);
+    sk_X509_pop_free(certs, X509_free);
+    tm_session_close(&s);
+    tm_parsed_free(&p);
+    return rc;
+}
+
+/* ---- operator hash -------------------------------------------------------------------------- */
+
+static int cmd_operator(int argc, char **argv)
+{
+    static const int allowed[] = {O_OPPASS, 0};
+    char pass[256], out[300], err[300];
+    size_t len = 0;
+    tm_parsed p;
+    int ok;
+
+    if (argc < 2 || strcmp(argv[1], "hash") != 0) {
+        tool_err("usage: tokenmint operator hash [--operator-pass-source FILE]");
+        return TM_EXIT_USAGE;
+    }
+    if (!tm_parse(argc - 1, argv + 1, allowed, &p))
+        return TM_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint operator hash [--operator-pass-source FILE]\n\nPrints the "
+               "`passphrase = scrypt:...` line for the [ operator ] section.\n");
+        tm_parsed_free(&p);
+        return 0;
+    }
+    ok = p.c.operator_pass
+             ? tm_read_secret_file(p.c.operator_pass, pass, sizeof pass, &len, err, sizeof err)
+             : tm_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
+    tm_parsed_free(&p);
+    if (!ok) {
+        tool_err("%s", p.c.operator_pass ? err : "no passphrase (no terminal?)");
+        return TM_EXIT_USAGE;
+    }
+    ok = tm_operator_hash(pass, out, sizeof out);
+    OPENSSL_cleanse(pass, sizeof pass);
+    if (!ok) {
+        tool_err("scrypt failed");
+        return TM_EXIT_USAGE;
+    }
+    printf("passphrase = %s\n", out);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"tokens", cmd_tokens},  {"ca", cmd_ca},        {"issue", cmd_issue},
+        {"csr", cmd_csr},        {"write", cmd_write},  {"verify", tm_cmd_verify},
+        {"watch", tm_cmd_watch}, {"show", tm_cmd_show}, {"operator", cmd_operator},
+        {"relay", tm_cmd_relay},
+    };
+    size_t i;
+
+    /* `tokenmint csr | head` must end with EPIPE between tokens, not a kill mid-token. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? TM_EXIT_USAGE : 0;
+    }
+    for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    tool_err("unknown command \"%s\"\n%s", argv[1], usage_main);
+    return TM_EXIT_USAGE;
+}
