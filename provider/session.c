@@ -437,11 +437,34 @@ CK_RV tm_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
     return CKR_OK;
 }
 
+/*
+ * Token lock held. Login state is per token in PKCS#11, so somebody else in
+ * the process (the tool, another provider instance) may have logged in
+ * already: then the token needs no PIN from us, and asking for one would make
+ * a caller that holds none fail.
+ */
+static int session_shows_login_locked(tm_token *t, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+
+    if (t->mod->f->C_GetSessionInfo(s, &si) == CKR_OK &&
+        (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS))
+        t->logged_in = 1;
+    return t->logged_in;
+}
+
 int tm_token_logged_in(tm_token *t)
 {
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
     int v;
+
     pthread_mutex_lock(&t->lock);
     v = t->logged_in;
+    if (!v && (rv = session_open_locked(t, &s)) == CKR_OK) {
+        v = session_shows_login_locked(t, s);
+        session_close_locked(t, s, rv);
+    }
     pthread_mutex_unlock(&t->lock);
     return v;
 }
@@ -468,7 +491,6 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
 {
     CK_FUNCTION_LIST *f = t->mod->f;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    CK_SESSION_INFO si;
     unsigned char fp[32];
     CK_RV rv = CKR_OK;
     int ok = 0;
@@ -500,11 +522,7 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
                  tm_ckr_str(rv));
         goto out;
     }
-    /* Somebody else in the process (the tool, another provider) may have
-     * logged in already: then the token needs no PIN from us. */
-    if (f->C_GetSessionInfo(s, &si) == CKR_OK &&
-        (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS)) {
-        t->logged_in = 1;
+    if (session_shows_login_locked(t, s)) {
         ok = 1;
         goto out;
     }
