@@ -98,7 +98,8 @@ typedef struct tm_cmp_srv_opts {
      * certificate on a later pollReq. */
     int deferred;
     long defer_ms;
-    int check_after; /* seconds, told to polling clients */
+    int check_after;      /* seconds, told to polling clients */
+    const char *log_name; /* refusals go to stderr under this name; NULL: debug only */
 } tm_cmp_srv_opts;
 
 typedef struct tm_cmp_srv tm_cmp_srv;

@@ -85,6 +85,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             u->status = 413;
             u->why = "body larger than this server's limit\n";
         }
+        /* Refused on its headers: answer now, and MHD closes the connection
+         * without reading the body. */
+        if (u->status)
+            return text(c, u->status, u->why);
         return MHD_YES;
     }
     if (*data_size) {

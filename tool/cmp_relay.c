@@ -306,6 +306,7 @@ int tm_cmd_relay(int argc, char **argv)
     be.prof = prof;
     so.secret = (unsigned char *)secret;
     so.secret_len = secret_len;
+    so.log_name = "tokenmint relay";
     so.ref = ref;
     name = X509_NAME_new();
     if (name)

@@ -329,6 +329,7 @@ int tm_cmd_ca_serve(int argc, char **argv)
     so.libctx = cr.libctx;
     so.secret = (unsigned char *)secret;
     so.secret_len = secret_len;
+    so.log_name = "tokenmint ca serve";
     so.ref = ref;
     so.name = X509_get_subject_name(tm_ca_root(be.ca));
     so.deferred = deferred;

@@ -221,9 +221,12 @@ static txn *find_locked(tm_cmp_srv *s, const ASN1_OCTET_STRING *tid)
 
 /* ---- callbacks --------------------------------------------------------------------- */
 
-static OSSL_CMP_PKISI *refusal(int failinfo, const char *text)
+static OSSL_CMP_PKISI *refusal(const txn *t, int failinfo, const char *text)
 {
-    tm_cmp_debug("refused: %s", text);
+    if (t->srv->o.log_name) /* refusals are rare and an operator wants to see them */
+        fprintf(stderr, "%s: refused a request: %s\n", t->srv->o.log_name, text);
+    else
+        tm_cmp_debug("refused: %s", text);
     return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_rejection, failinfo >= 0 ? 1 << failinfo : 0,
                                    text);
 }
@@ -326,7 +329,7 @@ static OSSL_CMP_PKISI *answer_to_si(txn *t, tm_cmp_answer *ans, X509 **certOut)
         return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
     }
     t->rejected = 1;
-    return refusal(ans->failinfo >= 0 ? ans->failinfo : OSSL_CMP_PKIFAILUREINFO_badRequest,
+    return refusal(t, ans->failinfo >= 0 ? ans->failinfo : OSSL_CMP_PKIFAILUREINFO_badRequest,
                    ans->text[0] ? ans->text : "refused");
 }
 
@@ -348,7 +351,7 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
     t->cb_calls++;
     if (t->refuse) {
         t->rejected = 1;
-        return refusal(t->refuse_info, t->refuse);
+        return refusal(t, t->refuse_info, t->refuse);
     }
     pthread_mutex_lock(&s->mu);
     ready = t->state == 2;
@@ -359,7 +362,7 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
         return answer_to_si(t, &t->ans, certOut);
     if (body != TM_CMP_BODY_P10CR && body != TM_CMP_BODY_IR && body != TM_CMP_BODY_CR) {
         t->rejected = 1;
-        return refusal(OSSL_CMP_PKIFAILUREINFO_badRequest,
+        return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
                        "only p10cr, ir and cr are served here (no key update)");
     }
     memset(&t->req, 0, sizeof t->req);
@@ -374,26 +377,26 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
          * callback (badPOP otherwise, with precheck_p10's reason). */
         if (!t->req.pub) {
             t->rejected = 1;
-            return refusal(OSSL_CMP_PKIFAILUREINFO_badCertTemplate,
+            return refusal(t, OSSL_CMP_PKIFAILUREINFO_badCertTemplate,
                            "the request carries no usable public key");
         }
     } else if (crm) {
         t->tmplcopy = template_as_req(crm, s->o.libctx, &why);
         if (!t->tmplcopy) {
             t->rejected = 1;
-            return refusal(OSSL_CMP_PKIFAILUREINFO_badCertTemplate, why);
+            return refusal(t, OSSL_CMP_PKIFAILUREINFO_badCertTemplate, why);
         }
         t->req.tmpl = t->tmplcopy;
         t->req.pub = X509_REQ_get0_pubkey(t->tmplcopy);
     } else {
         t->rejected = 1;
-        return refusal(OSSL_CMP_PKIFAILUREINFO_badRequest, "no request in the message");
+        return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest, "no request in the message");
     }
     if (s->o.deferred) {
         /* The patent's certificate server: accept now, hand out on a poll. */
         t->orig = OSSL_CMP_MSG_dup(req);
         if (!t->orig)
-            return refusal(OSSL_CMP_PKIFAILUREINFO_systemFailure, "out of memory");
+            return refusal(t, OSSL_CMP_PKIFAILUREINFO_systemFailure, "out of memory");
         pthread_mutex_lock(&s->mu);
         t->refs++;
         t->state = 1;
@@ -406,7 +409,7 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
             s->workers--;
             pthread_mutex_unlock(&s->mu);
             t->rejected = 1;
-            return refusal(OSSL_CMP_PKIFAILUREINFO_systemUnavail, "cannot queue the request");
+            return refusal(t, OSSL_CMP_PKIFAILUREINFO_systemUnavail, "cannot queue the request");
         }
         pthread_detach(th);
         return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_waiting, 0, NULL);
@@ -425,7 +428,7 @@ static OSSL_CMP_PKISI *cb_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
     (void)issuer;
     (void)serial;
     t->rejected = 1;
-    return refusal(OSSL_CMP_PKIFAILUREINFO_badRequest,
+    return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
                    t->refuse ? t->refuse : "revocation is not offered by this server");
 }
 

@@ -14,6 +14,10 @@
  *   bench_cmp post URL FILE [--type CONTENT-TYPE] [--method M] [--out RESPONSE]
  *       POSTs (or M) FILE's bytes as they are (malformed input on purpose) and prints
  *       "HTTP <status> <bytes>"; with a CMP response, also "body <type>".
+ *
+ *   bench_cmp reuse-nonce OLD.der CSR.pem OUT.der --secret-source FILE [--ref REF]
+ *       a new p10cr for CSR (new transactionID) carrying OLD's senderNonce,
+ *       its PBMAC recomputed: a replayed nonce the server must refuse.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -30,6 +34,7 @@
 #include <unistd.h>
 
 #include <openssl/cmp.h>
+#include <openssl/crmf.h>
 #include <openssl/err.h>
 #include <openssl/http.h>
 #include <openssl/pem.h>
@@ -513,14 +518,207 @@ static int do_post(int argc, char **argv)
     return 0;
 }
 
+/* ---- reuse-nonce: a fresh, correctly protected request with an old nonce ---- */
+
+/* Element i (0-based) of the SEQUENCE at der: its whole TLV. */
+static int tlv_at(const unsigned char *der, size_t len, int i, const unsigned char **start,
+                  size_t *tlvlen)
+{
+    const unsigned char *p = der, *end, *c, *s0;
+    long l;
+    int tag, cls;
+
+    if (!der_next(&p, der + len, &tag, &cls, &c, &l))
+        return 0;
+    end = c + l;
+    p = c;
+    for (; p < end; i--) {
+        s0 = p;
+        if (!der_next(&p, end, &tag, &cls, &c, &l))
+            return 0;
+        if (i == 0) {
+            *start = s0;
+            *tlvlen = (size_t)(p - s0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Inside the header TLV: the content of context tag [t] (its inner TLV). */
+static int header_field(const unsigned char *hdr, size_t len, int t, const unsigned char **in,
+                        long *inlen)
+{
+    const unsigned char *p = hdr, *end, *c;
+    long l;
+    int tag, cls;
+
+    if (!der_next(&p, hdr + len, &tag, &cls, &c, &l))
+        return 0;
+    end = c + l;
+    p = c;
+    while (p < end) {
+        if (!der_next(&p, end, &tag, &cls, &c, &l))
+            return 0;
+        if (cls == V_ASN1_CONTEXT_SPECIFIC && tag == t) {
+            *in = c;
+            *inlen = l;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    long l;
+    if (!f || fseek(f, 0, SEEK_END) || (l = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) ||
+        !(b = malloc((size_t)l)) || fread(b, 1, (size_t)l, f) != (size_t)l) {
+        free(b);
+        b = NULL;
+    } else {
+        *len = (size_t)l;
+    }
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/*
+ * bench_cmp reuse-nonce OLD.der CSR.pem OUT.der --secret-source F [--ref R]
+ * Builds a new p10cr for CSR (new transactionID), puts OLD's senderNonce
+ * into its header and recomputes its PBMAC, so only the nonce is replayed.
+ */
+static int do_reuse_nonce(int argc, char **argv)
+{
+    unsigned char *old = NULL, *prot_part = NULL, *mac = NULL;
+    size_t oldlen = 0, hlen, blen, plen, maclen = 0;
+    const unsigned char *oh, *nh, *nb, *on, *nn, *alg, *pp;
+    long onl, nnl, algl;
+    job j;
+    FILE *f;
+    X509_REQ *csr;
+    OSSL_CRMF_PBMPARAMETER *pbm = NULL;
+    int i, rc = 1;
+
+    if (argc < 3)
+        return 2;
+    for (i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--secret-source") && i + 1 < argc)
+            read_secret(argv[++i]);
+        else if (!strcmp(argv[i], "--ref") && i + 1 < argc)
+            g_ref = argv[++i];
+    }
+    old = read_all(argv[0], &oldlen);
+    f = fopen(argv[1], "r");
+    csr = f ? PEM_read_X509_REQ(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    memset(&j, 0, sizeof j);
+    if (!old || !csr || !g_secret_len) {
+        fprintf(stderr, "bench_cmp reuse-nonce: unreadable input or no secret\n");
+        return 2;
+    }
+    j.req = csr;
+    g_prof = tm_profile_load(NULL, NULL);
+    {
+        OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(NULL, NULL);
+        if (ctx && OSSL_CMP_CTX_set_log_cb(ctx, quiet_log) &&
+            OSSL_CMP_CTX_set_transfer_cb(ctx, keep_request) &&
+            OSSL_CMP_CTX_set_transfer_cb_arg(ctx, &j) &&
+            OSSL_CMP_CTX_set1_secretValue(ctx, g_secret, (int)g_secret_len) &&
+            OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)g_ref,
+                                             (int)strlen(g_ref)) &&
+            OSSL_CMP_CTX_set1_p10CSR(ctx, csr))
+            OSSL_CMP_exec_P10CR_ses(ctx);
+        ERR_clear_error();
+        OSSL_CMP_CTX_free(ctx);
+    }
+    if (!j.msg || !tlv_at(old, oldlen, 0, &oh, &hlen) || !header_field(oh, hlen, 5, &on, &onl) ||
+        !tlv_at(j.msg, j.msglen, 0, &nh, &hlen) || !header_field(nh, hlen, 5, &nn, &nnl) ||
+        onl != nnl || !tlv_at(j.msg, j.msglen, 1, &nb, &blen) ||
+        !header_field(nh, hlen, 1, &alg, &algl)) {
+        fprintf(stderr, "bench_cmp reuse-nonce: cannot find the nonces\n");
+        goto out;
+    }
+    memcpy((unsigned char *)nn, on, (size_t)onl); /* same length: DER stays valid */
+    {
+        /* protectionAlg: AlgorithmIdentifier { OID, PBMParameter } */
+        const unsigned char *p = alg, *c;
+        long l;
+        int tag, cls;
+        if (!der_next(&p, alg + algl, &tag, &cls, &c, &l))
+            goto out;
+        p = c;
+        if (!der_next(&p, c + l, &tag, &cls, &c, &l)) /* the OID */
+            goto out;
+        pp = p;
+        pbm = d2i_OSSL_CRMF_PBMPARAMETER(NULL, &pp, (long)(alg + algl - p));
+    }
+    /* ProtectedPart ::= SEQUENCE { header, body } */
+    {
+        unsigned char lenhdr[8];
+        size_t inner = hlen + blen, n = 0;
+        if (inner < 128) {
+            lenhdr[n++] = (unsigned char)inner;
+        } else if (inner < 256) {
+            lenhdr[n++] = 0x81;
+            lenhdr[n++] = (unsigned char)inner;
+        } else {
+            lenhdr[n++] = 0x82;
+            lenhdr[n++] = (unsigned char)(inner >> 8);
+            lenhdr[n++] = (unsigned char)inner;
+        }
+        plen = 1 + n + inner;
+        prot_part = malloc(plen);
+        if (!prot_part || !pbm)
+            goto out;
+        prot_part[0] = 0x30;
+        memcpy(prot_part + 1, lenhdr, n);
+        memcpy(prot_part + 1 + n, nh, hlen);
+        memcpy(prot_part + 1 + n + hlen, nb, blen);
+    }
+    if (!OSSL_CRMF_pbm_new(NULL, NULL, pbm, prot_part, plen, g_secret, g_secret_len, &mac,
+                           &maclen)) {
+        fprintf(stderr, "bench_cmp reuse-nonce: PBMAC failed\n");
+        goto out;
+    }
+    {
+        /* protection [0] BIT STRING: the last maclen bytes of that element */
+        const unsigned char *pt;
+        size_t ptlen;
+        if (!tlv_at(j.msg, j.msglen, 2, &pt, &ptlen) || ptlen < maclen)
+            goto out;
+        memcpy((unsigned char *)pt + ptlen - maclen, mac, maclen);
+    }
+    f = fopen(argv[2], "wb");
+    if (f && fwrite(j.msg, 1, j.msglen, f) == j.msglen && fclose(f) == 0)
+        rc = 0;
+out:
+    free(old);
+    free(prot_part);
+    OPENSSL_free(mac);
+    OSSL_CRMF_PBMPARAMETER_free(pbm);
+    free(j.msg);
+    X509_REQ_free(csr);
+    tm_profile_free(g_prof);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "reuse-nonce"))
+        return do_reuse_nonce(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "load"))
         return do_load(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "post"))
         return do_post(argc - 2, argv + 2);
-    fprintf(stderr, "usage: bench_cmp load --url URL --secret-source FILE --root CA.pem "
-                    "[--clients N] [--requests M] [--check]\n"
-                    "       bench_cmp post URL FILE [--type CONTENT-TYPE] [--out FILE]\n");
+    fprintf(stderr,
+            "usage: bench_cmp load --url URL --secret-source FILE --root CA.pem "
+            "[--clients N] [--requests M] [--check]\n"
+            "       bench_cmp post URL FILE [--type CONTENT-TYPE] [--method M] [--out FILE]\n"
+            "       bench_cmp reuse-nonce OLD.der CSR.pem OUT.der --secret-source F\n");
     return 2;
 }

@@ -1,6 +1,6 @@
 # Bad input to `ca serve`: garbage, truncated DER, an oversized body, a
 # wrong Content-Type, wrong or missing protection, a replayed request (reused
-# transactionID) and a certConf for no open transaction. Each gets an HTTP 4xx
+# transactionID or senderNonce) and a certConf for no open transaction. Each gets an HTTP 4xx
 # (not a PKIMessage at all) or a CMP error/rejection; the server does not
 # crash and writes nothing.
 . "$TM_SOURCE_DIR/tests/e2e/cmp_lib.sh"
@@ -60,6 +60,14 @@ grep -q "^HTTP 405" get.http || { cat get.http; tm_fail "GET should get 405"; }
 post replay p10cr.der
 grep -q "^HTTP 200" replay.http || { cat replay.http; tm_fail "a replay gets a CMP answer"; }
 grep -aq "transactionID already used" replay.rsp || tm_fail "the answer should name the replay"
+
+# A new transaction (fresh transactionID, correct PBMAC) reusing the old
+# senderNonce: refused as well.
+"$BC" reuse-nonce p10cr.der req.pem nonce.der --secret-source "$SECRET" --ref station ||
+    tm_fail "cannot build the nonce-reusing request"
+cmp -s nonce.der p10cr.der && tm_fail "the nonce-reusing request must be a new message"
+post nonce nonce.der
+grep -aq "senderNonce already used" nonce.rsp || { cat nonce.http; tm_fail "a reused nonce must be refused"; }
 
 # 5. A certConf for a transaction that is not open: a CMP error message (body 23).
 post conf certconf.der

@@ -55,6 +55,8 @@ grep -q "badRequest" out.out || { cat out.out; tm_fail "refusal should carry fai
 grep -q "rejection" out.out || { cat out.out; tm_fail "refusal should be PKIStatus rejection"; }
 [ "$(cmp_certs_on "$OUT")" -eq 0 ] || tm_fail "the refused token must get no certificate"
 echo "station saw: $(grep -m1 'outside' out.out)"
+grep -q "refused a request: relay: token serial $OUT is outside" relay.log ||
+    { cat relay.log; tm_fail "the relay should log the refusal for its operator"; }
 
 # 3. A request whose signature does not verify (one bit of the signature
 # flipped): stock openssl cmp sends it, the relay refuses it.
