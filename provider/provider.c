@@ -18,6 +18,7 @@
 #include <openssl/provider.h>
 
 #include "session.h"
+#include "tm_debug.h"
 #include "uri.h"
 
 #ifndef TOKENMINT_DEFAULT_MODULE
@@ -38,6 +39,8 @@ static OSSL_FUNC_core_obj_create_fn *c_obj_create;
 void tm_prov_debug(const char *fmt, ...)
 {
     va_list ap;
+
+    /* the provider's debug option can switch lines on without the variable */
     va_start(ap, fmt);
     fputs("tokenmint: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -429,10 +432,9 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
                                                               void **provctx)
 {
     tm_prov *prov;
-    const char *dbg = getenv("TOKENMINT_DEBUG");
     const OSSL_DISPATCH *core_in = in;
 
-    if (dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0)
+    if (tm_debug_enabled())
         tm_prov_debug_on = 1;
     for (; in->function_id != 0; in++) {
         switch (in->function_id) {

@@ -53,8 +53,14 @@ struct tm_ca {
     int lockfd;
     /* the tool's records, reloaded when issued.txt grows */
     record *recs;
-    size_t nrecs;
-    off_t recs_size;
+    size_t nrecs, recs_cap;
+    off_t recs_size; /* how far issued.txt has been read */
+    ino_t recs_ino;
+    /* serials of index.txt, sorted; read like recs */
+    char **serials;
+    size_t nserials, serials_cap;
+    off_t index_size;
+    ino_t index_ino;
     /* dbmu: one thread at a time holds the flock (it belongs to the open
      * file, not the thread) and touches recs */
     pthread_mutex_t dbmu;
@@ -66,23 +72,44 @@ struct tm_ca {
     int busy;
 };
 
-int tm_spki_hash(EVP_PKEY *pub, char hex[65])
+static int sha256_hex(const unsigned char *der, int len, char hex[65])
 {
-    unsigned char *der = NULL, md[32];
+    unsigned char md[32];
     unsigned int mdlen = 0;
-    int len = i2d_PUBKEY(pub, &der), i;
+    int i;
 
     hex[0] = 0;
-    if (len <= 0)
+    if (len <= 0 || !EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL))
         return 0;
-    if (!EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL)) {
-        OPENSSL_free(der);
-        return 0;
-    }
-    OPENSSL_free(der);
     for (i = 0; i < 32; i++)
         sprintf(hex + 2 * i, "%02x", md[i]);
     return 1;
+}
+
+int tm_spki_hash(EVP_PKEY *pub, char hex[65])
+{
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(pub, &der), ok = sha256_hex(der, len, hex);
+
+    OPENSSL_free(der);
+    return ok;
+}
+
+/* The same hash from a SubjectPublicKeyInfo already held in encoded form (a
+ * request's or certificate's): no trip through the key encoders, which cost
+ * more than the digest. */
+static int spki_hash_of(const X509_PUBKEY *xp, char hex[65])
+{
+    unsigned char *der = NULL;
+    int len, ok;
+
+    hex[0] = 0;
+    if (!xp)
+        return 0;
+    len = i2d_X509_PUBKEY(xp, &der);
+    ok = sha256_hex(der, len, hex);
+    OPENSSL_free(der);
+    return ok;
 }
 
 static char *serial_hex(const ASN1_INTEGER *sn)
@@ -326,6 +353,15 @@ out:
     return ok;
 }
 
+/* The database files of a new CA and what they start with. */
+static const struct {
+    const char *name, *text;
+} db_files[] = {
+    {"index.txt", ""},    {"index.txt.attr", "unique_subject = no\n"},
+    {"serial", "1000\n"}, {"issued.txt", ""},
+    {"db.lock", ""},
+};
+
 int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
                tm_crypto *crypto, char *err, size_t errlen)
 {
@@ -335,7 +371,7 @@ int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, co
     X509_NAME *name = NULL;
     ASN1_INTEGER *sn = NULL;
     char *pem = NULL;
-    size_t pemlen = 0;
+    size_t pemlen = 0, i;
     int ok = 0;
 
     if (mkdir(dir_in, 0755) != 0 && errno != EEXIST) {
@@ -422,21 +458,11 @@ int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, co
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
-    snprintf(path, sizeof path, "%s/index.txt", dir);
-    if (!write_file_sync(path, "", 0, 0644, 1))
-        goto ioerr;
-    snprintf(path, sizeof path, "%s/index.txt.attr", dir);
-    if (!write_file_sync(path, "unique_subject = no\n", 20, 0644, 1))
-        goto ioerr;
-    snprintf(path, sizeof path, "%s/serial", dir);
-    if (!write_file_sync(path, "1000\n", 5, 0644, 1))
-        goto ioerr;
-    snprintf(path, sizeof path, "%s/issued.txt", dir);
-    if (!write_file_sync(path, "", 0, 0644, 1))
-        goto ioerr;
-    snprintf(path, sizeof path, "%s/db.lock", dir);
-    if (!write_file_sync(path, "", 0, 0644, 1))
-        goto ioerr;
+    for (i = 0; i < sizeof db_files / sizeof *db_files; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, db_files[i].name);
+        if (!write_file_sync(path, db_files[i].text, strlen(db_files[i].text), 0644, 1))
+            goto ioerr;
+    }
     /* ca.cnf last: its presence marks a complete CA directory. */
     if (!write_cnf(dir, keyref, err, errlen))
         goto out;
@@ -456,40 +482,83 @@ out:
 
 /* ---- open --------------------------------------------------------------------------- */
 
+/*
+ * Both files only grow by appends under the lock, so each is read from where
+ * the last read stopped; a file that shrank or was replaced (stock `openssl
+ * ca` rewrites index.txt through a rename) is read again from the start.
+ * Sets *restart when the caller must drop what it has. NULL when unreadable.
+ */
+static FILE *open_from(const char *path, off_t *pos, ino_t *ino, int *restart)
+{
+    struct stat sb;
+    FILE *f = fopen(path, "r");
+
+    *restart = 0;
+    if (!f)
+        return NULL;
+    if (fstat(fileno(f), &sb) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    if (sb.st_ino != *ino || sb.st_size < *pos) {
+        *restart = 1;
+        *pos = 0;
+        *ino = sb.st_ino;
+    }
+    if (fseeko(f, *pos, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* Reads whole lines only; *pos ends after the last complete one. */
+static int next_line(FILE *f, char *line, size_t len, off_t *pos)
+{
+    size_t l;
+
+    if (!fgets(line, (int)len, f))
+        return 0;
+    l = strlen(line);
+    if (l == 0 || line[l - 1] != '\n')
+        return 0; /* partial (or overlong) line: read again next time */
+    *pos += (off_t)l;
+    return 1;
+}
+
 static int load_records(tm_ca *ca)
 {
     char path[PATH_MAX + 16], line[1024];
-    struct stat sb;
+    int restart;
     FILE *f;
 
     snprintf(path, sizeof path, "%s/issued.txt", ca->dir);
-    if (stat(path, &sb) != 0)
-        return errno == ENOENT;
-    if (sb.st_size == ca->recs_size)
-        return 1;
-    f = fopen(path, "r");
+    f = open_from(path, &ca->recs_size, &ca->recs_ino, &restart);
     if (!f)
-        return 0;
-    ca->nrecs = 0;
-    while (fgets(line, sizeof line, f)) {
+        return errno == ENOENT;
+    if (restart)
+        ca->nrecs = 0;
+    while (next_line(f, line, sizeof line, &ca->recs_size)) {
         record r;
         char *save = NULL, *s = strtok_r(line, "\t\n", &save), *k = strtok_r(NULL, "\t\n", &save);
         char *tok = strtok_r(NULL, "\t\n", &save), *p = strtok_r(NULL, "\t\n", &save);
-        record *tmp;
         (void)tok;
         if (!s || !k || !p || strlen(s) >= sizeof r.serial || strlen(k) != 64)
             continue;
         snprintf(r.serial, sizeof r.serial, "%s", s);
         snprintf(r.spki, sizeof r.spki, "%s", k);
         snprintf(r.purpose, sizeof r.purpose, "%s", p);
-        tmp = realloc(ca->recs, (ca->nrecs + 1) * sizeof *tmp);
-        if (!tmp)
-            break;
-        ca->recs = tmp;
+        if (ca->nrecs == ca->recs_cap) {
+            size_t nc = ca->recs_cap ? ca->recs_cap * 2 : 64;
+            record *tmp = realloc(ca->recs, nc * sizeof *tmp);
+            if (!tmp)
+                break;
+            ca->recs = tmp;
+            ca->recs_cap = nc;
+        }
         ca->recs[ca->nrecs++] = r;
     }
     fclose(f);
-    ca->recs_size = sb.st_size;
     return 1;
 }
 
@@ -498,18 +567,32 @@ static int cmpstr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Serials in index.txt, sorted, for uniqueness checks. */
-static char **load_index_serials(tm_ca *ca, size_t *n)
+static void free_serials(char **v, size_t n)
 {
-    FILE *f = fopen(ca->index, "r");
-    char line[4096], **v = NULL, **tmp;
-    size_t cnt = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
 
-    *n = 0;
+/* Serials in index.txt, kept sorted in ca->serials for uniqueness checks. */
+static void load_index_serials(tm_ca *ca)
+{
+    char line[4096];
+    size_t before;
+    int restart;
+    FILE *f = open_from(ca->index, &ca->index_size, &ca->index_ino, &restart);
+
     if (!f)
-        return NULL;
-    while (fgets(line, sizeof line, f)) {
-        char *fields[4] = {0}, *p = line;
+        return;
+    if (restart) {
+        free_serials(ca->serials, ca->nserials);
+        ca->serials = NULL;
+        ca->nserials = ca->serials_cap = 0;
+    }
+    before = ca->nserials;
+    while (next_line(f, line, sizeof line, &ca->index_size)) {
+        char *fields[4] = {0}, *p = line, *sn;
         int i;
         for (i = 0; i < 4 && p; i++) {
             fields[i] = p;
@@ -519,30 +602,27 @@ static char **load_index_serials(tm_ca *ca, size_t *n)
         }
         if (!fields[3] || !*fields[3])
             continue;
-        tmp = realloc(v, (cnt + 1) * sizeof *v);
-        if (!tmp)
+        if (ca->nserials == ca->serials_cap) {
+            size_t nc = ca->serials_cap ? ca->serials_cap * 2 : 64;
+            char **tmp = realloc(ca->serials, nc * sizeof *tmp);
+            if (!tmp)
+                break;
+            ca->serials = tmp;
+            ca->serials_cap = nc;
+        }
+        sn = strdup(fields[3]);
+        if (!sn)
             break;
-        v = tmp;
-        v[cnt++] = strdup(fields[3]);
+        ca->serials[ca->nserials++] = sn;
     }
     fclose(f);
-    if (cnt)
-        qsort(v, cnt, sizeof *v, cmpstr);
-    *n = cnt;
-    return v;
+    if (ca->nserials != before)
+        qsort(ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
 }
 
-static int serial_known(char **v, size_t n, const char *s)
+static int serial_known(tm_ca *ca, const char *s)
 {
-    return n && bsearch(&s, v, n, sizeof *v, cmpstr) != NULL;
-}
-
-static void free_serials(char **v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    return ca->nserials && bsearch(&s, ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
 }
 
 static char *index_line(X509 *cert)
@@ -561,19 +641,18 @@ static char *index_line(X509 *cert)
     return line;
 }
 
-static char *record_line(tm_ca *ca, X509 *cert, const char *token, const char *purpose,
-                         const char *op)
+/* The tool's record of one certificate (see the top of this file). */
+static char *record_line(const char *serial, const char *spki, const char *token,
+                         const char *purpose, const char *op)
 {
-    char spki[65], *sn = serial_hex(X509_get0_serialNumber(cert)), *line = NULL, ts[32];
+    char *line = NULL, ts[32];
     time_t now = time(NULL);
     struct tm tmv;
 
     gmtime_r(&now, &tmv);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    if (sn && tm_spki_hash(X509_get0_pubkey(cert), spki) &&
-        asprintf(&line, "%s\t%s\t%s\t%s\t%s\t%s\n", sn, spki, token, purpose, op, ts) < 0)
+    if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\t%s\n", serial, spki, token, purpose, op, ts) < 0)
         line = NULL;
-    OPENSSL_free(sn);
     return line;
 }
 
@@ -581,11 +660,11 @@ static char *record_line(tm_ca *ca, X509 *cert, const char *token, const char *p
  * before a crash. Their records are completed here, under the lock. */
 static void recover_orphans(tm_ca *ca)
 {
-    size_t n = 0;
-    char **serials = load_index_serials(ca, &n);
     DIR *d = opendir(ca->newcerts);
     struct dirent *e;
 
+    /* once: each file name is a different serial */
+    load_index_serials(ca);
     while (d && (e = readdir(d))) {
         char serial[256], path[PATH_MAX + 300], *il, *rl;
         size_t l = strlen(e->d_name);
@@ -595,7 +674,7 @@ static void recover_orphans(tm_ca *ca)
             continue;
         memcpy(serial, e->d_name, l - 4);
         serial[l - 4] = 0;
-        if (serial_known(serials, n, serial))
+        if (serial_known(ca, serial))
             continue;
         snprintf(path, sizeof path, "%s/%s", ca->newcerts, e->d_name);
         x = read_cert(path);
@@ -610,9 +689,11 @@ static void recover_orphans(tm_ca *ca)
             for (i = 0; i < ca->nrecs; i++)
                 if (strcmp(ca->recs[i].serial, serial) == 0)
                     have = 1;
-            rl = have ? NULL
-                      : record_line(ca, x, b.serial_text[0] ? b.serial_text : "-",
-                                    b.purpose[0] ? b.purpose : "-", "recovered");
+            char spki[65];
+            rl = have || !spki_hash_of(X509_get_X509_PUBKEY(x), spki)
+                     ? NULL
+                     : record_line(serial, spki, b.serial_text[0] ? b.serial_text : "-",
+                                   b.purpose[0] ? b.purpose : "-", "recovered");
         }
         if (rl) {
             snprintf(path, sizeof path, "%s/issued.txt", ca->dir);
@@ -628,7 +709,6 @@ static void recover_orphans(tm_ca *ca)
     }
     if (d)
         closedir(d);
-    free_serials(serials, n);
 }
 
 static char *cnf_get(CONF *conf, const char *sect, const char *key)
@@ -734,6 +814,7 @@ void tm_ca_close(tm_ca *ca)
     X509_free(ca->root);
     EVP_PKEY_free(ca->key);
     free(ca->recs);
+    free_serials(ca->serials, ca->nserials);
     free(ca->pending);
     pthread_mutex_destroy(&ca->mu);
     pthread_mutex_destroy(&ca->dbmu);
@@ -778,20 +859,24 @@ X509 *tm_ca_find_by_key(tm_ca *ca, EVP_PKEY *pub, const char *purpose)
     return x;
 }
 
-/* Steps 9 and 10 for one request; the certificate is signed but not yet stored. */
-static X509 *issue_one(tm_ca *ca, tm_ca_item *it, char **serials, size_t nserials, char **batch,
-                       size_t nbatch)
+/* Steps 9 and 10 for one request, outside the database lock: the
+ * certificate is signed (with a random serial, checked for uniqueness later
+ * under the lock) but not yet stored. */
+static X509 *issue_one(tm_ca *ca, tm_ca_item *it)
 {
     tm_violations *v = tm_violations_new();
     EVP_PKEY *pub = X509_REQ_get0_pubkey(it->req);
     X509 *cert = NULL;
-    char why[400], e[300], *sn = NULL;
-    int tries;
+    char why[400], e[300];
 
-    if (!v)
+    if (!v) {
+        snprintf(it->error, sizeof it->error, "out of memory");
         goto bad;
-    /* Step 9: the request is signed by the key it carries. */
-    if (!pub || X509_REQ_verify_ex(it->req, pub, ca->crypto->libctx, NULL) != 1) {
+    }
+    /* Step 9: the request is signed by the key it carries, unless the caller
+     * has checked the proof of possession already (CMP). */
+    if (!pub ||
+        (!it->pop_verified && X509_REQ_verify_ex(it->req, pub, ca->crypto->libctx, NULL) != 1)) {
         snprintf(it->error, sizeof it->error,
                  "request signature does not verify with its public key");
         goto bad;
@@ -802,33 +887,11 @@ static X509 *issue_one(tm_ca *ca, tm_ca_item *it, char **serials, size_t nserial
         goto bad;
     }
     /* Step 10. */
-    cert = X509_new();
+    cert = X509_new_ex(ca->crypto->libctx, NULL);
     if (!cert || !X509_set_version(cert, 2) || !X509_set_pubkey(cert, pub) ||
         !tm_profile_issue(ca->prof, cert, it->req, ca->root, v)) {
         tm_violations_join(v, why, sizeof why);
         snprintf(it->error, sizeof it->error, "cannot issue: %s", why);
-        goto bad;
-    }
-    for (tries = 0; tries < 8; tries++) {
-        size_t i;
-        int dup;
-        OPENSSL_free(sn);
-        sn = serial_hex(X509_get0_serialNumber(cert));
-        dup = !sn || serial_known(serials, nserials, sn);
-        for (i = 0; sn && i < nbatch; i++)
-            if (batch[i] && strcmp(batch[i], sn) == 0)
-                dup = 1;
-        if (!dup)
-            break;
-        {
-            ASN1_INTEGER *r = tm_profile_random_serial();
-            X509_set_serialNumber(cert, r);
-            ASN1_INTEGER_free(r);
-        }
-    }
-    OPENSSL_free(sn);
-    if (tries == 8) {
-        snprintf(it->error, sizeof it->error, "no unique certificate serial");
         goto bad;
     }
     if (!sign_cert(cert, ca->key, ca->crypto)) {
@@ -844,45 +907,125 @@ bad:
     return NULL;
 }
 
+/* Under the lock: a serial that neither the index nor this batch knows,
+ * drawing (and signing) again on the rare collision. The serial in hex, or
+ * NULL with it->error. */
+static char *unique_serial(tm_ca *ca, tm_ca_item *it, char **batch, size_t nbatch)
+{
+    char *sn = NULL, e[300];
+    int tries;
+
+    for (tries = 0; tries < 8; tries++) {
+        ASN1_INTEGER *r;
+        size_t i;
+        int dup;
+
+        sn = serial_hex(X509_get0_serialNumber(it->cert));
+        dup = !sn || serial_known(ca, sn);
+        for (i = 0; sn && i < nbatch; i++)
+            if (batch[i] && strcmp(batch[i], sn) == 0)
+                dup = 1;
+        if (!dup)
+            return sn;
+        OPENSSL_free(sn);
+        sn = NULL;
+        r = tm_profile_random_serial();
+        if (!r || !X509_set_serialNumber(it->cert, r) ||
+            !sign_cert(it->cert, ca->key, ca->crypto)) {
+            ASN1_INTEGER_free(r);
+            snprintf(it->error, sizeof it->error, "the CA key did not sign: %s",
+                     tm_ossl_err(e, sizeof e));
+            return NULL;
+        }
+        ASN1_INTEGER_free(r);
+    }
+    snprintf(it->error, sizeof it->error, "no unique certificate serial");
+    return NULL;
+}
+
+static int append_text(char **buf, size_t *len, const char *text)
+{
+    size_t l = strlen(text);
+    char *t = realloc(*buf, *len + l + 1);
+    if (!t)
+        return 0;
+    memcpy(t + *len, text, l + 1);
+    *buf = t;
+    *len += l;
+    return 1;
+}
+
+/*
+ * Signing, the slow part, happens before the lock; the lock covers what must
+ * be serial: the never-twice lookup, serial allocation, the certificate
+ * files, one syncfs, then the records and index lines (each fsync'd).
+ */
 size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
 {
-    size_t nserials = 0, i, issued = 0;
-    char **serials = NULL, **batch = calloc(n ? n : 1, sizeof *batch);
+    size_t i, j, issued = 0;
+    char **batch = calloc(n ? n : 1, sizeof *batch);
+    char(*spki)[65] = calloc(n ? n : 1, sizeof *spki);
     char *idx = NULL, *recs = NULL, path[PATH_MAX + 32];
     size_t idxlen = 0, recslen = 0;
     int *fresh = calloc(n ? n : 1, sizeof *fresh);
     tm_return_val_if_fail(ca != NULL && (items != NULL || n == 0), 0);
 
-    if (!batch || !fresh) {
+    if (!batch || !fresh || !spki) {
         for (i = 0; i < n; i++)
             snprintf(items[i].error, sizeof items[i].error, "out of memory");
         free(batch);
         free(fresh);
+        free(spki);
         return 0;
+    }
+    for (i = 0; i < n; i++) {
+        tm_ca_item *it = &items[i];
+        it->error[0] = 0;
+        it->cert = issue_one(ca, it);
+        /* the certificate's key encoding is the one records are made of */
+        spki_hash_of(it->cert ? X509_get_X509_PUBKEY(it->cert) : X509_REQ_get_X509_PUBKEY(it->req),
+                     spki[i]);
     }
     pthread_mutex_lock(&ca->dbmu);
     flock(ca->lockfd, LOCK_EX);
-    serials = load_index_serials(ca, &nserials);
+    load_index_serials(ca);
     for (i = 0; i < n; i++) {
         tm_ca_item *it = &items[i];
-        char spki[65], *pem, *il, *rl;
+        char *pem, *il, *rl;
         size_t pemlen = 0;
-        EVP_PKEY *pub = X509_REQ_get0_pubkey(it->req);
+        X509 *before;
+        size_t recslen0 = recslen;
 
-        it->cert = NULL;
         /* Never twice: another process (or an earlier run) may have issued for this key. */
-        if (pub && tm_spki_hash(pub, spki) && (it->cert = find_locked(ca, spki, it->purpose))) {
+        if (spki[i][0] && (before = find_locked(ca, spki[i], it->purpose))) {
+            X509_free(it->cert);
+            it->cert = before;
+            it->error[0] = 0;
             issued++;
             continue;
         }
-        it->cert = issue_one(ca, it, serials, nserials, batch, i);
+        /* nor twice in one batch (two requests for one key at once) */
+        for (j = 0; j < i; j++)
+            if (fresh[j] && strcmp(spki[j], spki[i]) == 0 &&
+                strcmp(items[j].purpose, it->purpose) == 0 && X509_up_ref(items[j].cert))
+                break;
+        if (j < i) {
+            X509_free(it->cert);
+            it->cert = items[j].cert;
+            it->error[0] = 0;
+            fresh[i] = 2; /* stands or falls with item j's records below */
+            issued++;
+            continue;
+        }
         if (!it->cert)
             continue;
-        batch[i] = serial_hex(X509_get0_serialNumber(it->cert));
-        pem = pem_of_cert(it->cert, &pemlen);
+        batch[i] = unique_serial(ca, it, batch, i);
+        pem = batch[i] ? pem_of_cert(it->cert, &pemlen) : NULL;
         snprintf(path, sizeof path, "%s/%s.pem", ca->newcerts, batch[i] ? batch[i] : "?");
-        if (!batch[i] || !pem || !write_file_new(path, pem, pemlen)) {
-            snprintf(it->error, sizeof it->error, "cannot store %.300s: %s", path, strerror(errno));
+        if (!pem || !write_file_new(path, pem, pemlen)) {
+            if (batch[i])
+                snprintf(it->error, sizeof it->error, "cannot store %.300s: %s", path,
+                         strerror(errno));
             X509_free(it->cert);
             it->cert = NULL;
             free(pem);
@@ -890,26 +1033,20 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
         }
         free(pem);
         il = index_line(it->cert);
-        rl = record_line(ca, it->cert, it->token_text ? it->token_text : "-", it->purpose,
+        rl = record_line(batch[i], spki[i], it->token_text ? it->token_text : "-", it->purpose,
                          ca->operator_id);
-        if (il && rl) {
-            char *t1 = realloc(idx, idxlen + strlen(il) + 1), *t2;
-            if (t1) {
-                idx = t1;
-                memcpy(idx + idxlen, il, strlen(il) + 1);
-                idxlen += strlen(il);
-            }
-            t2 = realloc(recs, recslen + strlen(rl) + 1);
-            if (t2) {
-                recs = t2;
-                memcpy(recs + recslen, rl, strlen(rl) + 1);
-                recslen += strlen(rl);
-            }
+        if (!il || !rl || !append_text(&recs, &recslen, rl) || !append_text(&idx, &idxlen, il)) {
+            /* the file stays in newcerts/: recover_orphans records it next time */
+            recslen = recslen0;
+            snprintf(it->error, sizeof it->error, "out of memory");
+            X509_free(it->cert);
+            it->cert = NULL;
+        } else {
+            fresh[i] = 1;
+            issued++;
         }
         free(il);
         free(rl);
-        fresh[i] = 1;
-        issued++;
     }
     /* One directory fsync and one append per file for the whole batch. */
     if (recslen) {
@@ -951,9 +1088,9 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
         OPENSSL_free(batch[i]);
     free(batch);
     free(fresh);
+    free(spki);
     free(idx);
     free(recs);
-    free_serials(serials, nserials);
     return issued;
 }
 

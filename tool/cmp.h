@@ -129,6 +129,63 @@ void tm_cmp_http_stop(tm_cmp_http *h);
 /* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
 int tm_cmp_http_serve_until_signal(tm_cmp_http *h, const char *port_file);
 
+/* ---- the serving side of `ca serve` and `relay` (cmp_front.c) --------------- */
+
+/* getopt codes of the options both servers take; each command's own start
+ * above them. */
+enum {
+    TM_FRONT_LISTEN = 4000,
+    TM_FRONT_PORTFILE,
+    TM_FRONT_SECRET,
+    TM_FRONT_REF,
+    TM_FRONT_TRUSTED,
+    TM_FRONT_SRVCERT,
+    TM_FRONT_SRVKEY,
+    TM_FRONT_MAXBODY,
+    TM_FRONT_PROFILE,
+};
+
+#define TM_CMP_FRONT_OPTIONS                                                                       \
+    {"listen", required_argument, 0, TM_FRONT_LISTEN},                                             \
+        {"port-file", required_argument, 0, TM_FRONT_PORTFILE},                                    \
+        {"secret-source", required_argument, 0, TM_FRONT_SECRET},                                  \
+        {"ref", required_argument, 0, TM_FRONT_REF},                                               \
+        {"trusted", required_argument, 0, TM_FRONT_TRUSTED},                                       \
+        {"srv-cert", required_argument, 0, TM_FRONT_SRVCERT},                                      \
+        {"srv-key", required_argument, 0, TM_FRONT_SRVKEY},                                        \
+        {"max-body", required_argument, 0, TM_FRONT_MAXBODY},                                      \
+    {                                                                                              \
+        "profile", required_argument, 0, TM_FRONT_PROFILE                                          \
+    }
+
+typedef struct tm_cmp_front {
+    const char *name; /* "ca serve", "relay": prefixes every message */
+    const char *listen, *port_file, *secret_src, *ref, *trusted_src, *srvcert, *srvkey, *profile;
+    unsigned long long max_body;
+    /* loaded by tm_cmp_front_load, owned */
+    char secret[256];
+    size_t secret_len;
+    X509 *cert;
+    EVP_PKEY *key;
+    X509_STORE *trusted;
+    struct tm_profile *prof; /* the certificate profile (--profile) */
+    struct tm_violations *violations;
+} tm_cmp_front;
+
+void tm_cmp_front_init(tm_cmp_front *f, const char *name);
+/* One of the shared options: 1 taken, 0 not one of them, -1 bad value (said). */
+int tm_cmp_front_opt(tm_cmp_front *f, int code, const char *arg);
+/* --listen given, stations authenticated somehow, --srv-cert with --srv-key:
+ * then blocks SIGINT/SIGTERM (call it before anything starts a thread).
+ * 0 after saying what is missing. */
+int tm_cmp_front_check(const tm_cmp_front *f);
+/* Reads the secret, profile, signer and trust store and fills so's
+ * protection fields (borrowed from f). 0 after saying why. */
+int tm_cmp_front_load(tm_cmp_front *f, OSSL_LIB_CTX *libctx, tm_cmp_srv_opts *so);
+/* Serves until SIGINT/SIGTERM. TM_EXIT_OK after a clean stop, else TM_EXIT_USAGE. */
+int tm_cmp_front_run(tm_cmp_front *f, const tm_cmp_srv_opts *so, const tm_cmp_backend *be);
+void tm_cmp_front_clear(tm_cmp_front *f);
+
 /* ---- client ------------------------------------------------------------------ */
 
 typedef struct tm_cmp_client_opts {

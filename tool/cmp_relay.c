@@ -49,44 +49,27 @@ static const char *relay_help =
     "  --profile FILE          certificate profile (to read the serial; default: built in)\n";
 
 enum {
-    R_LISTEN = 3000,
-    R_PORTFILE,
-    R_UPSTREAM,
+    R_UPSTREAM = 3000,
     R_RANGE,
-    R_SECRET,
-    R_REF,
-    R_TRUSTED,
-    R_SRVCERT,
-    R_SRVKEY,
     R_UP_SECRET,
     R_UP_REF,
     R_UP_CERT,
     R_UP_KEY,
     R_UP_SRVCERT,
     R_UP_TRUSTED,
-    R_MAXBODY,
-    R_PROFILE,
     R_HELP,
 };
 
 static const struct option relay_opts[] = {
-    {"listen", required_argument, 0, R_LISTEN},
-    {"port-file", required_argument, 0, R_PORTFILE},
+    TM_CMP_FRONT_OPTIONS,
     {"upstream", required_argument, 0, R_UPSTREAM},
     {"serial-range", required_argument, 0, R_RANGE},
-    {"secret-source", required_argument, 0, R_SECRET},
-    {"ref", required_argument, 0, R_REF},
-    {"trusted", required_argument, 0, R_TRUSTED},
-    {"srv-cert", required_argument, 0, R_SRVCERT},
-    {"srv-key", required_argument, 0, R_SRVKEY},
     {"upstream-secret-source", required_argument, 0, R_UP_SECRET},
     {"upstream-ref", required_argument, 0, R_UP_REF},
     {"upstream-cert", required_argument, 0, R_UP_CERT},
     {"upstream-key", required_argument, 0, R_UP_KEY},
     {"upstream-srvcert", required_argument, 0, R_UP_SRVCERT},
     {"upstream-trusted", required_argument, 0, R_UP_TRUSTED},
-    {"max-body", required_argument, 0, R_MAXBODY},
-    {"profile", required_argument, 0, R_PROFILE},
     {"help", no_argument, 0, R_HELP},
     {0, 0, 0, 0},
 };
@@ -169,56 +152,33 @@ static int parse_range(const char *s, relay_be *be)
 
 int tm_cmd_relay(int argc, char **argv)
 {
-    const char *listen = NULL, *port_file = NULL, *range = NULL, *upstream = NULL,
-               *secret_src = NULL, *ref = NULL, *trusted = NULL, *srvcert = NULL, *srvkey = NULL,
-               *profile = NULL;
-    unsigned long long max_body = TM_CMP_MAX_BODY_DEFAULT;
-    char err[600], secret[256], *end;
-    size_t secret_len = 0;
-    int o, rc = TM_EXIT_USAGE;
+    const char *range = NULL, *upstream = NULL;
+    char err[600];
+    int o, taken, rc = TM_EXIT_USAGE;
     relay_be be;
-    tm_profile *prof = NULL;
-    tm_violations *v = NULL;
     tm_cmp_backend backend;
     tm_cmp_srv_opts so;
-    tm_cmp_srv *srv = NULL;
-    tm_cmp_http *http = NULL;
+    tm_cmp_front f;
     X509_NAME *name = NULL;
-    sigset_t set;
 
     memset(&be, 0, sizeof be);
     memset(&so, 0, sizeof so);
+    tm_cmp_front_init(&f, "relay");
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", relay_opts, NULL)) != -1) {
         const char *upname = NULL;
+        if ((taken = tm_cmp_front_opt(&f, o, optarg)) != 0) {
+            if (taken < 0)
+                goto out;
+            continue;
+        }
         switch (o) {
-        case R_LISTEN:
-            listen = optarg;
-            break;
-        case R_PORTFILE:
-            port_file = optarg;
-            break;
         case R_UPSTREAM:
             upstream = optarg;
             break;
         case R_RANGE:
             range = optarg;
-            break;
-        case R_SECRET:
-            secret_src = optarg;
-            break;
-        case R_REF:
-            ref = optarg;
-            break;
-        case R_TRUSTED:
-            trusted = optarg;
-            break;
-        case R_SRVCERT:
-            srvcert = optarg;
-            break;
-        case R_SRVKEY:
-            srvkey = optarg;
             break;
         case R_UP_SECRET:
             upname = "secret-source";
@@ -238,16 +198,6 @@ int tm_cmd_relay(int argc, char **argv)
         case R_UP_TRUSTED:
             upname = "trusted";
             break;
-        case R_MAXBODY:
-            max_body = strtoull(optarg, &end, 10);
-            if (*end || max_body < 1024 || max_body > 16u * 1024 * 1024) {
-                tool_err("relay: --max-body %s: 1024 to 16777216 bytes", optarg);
-                goto out;
-            }
-            break;
-        case R_PROFILE:
-            profile = optarg;
-            break;
         case 'h':
         case R_HELP:
             fputs(relay_help, stdout);
@@ -262,7 +212,7 @@ int tm_cmd_relay(int argc, char **argv)
             goto out;
         }
     }
-    if (optind != argc || !listen || !upstream || !range) {
+    if (optind != argc || !f.listen || !upstream || !range) {
         tool_err("relay: --listen, --upstream and --serial-range are required\n%s", relay_help);
         goto out;
     }
@@ -270,94 +220,28 @@ int tm_cmd_relay(int argc, char **argv)
         tool_err("relay: --serial-range %s: expected LO-HI with LO <= HI", range);
         goto out;
     }
-    if (!secret_src && !trusted) {
-        tool_err("relay: give --secret-source FILE and/or --trusted FILE with --srv-cert/--srv-key "
-                 "to authenticate stations");
-        goto out;
-    }
-    if ((srvcert || srvkey || trusted) && !(srvcert && srvkey)) {
-        tool_err("relay: signature protection needs --srv-cert and --srv-key together");
-        goto out;
-    }
     if (!be.up.secret_len && !(be.up.cert && be.up.key)) {
         tool_err("relay: protect upstream messages with --upstream-secret-source or "
                  "--upstream-cert/--upstream-key");
         goto out;
     }
+    if (!tm_cmp_front_check(&f) || !tm_cmp_front_load(&f, NULL, &so))
+        goto out;
     be.up.url = upstream;
     be.up.timeout = 120;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (secret_src &&
-        !tm_read_secret_file(secret_src, secret, sizeof secret, &secret_len, err, sizeof err)) {
-        tool_err("relay: --secret-source: %s", err);
-        goto out;
-    }
-    v = tm_violations_new();
-    prof = tm_profile_load(profile, v);
-    if (!prof) {
-        tm_violations_join(v, err, sizeof err);
-        tool_err("profile %s: %s", profile ? profile : "(built in)", err);
-        goto out;
-    }
-    tm_profile_register_oids(prof);
-    be.prof = prof;
-    so.secret = (unsigned char *)secret;
-    so.secret_len = secret_len;
+    be.prof = f.prof;
     so.log_name = "tokenmint relay";
-    so.ref = ref;
     name = X509_NAME_new();
     if (name)
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    (const unsigned char *)"tokenmint relay", -1, -1, 0);
     so.name = name;
-    if (srvcert) {
-        FILE *f = fopen(srvcert, "r");
-        so.cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-        if (f)
-            fclose(f);
-        f = fopen(srvkey, "r");
-        so.key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
-        if (f)
-            fclose(f);
-        if (!so.cert || !so.key || X509_check_private_key(so.cert, so.key) != 1) {
-            tool_err("relay: --srv-cert/--srv-key: unreadable PEM or key does not match");
-            goto out;
-        }
-    }
-    if (trusted) {
-        so.trusted = X509_STORE_new();
-        if (!so.trusted || X509_STORE_load_file(so.trusted, trusted) != 1) {
-            tool_err("relay: --trusted %s: no PEM certificates to trust", trusted);
-            goto out;
-        }
-    }
     backend.ctx = &be;
     backend.issue = relay_issue;
-    srv = tm_cmp_srv_new(&so, &backend, err, sizeof err);
-    if (!srv) {
-        tool_err("relay: %s", err);
-        goto out;
-    }
-    http = tm_cmp_http_start(listen, (size_t)max_body, srv, err, sizeof err);
-    if (!http) {
-        tool_err("relay: %s", err);
-        goto out;
-    }
-    if (tm_cmp_http_serve_until_signal(http, port_file))
-        rc = TM_EXIT_OK;
+    rc = tm_cmp_front_run(&f, &so, &backend);
 out:
-    tm_cmp_http_stop(http);
-    tm_cmp_srv_free(srv);
-    OPENSSL_cleanse(secret, sizeof secret);
-    X509_free(so.cert);
-    EVP_PKEY_free(so.key);
-    X509_STORE_free(so.trusted);
     X509_NAME_free(name);
     tm_cmp_client_opts_clear(&be.up);
-    tm_profile_free(prof);
-    tm_violations_free(v);
+    tm_cmp_front_clear(&f);
     return rc;
 }

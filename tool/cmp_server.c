@@ -9,6 +9,7 @@
  * an ID we have seen before is a replay and is refused.
  */
 #include "cmp.h"
+#include "tm_debug.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,14 +30,9 @@
 void tm_cmp_debug(const char *fmt, ...)
 {
     va_list ap;
-    const char *d = getenv("TOKENMINT_DEBUG");
 
-    if (!d || !*d || !strcmp(d, "0"))
-        return;
     va_start(ap, fmt);
-    fputs("tokenmint cmp: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    tm_debug_prefixed("tokenmint cmp", fmt, ap);
     va_end(ap);
 }
 

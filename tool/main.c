@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +78,28 @@ static const struct option long_opts[] = {
     {0, 0, 0, 0},
 };
 
+/* Options that only keep their text: where each goes. */
+static const struct {
+    int code;
+    size_t at;
+} text_opts[] = {
+    {O_MODULE, offsetof(tm_parsed, c.module)},
+    {O_CONFIG, offsetof(tm_parsed, c.config)},
+    {O_PROFILE, offsetof(tm_parsed, c.profile)},
+    {O_PIN, offsetof(tm_parsed, c.pin_source)},
+    {O_PURPOSE, offsetof(tm_parsed, c.purpose)},
+    {O_KEYTYPE, offsetof(tm_parsed, c.keytype)},
+    {O_CA, offsetof(tm_parsed, c.ca_dir)},
+    {O_OPPASS, offsetof(tm_parsed, c.operator_pass)},
+    {O_OPTOKEN, offsetof(tm_parsed, c.operator_token)},
+    {O_OPPIN, offsetof(tm_parsed, c.operator_pin)},
+    {O_KEY, offsetof(tm_parsed, key)},
+    {O_KEYFILE, offsetof(tm_parsed, key_file)},
+    {O_SUBJECT, offsetof(tm_parsed, subject)},
+    {O_ROOT, offsetof(tm_parsed, root)},
+};
+#define TEXT_OPTS ((int)(sizeof text_opts / sizeof *text_opts))
+
 /* Parses options; `allowed` lists the option codes this command takes. */
 int tm_parse(int argc, char **argv, const int *allowed, tm_parsed *p)
 {
@@ -100,28 +123,10 @@ int tm_parse(int argc, char **argv, const int *allowed, tm_parsed *p)
                      argv[0]);
             return 0;
         }
+        for (i = 0; i < TEXT_OPTS; i++)
+            if (text_opts[i].code == o)
+                *(const char **)((char *)p + text_opts[i].at) = optarg;
         switch (o) {
-        case O_MODULE:
-            p->c.module = optarg;
-            break;
-        case O_CONFIG:
-            p->c.config = optarg;
-            break;
-        case O_PROFILE:
-            p->c.profile = optarg;
-            break;
-        case O_PIN:
-            p->c.pin_source = optarg;
-            break;
-        case O_PURPOSE:
-            p->c.purpose = optarg;
-            break;
-        case O_KEYTYPE:
-            p->c.keytype = optarg;
-            break;
-        case O_CA:
-            p->c.ca_dir = optarg;
-            break;
         case O_JOBS: {
             char *end;
             long j = strtol(optarg, &end, 10);
@@ -140,27 +145,6 @@ int tm_parse(int argc, char **argv, const int *allowed, tm_parsed *p)
             break;
         case O_TOKEN:
             p->c.uris[p->c.nuris++] = optarg;
-            break;
-        case O_OPPASS:
-            p->c.operator_pass = optarg;
-            break;
-        case O_OPTOKEN:
-            p->c.operator_token = optarg;
-            break;
-        case O_OPPIN:
-            p->c.operator_pin = optarg;
-            break;
-        case O_KEY:
-            p->key = optarg;
-            break;
-        case O_KEYFILE:
-            p->key_file = optarg;
-            break;
-        case O_SUBJECT:
-            p->subject = optarg;
-            break;
-        case O_ROOT:
-            p->root = optarg;
             break;
         case O_COUNT: {
             char *end;
@@ -781,24 +765,9 @@ static int cmd_write(int argc, char **argv)
     rc = tm_session_open(&s, &p.c, 1);
     if (rc != TM_EXIT_OK)
         goto out;
-    if (p.root || p.c.ca_dir) {
-        char path[4200];
-        X509 *r = NULL;
-        FILE *f;
-        snprintf(path, sizeof path, "%s%s", p.root ? p.root : p.c.ca_dir, p.root ? "" : "/ca.pem");
-        f = fopen(path, "r");
-        if (f) {
-            r = PEM_read_X509(f, NULL, NULL, NULL);
-            fclose(f);
-        }
-        if (!r) {
-            tool_err("%s: not a PEM certificate", path);
-            rc = TM_EXIT_USAGE;
-            goto out;
-        }
-        roots = X509_STORE_new();
-        X509_STORE_add_cert(roots, r);
-        X509_free(r);
+    if ((p.root || p.c.ca_dir) && !(roots = tm_root_store(p.root, p.c.ca_dir))) {
+        rc = TM_EXIT_USAGE;
+        goto out;
     }
     tm_report_init(&rep, p.c.json, sk_X509_num(certs));
     for (i = 0; i < sk_X509_num(certs); i++) {

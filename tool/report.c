@@ -5,6 +5,7 @@
  * for PKCS#11 return values.
  */
 #include "tool.h"
+#include "tm_debug.h"
 
 #include <string.h>
 #include <time.h>
@@ -15,19 +16,10 @@
 
 void tool_debug(const char *fmt, ...)
 {
-    static int on = -1;
     va_list ap;
 
-    if (on < 0) {
-        const char *e = getenv("TOKENMINT_DEBUG");
-        on = e && *e && strcmp(e, "0") != 0;
-    }
-    if (!on)
-        return;
     va_start(ap, fmt);
-    fputs("tokenmint: debug: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    tm_debug_prefixed("tokenmint: debug", fmt, ap);
     va_end(ap);
 }
 

@@ -138,6 +138,10 @@ typedef struct tm_ca_item {
     X509 *cert;      /* out, owned by the item; NULL on failure */
     char error[512]; /* out */
     int done;        /* set by the CA queue */
+    /* The caller verified the proof of possession (the CMP server: OpenSSL
+     * checks a p10cr's signature or a CRMF POP): the CA does not check the
+     * request's signature again. req may then be an unsigned template. */
+    int pop_verified;
 } tm_ca_item;
 
 /* Creates DIR as a CA: keys, self-signed root, index, serial, newcerts/, ca.cnf. */
@@ -324,6 +328,9 @@ void tm_describe_cert(FILE *out, const tm_profile *prof, X509 *x);
 
 int tm_cmd_show(int argc, char **argv);
 int tm_cmd_verify(int argc, char **argv);
+/* The root of --root FILE, else of --ca DIR (DIR/ca.pem), as a trust store.
+ * NULL after saying why. */
+X509_STORE *tm_root_store(const char *root, const char *ca_dir);
 int tm_cmd_watch(int argc, char **argv);
 
 /* Shared option handling for the subcommands. */

@@ -56,6 +56,34 @@ static void check_cert(tm_session *s, tm_token *t, tm_token_cert *c, tm_token_ke
     X509_STORE_CTX_free(ctx);
 }
 
+X509_STORE *tm_root_store(const char *root, const char *ca_dir)
+{
+    char path[4200];
+    X509_STORE *st = NULL;
+    X509 *r = NULL;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s%s", root ? root : ca_dir, root ? "" : "/ca.pem");
+    f = fopen(path, "r");
+    if (f) {
+        r = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    if (!r) {
+        tool_err("%s: not a PEM certificate", path);
+        return NULL;
+    }
+    st = X509_STORE_new();
+    if (st && !X509_STORE_add_cert(st, r)) {
+        X509_STORE_free(st);
+        st = NULL;
+    }
+    if (!st)
+        tool_err("%s: cannot make a trust store of it", path);
+    X509_free(r);
+    return st;
+}
+
 int tm_cmd_verify(int argc, char **argv)
 {
     static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_ALL, O_TOKEN,
@@ -65,7 +93,6 @@ int tm_cmd_verify(int argc, char **argv)
     tm_token **tokens = NULL;
     X509_STORE *roots = NULL;
     size_t n = 0, i, c, good = 0, bad = 0, bare = 0;
-    char path[4200];
     int rc;
 
     if (!tm_parse(argc, argv, allowed, &p))
@@ -88,20 +115,10 @@ int tm_cmd_verify(int argc, char **argv)
     rc = tm_session_open(&s, &p.c, 0);
     if (rc != TM_EXIT_OK)
         goto out;
-    snprintf(path, sizeof path, "%s%s", p.root ? p.root : p.c.ca_dir, p.root ? "" : "/ca.pem");
-    {
-        FILE *f = fopen(path, "r");
-        X509 *r = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-        if (f)
-            fclose(f);
-        if (!r) {
-            tool_err("%s: not a PEM certificate", path);
-            rc = TM_EXIT_USAGE;
-            goto out;
-        }
-        roots = X509_STORE_new();
-        X509_STORE_add_cert(roots, r);
-        X509_free(r);
+    roots = tm_root_store(p.root, p.c.ca_dir);
+    if (!roots) {
+        rc = TM_EXIT_USAGE;
+        goto out;
     }
     if (!tm_session_tokens(&s, &p.c, 1, &tokens, &n)) {
         rc = TM_EXIT_USAGE;

@@ -1,6 +1,7 @@
 /* The violation list: messages a person can act on, and a count that an
  * allocation failure cannot lower. */
 #include "profile_int.h"
+#include "tm_debug.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -12,20 +13,28 @@ struct tm_violations {
     size_t count; /* may exceed stored when an entry could not be kept */
 };
 
-void tm_debug(const char *fmt, ...)
+int tm_debug_enabled(void)
 {
     const char *env = getenv("TOKENMINT_DEBUG");
+    return env != NULL && *env != '\0' && strcmp(env, "0") != 0;
+}
+
+void tm_debug_prefixed(const char *prefix, const char *fmt, va_list ap)
+{
+    if (!tm_debug_enabled())
+        return;
+    fprintf(stderr, "%s: ", prefix);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void tm_debug(const char *fmt, ...)
+{
     va_list ap;
 
-    /* read each time: no shared state for concurrent callers to race on;
-     * "0" is off, as in the module and the provider */
-    if (env == NULL || *env == '\0' || strcmp(env, "0") == 0)
-        return;
-    fputs("tokenmint-profile: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    tm_debug_prefixed("tokenmint-profile", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 tm_violations *tm_violations_new(void)

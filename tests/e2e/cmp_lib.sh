@@ -55,3 +55,22 @@ cmp_certs_on() {
     pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$label" -O 2>/dev/null |
         grep -c 'Certificate Object' || true
 }
+
+# cmp_signers PREFIX "CA CN" "CLIENT CN": signature protection material in the
+# current directory: PREFIXca.{key,pem} a CA the server trusts, PREFIX.{key,pem}
+# a client certificate under it, and srv.{key,pem} the server's own CMP
+# signer certificate that clients pin.
+cmp_signers() {
+    local p=$1
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "${p}ca.key" \
+        -subj "/CN=$2" -days 2 -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign" -out "${p}ca.pem" 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$p.key" \
+        -subj "/CN=$3" -out "$p.csr" 2>/dev/null
+    openssl x509 -req -in "$p.csr" -CA "${p}ca.pem" -CAkey "${p}ca.key" -CAcreateserial -days 2 \
+        -extfile <(printf 'keyUsage=critical,digitalSignature\n') -out "$p.pem" 2>/dev/null
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
+        -subj "/CN=tokenmint CMP signer" -days 2 -addext "keyUsage=critical,digitalSignature" \
+        -out srv.pem 2>/dev/null
+    [ -s "$p.pem" ] && [ -s srv.pem ] || tm_fail "cmp_signers: openssl could not make the certificates"
+}

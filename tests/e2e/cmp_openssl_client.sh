@@ -11,16 +11,7 @@ cd "$TM_TMP"
 
 # Signature protection: a station certificate under a station CA the server
 # trusts, and the server's own CMP signer certificate that clients pin.
-openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout stca.key \
-    -subj "/CN=station CA" -days 2 -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign" -out stca.pem 2>/dev/null
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout st.key \
-    -subj "/CN=station 1" -out st.csr 2>/dev/null
-openssl x509 -req -in st.csr -CA stca.pem -CAkey stca.key -CAcreateserial -days 2 \
-    -extfile <(printf 'keyUsage=critical,digitalSignature\n') -out st.pem 2>/dev/null
-openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
-    -subj "/CN=tokenmint CMP signer" -days 2 -addext "keyUsage=critical,digitalSignature" \
-    -out srv.pem 2>/dev/null
+cmp_signers st "station CA" "station 1"
 
 # The secret never goes on a command line.
 tm_expect_fail "ca serve without any client authentication" \

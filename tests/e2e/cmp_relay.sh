@@ -12,16 +12,7 @@ CA="$TM_TMP/ca"
 "$T" ca init "$CA" >/dev/null || tm_fail "ca init"
 cd "$TM_TMP"
 # The relay's RA certificate (under an RA CA the CA trusts) and the CA's CMP signer.
-openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout raca.key \
-    -subj "/CN=RA CA" -days 2 -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign" -out raca.pem 2>/dev/null
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ra.key \
-    -subj "/CN=tokenmint relay" -out ra.csr 2>/dev/null
-openssl x509 -req -in ra.csr -CA raca.pem -CAkey raca.key -CAcreateserial -days 2 \
-    -extfile <(printf 'keyUsage=critical,digitalSignature\n') -out ra.pem 2>/dev/null
-openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
-    -subj "/CN=tokenmint CMP signer" -days 2 -addext "keyUsage=critical,digitalSignature" \
-    -out srv.pem 2>/dev/null
+cmp_signers ra "RA CA" "tokenmint relay"
 
 # SoftHSM2 serials are 16 hex digits: sorted as text they are sorted as numbers.
 mapfile -t SORTED < <(printf '%s\n' "${TM_SERIALS[@]}" | sort)
