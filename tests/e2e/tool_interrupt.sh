@@ -47,10 +47,19 @@ wait_for() {
     cat "$TM_TMP/run.out" "$TM_TMP/4.json" >&2 2>/dev/null || true
     tm_fail "timed out waiting for $what"
 }
-# Public keys are visible without a login; the private half follows within
-# milliseconds, and C_Sign then sleeps 1.5 s in the shim: wait a little more.
+# Every token directory of the SoftHSM2 store holds its key pair (two object
+# files besides token.object); C_Sign then sleeps 1.5 s in the shim. Counted
+# from the file system, not with a second PKCS#11 process: SoftHSM2 reloads
+# a token's objects when another process touches them, and a poller doing so
+# during key generation has made the generating process fail to read its own
+# new public key.
 all_have_keys() {
-    [ "$("$T" tokens --json | "$TJ" get key_pairs | grep -cx 1)" -eq "$N" ] && sleep 0.5
+    local d n=0
+    for d in "$TM_TOKDIR"/*/; do
+        [ "$(find "$d" -maxdepth 1 -name '*.object' ! -name token.object | wc -l)" -ge 2 ] &&
+            n=$((n + 1))
+    done
+    [ "$n" -eq "$N" ] && sleep 0.5
 }
 ca_holds() { [ "$(wc -l <"$CA/index.txt")" -eq "$1" ]; }
 
