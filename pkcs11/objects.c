@@ -282,8 +282,21 @@ tm_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv == CKR_OK) {
         *phPublicKey = tm_call_export(&c, bpub);
         *phPrivateKey = tm_call_export(&c, bpriv);
-        if (*phPublicKey == 0 || *phPrivateKey == 0)
+        if (*phPublicKey == 0 || *phPrivateKey == 0) {
+            /* The caller is told the generation failed and gets no handles,
+             * so nothing could ever use or remove the pair: a token object
+             * left behind would be an orphan key taking a key slot. */
+            if (*phPublicKey != 0)
+                tm_handles_forget_object(tm_g.handles, *phPublicKey);
+            if (*phPrivateKey != 0)
+                tm_handles_forget_object(tm_g.handles, *phPrivateKey);
+            c.f->C_DestroyObject(c.bh, bpub);
+            c.f->C_DestroyObject(c.bh, bpriv);
+            *phPublicKey = *phPrivateKey = CK_INVALID_HANDLE;
+            tm_audit_slot(c.slot, "keypair", "discarded",
+                          "out of memory for the new handles; the key pair was destroyed");
             rv = CKR_HOST_MEMORY;
+        }
     }
 out:
     tm_leave();

@@ -24,8 +24,6 @@
 
 #include "session.h"
 
-#define TM_FAILED_PINS 8
-
 struct tm_token {
     tm_module *mod;
     CK_SLOT_ID slot;
@@ -40,8 +38,9 @@ struct tm_token {
     size_t open_sessions;
     CK_SESSION_HANDLE *idle;
     size_t n_idle, cap_idle;
-    unsigned char failed[TM_FAILED_PINS][32]; /* SHA-256 of PINs the token refused */
-    size_t n_failed;
+    unsigned char (*failed)[32]; /* SHA-256 of PINs the token refused */
+    size_t n_failed, cap_failed;
+    int pins_blocked; /* a refusal could not be remembered: send no PIN at all */
     CK_MECHANISM_TYPE *mechs;
     CK_ULONG n_mechs;
     int mechs_loaded;
@@ -207,6 +206,41 @@ static tm_token *token_new(tm_module *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
     return t;
 }
 
+/*
+ * Hands the refused PINs of an earlier appearance of the token to its new
+ * one. When that cannot be remembered, the new one sends no PIN at all:
+ * forgetting would let a refused PIN cost the token another retry.
+ */
+static void failed_copy(tm_token *t, const tm_token *old)
+{
+    t->pins_blocked |= old->pins_blocked;
+    if (old->n_failed == 0)
+        return;
+    unsigned char(*copy)[32] = malloc(old->n_failed * sizeof(*copy));
+    if (copy == NULL) {
+        t->pins_blocked = 1;
+        return;
+    }
+    memcpy(copy, old->failed, old->n_failed * sizeof(*copy));
+    OPENSSL_clear_free(t->failed, t->cap_failed * sizeof(*t->failed));
+    t->failed = copy;
+    t->n_failed = t->cap_failed = old->n_failed;
+}
+
+/* Room for one more refused PIN, made before the PIN goes to the token. */
+static int failed_reserve_locked(tm_token *t)
+{
+    if (t->n_failed < t->cap_failed)
+        return 1;
+    size_t cap = t->cap_failed != 0 ? t->cap_failed * 2 : 8;
+    unsigned char(*grown)[32] = realloc(t->failed, cap * sizeof(*grown));
+    if (grown == NULL)
+        return 0;
+    t->failed = grown;
+    t->cap_failed = cap;
+    return 1;
+}
+
 static void scan(tm_module *m)
 {
     CK_FUNCTION_LIST *f = m->f;
@@ -256,8 +290,7 @@ static void scan(tm_module *m)
             if (memcmp(old->info.serialNumber, info.serialNumber, sizeof(info.serialNumber)) != 0)
                 continue;
             pthread_mutex_lock(&old->lock);
-            memcpy(t->failed, old->failed, sizeof(t->failed));
-            t->n_failed = old->n_failed;
+            failed_copy(t, old);
             pthread_mutex_unlock(&old->lock);
         }
         m->tokens[m->n_tokens++] = t;
@@ -507,6 +540,16 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
         ok = 1;
         goto out;
     }
+    /* Room for this PIN's refusal is made first: a refusal that could
+     * not be remembered would let the PIN be sent again later. */
+    if (t->pins_blocked || !failed_reserve_locked(t)) {
+        t->pins_blocked = 1;
+        TM_RAISE(prov, TM_R_LOGIN,
+                 "token %s: out of memory for the list of refused PINs; not sending any PIN to "
+                 "it in this process",
+                 t->serial_text);
+        goto out;
+    }
     for (size_t i = 0; i < t->n_failed; i++) {
         if (CRYPTO_memcmp(t->failed[i], fp, sizeof(fp)) == 0) {
             TM_RAISE(prov, TM_R_LOGIN,
@@ -543,8 +586,7 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
     case CKR_PIN_INCORRECT:
     case CKR_PIN_INVALID:
     case CKR_PIN_LEN_RANGE:
-        if (t->n_failed < TM_FAILED_PINS)
-            memcpy(t->failed[t->n_failed++], fp, sizeof(fp));
+        memcpy(t->failed[t->n_failed++], fp, sizeof(fp)); /* room reserved above */
         TM_RAISE(prov, TM_R_LOGIN,
                  "token %s refused the %s (%s); this process will not try it again", t->serial_text,
                  pin != NULL ? "PIN" : "protected-path login", tm_ckr_str(rv));

@@ -172,12 +172,47 @@ out:
     return ok;
 }
 
+/* Handles asked for per C_FindObjects call. */
+#define TM_FIND_CHUNK 64
+
+static void take_object(store_ctx *c, tm_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                        CK_OBJECT_CLASS klass)
+{
+    CK_FUNCTION_LIST *f = tm_module_fn(tm_token_module(t));
+    found_obj o;
+
+    memset(&o, 0, sizeof(o));
+    if (klass == CKO_CERTIFICATE) {
+        CK_ULONG len = 0;
+        if (tm_object_attr(f, s, h, CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
+            free(o.der);
+            return;
+        }
+        o.der_len = len;
+    } else {
+        o.key = tm_key_from_object(c->prov, t, s, h, klass);
+        if (o.key == NULL)
+            return;
+        o.is_key = 1;
+    }
+    snprintf(o.desc, sizeof(o.desc), "%s on token %s",
+             klass == CKO_PRIVATE_KEY  ? "private key"
+             : klass == CKO_PUBLIC_KEY ? "public key"
+                                       : "certificate",
+             tm_token_serial_text(t));
+    if (!push(c, &o)) {
+        tm_key_free(o.key);
+        free(o.der);
+    }
+}
+
 static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
 {
     CK_FUNCTION_LIST *f = tm_module_fn(tm_token_module(t));
     CK_ATTRIBUTE tmpl[3];
-    CK_ULONG nt = 0, n = 0;
-    CK_OBJECT_HANDLE hs[64];
+    CK_ULONG nt = 0, n = 0, total = 0;
+    CK_OBJECT_HANDLE *hs = NULL;
+    size_t cap = 0;
     CK_SESSION_HANDLE s;
     CK_RV rv;
 
@@ -188,37 +223,38 @@ static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
         tmpl[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->uri->label_ptr, c->uri->label_len};
     if ((s = tm_session_get(c->prov, t)) == CK_INVALID_HANDLE)
         return;
+    /*
+     * All handles are collected before any attribute is read: reading
+     * attributes (and building keys) inside an active search is not allowed
+     * by every module. A token may hold any number of matching objects, so
+     * ask in chunks until the module hands back fewer than asked for.
+     */
     rv = f->C_FindObjectsInit(s, tmpl, nt);
     if (rv == CKR_OK) {
-        rv = f->C_FindObjects(s, hs, sizeof(hs) / sizeof(hs[0]), &n);
+        do {
+            if (total + TM_FIND_CHUNK > cap) {
+                size_t want = cap != 0 ? cap * 2 : TM_FIND_CHUNK;
+                CK_OBJECT_HANDLE *grown;
+                if (want < total + TM_FIND_CHUNK)
+                    want = total + TM_FIND_CHUNK;
+                grown = realloc(hs, want * sizeof(*grown));
+                if (grown == NULL) {
+                    rv = CKR_HOST_MEMORY;
+                    break;
+                }
+                hs = grown;
+                cap = want;
+            }
+            n = 0;
+            rv = f->C_FindObjects(s, hs + total, TM_FIND_CHUNK, &n);
+            if (rv == CKR_OK)
+                total += n;
+        } while (rv == CKR_OK && n == TM_FIND_CHUNK);
         f->C_FindObjectsFinal(s);
     }
-    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
-        found_obj o;
-        memset(&o, 0, sizeof(o));
-        if (klass == CKO_CERTIFICATE) {
-            CK_ULONG len = 0;
-            if (tm_object_attr(f, s, hs[i], CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
-                free(o.der);
-                continue;
-            }
-            o.der_len = len;
-        } else {
-            o.key = tm_key_from_object(c->prov, t, s, hs[i], klass);
-            if (o.key == NULL)
-                continue;
-            o.is_key = 1;
-        }
-        snprintf(o.desc, sizeof(o.desc), "%s on token %s",
-                 klass == CKO_PRIVATE_KEY  ? "private key"
-                 : klass == CKO_PUBLIC_KEY ? "public key"
-                                           : "certificate",
-                 tm_token_serial_text(t));
-        if (!push(c, &o)) {
-            tm_key_free(o.key);
-            free(o.der);
-        }
-    }
+    for (CK_ULONG i = 0; rv == CKR_OK && i < total; i++)
+        take_object(c, t, s, hs[i], klass);
+    free(hs);
     tm_session_put(t, s, rv);
     if (rv != CKR_OK)
         TM_RAISE(c->prov, TM_R_MODULE, "object search on token %s failed: %s",

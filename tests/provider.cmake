@@ -1,6 +1,7 @@
 # The provider's tests (issue 4).
 tm_add_unit(test_provider_uri SOURCES unit/test_provider_uri.c LIBS tokenmint-provider-core)
-tm_add_unit(test_provider_pin SOURCES unit/test_provider_pin.c LIBS OpenSSL::Crypto Threads::Threads)
+tm_add_unit(test_provider_pin SOURCES unit/test_provider_pin.c
+  LIBS OpenSSL::Crypto PkgConfig::P11KIT Threads::Threads ${CMAKE_DL_LIBS})
 add_dependencies(test_provider_pin tokenmint-provider)
 
 # Each e2e test runs with the provider talking to SoftHSM2 directly and, when

@@ -1096,32 +1096,16 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
 
 int tm_ca_token_lock(tm_ca *ca, const unsigned char *serial, size_t len)
 {
-    char path[PATH_MAX + 200];
-    size_t i, off;
-    int fd;
+    char dir[PATH_MAX + 16];
 
-    off = (size_t)snprintf(path, sizeof path, "%s/locks", ca->dir);
-    mkdir(path, 0755);
-    off += (size_t)snprintf(path + off, sizeof path - off, "/");
-    for (i = 0; i < len && off + 3 < sizeof path; i++)
-        off += (size_t)snprintf(path + off, sizeof path - off, "%02x", serial[i]);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
+    if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) >= sizeof dir)
         return -1;
-    /* Never waits: a batch holds its tokens' locks until it ends, so two
-     * waiting batches could hold each other's tokens for ever. */
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int busy = errno == EWOULDBLOCK;
-        close(fd);
-        return busy ? -2 : -1;
-    }
-    return fd;
+    return tm_token_lock(dir, serial, len);
 }
 
 void tm_ca_token_unlock(int fd)
 {
-    if (fd >= 0)
-        close(fd);
+    tm_token_unlock(fd);
 }
 
 void tm_ca_submit(tm_ca *ca, tm_ca_item *item)

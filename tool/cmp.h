@@ -226,6 +226,10 @@ int tm_cmp_take_args(int *argc, char **argv);
 int tm_cmp_active(void);
 /* The CA root for step 11 in CMP mode (borrowed), NULL when not active. */
 X509 *tm_cmp_station_root(void);
+/* Where issue --cmp keeps its per-token lock files (--cmp-lock-dir, else
+ * $XDG_RUNTIME_DIR/tokenmint/locks, else /run/tokenmint/locks; the parent
+ * of the default is made), NULL when not active. */
+const char *tm_cmp_lock_dir(void);
 extern const char *tm_cmp_issue_help;
 
 /* Steps 8-10 over CMP: every item's request in flight at once (up to --cmp-jobs),

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/http.h>
@@ -260,6 +261,7 @@ out:
 static tm_cmp_client_opts station;
 static char station_url[2048];
 static int station_active;
+static char station_lock_dir[PATH_MAX];
 
 const char *tm_cmp_issue_help =
     "CMP (instead of --ca DIR): steps 8-10 against a CMP server or relay\n"
@@ -272,11 +274,44 @@ const char *tm_cmp_issue_help =
     "  --cmp-srvcert FILE      pin the server's CMP signer certificate\n"
     "  --cmp-trusted FILE      trust anchors for the server's signer certificate\n"
     "  --cmp-jobs N            requests in flight at once (default 8, at most 64)\n"
-    "  --cmp-timeout S         seconds per transaction, polling included (default 120)\n";
+    "  --cmp-timeout S         seconds per transaction, polling included (default 120)\n"
+    "  --cmp-lock-dir DIR      per-token lock files, shared by every issue --cmp on this\n"
+    "                          station (default $XDG_RUNTIME_DIR/tokenmint/locks, else\n"
+    "                          /run/tokenmint/locks)\n";
 
 int tm_cmp_active(void)
 {
     return station_active;
+}
+
+/*
+ * Without a CA directory, two `issue --cmp` runs on one station meet only in
+ * a station-local directory; every run has to pick the same one, so the
+ * default depends on nothing but the user's runtime directory. Settled while
+ * the arguments are read, before any worker thread asks for it.
+ */
+static int default_lock_dir(void)
+{
+    const char *rt = getenv("XDG_RUNTIME_DIR");
+    size_t len;
+
+    if (station_lock_dir[0])
+        return 1;
+    if (!rt || rt[0] != '/')
+        rt = "/run";
+    len = strlen(rt);
+    if (len >= sizeof station_lock_dir - 100)
+        return 0;
+    memcpy(station_lock_dir, rt, len);
+    memcpy(station_lock_dir + len, "/tokenmint", sizeof "/tokenmint");
+    mkdir(station_lock_dir, 0755);
+    memcpy(station_lock_dir + len + strlen("/tokenmint"), "/locks", sizeof "/locks");
+    return 1;
+}
+
+const char *tm_cmp_lock_dir(void)
+{
+    return station_active && station_lock_dir[0] ? station_lock_dir : NULL;
 }
 
 X509 *tm_cmp_station_root(void)
@@ -316,6 +351,13 @@ int tm_cmp_take_args(int *argc, char **argv)
             snprintf(station_url, sizeof station_url, "%s", val);
             station.url = station_url;
             station_active = 1;
+        } else if (!strcmp(name, "--cmp-lock-dir")) {
+            if (!val[0] || strlen(val) >= sizeof station_lock_dir - 80) {
+                tool_err("issue: --cmp-lock-dir: a directory path (at most %zu bytes)",
+                         sizeof station_lock_dir - 81);
+                return 0;
+            }
+            snprintf(station_lock_dir, sizeof station_lock_dir, "%s", val);
         } else if (!strcmp(name, "--cmp-jobs") || !strcmp(name, "--cmp-timeout")) {
             char *end;
             long v = strtol(val, &end, 10), max = !strcmp(name, "--cmp-jobs") ? 64 : 3600;
@@ -338,7 +380,7 @@ int tm_cmp_take_args(int *argc, char **argv)
     *argc = n;
     argv[n] = NULL;
     if (!station_active) {
-        if (station.secret_len || station.cert || station.root) {
+        if (station.secret_len || station.cert || station.root || station_lock_dir[0]) {
             tool_err("issue: --cmp-* options need --cmp URL");
             return 0;
         }
@@ -356,6 +398,11 @@ int tm_cmp_take_args(int *argc, char **argv)
     }
     if (!station.jobs)
         station.jobs = 8;
+    if (!default_lock_dir()) {
+        tool_err("issue: $XDG_RUNTIME_DIR is too long for the token locks; choose a directory "
+                 "with --cmp-lock-dir");
+        return 0;
+    }
     return 1;
 }
 

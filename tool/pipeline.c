@@ -13,6 +13,7 @@
 #include "tool.h"
 #include "cmp.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -554,13 +555,24 @@ int tm_job_prepare(tm_job *j)
 {
     token_ctx *c = &j->c;
 
-    /* Two processes never work on one token at once. */
+    /* Two processes never work on one token at once: with a local CA the
+     * locks are in its directory, with --cmp in a station-local one. */
     if (c->run->ca && c->t->serial_len) {
         j->lockfd = tm_ca_token_lock(c->run->ca, c->t->serial, c->t->serial_len);
         if (j->lockfd == -2)
             return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
         if (j->lockfd < 0)
             return fail(c, 3, "cannot take the token's lock in the CA directory");
+    } else if (tm_cmp_active() && c->t->serial_len) {
+        const char *dir = tm_cmp_lock_dir();
+        j->lockfd = dir ? tm_token_lock(dir, c->t->serial, c->t->serial_len) : -1;
+        if (j->lockfd == -2)
+            return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
+        if (j->lockfd < 0)
+            return fail(c, 3,
+                        "cannot take the token's lock in %s: %s (choose a writable directory "
+                        "with --cmp-lock-dir)",
+                        dir ? dir : "the lock directory", strerror(errno));
     }
     if (!prepare(c, 1))
         return 0;

@@ -166,6 +166,10 @@ void tm_ca_submit(tm_ca *ca, tm_ca_item *item);
  * holds the token, -1 on error. */
 int tm_ca_token_lock(tm_ca *ca, const unsigned char *serial, size_t len);
 void tm_ca_token_unlock(int fd);
+/* The same flock on DIR/<serial hex> (DIR made if missing), for runs without
+ * a CA directory (issue --cmp). Same returns. */
+int tm_token_lock(const char *dir, const unsigned char *serial, size_t len);
+void tm_token_unlock(int fd);
 
 /* SHA-256 of a key's SubjectPublicKeyInfo, hex. */
 int tm_spki_hash(EVP_PKEY *pub, char hex[65]);

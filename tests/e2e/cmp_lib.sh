@@ -4,6 +4,10 @@
 . "$TM_SOURCE_DIR/tests/e2e/tool_lib.sh"
 BC="$TM_BUILD_DIR/tests/bench_cmp"
 [ -x "$BC" ] || tm_fail "$BC is not built (cmake --build)"
+# issue --cmp keeps its per-token locks under the runtime directory: the
+# test's own, never the machine's /run.
+export XDG_RUNTIME_DIR="$TM_TMP/run"
+mkdir -p "$XDG_RUNTIME_DIR"
 SECRET="$TM_TMP/cmp-secret"
 echo "cmp-test-shared-secret-$$" >"$SECRET"
 chmod 600 "$SECRET"

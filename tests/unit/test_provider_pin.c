@@ -3,6 +3,8 @@
  * a wrong PIN reaches the token once and is never sent again; a right PIN
  * logs in once and later key loads reuse the login. Counted with the
  * provider's "login-calls" parameter (C_Login calls made by this process).
+ * The token also holds more certificates under one label than one
+ * C_FindObjects call returns (64 per call), so a search must ask again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,12 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <dlfcn.h>
 
 #include <cmocka.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
+#include <openssl/x509.h>
+#include <p11-kit/pkcs11.h>
+
+#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+#define N_BULK 70 /* past the provider's 64 handles per C_FindObjects call */
 
 static char dir[] = "/tmp/tm-provider-pin.XXXXXX";
 static char serial[64];
@@ -26,6 +34,76 @@ static OSSL_PROVIDER *tm, *dflt;
 static int run(const char *cmd)
 {
     return system(cmd) == 0;
+}
+
+static unsigned char *self_signed(const char *cn, int *len)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = X509_new();
+    X509_NAME *n = X509_get_subject_name(x);
+    unsigned char *der = NULL;
+
+    *len = -1;
+    if (k != NULL && x != NULL && n != NULL &&
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) &&
+        X509_set_issuer_name(x, n) && X509_set_pubkey(x, k) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+        X509_gmtime_adj(X509_getm_notAfter(x), 3600) && X509_sign(x, k, EVP_sha256()) > 0)
+        *len = i2d_X509(x, &der);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return *len > 0 ? der : NULL;
+}
+
+/*
+ * N_BULK certificates labelled "bulk" on the token, written straight through
+ * SoftHSM2 before the provider loads it: N_BULK - 1 say CN=filler, the last
+ * one written says CN=wanted.
+ */
+static int add_bulk_certs(void)
+{
+    CK_C_GetFunctionList get;
+    CK_FUNCTION_LIST *f;
+    CK_SLOT_ID slots[4];
+    CK_ULONG n = 4;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE ct = CKC_X_509;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    int len[2], ok = 0;
+    unsigned char *der[2] = {self_signed("filler", &len[0]), self_signed("wanted", &len[1])};
+    void *dl = dlopen(SOFTHSM, RTLD_NOW | RTLD_LOCAL);
+
+    if (dl == NULL || der[0] == NULL || der[1] == NULL ||
+        (get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList")) == NULL || get(&f) != CKR_OK ||
+        f->C_Initialize(NULL) != CKR_OK)
+        goto out;
+    if (f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK && n > 0 &&
+        f->C_OpenSession(slots[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) == CKR_OK &&
+        f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)"1234", 4) == CKR_OK) {
+        ok = 1;
+        for (int i = 0; ok && i < N_BULK; i++) {
+            int w = i == N_BULK - 1;
+            CK_ATTRIBUTE t[] = {
+                {CKA_CLASS, &cls, sizeof(cls)},
+                {CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)},
+                {CKA_TOKEN, &yes, sizeof(yes)},
+                {CKA_PRIVATE, &no, sizeof(no)},
+                {CKA_LABEL, "bulk", 4},
+                {CKA_SUBJECT, "\x30\x00", 2},
+                {CKA_VALUE, der[w], (CK_ULONG)len[w]},
+            };
+            CK_OBJECT_HANDLE h;
+            ok = f->C_CreateObject(s, t, sizeof(t) / sizeof(t[0]), &h) == CKR_OK;
+        }
+        f->C_CloseSession(s);
+    }
+    f->C_Finalize(NULL);
+out:
+    OPENSSL_free(der[0]);
+    OPENSSL_free(der[1]);
+    /* SoftHSM2 is left mapped: the provider opens the same library later. */
+    return ok;
 }
 
 static int setup(void **state)
@@ -46,7 +124,8 @@ static int setup(void **state)
     if (!run("softhsm2-util --init-token --free --label tm-0001 --so-pin 12345678 --pin 1234 "
              ">/dev/null") ||
         !run("pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --login --pin 1234 "
-             "--keypairgen --key-type EC:prime256v1 --id 01 --label k >/dev/null 2>&1"))
+             "--keypairgen --key-type EC:prime256v1 --id 01 --label k >/dev/null 2>&1") ||
+        !add_bulk_certs())
         return -1;
     f = popen("pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so -L 2>/dev/null | "
               "awk -F': *' '/serial num/{print $2; exit}'",
@@ -119,6 +198,22 @@ static void wrong_pin_reaches_the_token_once(void **state)
     ERR_clear_error();
 }
 
+/* Past any fixed-size list: every refused PIN stays refused. */
+static void many_wrong_pins_each_reach_the_token_once(void **state)
+{
+    unsigned long before = login_calls();
+    char pin[16];
+
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 10; i++) {
+            snprintf(pin, sizeof(pin), "5%03d", i);
+            assert_null(load(pin));
+            ERR_clear_error();
+        }
+        assert_int_equal(login_calls(), before + 10);
+    }
+}
+
 static void right_pin_logs_in_once_per_process(void **state)
 {
     unsigned long before = login_calls();
@@ -139,6 +234,34 @@ static void right_pin_logs_in_once_per_process(void **state)
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(a);
     EVP_PKEY_free(b);
+}
+
+/* Every certificate under the label comes back, the one written last too. */
+static void search_returns_objects_past_the_first_chunk(void **state)
+{
+    char uri[256];
+    int certs = 0, wanted = 0;
+    OSSL_STORE_CTX *c;
+
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=bulk;type=cert", serial);
+    c = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    assert_non_null(c);
+    while (!OSSL_STORE_eof(c)) {
+        OSSL_STORE_INFO *i = OSSL_STORE_load(c);
+        if (i == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(i) == OSSL_STORE_INFO_CERT) {
+            char cn[32] = "";
+            X509_NAME_get_text_by_NID(X509_get_subject_name(OSSL_STORE_INFO_get0_CERT(i)),
+                                      NID_commonName, cn, sizeof(cn));
+            certs++;
+            wanted += strcmp(cn, "wanted") == 0;
+        }
+        OSSL_STORE_INFO_free(i);
+    }
+    OSSL_STORE_close(c);
+    assert_int_equal(certs, N_BULK);
+    assert_int_equal(wanted, 1);
 }
 
 /* Several threads signing with one token key at once: the session pool hands
@@ -195,6 +318,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wrong_pin_reaches_the_token_once),
+        cmocka_unit_test(many_wrong_pins_each_reach_the_token_once),
+        cmocka_unit_test(search_returns_objects_past_the_first_chunk),
         cmocka_unit_test(right_pin_logs_in_once_per_process),
         cmocka_unit_test(concurrent_signing_from_threads),
     };
