@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TM_PACKAGES=(
-    build-essential cmake pkg-config clang  # toolchain; clang for the libFuzzer targets
+    build-essential cmake pkg-config        # toolchain
+    clang libclang-rt-14-dev                # clang + its sanitizer/libFuzzer runtime (a mere
+                                            # recommendation of clang) for the fuzz targets
     libssl-dev openssl                      # OpenSSL 3: libcrypto, the provider API, stock CLI
     libp11-kit-dev p11-kit                  # pkcs11.h, RFC 7512 URI parser, module registry
     libjson-c-dev                           # JSON for the audit log and --json output

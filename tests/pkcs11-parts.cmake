@@ -54,7 +54,7 @@ add_dependencies(fuzz_policy_replay policy-fuzz-seeds)
 add_test(NAME policy_fuzz_replay COMMAND fuzz_policy_replay "${TM_POLICY_SEEDS}")
 set_tests_properties(policy_fuzz_replay PROPERTIES LABELS "fuzz" TIMEOUT 300)
 
-if(TOKENMINT_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+if(TOKENMINT_LIBFUZZER)
   add_executable(fuzz_policy fuzz/fuzz_policy.c ${TM_PKCS11_DIR}/policy.c)
   target_include_directories(fuzz_policy PRIVATE ${TM_PKCS11_DIR})
   target_compile_options(fuzz_policy PRIVATE -fsanitize=fuzzer,address,undefined
