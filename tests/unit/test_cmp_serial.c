@@ -1,5 +1,5 @@
 /*
- * The relay's serial range rule (tool/cmp_serial.c): hex serials compare as
+ * The relay's serial range rule (tool/cmp/serial.c): hex serials compare as
  * numbers, anything else as text.
  */
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /*
  * The tool's local CA (tool/ca/local.c) and operator passphrase check
- * (tool/operator.c), without tokens: requests signed by software keys.
+ * (tool/station/operator.c), without tokens: requests signed by software keys.
  */
 #include <setjmp.h>
 #include <stdarg.h>
