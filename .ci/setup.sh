@@ -48,7 +48,8 @@ tm_install_packages() {
 tm_build() {
     local dir=$1 cc=$2 type=$3
     shift 3
-    CC=$cc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DTOKENMINT_WERROR=ON "$@"
+    # CMAKE_C_COMPILER, not just CC: CC is ignored once DIR has a cache.
+    cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" -DTOKENMINT_WERROR=ON "$@"
     cmake --build "$dir" -j"$(nproc)"
 }
 

@@ -41,7 +41,8 @@ typedef struct record {
     char purpose[32];
 } record;
 
-struct tool_ca {
+typedef struct local_ca {
+    tool_ca base; /* first: the interface (ca/ca.h) */
     char dir[PATH_MAX];
     char newcerts[PATH_MAX];
     char index[PATH_MAX];
@@ -64,13 +65,10 @@ struct tool_ca {
     /* dbmu: one thread at a time holds the flock (it belongs to the open
      * file, not the thread) and touches recs */
     pthread_mutex_t dbmu;
-    /* group commit */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    tool_ca_item **pending;
-    size_t npending, cap;
-    int busy;
-};
+} local_ca;
+
+static const tool_ca_ops local_ops;
+static void local_close(tool_ca *base);
 
 static int sha256_hex(const unsigned char *der, int len, char hex[65])
 {
@@ -526,7 +524,7 @@ static int next_line(FILE *f, char *line, size_t len, off_t *pos)
     return 1;
 }
 
-static int load_records(tool_ca *ca)
+static int load_records(local_ca *ca)
 {
     char path[PATH_MAX + 16], line[1024];
     int restart;
@@ -576,7 +574,7 @@ static void free_serials(char **v, size_t n)
 }
 
 /* Serials in index.txt, kept sorted in ca->serials for uniqueness checks. */
-static void load_index_serials(tool_ca *ca)
+static void load_index_serials(local_ca *ca)
 {
     char line[4096];
     size_t before;
@@ -620,7 +618,7 @@ static void load_index_serials(tool_ca *ca)
         qsort(ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
 }
 
-static int serial_known(tool_ca *ca, const char *s)
+static int serial_known(local_ca *ca, const char *s)
 {
     return ca->nserials && bsearch(&s, ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
 }
@@ -658,7 +656,7 @@ static char *record_line(const char *serial, const char *spki, const char *token
 
 /* Certificate files in newcerts/ that no index line names: written just
  * before a crash. Their records are completed here, under the lock. */
-static void recover_orphans(tool_ca *ca)
+static void recover_orphans(local_ca *ca)
 {
     DIR *d = opendir(ca->newcerts);
     struct dirent *e;
@@ -721,7 +719,7 @@ static char *cnf_get(CONF *conf, const char *sect, const char *key)
 tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
                       const char *operator_id, char *err, size_t errlen)
 {
-    tool_ca *ca = calloc(1, sizeof *ca);
+    local_ca *ca = calloc(1, sizeof *ca);
     char path[PATH_MAX + 32], e[300];
     CONF *conf = NULL;
     long line = -1;
@@ -729,10 +727,9 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
 
     if (!ca)
         return NULL;
+    tool_ca_base_init(&ca->base, &local_ops);
     ca->lockfd = -1;
-    pthread_mutex_init(&ca->mu, NULL);
     pthread_mutex_init(&ca->dbmu, NULL);
-    pthread_cond_init(&ca->cv, NULL);
     ca->prof = prof;
     ca->crypto = crypto;
     snprintf(ca->operator_id, sizeof ca->operator_id, "%s", operator_id ? operator_id : "-");
@@ -798,15 +795,16 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
     load_records(ca);
     flock(ca->lockfd, LOCK_UN);
     NCONF_free(conf);
-    return ca;
+    return &ca->base;
 fail:
     NCONF_free(conf);
-    tool_ca_close(ca);
+    local_close(&ca->base);
     return NULL;
 }
 
-void tool_ca_close(tool_ca *ca)
+static void local_close(tool_ca *base)
 {
+    local_ca *ca = (local_ca *)base;
     if (!ca)
         return;
     if (ca->lockfd >= 0)
@@ -815,20 +813,18 @@ void tool_ca_close(tool_ca *ca)
     EVP_PKEY_free(ca->key);
     free(ca->recs);
     free_serials(ca->serials, ca->nserials);
-    free(ca->pending);
-    pthread_mutex_destroy(&ca->mu);
     pthread_mutex_destroy(&ca->dbmu);
-    pthread_cond_destroy(&ca->cv);
+    tool_ca_base_clear(&ca->base);
     free(ca);
 }
 
-X509 *tool_ca_root(tool_ca *ca)
+static X509 *local_root(tool_ca *base)
 {
-    return ca->root;
+    return ((local_ca *)base)->root;
 }
 
 /* Under the lock (or with a fresh read): the certificate for this key and purpose. */
-static X509 *find_locked(tool_ca *ca, const char *spki, const char *purpose)
+static X509 *find_locked(local_ca *ca, const char *spki, const char *purpose)
 {
     char path[PATH_MAX + 100];
     size_t i;
@@ -843,8 +839,9 @@ static X509 *find_locked(tool_ca *ca, const char *spki, const char *purpose)
     return NULL;
 }
 
-X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
+static X509 *local_find_by_key(tool_ca *base, EVP_PKEY *pub, const char *purpose)
 {
+    local_ca *ca = (local_ca *)base;
     char spki[65];
     X509 *x;
     tool_return_val_if_fail(ca != NULL && pub != NULL && purpose != NULL, NULL);
@@ -862,7 +859,7 @@ X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
 /* Steps 9 and 10 for one request, outside the database lock: the
  * certificate is signed (with a random serial, checked for uniqueness later
  * under the lock) but not yet stored. */
-static X509 *issue_one(tool_ca *ca, tool_ca_item *it)
+static X509 *issue_one(local_ca *ca, tool_ca_item *it)
 {
     tm_violations *v = tm_violations_new();
     EVP_PKEY *pub = X509_REQ_get0_pubkey(it->req);
@@ -910,7 +907,7 @@ bad:
 /* Under the lock: a serial that neither the index nor this batch knows,
  * drawing (and signing) again on the rare collision. The serial in hex, or
  * NULL with it->error. */
-static char *unique_serial(tool_ca *ca, tool_ca_item *it, char **batch, size_t nbatch)
+static char *unique_serial(local_ca *ca, tool_ca_item *it, char **batch, size_t nbatch)
 {
     char *sn = NULL, e[300];
     int tries;
@@ -960,8 +957,9 @@ static int append_text(char **buf, size_t *len, const char *text)
  * be serial: the never-twice lookup, serial allocation, the certificate
  * files, one syncfs, then the records and index lines (each fsync'd).
  */
-size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
+static size_t local_issue_batch(tool_ca *base, tool_ca_item *items, size_t n)
 {
+    local_ca *ca = (local_ca *)base;
     size_t i, j, issued = 0;
     char **batch = calloc(n ? n : 1, sizeof *batch);
     char(*spki)[65] = calloc(n ? n : 1, sizeof *spki);
@@ -1094,74 +1092,35 @@ size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
     return issued;
 }
 
-int tool_ca_token_lock(tool_ca *ca, const unsigned char *serial, size_t len)
+static int local_token_lock(tool_ca *base, const unsigned char *serial, size_t len, char *err,
+                            size_t errlen)
 {
+    local_ca *ca = (local_ca *)base;
     char dir[PATH_MAX + 16];
+    int fd = -1;
 
-    if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) >= sizeof dir)
-        return -1;
-    return tool_token_lock(dir, serial, len);
+    if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) < sizeof dir)
+        fd = tool_token_lock(dir, serial, len);
+    if (fd == -1)
+        snprintf(err, errlen, "cannot take the token's lock in the CA directory");
+    return fd;
 }
 
-void tool_ca_token_unlock(int fd)
+/* tool_ca_open checked the directory, its key and root, and its database files. */
+static int local_check(tool_ca *base, char *err, size_t errlen)
 {
-    tool_token_unlock(fd);
+    (void)base;
+    (void)err;
+    (void)errlen;
+    return 1;
 }
 
-void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
-{
-    tool_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
-    pthread_mutex_lock(&ca->mu);
-    if (ca->npending == ca->cap) {
-        size_t nc = ca->cap ? ca->cap * 2 : 16;
-        tool_ca_item **t = realloc(ca->pending, nc * sizeof *t);
-        if (!t) {
-            pthread_mutex_unlock(&ca->mu);
-            snprintf(item->error, sizeof item->error, "out of memory");
-            return;
-        }
-        ca->pending = t;
-        ca->cap = nc;
-    }
-    ca->pending[ca->npending++] = item;
-    while (!item->done) {
-        if (!ca->busy) {
-            /* Leader: takes every request waiting now into one batch. */
-            size_t n = ca->npending, i;
-            tool_ca_item *batch = calloc(n, sizeof *batch);
-            tool_ca_item **who = malloc(n * sizeof *who);
-            ca->busy = 1;
-            if (!batch || !who) {
-                for (i = 0; i < n; i++) {
-                    snprintf(ca->pending[i]->error, sizeof ca->pending[i]->error, "out of memory");
-                    ca->pending[i]->done = 1;
-                }
-                ca->npending = 0;
-                ca->busy = 0;
-                free(batch);
-                free(who);
-                pthread_cond_broadcast(&ca->cv);
-                continue;
-            }
-            memcpy(who, ca->pending, n * sizeof *who);
-            for (i = 0; i < n; i++)
-                batch[i] = *who[i];
-            ca->npending = 0;
-            pthread_mutex_unlock(&ca->mu);
-            tool_ca_issue_batch(ca, batch, n);
-            pthread_mutex_lock(&ca->mu);
-            for (i = 0; i < n; i++) {
-                who[i]->cert = batch[i].cert;
-                memcpy(who[i]->error, batch[i].error, sizeof batch[i].error);
-                who[i]->done = 1;
-            }
-            free(batch);
-            free(who);
-            ca->busy = 0;
-            pthread_cond_broadcast(&ca->cv);
-        } else {
-            pthread_cond_wait(&ca->cv, &ca->mu);
-        }
-    }
-    pthread_mutex_unlock(&ca->mu);
-}
+static const tool_ca_ops local_ops = {
+    .name = "local CA",
+    .check = local_check,
+    .issue_batch = local_issue_batch,
+    .root = local_root,
+    .find_by_key = local_find_by_key,
+    .token_lock = local_token_lock,
+    .close = local_close,
+};
