@@ -75,6 +75,8 @@ static int failinfo_of(const char *error)
 {
     if (strstr(error, "signature does not verify"))
         return OSSL_CMP_PKIFAILUREINFO_badPOP;
+    if (strstr(error, "never bound twice"))
+        return OSSL_CMP_PKIFAILUREINFO_duplicateCertReq;
     if (strstr(error, "profile") || strstr(error, "cannot issue"))
         return OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
     return OSSL_CMP_PKIFAILUREINFO_systemFailure;
@@ -112,7 +114,8 @@ static int serve_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
     item.purpose = b.purpose[0] ? b.purpose : tm_profile_default_purpose(be->prof);
     tm_ca_submit(be->ca, &item);
     if (!item.cert) {
-        ans->failinfo = failinfo_of(item.error);
+        ans->failinfo = item.unavailable ? OSSL_CMP_PKIFAILUREINFO_systemUnavail
+                                         : failinfo_of(item.error);
         snprintf(ans->text, sizeof ans->text, "%s", item.error[0] ? item.error : "not issued");
         goto out;
     }
@@ -190,6 +193,7 @@ int tm_cmd_ca_serve(int argc, char **argv)
         tool_err("ca serve: %s", err);
         goto out;
     }
+    tm_ca_set_lazy_view(be.ca, 1);
     so.log_name = "tokenmint ca serve";
     so.name = X509_get_subject_name(tm_ca_root(be.ca));
     so.deferred = deferred;

@@ -142,13 +142,33 @@ typedef struct tm_ca_item {
      * checks a p10cr's signature or a CRMF POP): the CA does not check the
      * request's signature again. req may then be an unsigned template. */
     int pop_verified;
+    /* out: refused because the CA database cannot be reached now; the
+     * request may be sent again (CMP systemUnavail) */
+    int unavailable;
 } tm_ca_item;
 
 /* Creates DIR as a CA: keys, self-signed root, index, serial, newcerts/, ca.cnf. */
 int tm_ca_init(const char *dir, const char *key_uri, const char *key_file, const char *subject,
                tm_crypto *crypto, char *err, size_t errlen);
+/* The same with the records in a given database: conninfo NULL or "" is
+ * DIR/ca.db (SQLite), else a PostgreSQL connection string, written into
+ * DIR/ca.cnf ([ tokenmint ] database). */
+int tm_ca_init_db(const char *dir, const char *conninfo, const char *key_uri,
+                  const char *key_file, const char *subject, tm_crypto *crypto, char *err,
+                  size_t errlen);
+/* Opens the CA: its records in conninfo when given, else the database
+ * DIR/ca.cnf names, else DIR/ca.db. Takes in what stock openssl ca or an
+ * old-format directory left (reported on stderr) and rewrites index.txt. */
 tm_ca *tm_ca_open(const char *dir, const tm_profile *prof, tm_crypto *crypto,
                   const char *operator_id, char *err, size_t errlen);
+tm_ca *tm_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
+                     tm_crypto *crypto, const char *operator_id, char *err, size_t errlen);
+/* The CA's record store (ca/castore.h), borrowed. Use it from one thread
+ * at a time, not while a batch runs. */
+struct tool_castore *tm_ca_store(tm_ca *ca);
+/* A server's choice: index.txt rewritten every ~250 ms (and at close)
+ * instead of after every batch. The database is durable either way. */
+void tm_ca_set_lazy_view(tm_ca *ca, int lazy);
 void tm_ca_close(tm_ca *ca);
 X509 *tm_ca_root(tm_ca *ca); /* borrowed */
 /* Claims 9/16 (steps 9, 10): verifies and issues a batch under one DB lock.
