@@ -20,7 +20,7 @@
  * newcerts/ file follows at once, the index.txt view at most about a second
  * later (and when the CA is closed or next opened).
  */
-#include "tool.h"
+#include "ca/ca.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,16 +38,16 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "ca/ca_files.h"
-#include "ca/castore.h"
+#include "ca_files.h"
+#include "castore.h"
 
-/* How often a busy `ca serve` (tm_ca_set_lazy_view) rewrites index.txt: at
+/* How often a busy `ca serve` (tool_ca_set_lazy_view) rewrites index.txt: at
  * most every CA_VIEW_MIN_MS, and no more often than 20 times what the last
  * rewrite took (a large CA rewrites less often), so the view costs a server
  * at most about 5% of its time. Other callers rewrite after every batch. */
 #define CA_VIEW_MIN_MS 250.0
 
-struct tm_ca {
+struct tool_ca {
     char dir[PATH_MAX];
     char newcerts[PATH_MAX];
     char index[PATH_MAX];
@@ -55,7 +55,7 @@ struct tm_ca {
     X509 *root;
     EVP_PKEY *key;
     const tm_profile *prof;
-    tm_crypto *crypto;
+    tool_crypto *crypto;
     char operator_id[256];
     int lockfd;
     tool_castore *db;
@@ -68,12 +68,12 @@ struct tm_ca {
     /* group commit */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    tm_ca_item **pending;
+    tool_ca_item **pending;
     size_t npending, cap;
     int busy;
 };
 
-int tm_spki_hash(EVP_PKEY *pub, char hex[65])
+int tool_spki_hash(EVP_PKEY *pub, char hex[65])
 {
     X509_PUBKEY *xp = NULL;
     int ok;
@@ -164,7 +164,7 @@ static const char *md_for(EVP_PKEY *k)
     return "SHA256";
 }
 
-static int sign_cert(X509 *cert, EVP_PKEY *key, tm_crypto *crypto)
+static int sign_cert(X509 *cert, EVP_PKEY *key, tool_crypto *crypto)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int ok = md &&
@@ -316,14 +316,14 @@ static const struct {
     {"db.lock", ""},
 };
 
-int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
-               tm_crypto *crypto, char *err, size_t errlen)
+int tool_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
+               tool_crypto *crypto, char *err, size_t errlen)
 {
-    return tm_ca_init_db(dir_in, NULL, key_uri, key_file, subject, crypto, err, errlen);
+    return tool_ca_init_db(dir_in, NULL, key_uri, key_file, subject, crypto, err, errlen);
 }
 
-int tm_ca_init_db(const char *dir_in, const char *conninfo, const char *key_uri,
-                  const char *key_file, const char *subject, tm_crypto *crypto, char *err,
+int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_uri,
+                  const char *key_file, const char *subject, tool_crypto *crypto, char *err,
                   size_t errlen)
 {
     tool_castore *db = NULL;
@@ -355,7 +355,7 @@ int tm_ca_init_db(const char *dir_in, const char *conninfo, const char *key_uri,
     mkdir(path, 0700);
 
     if (key_uri) {
-        key = tm_crypto_load_key(crypto, key_uri, NULL, e, sizeof e);
+        key = tool_crypto_load_key(crypto, key_uri, NULL, e, sizeof e);
         if (!key) {
             snprintf(err, errlen, "--key %s: %s", key_uri, e);
             goto out;
@@ -407,11 +407,11 @@ int tm_ca_init_db(const char *dir_in, const char *conninfo, const char *key_uri,
         !add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") ||
         !add_ext(cert, cert, NID_subject_key_identifier, "hash") ||
         !add_ext(cert, cert, NID_authority_key_identifier, "keyid:always")) {
-        snprintf(err, errlen, "cannot build the root certificate: %s", tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "cannot build the root certificate: %s", tool_ossl_err(e, sizeof e));
         goto out;
     }
     if (!sign_cert(cert, key, crypto)) {
-        snprintf(err, errlen, "the CA key cannot sign: %s", tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "the CA key cannot sign: %s", tool_ossl_err(e, sizeof e));
         goto out;
     }
     pem = pem_of_cert(cert, &pemlen);
@@ -455,23 +455,30 @@ out:
 
 static void import_say(const char *line, void *user)
 {
-    tm_ca *ca = user;
+    tool_ca *ca = user;
     /* an operator must see what was taken in or refused, not only with debug */
     tool_err("CA %s: %s", ca->dir, line);
 }
 
-static tool_ca_paths paths_of(tm_ca *ca)
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static tool_ca_paths paths_of(tool_ca *ca)
 {
     tool_ca_paths p = {ca->dir, ca->index, ca->serial[0] ? ca->serial : NULL, ca->newcerts};
     return p;
 }
 
 /* Under the flock: takes in what others wrote, rewrites the view. */
-static int view_sync_locked(tm_ca *ca, int import, char *err, size_t errlen)
+static int view_sync_locked(tool_ca *ca, int import, char *err, size_t errlen)
 {
     tool_ca_paths p = paths_of(ca);
     tool_ca_import_report rep;
-    double t0 = tm_now_ms();
+    double t0 = mono_ms();
 
     if (import &&
         tool_ca_import(ca->db, &p, ca->root, ca->prof, import_say, ca, &rep, err, errlen) !=
@@ -480,12 +487,12 @@ static int view_sync_locked(tm_ca *ca, int import, char *err, size_t errlen)
     if (!tool_ca_view_write(ca->db, &p, &ca->view_sb, err, errlen))
         return 0;
     ca->view_dirty = 0;
-    ca->view_at = tm_now_ms();
+    ca->view_at = mono_ms();
     ca->view_cost = ca->view_at - t0;
     return 1;
 }
 
-static int view_sync(tm_ca *ca, int force, char *err, size_t errlen)
+static int view_sync(tool_ca *ca, int force, char *err, size_t errlen)
 {
     tool_ca_paths p = paths_of(ca);
     double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
@@ -493,7 +500,7 @@ static int view_sync(tm_ca *ca, int force, char *err, size_t errlen)
 
     if (!ca->view_lazy)
         gap = 0;
-    if (!force && (!ca->view_dirty || tm_now_ms() - ca->view_at < gap))
+    if (!force && (!ca->view_dirty || mono_ms() - ca->view_at < gap))
         return 1;
     flock(ca->lockfd, LOCK_EX);
     /* stock openssl ca (or a tokenmint of another directory layout) wrote
@@ -534,10 +541,10 @@ static int cnf_tokenmint(CONF *conf, const char *path, char *db, size_t dblen, c
     return 1;
 }
 
-tm_ca *tm_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
-                     tm_crypto *crypto, const char *operator_id, char *err, size_t errlen)
+tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
+                     tool_crypto *crypto, const char *operator_id, char *err, size_t errlen)
 {
-    tm_ca *ca = calloc(1, sizeof *ca);
+    tool_ca *ca = calloc(1, sizeof *ca);
     char path[PATH_MAX + 32], e[300], cnfdb[2048];
     CONF *conf = NULL;
     long line = -1;
@@ -560,7 +567,7 @@ tm_ca *tm_ca_open_db(const char *dir, const char *conninfo, const tm_profile *pr
     conf = NCONF_new(NULL);
     if (!conf || NCONF_load(conf, path, &line) <= 0) {
         if (line > 0)
-            snprintf(err, errlen, "%s line %ld: %s", path, line, tm_ossl_err(e, sizeof e));
+            snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
         else
             snprintf(err, errlen, "%s: cannot read (is %s a CA made with `tokenmint ca init`?)",
                      path, dir);
@@ -590,7 +597,7 @@ tm_ca *tm_ca_open_db(const char *dir, const char *conninfo, const tm_profile *pr
         goto fail;
     }
     if (strncmp(keyref, "pkcs11:", 7) == 0) {
-        ca->key = tm_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
+        ca->key = tool_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
     } else {
         FILE *f = fopen(keyref, "r");
         if (f) {
@@ -626,17 +633,17 @@ tm_ca *tm_ca_open_db(const char *dir, const char *conninfo, const tm_profile *pr
     return ca;
 fail:
     NCONF_free(conf);
-    tm_ca_close(ca);
+    tool_ca_close(ca);
     return NULL;
 }
 
-tm_ca *tm_ca_open(const char *dir, const tm_profile *prof, tm_crypto *crypto,
+tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
                   const char *operator_id, char *err, size_t errlen)
 {
-    return tm_ca_open_db(dir, NULL, prof, crypto, operator_id, err, errlen);
+    return tool_ca_open_db(dir, NULL, prof, crypto, operator_id, err, errlen);
 }
 
-void tm_ca_close(tm_ca *ca)
+void tool_ca_close(tool_ca *ca)
 {
     char e[600];
 
@@ -659,30 +666,30 @@ void tm_ca_close(tm_ca *ca)
     free(ca);
 }
 
-X509 *tm_ca_root(tm_ca *ca)
+X509 *tool_ca_root(tool_ca *ca)
 {
     return ca->root;
 }
 
-void tm_ca_set_lazy_view(tm_ca *ca, int lazy)
+void tool_ca_set_lazy_view(tool_ca *ca, int lazy)
 {
     if (ca)
         ca->view_lazy = lazy;
 }
 
-struct tool_castore *tm_ca_store(tm_ca *ca)
+struct tool_castore *tool_ca_store(tool_ca *ca)
 {
     return ca ? ca->db : NULL;
 }
 
-X509 *tm_ca_find_by_key(tm_ca *ca, EVP_PKEY *pub, const char *purpose)
+X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
 {
     char spki[65];
     tool_cs_record r;
     X509 *x = NULL;
-    tm_return_val_if_fail(ca != NULL && pub != NULL && purpose != NULL, NULL);
+    tool_return_val_if_fail(ca != NULL && pub != NULL && purpose != NULL, NULL);
 
-    if (!tm_spki_hash(pub, spki))
+    if (!tool_spki_hash(pub, spki))
         return NULL;
     memset(&r, 0, sizeof r);
     pthread_mutex_lock(&ca->dbmu);
@@ -696,7 +703,7 @@ X509 *tm_ca_find_by_key(tm_ca *ca, EVP_PKEY *pub, const char *purpose)
 /* Steps 9 and 10 for one request, outside the database lock: the
  * certificate is signed (with a random serial, checked for uniqueness later
  * by the database) but not yet stored. */
-static X509 *issue_one(tm_ca *ca, tm_ca_item *it)
+static X509 *issue_one(tool_ca *ca, tool_ca_item *it)
 {
     tm_violations *v = tm_violations_new();
     EVP_PKEY *pub = X509_REQ_get0_pubkey(it->req);
@@ -730,7 +737,7 @@ static X509 *issue_one(tm_ca *ca, tm_ca_item *it)
     }
     if (!sign_cert(cert, ca->key, ca->crypto)) {
         snprintf(it->error, sizeof it->error, "the CA key did not sign: %s",
-                 tm_ossl_err(e, sizeof e));
+                 tool_ossl_err(e, sizeof e));
         goto bad;
     }
     tm_violations_free(v);
@@ -747,7 +754,7 @@ bad:
  * token serial, same subject). Anything else is a key moved to another
  * binding and is refused. 1 same, 0 refused (it->error says why).
  */
-static int same_binding(tm_ca *ca, tm_ca_item *it, X509 *fresh, X509 *before,
+static int same_binding(tool_ca *ca, tool_ca_item *it, X509 *fresh, X509 *before,
                         const char *before_serial, const char *before_token)
 {
     tm_binding a, b;
@@ -771,7 +778,7 @@ static int same_binding(tm_ca *ca, tm_ca_item *it, X509 *fresh, X509 *before,
     return same;
 }
 
-static void fail_item(tm_ca_item *it, int unavailable, const char *fmt, const char *what)
+static void fail_item(tool_ca_item *it, int unavailable, const char *fmt, const char *what)
 {
     X509_free(it->cert);
     it->cert = NULL;
@@ -780,7 +787,7 @@ static void fail_item(tm_ca_item *it, int unavailable, const char *fmt, const ch
 }
 
 /* Draws a new serial and signs again (the database had the serial). */
-static int reserial(tm_ca *ca, tm_ca_item *it)
+static int reserial(tool_ca *ca, tool_ca_item *it)
 {
     ASN1_INTEGER *r = tm_profile_random_serial();
     char e[300];
@@ -788,17 +795,17 @@ static int reserial(tm_ca *ca, tm_ca_item *it)
 
     ASN1_INTEGER_free(r);
     if (!ok)
-        fail_item(it, 0, "the CA key did not sign: %s", tm_ossl_err(e, sizeof e));
+        fail_item(it, 0, "the CA key did not sign: %s", tool_ossl_err(e, sizeof e));
     return ok;
 }
 
 /* Under dbmu inside a batch: stores item i or finds its earlier certificate.
  * Returns 1 (item has its answer), 0 (item refused), -1 (the batch failed:
  * code in *code). */
-static int store_one(tm_ca *ca, tm_ca_item *items, size_t i, char (*spki)[65], int *fresh,
+static int store_one(tool_ca *ca, tool_ca_item *items, size_t i, char (*spki)[65], int *fresh,
                      int *code)
 {
-    tm_ca_item *it = &items[i];
+    tool_ca_item *it = &items[i];
     tool_cs_record rec, before;
     int tries, ret = -1;
     size_t j;
@@ -887,14 +894,14 @@ out:
  * holds the never-twice lookups and the inserts of the whole batch, and its
  * commit makes them durable before anyone is answered.
  */
-size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
+size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
 {
     size_t i, issued = 0;
     char(*spki)[65] = calloc(n ? n : 1, sizeof *spki);
     int *fresh = calloc(n ? n : 1, sizeof *fresh);
     int code = TOOL_CS_OK, failed = 0;
     char e[600];
-    tm_return_val_if_fail(ca != NULL && (items != NULL || n == 0), 0);
+    tool_return_val_if_fail(ca != NULL && (items != NULL || n == 0), 0);
 
     if (!fresh || !spki) {
         for (i = 0; i < n; i++)
@@ -904,7 +911,7 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
         return 0;
     }
     for (i = 0; i < n; i++) {
-        tm_ca_item *it = &items[i];
+        tool_ca_item *it = &items[i];
         it->error[0] = 0;
         it->unavailable = 0;
         /* The profile first: a request that breaks it is refused even when
@@ -932,7 +939,7 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
     snprintf(e, sizeof e, "%s", tool_castore_error(ca->db));
     pthread_mutex_unlock(&ca->dbmu);
     for (i = 0; i < n; i++) {
-        tm_ca_item *it = &items[i];
+        tool_ca_item *it = &items[i];
         if (failed && it->cert)
             fail_item(it, code == TOOL_CS_UNAVAIL,
                       code == TOOL_CS_UNAVAIL ? "the CA database is unavailable, try again: %s"
@@ -965,27 +972,27 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
     return issued;
 }
 
-int tm_ca_token_lock(tm_ca *ca, const unsigned char *serial, size_t len)
+int tool_ca_token_lock(tool_ca *ca, const unsigned char *serial, size_t len)
 {
     char dir[PATH_MAX + 16];
 
     if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) >= sizeof dir)
         return -1;
-    return tm_token_lock(dir, serial, len);
+    return tool_token_lock(dir, serial, len);
 }
 
-void tm_ca_token_unlock(int fd)
+void tool_ca_token_unlock(int fd)
 {
-    tm_token_unlock(fd);
+    tool_token_unlock(fd);
 }
 
-void tm_ca_submit(tm_ca *ca, tm_ca_item *item)
+void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
 {
-    tm_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
+    tool_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
     pthread_mutex_lock(&ca->mu);
     if (ca->npending == ca->cap) {
         size_t nc = ca->cap ? ca->cap * 2 : 16;
-        tm_ca_item **t = realloc(ca->pending, nc * sizeof *t);
+        tool_ca_item **t = realloc(ca->pending, nc * sizeof *t);
         if (!t) {
             pthread_mutex_unlock(&ca->mu);
             snprintf(item->error, sizeof item->error, "out of memory");
@@ -999,8 +1006,8 @@ void tm_ca_submit(tm_ca *ca, tm_ca_item *item)
         if (!ca->busy) {
             /* Leader: takes every request waiting now into one batch. */
             size_t n = ca->npending, i;
-            tm_ca_item *batch = calloc(n, sizeof *batch);
-            tm_ca_item **who = malloc(n * sizeof *who);
+            tool_ca_item *batch = calloc(n, sizeof *batch);
+            tool_ca_item **who = malloc(n * sizeof *who);
             ca->busy = 1;
             if (!batch || !who) {
                 for (i = 0; i < n; i++) {
@@ -1019,7 +1026,7 @@ void tm_ca_submit(tm_ca *ca, tm_ca_item *item)
                 batch[i] = *who[i];
             ca->npending = 0;
             pthread_mutex_unlock(&ca->mu);
-            tm_ca_issue_batch(ca, batch, n);
+            tool_ca_issue_batch(ca, batch, n);
             pthread_mutex_lock(&ca->mu);
             for (i = 0; i < n; i++) {
                 who[i]->cert = batch[i].cert;
