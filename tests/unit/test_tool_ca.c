@@ -320,19 +320,19 @@ static void test_operator_passphrase(void **state)
     assert_non_null(f);
     fputs("open sesame\n", f);
     fclose(f);
-    assert_true(
-        tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err, sizeof err));
+    assert_true(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
+                                   sizeof err));
     assert_string_equal(id, "passphrase:desk-1");
     f = fopen(path, "w");
     fputs("open sesame!\n", f);
     fclose(f);
-    assert_false(
-        tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err, sizeof err));
+    assert_false(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
+                                    sizeof err));
     assert_non_null(strstr(err, "wrong"));
     /* a hash line that is not one is a config error, not a pass */
     cfg.scrypt = "open sesame";
-    assert_false(
-        tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err, sizeof err));
+    assert_false(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
+                                    sizeof err));
     assert_non_null(strstr(err, "not a scrypt"));
 }
 

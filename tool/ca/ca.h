@@ -48,6 +48,10 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
                       const char *operator_id, char *err, size_t errlen);
 tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
                          tool_crypto *crypto, const char *operator_id, char *err, size_t errlen);
+/* The records alone, without the CA key (ca list, show): cannot issue. */
+tool_ca *tool_ca_open_records(const char *dir, const char *conninfo, const tm_profile *prof,
+                              tool_crypto *crypto, char *err, size_t errlen);
+int tool_cmd_ca_list(int argc, char **argv); /* ca list, ca show */
 /* The CA's record store (ca/castore.h), borrowed. Use it from one thread
  * at a time, not while a batch runs. */
 struct tool_castore *tool_ca_store(tool_ca *ca);

@@ -32,7 +32,7 @@ typedef struct ictx {
     void (*report_fn)(const char *line, void *user);
     void *user;
     tool_ca_import_report *rep;
-    int failed; /* a store error: the import is rolled back */
+    int failed;     /* a store error: the import is rolled back */
     int had_issued; /* issued.txt was read: renamed once the import is committed */
 } ictx;
 
@@ -130,10 +130,10 @@ static int take(ictx *c, const tool_cs_record *r, const char *from)
     }
     if (sup[0]) {
         c->rep->superseded++;
-        say(c, "%s: key %.16s... purpose %s was certified twice (serials %s and %s): %s is "
-               "recorded as superseded",
-            from, r->spki, r->purpose, sup, strcmp(sup, r->serial) ? r->serial : "the other",
-            sup);
+        say(c,
+            "%s: key %.16s... purpose %s was certified twice (serials %s and %s): %s is "
+            "recorded as superseded",
+            from, r->spki, r->purpose, sup, strcmp(sup, r->serial) ? r->serial : "the other", sup);
     }
     return 1;
 }
@@ -162,8 +162,9 @@ static void migrate_issued(ictx *c)
         lineno++;
         if (line[n - 1] != '\n') {
             c->rep->problems++;
-            say(c, "issued.txt line %zu: torn (%zd bytes without a newline): not taken in; its "
-                   "certificate file is taken in below if it is complete",
+            say(c,
+                "issued.txt line %zu: torn (%zd bytes without a newline): not taken in; its "
+                "certificate file is taken in below if it is complete",
                 lineno, n);
             break;
         }
@@ -188,8 +189,9 @@ static void migrate_issued(ictx *c)
             say(c, "issued.txt line %zu: out of memory", lineno);
         } else if (strcmp(r.spki, fields[1]) != 0) {
             c->rep->problems++;
-            say(c, "issued.txt line %zu: serial %s: the recorded key hash is not the "
-                   "certificate's: not taken in",
+            say(c,
+                "issued.txt line %zu: serial %s: the recorded key hash is not the "
+                "certificate's: not taken in",
                 lineno, fields[0]);
         } else {
             memset(&tmv, 0, sizeof tmv);
@@ -301,8 +303,9 @@ static void import_index(ictx *c)
             r.reason = reason;
             if (take(c, &r, "index.txt") > 0) {
                 c->rep->imported++;
-                say(c, "index.txt: took in certificate %s issued by openssl ca (token %s, "
-                       "purpose %s)",
+                say(c,
+                    "index.txt: took in certificate %s issued by openssl ca (token %s, "
+                    "purpose %s)",
                     r.serial, r.token, r.purpose);
             }
         }
@@ -375,8 +378,9 @@ static void scan_newcerts(ictx *c)
             c->failed = 1;
         } else if (take(c, &r, "newcerts") > 0) {
             c->rep->recovered++;
-            say(c, "newcerts/%s: certificate no index named (written just before a crash): "
-                   "taken in",
+            say(c,
+                "newcerts/%s: certificate no index named (written just before a crash): "
+                "taken in",
                 e->d_name);
         }
         tool_cs_record_clear(&r);
@@ -423,8 +427,9 @@ int tool_ca_import(tool_castore *db, const tool_ca_paths *p, X509 *root, const t
             snprintf(err, errlen, "cannot rename %s: %s", path, strerror(errno));
             return TOOL_CS_ERROR;
         }
-        say(&c, "migrated the old-format directory: %zu records from issued.txt (now "
-                "issued.txt.migrated), %zu duplicate lines dropped, %zu problems",
+        say(&c,
+            "migrated the old-format directory: %zu records from issued.txt (now "
+            "issued.txt.migrated), %zu duplicate lines dropped, %zu problems",
             rep->migrated, rep->duplicates, rep->problems);
     }
     return code;

@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 
 #define COLS                                                                                       \
-    "serial, spki_sha256, purpose, token_serial, operator, origin, subject, issued_at, "          \
+    "serial, spki_sha256, purpose, token_serial, operator, origin, subject, issued_at, "           \
     "not_after, status, revoked_at, revocation_reason, superseded_by"
 
 int cs_fail(tool_castore *s, int code, const char *fmt, ...)
@@ -98,8 +98,8 @@ static int64_t time_of(const ASN1_TIME *t)
     return (int64_t)timegm(&tmv);
 }
 
-int tool_cs_record_from_cert(tool_cs_record *r, X509 *cert, const char *token,
-                             const char *purpose, const char *operator_id, const char *origin)
+int tool_cs_record_from_cert(tool_cs_record *r, X509 *cert, const char *token, const char *purpose,
+                             const char *operator_id, const char *origin)
 {
     char *sn;
     unsigned char *p;
@@ -144,9 +144,9 @@ X509 *tool_cs_record_cert(const tool_cs_record *r)
 }
 
 static const char *const reasons[] = {
-    "unspecified",        "keyCompromise",        "CACompromise",    "affiliationChanged",
-    "superseded",         "cessationOfOperation", "certificateHold", NULL, /* 7 unused */
-    "removeFromCRL",      "privilegeWithdrawn",   "AACompromise",
+    "unspecified",   "keyCompromise",        "CACompromise",    "affiliationChanged",
+    "superseded",    "cessationOfOperation", "certificateHold", NULL, /* 7 unused */
+    "removeFromCRL", "privilegeWithdrawn",   "AACompromise",
 };
 
 const char *tool_cs_reason_name(int reason)
@@ -298,8 +298,7 @@ static void fill(const cs_backend *be, cs_row *row, tool_cs_record *r, int with_
     size_t len = 0;
     const unsigned char *b;
 
-#define TXT(i, field)                                                                              \
-    snprintf(r->field, sizeof r->field, "%s", (t = be->col_text(row, i)) ? t : "")
+#define TXT(i, field) snprintf(r->field, sizeof r->field, "%s", (t = be->col_text(row, i)) ? t : "")
     TXT(0, serial);
     TXT(1, spki);
     TXT(2, purpose);
@@ -361,9 +360,8 @@ int tool_castore_find_serial(tool_castore *s, const char *serial, tool_cs_record
 
     if (!serial_norm(serial, sn))
         return cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial", serial);
-    code = s->be->query(s, CS_ST_FIND_SERIAL,
-                        "SELECT " COLS ", der FROM tm_cert WHERE serial = $1", p, 1, one_row, &c,
-                        NULL);
+    code = s->be->query(s, CS_ST_FIND_SERIAL, "SELECT " COLS ", der FROM tm_cert WHERE serial = $1",
+                        p, 1, one_row, &c, NULL);
     if (code != TOOL_CS_OK)
         return code;
     if (c.found && c.oom)

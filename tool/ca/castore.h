@@ -59,7 +59,7 @@ typedef struct tool_cs_record {
     char *subject;         /* owned; X509_NAME_oneline form, as in index.txt */
     int64_t issued_at;     /* seconds since the epoch */
     int64_t not_after;
-    char status; /* TOOL_CS_VALID ... */
+    char status;                            /* TOOL_CS_VALID ... */
     int64_t revoked_at;                     /* 0 unless revoked */
     int reason;                             /* CRLReason, -1 none */
     char superseded_by[TOOL_CS_SERIAL_MAX]; /* "" unless superseded */
@@ -70,8 +70,8 @@ typedef struct tool_cs_record {
 void tool_cs_record_clear(tool_cs_record *r);
 /* Fills r from a certificate (serial, spki, subject, not_after, DER);
  * token/purpose/operator/origin as given, status V, issued now. */
-int tool_cs_record_from_cert(tool_cs_record *r, X509 *cert, const char *token,
-                             const char *purpose, const char *operator_id, const char *origin);
+int tool_cs_record_from_cert(tool_cs_record *r, X509 *cert, const char *token, const char *purpose,
+                             const char *operator_id, const char *origin);
 /* The record's certificate, decoded. Caller frees. */
 X509 *tool_cs_record_cert(const tool_cs_record *r);
 /* Serial of a certificate in the records' form. Caller frees (OPENSSL_free). */

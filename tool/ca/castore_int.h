@@ -19,7 +19,7 @@
     do {                                                                                           \
         if (!(expr)) {                                                                             \
             if (getenv("TOKENMINT_DEBUG"))                                                         \
-                fprintf(stderr, "tokenmint: %s: '%s' not true\n", __func__, #expr);               \
+                fprintf(stderr, "tokenmint: %s: '%s' not true\n", __func__, #expr);                \
             return (val);                                                                          \
         }                                                                                          \
     } while (0)

@@ -34,8 +34,9 @@ static int pg_unavail_state(const char *st)
     /* 08: connection exception; 57P0x: shutdown, crash, cannot connect now;
      * 40001/40P01: serialization failure, deadlock: both worth a retry; 53: out
      * of resources (disk full) */
-    return st && (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 ||
-                  strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strncmp(st, "53", 2) == 0);
+    return st &&
+           (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 || strcmp(st, "40001") == 0 ||
+            strcmp(st, "40P01") == 0 || strncmp(st, "53", 2) == 0);
 }
 
 static int pg_code(tool_castore *s, PGresult *res, const char *what)
@@ -239,8 +240,7 @@ static int pg_commit(tool_castore *s)
 static void pg_rollback(tool_castore *s)
 {
     pg_conn *c = s->conn;
-    if (c && PQstatus(c->c) == CONNECTION_OK &&
-        PQtransactionStatus(c->c) != PQTRANS_IDLE) {
+    if (c && PQstatus(c->c) == CONNECTION_OK && PQtransactionStatus(c->c) != PQTRANS_IDLE) {
         PGresult *res = PQexec(c->c, "ROLLBACK");
         PQclear(res);
     }

@@ -63,6 +63,10 @@ struct tool_ca {
     pthread_mutex_t dbmu;
     /* the index.txt view */
     int view_dirty, view_lazy;
+    /* lazy view: a thread writes what a burst of batches left dirty */
+    pthread_t view_thread;
+    pthread_cond_t view_cv; /* with dbmu */
+    int view_thread_on, view_stop;
     double view_at, view_cost;
     struct stat view_sb;
     /* group commit */
@@ -96,7 +100,6 @@ static int fsync_path(const char *path, int dir)
     return rc == 0;
 }
 
-
 static int write_file_sync(const char *path, const char *text, size_t len, mode_t mode, int excl)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), mode), ok;
@@ -106,7 +109,6 @@ static int write_file_sync(const char *path, const char *text, size_t len, mode_
     close(fd);
     return ok;
 }
-
 
 static char *pem_of_cert(X509 *cert, size_t *len)
 {
@@ -311,20 +313,21 @@ out:
 static const struct {
     const char *name, *text;
 } db_files[] = {
-    {"index.txt", ""},    {"index.txt.attr", "unique_subject = no\n"},
+    {"index.txt", ""},
+    {"index.txt.attr", "unique_subject = no\n"},
     {"serial", "1000\n"},
     {"db.lock", ""},
 };
 
 int tool_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
-               tool_crypto *crypto, char *err, size_t errlen)
+                 tool_crypto *crypto, char *err, size_t errlen)
 {
     return tool_ca_init_db(dir_in, NULL, key_uri, key_file, subject, crypto, err, errlen);
 }
 
 int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_uri,
-                  const char *key_file, const char *subject, tool_crypto *crypto, char *err,
-                  size_t errlen)
+                    const char *key_file, const char *subject, tool_crypto *crypto, char *err,
+                    size_t errlen)
 {
     tool_castore *db = NULL;
     char dir[PATH_MAX], path[PATH_MAX + 32], keyref[PATH_MAX + 600], e[300];
@@ -450,7 +453,6 @@ out:
     return ok;
 }
 
-
 /* ---- open --------------------------------------------------------------------------- */
 
 static void import_say(const char *line, void *user)
@@ -480,9 +482,8 @@ static int view_sync_locked(tool_ca *ca, int import, char *err, size_t errlen)
     tool_ca_import_report rep;
     double t0 = mono_ms();
 
-    if (import &&
-        tool_ca_import(ca->db, &p, ca->root, ca->prof, import_say, ca, &rep, err, errlen) !=
-            TOOL_CS_OK)
+    if (import && tool_ca_import(ca->db, &p, ca->root, ca->prof, import_say, ca, &rep, err,
+                                 errlen) != TOOL_CS_OK)
         return 0;
     if (!tool_ca_view_write(ca->db, &p, &ca->view_sb, err, errlen))
         return 0;
@@ -541,8 +542,9 @@ static int cnf_tokenmint(CONF *conf, const char *path, char *db, size_t dblen, c
     return 1;
 }
 
-tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
-                     tool_crypto *crypto, const char *operator_id, char *err, size_t errlen)
+static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile *prof,
+                        tool_crypto *crypto, const char *operator_id, int need_key, char *err,
+                        size_t errlen)
 {
     tool_ca *ca = calloc(1, sizeof *ca);
     char path[PATH_MAX + 32], e[300], cnfdb[2048];
@@ -596,7 +598,9 @@ tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile
         snprintf(err, errlen, "%s: not a PEM certificate", certp);
         goto fail;
     }
-    if (strncmp(keyref, "pkcs11:", 7) == 0) {
+    if (!need_key) {
+        /* records only (ca list, show) */
+    } else if (strncmp(keyref, "pkcs11:", 7) == 0) {
         ca->key = tool_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
     } else {
         FILE *f = fopen(keyref, "r");
@@ -606,11 +610,11 @@ tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile
         }
         snprintf(e, sizeof e, "not a readable unencrypted PEM private key");
     }
-    if (!ca->key) {
+    if (need_key && !ca->key) {
         snprintf(err, errlen, "CA key %s: %s", keyref, e);
         goto fail;
     }
-    if (X509_check_private_key(ca->root, ca->key) != 1) {
+    if (need_key && X509_check_private_key(ca->root, ca->key) != 1) {
         snprintf(err, errlen, "CA key %s does not match %s", keyref, certp);
         goto fail;
     }
@@ -637,10 +641,22 @@ fail:
     return NULL;
 }
 
-tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
-                  const char *operator_id, char *err, size_t errlen)
+tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
+                         tool_crypto *crypto, const char *operator_id, char *err, size_t errlen)
 {
-    return tool_ca_open_db(dir, NULL, prof, crypto, operator_id, err, errlen);
+    return ca_open(dir, conninfo, prof, crypto, operator_id, 1, err, errlen);
+}
+
+tool_ca *tool_ca_open_records(const char *dir, const char *conninfo, const tm_profile *prof,
+                              tool_crypto *crypto, char *err, size_t errlen)
+{
+    return ca_open(dir, conninfo, prof, crypto, "-", 0, err, errlen);
+}
+
+tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
+                      const char *operator_id, char *err, size_t errlen)
+{
+    return ca_open(dir, NULL, prof, crypto, operator_id, 1, err, errlen);
 }
 
 void tool_ca_close(tool_ca *ca)
@@ -649,6 +665,14 @@ void tool_ca_close(tool_ca *ca)
 
     if (!ca)
         return;
+    if (ca->view_thread_on) {
+        pthread_mutex_lock(&ca->dbmu);
+        ca->view_stop = 1;
+        pthread_cond_signal(&ca->view_cv);
+        pthread_mutex_unlock(&ca->dbmu);
+        pthread_join(ca->view_thread, NULL);
+        pthread_cond_destroy(&ca->view_cv);
+    }
     if (ca->db && ca->view_dirty && ca->lockfd >= 0) {
         ca->view_lazy = 0;
         if (!view_sync(ca, 0, e, sizeof e))
@@ -671,10 +695,54 @@ X509 *tool_ca_root(tool_ca *ca)
     return ca->root;
 }
 
+/* The lazy view's writer: at most one gap after the batch that made the
+ * view dirty, index.txt is rewritten even when no batch follows. */
+static void *view_writer(void *arg)
+{
+    tool_ca *ca = arg;
+    char e[600];
+
+    pthread_mutex_lock(&ca->dbmu);
+    while (!ca->view_stop) {
+        double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
+        double wait = ca->view_at + gap - mono_ms();
+        if (ca->view_dirty && wait <= 0) {
+            if (!view_sync(ca, 0, e, sizeof e))
+                tool_err("CA %s: index.txt view: %s", ca->dir, e);
+            if (ca->view_dirty) /* failed: try again a gap later */
+                ca->view_at = mono_ms();
+            continue;
+        }
+        if (ca->view_dirty) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)((wait - (double)(long)(wait / 1000) * 1000) * 1e6);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&ca->view_cv, &ca->dbmu, &ts);
+        } else {
+            pthread_cond_wait(&ca->view_cv, &ca->dbmu);
+        }
+    }
+    pthread_mutex_unlock(&ca->dbmu);
+    return NULL;
+}
+
 void tool_ca_set_lazy_view(tool_ca *ca, int lazy)
 {
-    if (ca)
-        ca->view_lazy = lazy;
+    if (!ca)
+        return;
+    ca->view_lazy = lazy;
+    if (lazy && !ca->view_thread_on) {
+        pthread_cond_init(&ca->view_cv, NULL);
+        if (pthread_create(&ca->view_thread, NULL, view_writer, ca) == 0)
+            ca->view_thread_on = 1;
+        else
+            ca->view_lazy = 0; /* no writer: every batch writes the view */
+    }
 }
 
 struct tool_castore *tool_ca_store(tool_ca *ca)
@@ -773,8 +841,7 @@ static int same_binding(tool_ca *ca, tool_ca_item *it, X509 *fresh, X509 *before
                  "this public key is already certified for %s by certificate %s (token %s); "
                  "the request binds it to token %s with another subject or serial: a key "
                  "is never bound twice",
-                 it->purpose, before_serial, before_token,
-                 a.serial_text[0] ? a.serial_text : "?");
+                 it->purpose, before_serial, before_token, a.serial_text[0] ? a.serial_text : "?");
     return same;
 }
 
@@ -839,8 +906,7 @@ static int store_one(tool_ca *ca, tool_ca_item *items, size_t i, char (*spki)[65
         if (*code == TOOL_CS_OK) {
             X509 *x = tool_cs_record_cert(&before);
             if (!x) {
-                fail_item(it, 0, "the CA database's certificate %s does not decode",
-                          before.serial);
+                fail_item(it, 0, "the CA database's certificate %s does not decode", before.serial);
                 ret = 0;
             } else if (!same_binding(ca, it, it->cert, x, before.serial, before.token)) {
                 X509_free(it->cert);
@@ -857,8 +923,8 @@ static int store_one(tool_ca *ca, tool_ca_item *items, size_t i, char (*spki)[65
         if (*code != TOOL_CS_NOTFOUND)
             goto out;
         tool_cs_record_clear(&rec);
-        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose,
-                                      ca->operator_id, "tokenmint")) {
+        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose, ca->operator_id,
+                                      "tokenmint")) {
             fail_item(it, 0, "%s", "out of memory");
             ret = 0;
             goto out;
@@ -960,9 +1026,11 @@ size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
                 tool_debug("CA: newcerts/%s.pem not written now (the next view writes it)",
                            r.serial);
             tool_cs_record_clear(&r);
-            ca->view_dirty = 1;
         }
         pthread_mutex_lock(&ca->dbmu);
+        ca->view_dirty = 1;
+        if (ca->view_thread_on)
+            pthread_cond_signal(&ca->view_cv);
         if (!view_sync(ca, 0, e, sizeof e))
             tool_err("CA %s: index.txt view: %s", ca->dir, e);
         pthread_mutex_unlock(&ca->dbmu);
