@@ -424,7 +424,7 @@ int tool_castore_list(tool_castore *s, const tool_cs_filter *f, tool_cs_each_fn 
     if (f && f->expiring_before)
         WHERE("not_after <", CS_INT, i, f->expiring_before);
 #undef WHERE
-    snprintf(sql + l, sizeof sql - l, " ORDER BY issued_at, serial");
+    snprintf(sql + l, sizeof sql - l, " ORDER BY issued_order, serial");
     code = s->be->query(s, CS_ST_LIST, sql, p, np, each_row, &c, NULL);
     if (code == TOOL_CS_OK && c.oom)
         code = cs_fail(s, TOOL_CS_ERROR, "out of memory");
@@ -436,8 +436,9 @@ int tool_castore_list(tool_castore *s, const tool_cs_filter *f, tool_cs_each_fn 
 int tool_castore_insert(tool_castore *s, const tool_cs_record *r)
 {
     char st[2] = {r ? r->status : 0, 0};
-    cs_param p[14];
+    cs_param p[15];
     long changes = 0;
+    struct timespec ts;
     int code;
     cs_return_val_if_fail(s && r && r->der && r->der_len > 0 && r->subject, TOOL_CS_ERROR);
 
@@ -459,12 +460,19 @@ int tool_castore_insert(tool_castore *s, const tool_cs_record *r)
     p[12] = r->status == TOOL_CS_SUPERSEDED ? (cs_param){.type = CS_TEXT, .text = r->superseded_by}
                                             : (cs_param){.type = CS_NULL};
     p[13] = (cs_param){.type = CS_BLOB, .blob = r->der, .len = r->der_len};
+    /* now for what is made now, else when it was made (imports) */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p[14] = (cs_param){.type = CS_INT,
+                       .i = r->issued_at >= (int64_t)ts.tv_sec - 5
+                                ? (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000
+                                : r->issued_at * 1000000};
     /* ON CONFLICT DO NOTHING: a clash with another server's row waits for it
      * and then reports zero rows instead of aborting the whole batch. */
     code = s->be->query(s, CS_ST_INSERT,
-                        "INSERT INTO tm_cert (" COLS ", der) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                        "$8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
-                        p, 14, NULL, NULL, &changes);
+                        "INSERT INTO tm_cert (" COLS
+                        ", der, issued_order) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                        "$8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
+                        p, 15, NULL, NULL, &changes);
     if (code != TOOL_CS_OK)
         return code;
     if (changes == 0)

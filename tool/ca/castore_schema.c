@@ -25,6 +25,8 @@ static const char *const steps[] = {
     " origin TEXT NOT NULL,"
     " subject TEXT NOT NULL,"
     " issued_at BIGINT NOT NULL,"
+    /* microseconds: the order records were made in (the view's line order) */
+    " issued_order BIGINT NOT NULL,"
     " not_after BIGINT NOT NULL,"
     " status CHAR(1) NOT NULL CHECK (status IN ('V', 'R', 'E', 'S')),"
     " revoked_at BIGINT,"
@@ -36,7 +38,8 @@ static const char *const steps[] = {
     /* the never-twice rule: one valid certificate per key and purpose */
     "CREATE UNIQUE INDEX tm_cert_one_valid ON tm_cert (spki_sha256, purpose) WHERE status = 'V';"
     "CREATE INDEX tm_cert_token ON tm_cert (token_serial);"
-    "CREATE INDEX tm_cert_not_after ON tm_cert (not_after);",
+    "CREATE INDEX tm_cert_not_after ON tm_cert (not_after);"
+    "CREATE INDEX tm_cert_order ON tm_cert (issued_order);",
 };
 
 typedef struct vctx {
