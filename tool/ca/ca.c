@@ -117,6 +117,7 @@ void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
             pthread_mutex_lock(&ca->mu);
             for (i = 0; i < n; i++) {
                 who[i]->cert = batch[i].cert;
+                who[i]->unavailable = batch[i].unavailable;
                 memcpy(who[i]->error, batch[i].error, sizeof batch[i].error);
                 who[i]->done = 1;
             }

@@ -1,7 +1,8 @@
 /*
  * The CA a station issues from, as one interface (tool_ca + tool_ca_ops) with
- * two backends: the local CA (ca/local.c: an openssl-ca-compatible directory,
- * batch issuance under one DB lock) and a CMP server (cmp/station.c: `issue
+ * two backends: the local CA (ca/local.c: its records in a database
+ * (castore.h), an openssl-ca-compatible directory written from them, batch
+ * issuance in one transaction) and a CMP server (cmp/station.c: `issue
  * --cmp URL`, `watch --cmp URL`). Callers hold a tool_ca * and never ask which
  * backend it is.
  *
@@ -34,6 +35,9 @@ typedef struct tool_ca_item {
      * checks a p10cr's signature or a CRMF POP): the CA does not check the
      * request's signature again. req may then be an unsigned template. */
     int pop_verified;
+    /* out: refused because the CA database cannot be reached now; the
+     * request may be sent again (CMP systemUnavail) */
+    int unavailable;
 } tool_ca_item;
 
 /* ---- the interface: what every backend implements ------------------------- */
@@ -95,11 +99,32 @@ void tool_ca_close(tool_ca *ca);
 /* Creates DIR as a CA: keys, self-signed root, index, serial, newcerts/, ca.cnf. */
 int tool_ca_init(const char *dir, const char *key_uri, const char *key_file, const char *subject,
                  tool_crypto *crypto, char *err, size_t errlen);
-/* Opens DIR (made by tool_ca_init or stock openssl) as a tool_ca. Each
- * certificate file is on disk (fsync) before its index line; its token locks
- * are DIR/locks/<serial hex>. */
+/* The same with the records in a given database: conninfo NULL or "" is
+ * DIR/ca.db (SQLite), else a PostgreSQL connection string, written into
+ * DIR/ca.cnf ([ tokenmint ] database). */
+int tool_ca_init_db(const char *dir, const char *conninfo, const char *key_uri,
+                    const char *key_file, const char *subject, tool_crypto *crypto, char *err,
+                    size_t errlen);
+/* Opens DIR as a tool_ca: its records in conninfo when given, else the
+ * database DIR/ca.cnf names, else DIR/ca.db. Takes in what stock openssl ca
+ * or an old-format directory left (reported on stderr) and rewrites
+ * index.txt. Every certificate returned by a batch is durable in the
+ * database; its token locks are DIR/locks/<serial hex>. */
 tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
                       const char *operator_id, char *err, size_t errlen);
+tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
+                         tool_crypto *crypto, const char *operator_id, char *err, size_t errlen);
+/* The records alone, without the CA key (ca list, show): cannot issue. */
+tool_ca *tool_ca_open_records(const char *dir, const char *conninfo, const tm_profile *prof,
+                              tool_crypto *crypto, char *err, size_t errlen);
+int tool_cmd_ca_list(int argc, char **argv); /* ca list, ca show */
+/* Local-CA only (NULL / no-op for another backend). The CA's record store
+ * (ca/castore.h), borrowed: use it from one thread at a time, not while a
+ * batch runs. */
+struct tool_castore *tool_ca_store(tool_ca *ca);
+/* A server's choice: index.txt rewritten every ~250 ms (and at close)
+ * instead of after every batch. The database is durable either way. */
+void tool_ca_set_lazy_view(tool_ca *ca, int lazy);
 
 /* SHA-256 of a key's SubjectPublicKeyInfo, hex. */
 int tool_spki_hash(EVP_PKEY *pub, char hex[65]);

@@ -57,6 +57,7 @@ enum {
     O_SUBJECT,
     O_ROOT,
     O_COUNT,
+    O_DB,
     O_HELP,
     /* the CMP CA (cmp/station.c) */
     O_CMP,
@@ -75,6 +76,7 @@ enum {
 typedef struct tool_parsed {
     tool_common c;
     const char *key, *key_file, *subject, *root;
+    const char *db; /* --db: the CA's PostgreSQL connection string */
     long count;
     int help;
     char **args; /* positional */
