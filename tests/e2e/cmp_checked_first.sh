@@ -50,11 +50,11 @@ refused "cmp-key is not the key of --cmp-cert" --cmp "$URL" --cmp-root "$CA/ca.p
 refused "one CA, not both" --ca "$CA" --cmp "$URL" --cmp-root "$CA/ca.pem" \
     --cmp-secret-source "$SECRET" --cmp-ref station
 refused "need --cmp URL" --cmp-ref station
-[ ! -s "$CA/index.txt" ] || tm_fail "the CMP CA must have issued nothing"
+[ "$(ca_view_lines "$CA" 0)" -eq 0 ] || tm_fail "the CMP CA must have issued nothing"
 
 # The same configuration, complete, issues: the refusals above were about it.
 "$T" issue --all --pin-source "$PIN" --cmp "$URL" --cmp-root "$CA/ca.pem" \
     --cmp-secret-source "$SECRET" --cmp-ref station >ok.out 2>&1 || { cat ok.out; tm_fail "complete config"; }
-[ "$(wc -l <"$CA/index.txt")" -eq 2 ] || tm_fail "two certificates with the complete configuration"
+[ "$(ca_view_lines "$CA" 2)" -eq 2 ] || tm_fail "two certificates with the complete configuration"
 cmp_stop "$SRV"
 echo "PASS: issue --cmp refuses a broken CMP configuration before touching a token"

@@ -33,7 +33,7 @@ for i in 0 1; do
 done
 wait "$pid" || { cat watch.err; tm_fail "watch --cmp should exit 0 after 2 tokens"; }
 # The certificates came from the CMP server's CA, one per token, on the tokens.
-[ "$(wc -l <"$CA/index.txt")" -eq 2 ] || tm_fail "the CMP CA should have issued two certificates"
+[ "$(ca_view_lines "$CA" 2)" -eq 2 ] || tm_fail "the CMP CA should have issued two certificates"
 for s in "${TM_SERIALS[@]}"; do
     [ "$(cmp_certs_on "$s")" -eq 1 ] || tm_fail "token $s should hold one certificate"
 done
