@@ -5,8 +5,8 @@
  */
 #include "ca/ca.h"
 #include "ca/castore.h"
+#include "cli/cli.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,34 +15,6 @@
 #include <json-c/json.h>
 #include <openssl/pem.h>
 #include <p11-kit/uri.h>
-
-enum { L_TOKEN = 2000, L_SERIAL, L_STATUS, L_JSON, L_DB, L_HELP };
-
-static const struct option list_opts[] = {
-    {"token", required_argument, 0, L_TOKEN},
-    {"serial", required_argument, 0, L_SERIAL},
-    {"status", required_argument, 0, L_STATUS},
-    {"json", no_argument, 0, L_JSON},
-    {"db", required_argument, 0, L_DB},
-    {"help", no_argument, 0, L_HELP},
-    {0, 0, 0, 0},
-};
-
-static const char *list_help =
-    "usage: tokenmint ca list DIR [--token URI] [--serial S] [--status S] [--json] [--db C]\n"
-    "       tokenmint ca show DIR SERIAL [--json] [--db C]\n"
-    "\n"
-    "The CA's records from its database (DIR/ca.db, or the PostgreSQL database of\n"
-    "DIR/ca.cnf [ tokenmint ] database, or --db). What stock `openssl ca` issued or\n"
-    "revoked in DIR is taken in first. One line per certificate: serial, status\n"
-    "(valid, revoked, expired, superseded), token serial, purpose, operator, origin,\n"
-    "notAfter, subject, tab-separated.\n"
-    "\n"
-    "  --token URI     certificates of one token (pkcs11:serial=...)\n"
-    "  --serial S      one certificate serial (hex)\n"
-    "  --status S      valid, revoked, expired or superseded\n"
-    "  --json          one JSON object per line\n"
-    "  --db CONNINFO   a PostgreSQL connection string instead of the directory's\n";
 
 static const struct {
     char code;
@@ -176,7 +148,9 @@ static int show_one(const tool_cs_record *r, int json)
 /* argv[0] "ca", argv[1] "list" or "show" */
 int tool_cmd_ca_list(int argc, char **argv)
 {
-    int show = strcmp(argv[1], "show") == 0, o, rc = TOOL_EXIT_USAGE, code;
+    int show = strcmp(argv[1], "show") == 0, rc = TOOL_EXIT_USAGE, code;
+    tool_parsed p;
+    size_t k;
     const char *db = NULL;
     char tok[TM_SERIAL_TEXT_MAX + 1], err[700];
     tool_cs_filter f;
@@ -189,57 +163,57 @@ int tool_cmd_ca_list(int argc, char **argv)
     memset(&f, 0, sizeof f);
     argc--;
     argv++;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", list_opts, NULL)) != -1) {
-        switch (o) {
-        case L_TOKEN:
+    if (!tool_parse(argc, argv, show ? "ca show" : "ca list", &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        tool_parsed_free(&p);
+        return TOOL_EXIT_OK;
+    }
+    for (k = 0; k < p.ngiven; k++) {
+        const char *optarg = p.given[k].value;
+        switch (p.given[k].code) {
+        case O_TOKEN:
             if (show || !token_of_uri(optarg, tok, sizeof tok)) {
                 tool_err("ca %s: --token %s: %s", argv[0], optarg,
                          show ? "does not apply to show"
                               : "not a pkcs11: token URI with a serial (pkcs11:serial=...)");
+                tool_parsed_free(&p);
                 return TOOL_EXIT_USAGE;
             }
             f.token = tok;
             break;
-        case L_SERIAL:
+        case O_SERIAL:
             f.serial = optarg;
             break;
-        case L_STATUS:
+        case O_STATUS:
             for (i = 0; i < sizeof statuses / sizeof *statuses; i++)
                 if (strcmp(optarg, statuses[i].name) == 0)
                     f.status = statuses[i].code;
             if (!f.status) {
                 tool_err("ca list: --status %s: one of valid, revoked, expired, superseded",
                          optarg);
+                tool_parsed_free(&p);
                 return TOOL_EXIT_USAGE;
             }
             break;
-        case L_JSON:
+        case O_JSON:
             c.json = 1;
             break;
-        case L_DB:
+        case O_DB:
             db = optarg;
             break;
-        case 'h':
-        case L_HELP:
-            fputs(list_help, stdout);
-            return TOOL_EXIT_OK;
-        default:
-            tool_err("ca %s: unknown option or missing value: %s (see --help)", argv[0],
-                     argv[optind - 1]);
-            return TOOL_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1 - show) {
-        tool_err("ca %s: %s\n%s", argv[0],
+    if (p.nargs != 1 + show) {
+        tool_err("ca %s: %s (see tokenmint help ca %s)", argv[0],
                  show ? "a CA directory and a serial expected" : "one CA directory expected",
-                 list_help);
+                 argv[0]);
+        tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
     }
     prof = tm_profile_load(NULL, NULL);
     tool_crypto_open(&cr, NULL);
-    ca = prof ? tool_ca_open_records(argv[optind], db, prof, &cr, err, sizeof err) : NULL;
+    ca = prof ? tool_ca_open_records(p.args[0], db, prof, &cr, err, sizeof err) : NULL;
     if (!ca) {
         tool_err("ca %s: %s", argv[0], prof ? err : "the default profile does not load");
         rc = 1;
@@ -248,7 +222,7 @@ int tool_cmd_ca_list(int argc, char **argv)
     if (show) {
         tool_cs_record r;
         memset(&r, 0, sizeof r);
-        code = tool_castore_find_serial(tool_ca_store(ca), argv[optind + 1], &r);
+        code = tool_castore_find_serial(tool_ca_store(ca), p.args[1], &r);
         if (code == TOOL_CS_OK && show_one(&r, c.json)) {
             rc = TOOL_EXIT_OK;
         } else {
@@ -270,6 +244,7 @@ int tool_cmd_ca_list(int argc, char **argv)
     }
     rc = TOOL_EXIT_OK;
 out:
+    tool_parsed_free(&p);
     tool_ca_close(ca);
     tool_crypto_close(&cr);
     tm_profile_free(prof);

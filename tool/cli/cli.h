@@ -12,6 +12,14 @@
 
 /* ---- subcommands ------------------------------------------------------------------ */
 
+int tool_cmd_tokens(int argc, char **argv);
+int tool_cmd_ca_init(int argc, char **argv);
+int tool_cmd_issue(int argc, char **argv);
+int tool_cmd_csr(int argc, char **argv);
+int tool_cmd_write(int argc, char **argv);
+int tool_cmd_operator_hash(int argc, char **argv);
+int tool_cmd_help(int argc, char **argv);
+int tool_cmd_completion(int argc, char **argv);
 int tool_cmd_show(int argc, char **argv);
 int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_watch(int argc, char **argv);
@@ -36,7 +44,8 @@ typedef struct tool_common {
     tool_cmp_station cmp; /* --cmp*: owned until the session's CA takes it */
 } tool_common;
 
-/* Command-line options, shared by the subcommands (cli/main.c). */
+/* Option codes: one per entry of the option table (cli/options.c). The CMP
+ * servers' shared options keep their TOOL_FRONT_* codes (cmp/cmp.h). */
 enum {
     O_MODULE = 1000,
     O_CONFIG,
@@ -71,22 +80,79 @@ enum {
     O_CMP_JOBS,
     O_CMP_TIMEOUT,
     O_CMP_LOCKDIR,
+    /* ca serve, relay */
+    O_DEFERRED,
+    O_DEFERMS,
+    O_UPSTREAM,
+    O_RANGE,
+    O_UP_SECRET,
+    O_UP_REF,
+    O_UP_CERT,
+    O_UP_KEY,
+    O_UP_SRVCERT,
+    O_UP_TRUSTED,
+    /* ca list, ca show */
+    O_SERIAL,
+    O_STATUS,
 };
+
+/* ---- the option and command tables (cli/options.c, cli/commands.c) ---------- */
+
+typedef struct tool_option {
+    int code;
+    const char *name; /* the long name, without -- */
+    const char *arg;  /* what the value is ("FILE"); NULL: a flag */
+    const char *help; /* a '\n' continues at the help column */
+} tool_option;
+
+typedef struct tool_cmd_opt {
+    int code;
+    const char *help; /* this command's own wording; NULL: the option's */
+} tool_cmd_opt;
+
+typedef struct tool_command {
+    const char *name;         /* "issue", "ca init" */
+    const char *summary;      /* one line in `tokenmint help` */
+    const char *usage;        /* after "usage: tokenmint "; more lines after a '\n' */
+    const char *about;        /* paragraphs before the options; NULL: none */
+    const tool_cmd_opt *opts; /* the options it takes, in help order; {0} ends */
+    const char *footer;       /* after the options; NULL: none */
+    /* argv[0] is the command's first word ("ca" for "ca init"), argv[1] its
+     * second for two-word commands */
+    int (*run)(int argc, char **argv);
+} tool_command;
+
+extern const tool_option tool_options[];   /* ends with a NULL name */
+extern const tool_command tool_commands[]; /* ends with a NULL name */
+const tool_option *tool_option_find(int code);
+const tool_command *tool_command_find(const char *name);
+void tool_command_help(FILE *out, const tool_command *cmd);
+void tool_usage(FILE *out);
+int tool_completion_bash(FILE *out);
 
 typedef struct tool_parsed {
     tool_common c;
     const char *key, *key_file, *subject, *root;
     const char *db; /* --db: the CA's PostgreSQL connection string */
     long count;
-    int help;
+    int help;    /* --help was given and answered: the command does nothing else */
     char **args; /* positional */
     int nargs;
+    /* every option in the order given, for commands with options of their own */
+    struct {
+        int code;
+        const char *value;
+    } * given;
+    size_t ngiven;
 } tool_parsed;
 
-int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p);
+/* Parses argv (argv[0]: the command's last word) against the options the
+ * table gives COMMAND ("issue", "ca init"). --help prints that command's help
+ * and sets p->help. Returns 0 after saying what is wrong (unknown option,
+ * one the command does not take, a bad value), with nothing to free; after
+ * 1, free with tool_parsed_free. */
+int tool_parse(int argc, char **argv, const char *command, tool_parsed *p);
 void tool_parsed_free(tool_parsed *p);
-extern const char *tool_common_help;
-extern const char *tool_token_help;
 
 /* Sets up profile, config, station, crypto, the operator (flags:
  * TOOL_SESSION_OPERATOR) and the CA (TOOL_SESSION_CA: --ca DIR or --cmp URL,
@@ -110,6 +176,7 @@ int tool_session_tokens(tool_session *s, const tool_common *c, int default_all, 
                         size_t *n);
 
 int tool_cmd_ca_serve(int argc, char **argv);
+int tool_cmd_ca_list(int argc, char **argv);
 int tool_cmd_relay(int argc, char **argv);
 
 #endif

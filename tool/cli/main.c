@@ -22,179 +22,6 @@
 
 #define TOOL_CONF_DEFAULT "/etc/tokenmint/tool.conf"
 
-static const char *usage_main =
-    "usage: tokenmint COMMAND [OPTIONS]\n"
-    "\n"
-    "  tokens   list the tokens at this station and their state\n"
-    "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
-    "  ca serve serve a CA directory over CMP (HTTP)\n"
-    "  ca list  the CA's certificates (ca show DIR SERIAL: one of them)\n"
-    "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
-    "  issue    give tokens a key pair and a certificate bound to their serial\n"
-    "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
-    "  write    put certificates onto the tokens whose serials they name\n"
-    "  verify   check every certificate on every token\n"
-    "  watch    station mode: issue each token as it is plugged in\n"
-    "  show     a certificate or token in words\n"
-    "  operator hash   make the scrypt hash line for the config file\n"
-    "\n"
-    "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
-    "2 usage or config error. TOKENMINT_DEBUG=1 for debug output on stderr.\n";
-
-const char *tool_common_help =
-    "  --module PATH           PKCS#11 module (default: TOKENMINT_MODULE, else "
-    "tokenmint-pkcs11.so)\n"
-    "  --config FILE           tool config (default: TOKENMINT_TOOL_CONF, else " TOOL_CONF_DEFAULT
-    " if present)\n"
-    "  --profile FILE          certificate profile (default: config, else built in)\n";
-
-const char *tool_token_help =
-    "  --all                   every token at the station\n"
-    "  --token URI             a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c\n"
-    "  --pin-source FILE       user PIN in FILE (else the module's derived PIN for tokens that\n"
-    "                          report a protected path, else ONE prompt on the terminal)\n"
-    "  --operator-pass-source FILE   operator passphrase (checked against the config's hash)\n"
-    "  --operator-token URI    operator token: log in, sign a challenge, chain to [operator] ca\n"
-    "  --operator-pin-source FILE    the operator token's PIN\n";
-
-static const struct option long_opts[] = {
-    {"module", required_argument, 0, O_MODULE},
-    {"config", required_argument, 0, O_CONFIG},
-    {"profile", required_argument, 0, O_PROFILE},
-    {"pin-source", required_argument, 0, O_PIN},
-    {"purpose", required_argument, 0, O_PURPOSE},
-    {"key-type", required_argument, 0, O_KEYTYPE},
-    {"ca", required_argument, 0, O_CA},
-    {"jobs", required_argument, 0, O_JOBS},
-    {"json", no_argument, 0, O_JSON},
-    {"all", no_argument, 0, O_ALL},
-    {"token", required_argument, 0, O_TOKEN},
-    {"operator-pass-source", required_argument, 0, O_OPPASS},
-    {"operator-token", required_argument, 0, O_OPTOKEN},
-    {"operator-pin-source", required_argument, 0, O_OPPIN},
-    {"key", required_argument, 0, O_KEY},
-    {"key-file", required_argument, 0, O_KEYFILE},
-    {"subject", required_argument, 0, O_SUBJECT},
-    {"root", required_argument, 0, O_ROOT},
-    {"count", required_argument, 0, O_COUNT},
-    {"db", required_argument, 0, O_DB},
-    {"help", no_argument, 0, O_HELP},
-    {"cmp", required_argument, 0, O_CMP},
-    {"cmp-root", required_argument, 0, O_CMP_ROOT},
-    {"cmp-secret-source", required_argument, 0, O_CMP_SECRET},
-    {"cmp-ref", required_argument, 0, O_CMP_REF},
-    {"cmp-cert", required_argument, 0, O_CMP_CERT},
-    {"cmp-key", required_argument, 0, O_CMP_KEY},
-    {"cmp-srvcert", required_argument, 0, O_CMP_SRVCERT},
-    {"cmp-trusted", required_argument, 0, O_CMP_TRUSTED},
-    {"cmp-jobs", required_argument, 0, O_CMP_JOBS},
-    {"cmp-timeout", required_argument, 0, O_CMP_TIMEOUT},
-    {"cmp-lock-dir", required_argument, 0, O_CMP_LOCKDIR},
-    {0, 0, 0, 0},
-};
-
-/* Options that only keep their text: where each goes. */
-static const struct {
-    int code;
-    size_t at;
-} text_opts[] = {
-    {O_MODULE, offsetof(tool_parsed, c.module)},
-    {O_CONFIG, offsetof(tool_parsed, c.config)},
-    {O_PROFILE, offsetof(tool_parsed, c.profile)},
-    {O_PIN, offsetof(tool_parsed, c.pin_source)},
-    {O_PURPOSE, offsetof(tool_parsed, c.purpose)},
-    {O_KEYTYPE, offsetof(tool_parsed, c.keytype)},
-    {O_CA, offsetof(tool_parsed, c.ca_dir)},
-    {O_OPPASS, offsetof(tool_parsed, c.operator_pass)},
-    {O_OPTOKEN, offsetof(tool_parsed, c.operator_token)},
-    {O_OPPIN, offsetof(tool_parsed, c.operator_pin)},
-    {O_KEY, offsetof(tool_parsed, key)},
-    {O_KEYFILE, offsetof(tool_parsed, key_file)},
-    {O_SUBJECT, offsetof(tool_parsed, subject)},
-    {O_ROOT, offsetof(tool_parsed, root)},
-    {O_DB, offsetof(tool_parsed, db)},
-};
-#define TEXT_OPTS ((int)(sizeof text_opts / sizeof *text_opts))
-
-/* Parses options; `allowed` lists the option codes this command takes. */
-int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
-{
-    int o, i, ok, li;
-    char err[600];
-
-    memset(p, 0, sizeof *p);
-    p->c.uris = calloc(argc + 1, sizeof *p->c.uris);
-    optind = 1;
-    opterr = 0;
-    while ((li = -1, o = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
-        if (o == 'h')
-            o = O_HELP;
-        if (o == '?' || o == ':') {
-            tool_err("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
-            return 0;
-        }
-        for (ok = 0, i = 0; allowed[i]; i++)
-            ok |= allowed[i] == o;
-        if (!ok && o != O_HELP) {
-            tool_err("%s: option %s does not apply here (see %s --help)", argv[0], argv[optind - 1],
-                     argv[0]);
-            return 0;
-        }
-        for (i = 0; i < TEXT_OPTS; i++)
-            if (text_opts[i].code == o)
-                *(const char **)((char *)p + text_opts[i].at) = optarg;
-        if (o >= O_CMP && o <= O_CMP_LOCKDIR) {
-            if (!tool_cmp_station_opt(&p->c.cmp, long_opts[li].name, optarg, err, sizeof err)) {
-                tool_err("%s: %s", argv[0], err);
-                return 0;
-            }
-            continue;
-        }
-        switch (o) {
-        case O_JOBS: {
-            char *end;
-            long j = strtol(optarg, &end, 10);
-            if (*end || j < 1 || j > 1024) {
-                tool_err("--jobs %s: a number of workers from 1 to 1024", optarg);
-                return 0;
-            }
-            p->c.jobs = (int)j;
-            break;
-        }
-        case O_JSON:
-            p->c.json = 1;
-            break;
-        case O_ALL:
-            p->c.all = 1;
-            break;
-        case O_TOKEN:
-            p->c.uris[p->c.nuris++] = optarg;
-            break;
-        case O_COUNT: {
-            char *end;
-            p->count = strtol(optarg, &end, 10);
-            if (*end || p->count < 1) {
-                tool_err("--count %s: a positive number of tokens", optarg);
-                return 0;
-            }
-            break;
-        }
-        case O_HELP:
-            p->help = 1;
-            break;
-        }
-    }
-    p->args = argv + optind;
-    p->nargs = argc - optind;
-    return 1;
-}
-
-void tool_parsed_free(tool_parsed *p)
-{
-    free(p->c.uris);
-    tool_cmp_station_clear(&p->c.cmp);
-}
-
 /* ---- session: what every token-touching command sets up ---------------------------- */
 
 /* The CA before anything touches a token: a CMP CA is wholly checked here
@@ -383,21 +210,16 @@ bad:
 
 /* ---- tokens ---------------------------------------------------------------------------- */
 
-static int cmd_tokens(int argc, char **argv)
+int tool_cmd_tokens(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_JSON, 0};
     tool_parsed p;
     tool_session s;
     size_t i;
     int rc;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "tokens", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint tokens [--json]\n\nEvery token at the station: serial, label, "
-               "model, state\n(not initialised, PIN locked, no key, free key pair, issued: N "
-               "certificates).\nNo PIN needed: only public objects are read.\n\n%s",
-               tool_common_help);
         tool_parsed_free(&p);
         return 0;
     }
@@ -450,44 +272,17 @@ out:
 
 /* ---- ca init --------------------------------------------------------------------------- */
 
-static int cmd_ca(int argc, char **argv)
+int tool_cmd_ca_init(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, O_DB, 0};
     tool_parsed p;
     tool_station st;
     tool_crypto cr;
     char err[600];
     int rc = TOOL_EXIT_USAGE, have_st = 0;
 
-    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
-        return tool_cmd_ca_serve(argc, argv);
-    if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0))
-        return tool_cmd_ca_list(argc, argv);
-    if (argc < 2 || strcmp(argv[1], "init") != 0) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
-                   "[--subject CN]\n");
-            return 0;
-        }
-        tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
-        return TOOL_EXIT_USAGE;
-    }
-    if (!tool_parse(argc - 1, argv + 1, allowed, &p))
+    if (!tool_parse(argc - 1, argv + 1, "ca init", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] [--subject CN]\n"
-               "\n"
-               "Makes DIR a local CA that both `tokenmint issue --ca DIR` and stock\n"
-               "`openssl ca -config DIR/ca.cnf` issue from: ca.cnf, ca.pem (root), index.txt,\n"
-               "index.txt.attr, serial, newcerts/, db.lock, and the records: ca.db (SQLite)\n"
-               "or, with --db, a PostgreSQL database (named in ca.cnf from then on). The\n"
-               "root key is new (P-256, DIR/private/ca.key, mode 0600) unless --key names a\n"
-               "token key by pkcs11: URI (through the tokenmint provider) or --key-file an\n"
-               "existing PEM key.\n"
-               "\n  --subject CN            the root's common name (default \"tokenmint CA\")\n"
-               "  --db CONNINFO           PostgreSQL connection string (no password in it:\n"
-               "                          use ~/.pgpass or PGPASSFILE)\n"
-               "  --module PATH           PKCS#11 module for --key\n");
         tool_parsed_free(&p);
         return 0;
     }
@@ -628,14 +423,8 @@ out:
     free(who);
 }
 
-static int cmd_issue(int argc, char **argv)
+int tool_cmd_issue(int argc, char **argv)
 {
-    static const int allowed[] = {
-        O_MODULE,      O_CONFIG,  O_PROFILE,     O_PIN,         O_PURPOSE,    O_KEYTYPE,
-        O_CA,          O_JOBS,    O_JSON,        O_ALL,         O_TOKEN,      O_OPPASS,
-        O_OPTOKEN,     O_OPPIN,   O_CMP,         O_CMP_ROOT,    O_CMP_SECRET, O_CMP_REF,
-        O_CMP_CERT,    O_CMP_KEY, O_CMP_SRVCERT, O_CMP_TRUSTED, O_CMP_JOBS,   O_CMP_TIMEOUT,
-        O_CMP_LOCKDIR, 0};
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
@@ -644,27 +433,9 @@ static int cmd_issue(int argc, char **argv)
     size_t n = 0, i;
     int rc;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "issue", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint issue (--all | --token URI...) --ca DIR [--purpose P]\n"
-               "                      [--key-type T] [--jobs N] [--json] [--pin-source FILE]\n"
-               "\n"
-               "Per token, SUMMARY steps 3-12: token present, log in, find a free key pair of\n"
-               "the type (or generate one), read the serial, build the request and have the\n"
-               "token sign it, the CA verifies and issues (requests ready together go as one\n"
-               "batch), verify against the root, write onto the token whose serial it names.\n"
-               "Safe to re-run: done tokens are skipped, free key pairs reused, certificates\n"
-               "issued but never written are taken from the CA and written, never re-issued.\n"
-               "\n"
-               "  --ca DIR                a CA made by `tokenmint ca init`\n"
-               "  --purpose P             a profile purpose (default: the profile's default)\n"
-               "  --key-type T            ec:P-256 (default), ec:P-384, rsa:2048, rsa:3072, "
-               "ed25519\n"
-               "  --jobs N                workers (default: one per token, at most 64)\n"
-               "  --json                  one JSON object per token on stdout\n%s%s",
-               tool_token_help, tool_common_help);
-        fputs(tool_cmp_issue_help, stdout);
         tool_parsed_free(&p);
         return 0;
     }
@@ -719,11 +490,8 @@ static void csr_one(tool_run *run, tool_token *t, tool_result *res, void *user)
     }
 }
 
-static int cmd_csr(int argc, char **argv)
+int tool_cmd_csr(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
-                                  O_KEYTYPE, O_JOBS,   O_ALL,     O_TOKEN, O_OPPASS,
-                                  O_OPTOKEN, O_OPPIN,  0};
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
@@ -732,18 +500,9 @@ static int cmd_csr(int argc, char **argv)
     size_t n = 0, i;
     int rc;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "csr", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf(
-            "usage: tokenmint csr [--token URI... | --all] [--purpose P] [--key-type T]\n"
-            "\n"
-            "Steps 3-7 alone: for each token (default: all), a free key pair (or a new one)\n"
-            "and a request signed on the token, PEM on stdout. With `write`, the first and\n"
-            "last steps around stock `openssl ca`:\n"
-            "  tokenmint csr --token URI | openssl ca -batch -config DIR/ca.cnf -in /dev/stdin \\\n"
-            "      -out /dev/stdout | tokenmint write -\n%s%s",
-            tool_token_help, tool_common_help);
         tool_parsed_free(&p);
         return 0;
     }
@@ -802,10 +561,8 @@ static int load_certs(const char *path, STACK_OF(X509) * out)
     return n ? n : -1;
 }
 
-static int cmd_write(int argc, char **argv)
+int tool_cmd_write(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_PIN,   O_CA, O_ROOT,
-                                  O_JSON,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
     tool_parsed p;
     tool_session s;
     STACK_OF(X509) *certs = sk_X509_new_null();
@@ -813,15 +570,9 @@ static int cmd_write(int argc, char **argv)
     tool_report rep;
     int rc, i;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "write", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint write [--ca DIR | --root CA.pem] CERT... (- for stdin)\n"
-               "\n"
-               "Step 12 alone: each certificate goes onto the token whose serial it names, onto\n"
-               "the key pair it certifies (which must have no certificate yet). With --ca or\n"
-               "--root, each is first verified against that root (step 11).\n%s%s",
-               tool_token_help, tool_common_help);
         tool_parsed_free(&p);
         return 0;
     }
@@ -863,23 +614,16 @@ out:
 
 /* ---- operator hash -------------------------------------------------------------------------- */
 
-static int cmd_operator(int argc, char **argv)
+int tool_cmd_operator_hash(int argc, char **argv)
 {
-    static const int allowed[] = {O_OPPASS, 0};
     char pass[256], out[300], err[300];
     size_t len = 0;
     tool_parsed p;
     int ok;
 
-    if (argc < 2 || strcmp(argv[1], "hash") != 0) {
-        tool_err("usage: tokenmint operator hash [--operator-pass-source FILE]");
-        return TOOL_EXIT_USAGE;
-    }
-    if (!tool_parse(argc - 1, argv + 1, allowed, &p))
+    if (!tool_parse(argc - 1, argv + 1, "operator hash", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint operator hash [--operator-pass-source FILE]\n\nPrints the "
-               "`passphrase = scrypt:...` line for the [ operator ] section.\n");
         tool_parsed_free(&p);
         return 0;
     }
@@ -901,29 +645,93 @@ static int cmd_operator(int argc, char **argv)
     return 0;
 }
 
+/* `tokenmint help [COMMAND]` */
+int tool_cmd_help(int argc, char **argv)
+{
+    const tool_command *cmd;
+    tool_parsed p;
+    char name[128];
+    int rc = TOOL_EXIT_OK;
+
+    if (!tool_parse(argc, argv, "help", &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        tool_parsed_free(&p);
+        return TOOL_EXIT_OK;
+    }
+    if (p.nargs == 0) {
+        tool_usage(stdout);
+        goto out;
+    }
+    snprintf(name, sizeof name, "%s%s%s", p.args[0], p.nargs > 1 ? " " : "",
+             p.nargs > 1 ? p.args[1] : "");
+    cmd = p.nargs <= 2 ? tool_command_find(name) : NULL;
+    if (!cmd) {
+        tool_err("help: no command \"%s\" (see tokenmint help)", name);
+        rc = TOOL_EXIT_USAGE;
+        goto out;
+    }
+    tool_command_help(stdout, cmd);
+out:
+    tool_parsed_free(&p);
+    return rc;
+}
+
+int tool_cmd_completion(int argc, char **argv)
+{
+    tool_parsed p;
+    int rc;
+
+    if (!tool_parse(argc, argv, "completion", &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help)
+        rc = TOOL_EXIT_OK;
+    else if (p.nargs != 1 || strcmp(p.args[0], "bash") != 0) {
+        tool_err("completion: say which shell: tokenmint completion bash");
+        rc = TOOL_EXIT_USAGE;
+    } else {
+        rc = tool_completion_bash(stdout);
+    }
+    tool_parsed_free(&p);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } cmds[] = {
-        {"tokens", cmd_tokens},    {"ca", cmd_ca},          {"issue", cmd_issue},
-        {"csr", cmd_csr},          {"write", cmd_write},    {"verify", tool_cmd_verify},
-        {"watch", tool_cmd_watch}, {"show", tool_cmd_show}, {"operator", cmd_operator},
-        {"relay", tool_cmd_relay},
-    };
-    size_t i;
+    const tool_command *cmd = NULL;
+    char name[128];
 
     /* `tokenmint csr | head` must end with EPIPE between tokens, not a kill mid-token. */
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        fputs(usage_main, argc < 2 ? stderr : stdout);
-        return argc < 2 ? TOOL_EXIT_USAGE : 0;
+    if (argc < 2) {
+        tool_usage(stderr);
+        return TOOL_EXIT_USAGE;
     }
-    for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(argv[1], cmds[i].name) == 0)
-            return cmds[i].fn(argc - 1, argv + 1);
-    tool_err("unknown command \"%s\"\n%s", argv[1], usage_main);
-    return TOOL_EXIT_USAGE;
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        tool_usage(stdout);
+        return TOOL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tokenmint %s\n", TOOL_VERSION);
+        return TOOL_EXIT_OK;
+    }
+    /* two-word commands first ("ca init"), then one word */
+    if (argc > 2) {
+        snprintf(name, sizeof name, "%s %s", argv[1], argv[2]);
+        cmd = tool_command_find(name);
+    }
+    if (!cmd && (cmd = tool_command_find(argv[1])) == NULL) {
+        const tool_command *c;
+        size_t n = strlen(argv[1]);
+        for (c = tool_commands; c->name; c++)
+            if (strncmp(c->name, argv[1], n) == 0 && c->name[n] == ' ') {
+                tool_err("%s: which one? (see tokenmint help)", argv[1]);
+                tool_usage(stderr);
+                return TOOL_EXIT_USAGE;
+            }
+        tool_err("unknown command \"%s\"", argv[1]);
+        tool_usage(stderr);
+        return TOOL_EXIT_USAGE;
+    }
+    return cmd->run(argc - 1, argv + 1);
 }

@@ -145,19 +145,6 @@ enum {
     TOOL_FRONT_PROFILE,
 };
 
-#define TOOL_CMP_FRONT_OPTIONS                                                                     \
-    {"listen", required_argument, 0, TOOL_FRONT_LISTEN},                                           \
-        {"port-file", required_argument, 0, TOOL_FRONT_PORTFILE},                                  \
-        {"secret-source", required_argument, 0, TOOL_FRONT_SECRET},                                \
-        {"ref", required_argument, 0, TOOL_FRONT_REF},                                             \
-        {"trusted", required_argument, 0, TOOL_FRONT_TRUSTED},                                     \
-        {"srv-cert", required_argument, 0, TOOL_FRONT_SRVCERT},                                    \
-        {"srv-key", required_argument, 0, TOOL_FRONT_SRVKEY},                                      \
-        {"max-body", required_argument, 0, TOOL_FRONT_MAXBODY},                                    \
-    {                                                                                              \
-        "profile", required_argument, 0, TOOL_FRONT_PROFILE                                        \
-    }
-
 typedef struct tool_cmp_front {
     const char *name; /* "ca serve", "relay": prefixes every message */
     const char *listen, *port_file, *secret_src, *ref, *trusted_src, *srvcert, *srvkey, *profile;

@@ -16,7 +16,6 @@
 #include "cli/cli.h"
 #include "cmp/cmp.h"
 
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,55 +23,6 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-
-static const char *relay_help =
-    "usage: tokenmint relay --listen ADDR:PORT --upstream URL --serial-range LO-HI\n"
-    "                       [--secret-source FILE [--ref REF]] [--trusted FILE --srv-cert F "
-    "--srv-key F]\n"
-    "                       [--upstream-secret-source FILE --upstream-ref REF |\n"
-    "                        --upstream-cert F --upstream-key F] [--upstream-srvcert F]\n"
-    "                       [--upstream-trusted F] [--max-body BYTES] [--port-file F]\n"
-    "\n"
-    "The patent's relay as a CMP registration authority. Stations send p10cr here\n"
-    "(`tokenmint issue --cmp URL`); the relay verifies each request's signature with\n"
-    "the public key inside it and that the token serial it names lies in LO-HI,\n"
-    "refuses the rest with a CMP error (rejection, failInfo badPOP or badRequest, a\n"
-    "statusString saying why), and forwards the rest to the upstream CA as its own\n"
-    "CMP transaction, protected with the relay's own credentials.\n"
-    "\n"
-    "Serials compare as unsigned hex numbers when both are hex digit strings,\n"
-    "else as text. Downstream protection options as for `tokenmint ca serve`.\n"
-    "  --upstream URL          http://HOST:PORT/PATH of the CA (`tokenmint ca serve`)\n"
-    "  --upstream-secret-source FILE, --upstream-ref REF   PBMAC towards the CA\n"
-    "  --upstream-cert F, --upstream-key F                 or signature towards the CA\n"
-    "  --upstream-srvcert F, --upstream-trusted F          to check the CA's signatures\n"
-    "  --profile FILE          certificate profile (to read the serial; default: built in)\n";
-
-enum {
-    R_UPSTREAM = 3000,
-    R_RANGE,
-    R_UP_SECRET,
-    R_UP_REF,
-    R_UP_CERT,
-    R_UP_KEY,
-    R_UP_SRVCERT,
-    R_UP_TRUSTED,
-    R_HELP,
-};
-
-static const struct option relay_opts[] = {
-    TOOL_CMP_FRONT_OPTIONS,
-    {"upstream", required_argument, 0, R_UPSTREAM},
-    {"serial-range", required_argument, 0, R_RANGE},
-    {"upstream-secret-source", required_argument, 0, R_UP_SECRET},
-    {"upstream-ref", required_argument, 0, R_UP_REF},
-    {"upstream-cert", required_argument, 0, R_UP_CERT},
-    {"upstream-key", required_argument, 0, R_UP_KEY},
-    {"upstream-srvcert", required_argument, 0, R_UP_SRVCERT},
-    {"upstream-trusted", required_argument, 0, R_UP_TRUSTED},
-    {"help", no_argument, 0, R_HELP},
-    {0, 0, 0, 0},
-};
 
 typedef struct relay_be {
     const tm_profile *prof;
@@ -154,7 +104,9 @@ int tool_cmd_relay(int argc, char **argv)
 {
     const char *range = NULL, *upstream = NULL;
     char err[600];
-    int o, taken, rc = TOOL_EXIT_USAGE;
+    int taken, rc = TOOL_EXIT_USAGE, parsed = 0;
+    tool_parsed p;
+    size_t i;
     relay_be be;
     tool_cmp_backend backend;
     tool_cmp_srv_opts so;
@@ -164,56 +116,55 @@ int tool_cmd_relay(int argc, char **argv)
     memset(&be, 0, sizeof be);
     memset(&so, 0, sizeof so);
     tool_cmp_front_init(&f, "relay");
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", relay_opts, NULL)) != -1) {
-        const char *upname = NULL;
+    if (!tool_parse(argc, argv, "relay", &p))
+        goto out;
+    parsed = 1;
+    if (p.help) {
+        rc = TOOL_EXIT_OK;
+        goto out;
+    }
+    for (i = 0; i < p.ngiven; i++) {
+        const char *upname = NULL, *optarg = p.given[i].value;
+        int o = p.given[i].code == O_PROFILE ? TOOL_FRONT_PROFILE : p.given[i].code;
         if ((taken = tool_cmp_front_opt(&f, o, optarg)) != 0) {
             if (taken < 0)
                 goto out;
             continue;
         }
         switch (o) {
-        case R_UPSTREAM:
+        case O_UPSTREAM:
             upstream = optarg;
             break;
-        case R_RANGE:
+        case O_RANGE:
             range = optarg;
             break;
-        case R_UP_SECRET:
+        case O_UP_SECRET:
             upname = "secret-source";
             break;
-        case R_UP_REF:
+        case O_UP_REF:
             upname = "ref";
             break;
-        case R_UP_CERT:
+        case O_UP_CERT:
             upname = "cert";
             break;
-        case R_UP_KEY:
+        case O_UP_KEY:
             upname = "key";
             break;
-        case R_UP_SRVCERT:
+        case O_UP_SRVCERT:
             upname = "srvcert";
             break;
-        case R_UP_TRUSTED:
+        case O_UP_TRUSTED:
             upname = "trusted";
             break;
-        case 'h':
-        case R_HELP:
-            fputs(relay_help, stdout);
-            rc = TOOL_EXIT_OK;
-            goto out;
-        default:
-            tool_err("relay: unknown option or missing value: %s (see --help)", argv[optind - 1]);
-            goto out;
         }
         if (upname && !tool_cmp_client_opt(&be.up, upname, optarg, err, sizeof err)) {
             tool_err("relay: --upstream-%s: %s", upname, err);
             goto out;
         }
     }
-    if (optind != argc || !f.listen || !upstream || !range) {
-        tool_err("relay: --listen, --upstream and --serial-range are required\n%s", relay_help);
+    if (p.nargs || !f.listen || !upstream || !range) {
+        tool_err("relay: --listen, --upstream and --serial-range are required (see tokenmint "
+                 "help relay)");
         goto out;
     }
     if (!parse_range(range, &be)) {
@@ -240,6 +191,8 @@ int tool_cmd_relay(int argc, char **argv)
     backend.issue = relay_issue;
     rc = tool_cmp_front_run(&f, &so, &backend);
 out:
+    if (parsed)
+        tool_parsed_free(&p);
     X509_NAME_free(name);
     tool_cmp_client_opts_clear(&be.up);
     tool_cmp_front_clear(&f);

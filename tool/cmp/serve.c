@@ -11,7 +11,6 @@
 #include "cli/cli.h"
 #include "cmp/cmp.h"
 
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,57 +19,6 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-
-static const char *serve_help =
-    "usage: tokenmint ca serve DIR --listen ADDR:PORT [--secret-source FILE [--ref REF]]\n"
-    "                          [--trusted FILE --srv-cert FILE --srv-key FILE]\n"
-    "                          [--deferred [--defer-ms MS]] [--max-body BYTES] [--port-file F]\n"
-    "\n"
-    "Serves the CA directory DIR (made by `tokenmint ca init`) over CMP (RFC 4210/9483)\n"
-    "on HTTP POST, Content-Type application/pkixcmp, any path. Accepts p10cr (the\n"
-    "token's PKCS#10 request), ir and cr; issues per the serial-bound profile with the\n"
-    "same database and locking as `tokenmint issue --ca DIR`. Every certificate is on\n"
-    "disk (synced) before its response is sent.\n"
-    "\n"
-    "  --listen ADDR:PORT      where to listen, e.g. 127.0.0.1:8080 (port 0: any free port)\n"
-    "  --port-file F           write the port we listen on to F (for scripts)\n"
-    "  --secret-source FILE    accept PBMAC protection with the shared secret in FILE\n"
-    "                          (first line); responses are PBMAC-protected with it\n"
-    "  --ref REF               our senderKID in PBMAC-protected responses\n"
-    "  --trusted FILE          accept signature protection by certificates chaining to\n"
-    "                          the PEM certificates in FILE\n"
-    "  --srv-cert FILE         our CMP signer certificate (signed responses)\n"
-    "  --srv-key FILE          its PEM private key\n"
-    "  --deferred              answer \"waiting\"; the certificate is issued after approval\n"
-    "                          and handed out on the client's next pollReq\n"
-    "  --defer-ms MS           approval delay in deferred mode (default 500)\n"
-    "  --max-body BYTES        largest request body (default 65536; larger: HTTP 413)\n"
-    "  --profile FILE          certificate profile (default: built in)\n"
-    "  --module PATH           PKCS#11 module, when the CA key is a token key\n"
-    "  --db CONNINFO           the CA's records in this PostgreSQL database (else the one\n"
-    "                          DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
-    "                          only once its record is committed; a database that cannot\n"
-    "                          be reached is answered with CMP systemUnavail (retry)\n"
-    "\n"
-    "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n";
-
-enum {
-    S_DEFERRED = 2000,
-    S_DEFERMS,
-    S_MODULE,
-    S_DB,
-    S_HELP,
-};
-
-static const struct option serve_opts[] = {
-    TOOL_CMP_FRONT_OPTIONS,
-    {"deferred", no_argument, 0, S_DEFERRED},
-    {"defer-ms", required_argument, 0, S_DEFERMS},
-    {"module", required_argument, 0, S_MODULE},
-    {"db", required_argument, 0, S_DB},
-    {"help", no_argument, 0, S_HELP},
-    {0, 0, 0, 0},
-};
 
 typedef struct serve_be {
     tool_ca *ca;
@@ -136,8 +84,10 @@ out:
 
 int tool_cmd_ca_serve(int argc, char **argv)
 {
-    const char *module = NULL, *db = NULL;
-    int deferred = 0, o, taken, rc = TOOL_EXIT_USAGE;
+    const char *module = NULL, *db = NULL, *dir;
+    int deferred = 0, taken, rc = TOOL_EXIT_USAGE;
+    tool_parsed p;
+    size_t i;
     long defer_ms = 500;
     char err[600], *end;
     tool_crypto cr;
@@ -152,45 +102,45 @@ int tool_cmd_ca_serve(int argc, char **argv)
     argv++;
     memset(&so, 0, sizeof so);
     tool_cmp_front_init(&f, "ca serve");
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
-        if ((taken = tool_cmp_front_opt(&f, o, optarg)) != 0) {
+    if (!tool_parse(argc, argv, "ca serve", &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        tool_parsed_free(&p);
+        return TOOL_EXIT_OK;
+    }
+    for (i = 0; i < p.ngiven; i++) {
+        int o = p.given[i].code == O_PROFILE ? TOOL_FRONT_PROFILE : p.given[i].code;
+        const char *v = p.given[i].value;
+        if ((taken = tool_cmp_front_opt(&f, o, v)) != 0) {
             if (taken < 0)
-                return TOOL_EXIT_USAGE;
+                goto usage;
             continue;
         }
         switch (o) {
-        case S_DEFERRED:
+        case O_DEFERRED:
             deferred = 1;
             break;
-        case S_DEFERMS:
-            defer_ms = strtol(optarg, &end, 10);
-            if (*end || defer_ms < 0 || defer_ms > 3600000) {
-                tool_err("ca serve: --defer-ms %s: a number of milliseconds", optarg);
-                return TOOL_EXIT_USAGE;
+        case O_DEFERMS:
+            defer_ms = strtol(v, &end, 10);
+            if (!*v || *end || defer_ms < 0 || defer_ms > 3600000) {
+                tool_err("ca serve: --defer-ms %s: a number of milliseconds", v);
+                goto usage;
             }
             break;
-        case S_DB:
-            db = optarg;
+        case O_DB:
+            db = v;
             break;
-        case S_MODULE:
-            module = optarg;
+        case O_MODULE:
+            module = v;
             break;
-        case 'h':
-        case S_HELP:
-            fputs(serve_help, stdout);
-            return TOOL_EXIT_OK;
-        default:
-            tool_err("ca serve: unknown option or missing value: %s (see --help)",
-                     argv[optind - 1]);
-            return TOOL_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
-        tool_err("ca serve: one CA directory expected\n%s", serve_help);
-        return TOOL_EXIT_USAGE;
+    if (p.nargs != 1) {
+        tool_err("ca serve: one CA directory expected (see tokenmint help ca serve)");
+        goto usage;
     }
+    dir = p.args[0];
+    tool_parsed_free(&p);
     if (!tool_cmp_front_check(&f))
         return TOOL_EXIT_USAGE;
     tool_crypto_open(&cr, module ? module : getenv("TOKENMINT_MODULE"));
@@ -198,7 +148,7 @@ int tool_cmd_ca_serve(int argc, char **argv)
     if (!tool_cmp_front_load(&f, cr.libctx, &so))
         goto out;
     be.prof = f.prof;
-    be.ca = tool_ca_open_db(argv[optind], db, f.prof, &cr, "cmp", err, sizeof err);
+    be.ca = tool_ca_open_db(dir, db, f.prof, &cr, "cmp", err, sizeof err);
     if (!be.ca) {
         tool_err("ca serve: %s", err);
         goto out;
@@ -218,4 +168,8 @@ out:
     if (have_cr)
         tool_crypto_close(&cr);
     return rc;
+usage:
+    tool_parsed_free(&p);
+    tool_cmp_front_clear(&f);
+    return TOOL_EXIT_USAGE;
 }

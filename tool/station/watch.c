@@ -122,11 +122,6 @@ static void waiter_stop(waiter *w)
 
 int tool_cmd_watch(int argc, char **argv)
 {
-    static const int allowed[] = {
-        O_MODULE,      O_CONFIG,      O_PROFILE,    O_PIN,         O_PURPOSE,     O_KEYTYPE,
-        O_CA,          O_JSON,        O_OPPASS,     O_OPTOKEN,     O_OPPIN,       O_COUNT,
-        O_CMP,         O_CMP_ROOT,    O_CMP_SECRET, O_CMP_REF,     O_CMP_CERT,    O_CMP_KEY,
-        O_CMP_SRVCERT, O_CMP_TRUSTED, O_CMP_JOBS,   O_CMP_TIMEOUT, O_CMP_LOCKDIR, 0};
     tool_parsed p;
     tool_session s;
     tool_report rep;
@@ -139,17 +134,9 @@ int tool_cmd_watch(int argc, char **argv)
     char err[600];
     int rc;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "watch", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint watch (--ca DIR | --cmp URL ...) [--purpose P] [--key-type T]\n"
-               "                      [--count N]\n\n"
-               "Station mode: issues every token present, then each token as it is plugged in\n"
-               "(through the module's slot events). An OK or FAIL line and the terminal bell\n"
-               "per token. Ctrl-C stops cleanly between tokens. --count N stops after N tokens.\n"
-               "\n%s%s",
-               tool_token_help, tool_common_help);
-        fputs(tool_cmp_issue_help, stdout);
         tool_parsed_free(&p);
         return 0;
     }

@@ -110,16 +110,14 @@ out:
 
 int tool_cmd_show(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, 0};
     tool_parsed p;
     int rc;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "show", &p))
         return TOOL_EXIT_USAGE;
     if (p.help || p.nargs != 1) {
-        printf("usage: tokenmint show CERT|pkcs11:URI\n\nA certificate file (PEM or DER, - for "
-               "stdin) or a token in words, the\nhardwareModuleName binding decoded.\n\n%s",
-               tool_common_help);
+        if (!p.help)
+            tool_command_help(stdout, tool_command_find("show"));
         tool_parsed_free(&p);
         return p.help ? 0 : TOOL_EXIT_USAGE;
     }

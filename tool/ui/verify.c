@@ -87,8 +87,6 @@ X509_STORE *tool_root_store(const char *root, const char *ca_dir)
 
 int tool_cmd_verify(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_ALL, O_TOKEN,
-                                  O_JSON,   O_CA,     O_ROOT,    0};
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
@@ -96,15 +94,9 @@ int tool_cmd_verify(int argc, char **argv)
     size_t n = 0, i, c, good = 0, bad = 0, bare = 0;
     int rc;
 
-    if (!tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, "verify", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint verify [--all | --token URI...] (--ca DIR | --root CA.pem) "
-               "[--json]\n\n"
-               "Every certificate on every token (default: all): names its token's serial,\n"
-               "matches a key pair there, chains to the root, is inside its validity period.\n"
-               "Exit 1 when any certificate fails a check.\n\n%s",
-               tool_common_help);
         tool_parsed_free(&p);
         return 0;
     }

@@ -1,0 +1,229 @@
+/*
+ * Every command of the tool: its help (usage, what it does, the options it
+ * takes, in order) and where it runs. The parser refuses any option a
+ * command's list does not name, so the help and the parser cannot disagree.
+ */
+#include "cli/cli.h"
+
+#define STATION_OPTS                                                                               \
+    {O_MODULE, NULL}, {O_CONFIG, NULL},                                                            \
+    {                                                                                              \
+        O_PROFILE, NULL                                                                            \
+    }
+#define TOKEN_OPTS                                                                                 \
+    {O_ALL, NULL}, {O_TOKEN, NULL},                                                                \
+    {                                                                                              \
+        O_PIN, NULL                                                                                \
+    }
+#define OPERATOR_OPTS                                                                              \
+    {O_OPPASS, NULL}, {O_OPTOKEN, NULL},                                                           \
+    {                                                                                              \
+        O_OPPIN, NULL                                                                              \
+    }
+#define CMP_OPTS                                                                                   \
+    {O_CMP, NULL}, {O_CMP_ROOT, NULL}, {O_CMP_SECRET, NULL}, {O_CMP_REF, NULL},                    \
+        {O_CMP_CERT, NULL}, {O_CMP_KEY, NULL}, {O_CMP_SRVCERT, NULL}, {O_CMP_TRUSTED, NULL},       \
+        {O_CMP_JOBS, NULL}, {O_CMP_TIMEOUT, NULL},                                                 \
+    {                                                                                              \
+        O_CMP_LOCKDIR, NULL                                                                        \
+    }
+#define SERVER_OPTS                                                                                \
+    {TOOL_FRONT_LISTEN, NULL}, {TOOL_FRONT_PORTFILE, NULL}, {TOOL_FRONT_SECRET, NULL},             \
+        {TOOL_FRONT_REF, NULL}, {TOOL_FRONT_TRUSTED, NULL}, {TOOL_FRONT_SRVCERT, NULL},            \
+        {TOOL_FRONT_SRVKEY, NULL},                                                                 \
+    {                                                                                              \
+        TOOL_FRONT_MAXBODY, NULL                                                                   \
+    }
+
+static const tool_cmd_opt tokens_opts[] = {
+    {O_JSON, "one JSON object per token"}, STATION_OPTS, {0, NULL}};
+
+static const tool_cmd_opt ca_init_opts[] = {{O_KEY, NULL},
+                                            {O_KEYFILE, NULL},
+                                            {O_SUBJECT, NULL},
+                                            {O_DB, NULL},
+                                            {O_MODULE, "PKCS#11 module for --key"},
+                                            {0, NULL}};
+
+static const tool_cmd_opt ca_serve_opts[] = {
+    SERVER_OPTS,
+    {O_DEFERRED, NULL},
+    {O_DEFERMS, NULL},
+    {O_PROFILE, "certificate profile (default: built in)"},
+    {O_MODULE, "PKCS#11 module, when the CA key is a token key"},
+    {O_DB, "the CA's records in this PostgreSQL database (else the one\n"
+           "DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
+           "only once its record is committed; a database that cannot\n"
+           "be reached is answered with CMP systemUnavail (retry)"},
+    {0, NULL}};
+
+static const tool_cmd_opt ca_list_opts[] = {
+    {O_TOKEN, "certificates of one token (pkcs11:serial=...)"},
+    {O_SERIAL, NULL},
+    {O_STATUS, NULL},
+    {O_JSON, "one JSON object per line"},
+    {O_DB, "a PostgreSQL connection string instead of the directory's"},
+    {0, NULL}};
+
+static const tool_cmd_opt ca_show_opts[] = {
+    {O_JSON, "one JSON object"},
+    {O_DB, "a PostgreSQL connection string instead of the directory's"},
+    {0, NULL}};
+
+static const tool_cmd_opt relay_opts[] = {
+    SERVER_OPTS,
+    {O_UPSTREAM, NULL},
+    {O_RANGE, NULL},
+    {O_UP_SECRET, NULL},
+    {O_UP_REF, NULL},
+    {O_UP_CERT, NULL},
+    {O_UP_KEY, NULL},
+    {O_UP_SRVCERT, NULL},
+    {O_UP_TRUSTED, NULL},
+    {O_PROFILE, "certificate profile (to read the serial; default: built in)"},
+    {0, NULL}};
+
+static const tool_cmd_opt issue_opts[] = {
+    {O_CA, NULL}, {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_JOBS, NULL}, {O_JSON, NULL},
+    TOKEN_OPTS,   OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,       {0, NULL}};
+
+static const tool_cmd_opt csr_opts[] = {{O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_JOBS, NULL},
+                                        TOKEN_OPTS,        OPERATOR_OPTS,     STATION_OPTS,
+                                        {0, NULL}};
+
+static const tool_cmd_opt write_opts[] = {
+    {O_CA, "verify each certificate against DIR/ca.pem first (step 11)"},
+    {O_ROOT, "verify each certificate against this root first (step 11)"},
+    {O_JSON, NULL},
+    {O_PIN, NULL},
+    OPERATOR_OPTS,
+    STATION_OPTS,
+    {0, NULL}};
+
+static const tool_cmd_opt verify_opts[] = {
+    {O_ALL, NULL},  {O_TOKEN, NULL}, {O_CA, "the CA whose root (DIR/ca.pem) to check against"},
+    {O_ROOT, NULL}, {O_JSON, NULL},  STATION_OPTS,
+    {0, NULL}};
+
+static const tool_cmd_opt watch_opts[] = {
+    {O_CA, NULL},  {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_COUNT, NULL}, {O_JSON, NULL},
+    {O_PIN, NULL}, OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,        {0, NULL}};
+
+static const tool_cmd_opt show_opts[] = {STATION_OPTS, {0, NULL}};
+
+static const tool_cmd_opt operator_hash_opts[] = {
+    {O_OPPASS, "the new passphrase (first line of FILE; else a prompt)"}, {0, NULL}};
+
+static const tool_cmd_opt no_opts[] = {{0, NULL}};
+
+const tool_command tool_commands[] = {
+    {"tokens", "list the tokens at this station and their state", "tokens [--json]",
+     "Every token at the station: serial, label, model, state\n"
+     "(not initialised, PIN locked, no key, free key pair, issued: N certificates).\n"
+     "No PIN needed: only public objects are read.\n",
+     tokens_opts, NULL, tool_cmd_tokens},
+    {"ca init", "make a local CA directory (also a stock `openssl ca` directory)",
+     "ca init DIR [--key pkcs11:URI | --key-file F] [--subject CN] [--db CONNINFO]",
+     "Makes DIR a local CA that both `tokenmint issue --ca DIR` and stock\n"
+     "`openssl ca -config DIR/ca.cnf` issue from: ca.cnf, ca.pem (root), index.txt,\n"
+     "index.txt.attr, serial, newcerts/, db.lock, and the records: ca.db (SQLite)\n"
+     "or, with --db, a PostgreSQL database (named in ca.cnf from then on). The\n"
+     "root key is new (P-256, DIR/private/ca.key, mode 0600) unless --key names a\n"
+     "token key by pkcs11: URI (through the tokenmint provider) or --key-file an\n"
+     "existing PEM key.\n",
+     ca_init_opts, NULL, tool_cmd_ca_init},
+    {"ca serve", "serve a CA directory over CMP (HTTP)",
+     "ca serve DIR --listen ADDR:PORT [--secret-source FILE [--ref REF]]\n"
+     "[--trusted FILE --srv-cert FILE --srv-key FILE]\n"
+     "[--deferred [--defer-ms MS]] [--max-body BYTES] [--port-file F]",
+     "Serves the CA directory DIR (made by `tokenmint ca init`) over CMP (RFC 4210/9483)\n"
+     "on HTTP POST, Content-Type application/pkixcmp, any path. Accepts p10cr (the\n"
+     "token's PKCS#10 request), ir and cr; issues per the serial-bound profile with the\n"
+     "same database and locking as `tokenmint issue --ca DIR`. Every certificate is on\n"
+     "disk (synced) before its response is sent.\n",
+     ca_serve_opts,
+     "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n",
+     tool_cmd_ca_serve},
+    {"ca list", "the CA's certificates from its database",
+     "ca list DIR [--token URI] [--serial S] [--status S] [--json] [--db C]",
+     "The CA's records from its database (DIR/ca.db, or the PostgreSQL database of\n"
+     "DIR/ca.cnf [ tokenmint ] database, or --db). What stock `openssl ca` issued or\n"
+     "revoked in DIR is taken in first. One line per certificate: serial, status\n"
+     "(valid, revoked, expired, superseded), token serial, purpose, operator, origin,\n"
+     "notAfter, subject, tab-separated.\n",
+     ca_list_opts, NULL, tool_cmd_ca_list},
+    {"ca show", "one certificate of the CA, from its database",
+     "ca show DIR SERIAL [--json] [--db C]",
+     "One certificate's record from the CA's database (see `tokenmint help ca list`).\n",
+     ca_show_opts, NULL, tool_cmd_ca_list},
+    {"relay", "CMP relay: check requests (signature, serial range), forward to the CA",
+     "relay --listen ADDR:PORT --upstream URL --serial-range LO-HI\n"
+     "[--secret-source FILE [--ref REF]] [--trusted FILE --srv-cert F --srv-key F]\n"
+     "[--upstream-secret-source FILE --upstream-ref REF |\n"
+     " --upstream-cert F --upstream-key F] [--upstream-srvcert F]\n"
+     "[--upstream-trusted F] [--max-body BYTES] [--port-file F]",
+     "The patent's relay as a CMP registration authority. Stations send p10cr here\n"
+     "(`tokenmint issue --cmp URL`); the relay verifies each request's signature with\n"
+     "the public key inside it and that the token serial it names lies in LO-HI,\n"
+     "refuses the rest with a CMP error (rejection, failInfo badPOP or badRequest, a\n"
+     "statusString saying why), and forwards the rest to the upstream CA as its own\n"
+     "CMP transaction, protected with the relay's own credentials.\n"
+     "\n"
+     "Serials compare as unsigned hex numbers when both are hex digit strings,\n"
+     "else as text. Downstream protection options as for `tokenmint ca serve`.\n",
+     relay_opts, NULL, tool_cmd_relay},
+    {"issue", "give tokens a key pair and a certificate bound to their serial",
+     "issue (--all | --token URI...) (--ca DIR | --cmp URL ...) [--purpose P]\n"
+     "[--key-type T] [--jobs N] [--json] [--pin-source FILE]",
+     "Per token, SUMMARY steps 3-12: token present, log in, find a free key pair of\n"
+     "the type (or generate one), read the serial, build the request and have the\n"
+     "token sign it, the CA verifies and issues (requests ready together go as one\n"
+     "batch), verify against the root, write onto the token whose serial it names.\n"
+     "Safe to re-run: done tokens are skipped, free key pairs reused, certificates\n"
+     "issued but never written are taken from the CA and written, never re-issued.\n"
+     "The CA is a local directory (--ca DIR) or a CMP server or relay (--cmp URL\n"
+     "with --cmp-root and its protection); a CMP configuration is checked whole\n"
+     "before any token is touched.\n",
+     issue_opts, NULL, tool_cmd_issue},
+    {"csr", "print signed requests for tokens (PEM), for stock `openssl ca`",
+     "csr [--token URI... | --all] [--purpose P] [--key-type T]",
+     "Steps 3-7 alone: for each token (default: all), a free key pair (or a new one)\n"
+     "and a request signed on the token, PEM on stdout. With `write`, the first and\n"
+     "last steps around stock `openssl ca`:\n"
+     "  tokenmint csr --token URI | openssl ca -batch -config DIR/ca.cnf -in /dev/stdin \\\n"
+     "      -out /dev/stdout | tokenmint write -\n",
+     csr_opts, NULL, tool_cmd_csr},
+    {"write", "put certificates onto the tokens whose serials they name",
+     "write [--ca DIR | --root CA.pem] CERT... (- for stdin)",
+     "Step 12 alone: each certificate goes onto the token whose serial it names, onto\n"
+     "the key pair it certifies (which must have no certificate yet). With --ca or\n"
+     "--root, each is first verified against that root (step 11).\n",
+     write_opts, NULL, tool_cmd_write},
+    {"verify", "check every certificate on every token",
+     "verify [--all | --token URI...] (--ca DIR | --root CA.pem) [--json]",
+     "Every certificate on every token (default: all): names its token's serial,\n"
+     "matches a key pair there, chains to the root, is inside its validity period.\n"
+     "Exit 1 when any certificate fails a check.\n",
+     verify_opts, NULL, tool_cmd_verify},
+    {"watch", "station mode: issue each token as it is plugged in",
+     "watch (--ca DIR | --cmp URL ...) [--purpose P] [--key-type T] [--count N]",
+     "Station mode: issues every token present, then each token as it is plugged in\n"
+     "(through the module's slot events). An OK or FAIL line and the terminal bell\n"
+     "per token. Ctrl-C stops cleanly between tokens. --count N stops after N tokens.\n",
+     watch_opts, NULL, tool_cmd_watch},
+    {"show", "a certificate or token in words", "show CERT|pkcs11:URI",
+     "A certificate file (PEM or DER, - for stdin) or a token in words, the\n"
+     "hardwareModuleName binding decoded.\n",
+     show_opts, NULL, tool_cmd_show},
+    {"operator hash", "make the scrypt hash line for the config file",
+     "operator hash [--operator-pass-source FILE]",
+     "Prints the `passphrase = scrypt:...` line for the [ operator ] section.\n",
+     operator_hash_opts, NULL, tool_cmd_operator_hash},
+    {"help", "this list, or one command's help", "help [COMMAND]", NULL, no_opts, NULL,
+     tool_cmd_help},
+    {"completion", "bash completion for tokenmint", "completion bash",
+     "Prints a bash completion script: source it, or install it as\n"
+     "/usr/share/bash-completion/completions/tokenmint.\n",
+     no_opts, NULL, tool_cmd_completion},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+};
