@@ -76,6 +76,12 @@ static int token_present(token_ctx *c)
 
 /* ---- step 4: usable for issuance: open a session and log in ---------------------- */
 
+/* One C_Login at a time across the station. SoftHSM2 rewrites a token's
+ * file in place on every login; a kill -9 inside that write empties it and
+ * the token is gone. Logins one after the other put at most one token inside
+ * that window at any moment, instead of every token at once. */
+static pthread_mutex_t login_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen)
 {
     char pin[256];
@@ -89,11 +95,15 @@ int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, siz
     }
     if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
         /* The module derives the PIN from the serial (claim 5): no PIN here. */
+        pthread_mutex_lock(&login_mu);
         rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
+        pthread_mutex_unlock(&login_mu);
     } else {
         if (!tm_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
             return 0;
+        pthread_mutex_lock(&login_mu);
         rv = run->st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len);
+        pthread_mutex_unlock(&login_mu);
         OPENSSL_cleanse(pin, sizeof pin);
     }
     /* Never retried: one wrong PIN costs the token one try, no more. */
@@ -108,21 +118,36 @@ int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, siz
     return ok;
 }
 
-static int token_usable(token_ctx *c)
+/* A session and the token's certificates: public objects, no login. */
+static int token_open(token_ctx *c)
 {
     tm_station *st = c->run->st;
-    char err[256];
     CK_RV rv;
 
     rv = st->f->C_OpenSession(c->t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &c->s);
     if (rv != CKR_OK)
         return fail(c, 4, "cannot open a session: %s", tm_ckr_name(rv));
     c->have_session = 1;
+    if (!tm_token_list_certs(st, c->s, &c->certs, &c->ncerts))
+        return fail(c, 4, "cannot read the token's certificates");
+    return 1;
+}
+
+/* The login, then the key pairs (private objects). Only for a token that has
+ * work to do: SoftHSM2 rewrites its token file on every C_Login, so a kill
+ * during a login can cost the token; a token already done is never logged
+ * in to. */
+static int token_usable(token_ctx *c)
+{
+    tm_station *st = c->run->st;
+    char err[256];
+
+    if (!c->have_session && !token_open(c))
+        return 0;
     if (!tm_token_login(c->run, c->t, c->s, err, sizeof err))
         return fail(c, 4, "%s", err);
-    if (!tm_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys) ||
-        !tm_token_list_certs(st, c->s, &c->certs, &c->ncerts))
-        return fail(c, 4, "cannot read the token's objects");
+    if (!tm_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys))
+        return fail(c, 4, "cannot read the token's key pairs");
     return 1;
 }
 
@@ -514,12 +539,15 @@ static void cert_serial_hex(X509 *cert, char *out, size_t outlen)
 /* Steps 3..6: shared by issue and csr. Returns 1 to go on, 0 when failed or done. */
 static int prepare(token_ctx *c, int stop_when_done)
 {
-    if (!token_present(c) || !token_usable(c))
+    if (!token_present(c) || !token_open(c))
         return 0;
+    /* "Done" is decided from public objects, before any login. */
     if (stop_when_done && already_done(c)) {
         c->res->kind = TM_RES_DONE;
         return 0;
     }
+    if (!token_usable(c))
+        return 0;
     if (!find_free_key_pair(c) && !generate_key_pair(c))
         return 0;
     hex(c->id, c->idlen, c->res->key_id, sizeof c->res->key_id);

@@ -299,6 +299,10 @@ int tm_token_list_keys(tm_station *st, CK_SESSION_HANDLE s, int public_only, tm_
                        size_t *n);
 void tm_token_keys_free(tm_token_key *k, size_t n);
 EVP_PKEY *tm_token_public_key(tm_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub);
+/* 1 when the private key is whole and usable (signs, same key type and domain
+ * as its public half); a kill -9 during generation can leave less. */
+int tm_token_key_complete(tm_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                          CK_OBJECT_HANDLE pub);
 int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen);
 
 /* ---- station workers ---------------------------------------------------------- */
