@@ -17,7 +17,7 @@
  * index.txt (each fsync'd). A certificate file whose records were lost to a
  * crash is picked up again when the CA is next opened.
  */
-#include "tool.h"
+#include "ca/ca.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,14 +41,14 @@ typedef struct record {
     char purpose[32];
 } record;
 
-struct tm_ca {
+struct tool_ca {
     char dir[PATH_MAX];
     char newcerts[PATH_MAX];
     char index[PATH_MAX];
     X509 *root;
     EVP_PKEY *key;
     const tm_profile *prof;
-    tm_crypto *crypto;
+    tool_crypto *crypto;
     char operator_id[256];
     int lockfd;
     /* the tool's records, reloaded when issued.txt grows */
@@ -67,7 +67,7 @@ struct tm_ca {
     /* group commit */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    tm_ca_item **pending;
+    tool_ca_item **pending;
     size_t npending, cap;
     int busy;
 };
@@ -86,7 +86,7 @@ static int sha256_hex(const unsigned char *der, int len, char hex[65])
     return 1;
 }
 
-int tm_spki_hash(EVP_PKEY *pub, char hex[65])
+int tool_spki_hash(EVP_PKEY *pub, char hex[65])
 {
     unsigned char *der = NULL;
     int len = i2d_PUBKEY(pub, &der), ok = sha256_hex(der, len, hex);
@@ -221,7 +221,7 @@ static const char *md_for(EVP_PKEY *k)
     return "SHA256";
 }
 
-static int sign_cert(X509 *cert, EVP_PKEY *key, tm_crypto *crypto)
+static int sign_cert(X509 *cert, EVP_PKEY *key, tool_crypto *crypto)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int ok = md &&
@@ -362,8 +362,8 @@ static const struct {
     {"db.lock", ""},
 };
 
-int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
-               tm_crypto *crypto, char *err, size_t errlen)
+int tool_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
+                 tool_crypto *crypto, char *err, size_t errlen)
 {
     char dir[PATH_MAX], path[PATH_MAX + 32], keyref[PATH_MAX + 600], e[300];
     EVP_PKEY *key = NULL;
@@ -393,7 +393,7 @@ int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, co
     mkdir(path, 0700);
 
     if (key_uri) {
-        key = tm_crypto_load_key(crypto, key_uri, NULL, e, sizeof e);
+        key = tool_crypto_load_key(crypto, key_uri, NULL, e, sizeof e);
         if (!key) {
             snprintf(err, errlen, "--key %s: %s", key_uri, e);
             goto out;
@@ -445,11 +445,11 @@ int tm_ca_init(const char *dir_in, const char *key_uri, const char *key_file, co
         !add_ext(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign") ||
         !add_ext(cert, cert, NID_subject_key_identifier, "hash") ||
         !add_ext(cert, cert, NID_authority_key_identifier, "keyid:always")) {
-        snprintf(err, errlen, "cannot build the root certificate: %s", tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "cannot build the root certificate: %s", tool_ossl_err(e, sizeof e));
         goto out;
     }
     if (!sign_cert(cert, key, crypto)) {
-        snprintf(err, errlen, "the CA key cannot sign: %s", tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "the CA key cannot sign: %s", tool_ossl_err(e, sizeof e));
         goto out;
     }
     pem = pem_of_cert(cert, &pemlen);
@@ -526,7 +526,7 @@ static int next_line(FILE *f, char *line, size_t len, off_t *pos)
     return 1;
 }
 
-static int load_records(tm_ca *ca)
+static int load_records(tool_ca *ca)
 {
     char path[PATH_MAX + 16], line[1024];
     int restart;
@@ -576,7 +576,7 @@ static void free_serials(char **v, size_t n)
 }
 
 /* Serials in index.txt, kept sorted in ca->serials for uniqueness checks. */
-static void load_index_serials(tm_ca *ca)
+static void load_index_serials(tool_ca *ca)
 {
     char line[4096];
     size_t before;
@@ -620,7 +620,7 @@ static void load_index_serials(tm_ca *ca)
         qsort(ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
 }
 
-static int serial_known(tm_ca *ca, const char *s)
+static int serial_known(tool_ca *ca, const char *s)
 {
     return ca->nserials && bsearch(&s, ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
 }
@@ -658,7 +658,7 @@ static char *record_line(const char *serial, const char *spki, const char *token
 
 /* Certificate files in newcerts/ that no index line names: written just
  * before a crash. Their records are completed here, under the lock. */
-static void recover_orphans(tm_ca *ca)
+static void recover_orphans(tool_ca *ca)
 {
     DIR *d = opendir(ca->newcerts);
     struct dirent *e;
@@ -718,10 +718,10 @@ static char *cnf_get(CONF *conf, const char *sect, const char *key)
     return v;
 }
 
-tm_ca *tm_ca_open(const char *dir, const tm_profile *prof, tm_crypto *crypto,
-                  const char *operator_id, char *err, size_t errlen)
+tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
+                      const char *operator_id, char *err, size_t errlen)
 {
-    tm_ca *ca = calloc(1, sizeof *ca);
+    tool_ca *ca = calloc(1, sizeof *ca);
     char path[PATH_MAX + 32], e[300];
     CONF *conf = NULL;
     long line = -1;
@@ -744,7 +744,7 @@ tm_ca *tm_ca_open(const char *dir, const tm_profile *prof, tm_crypto *crypto,
     conf = NCONF_new(NULL);
     if (!conf || NCONF_load(conf, path, &line) <= 0) {
         if (line > 0)
-            snprintf(err, errlen, "%s line %ld: %s", path, line, tm_ossl_err(e, sizeof e));
+            snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
         else
             snprintf(err, errlen, "%s: cannot read (is %s a CA made with `tokenmint ca init`?)",
                      path, dir);
@@ -770,7 +770,7 @@ tm_ca *tm_ca_open(const char *dir, const tm_profile *prof, tm_crypto *crypto,
         goto fail;
     }
     if (strncmp(keyref, "pkcs11:", 7) == 0) {
-        ca->key = tm_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
+        ca->key = tool_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
     } else {
         FILE *f = fopen(keyref, "r");
         if (f) {
@@ -801,11 +801,11 @@ tm_ca *tm_ca_open(const char *dir, const tm_profile *prof, tm_crypto *crypto,
     return ca;
 fail:
     NCONF_free(conf);
-    tm_ca_close(ca);
+    tool_ca_close(ca);
     return NULL;
 }
 
-void tm_ca_close(tm_ca *ca)
+void tool_ca_close(tool_ca *ca)
 {
     if (!ca)
         return;
@@ -822,13 +822,13 @@ void tm_ca_close(tm_ca *ca)
     free(ca);
 }
 
-X509 *tm_ca_root(tm_ca *ca)
+X509 *tool_ca_root(tool_ca *ca)
 {
     return ca->root;
 }
 
 /* Under the lock (or with a fresh read): the certificate for this key and purpose. */
-static X509 *find_locked(tm_ca *ca, const char *spki, const char *purpose)
+static X509 *find_locked(tool_ca *ca, const char *spki, const char *purpose)
 {
     char path[PATH_MAX + 100];
     size_t i;
@@ -843,13 +843,13 @@ static X509 *find_locked(tm_ca *ca, const char *spki, const char *purpose)
     return NULL;
 }
 
-X509 *tm_ca_find_by_key(tm_ca *ca, EVP_PKEY *pub, const char *purpose)
+X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
 {
     char spki[65];
     X509 *x;
-    tm_return_val_if_fail(ca != NULL && pub != NULL && purpose != NULL, NULL);
+    tool_return_val_if_fail(ca != NULL && pub != NULL && purpose != NULL, NULL);
 
-    if (!tm_spki_hash(pub, spki))
+    if (!tool_spki_hash(pub, spki))
         return NULL;
     pthread_mutex_lock(&ca->dbmu);
     flock(ca->lockfd, LOCK_SH);
@@ -862,7 +862,7 @@ X509 *tm_ca_find_by_key(tm_ca *ca, EVP_PKEY *pub, const char *purpose)
 /* Steps 9 and 10 for one request, outside the database lock: the
  * certificate is signed (with a random serial, checked for uniqueness later
  * under the lock) but not yet stored. */
-static X509 *issue_one(tm_ca *ca, tm_ca_item *it)
+static X509 *issue_one(tool_ca *ca, tool_ca_item *it)
 {
     tm_violations *v = tm_violations_new();
     EVP_PKEY *pub = X509_REQ_get0_pubkey(it->req);
@@ -896,7 +896,7 @@ static X509 *issue_one(tm_ca *ca, tm_ca_item *it)
     }
     if (!sign_cert(cert, ca->key, ca->crypto)) {
         snprintf(it->error, sizeof it->error, "the CA key did not sign: %s",
-                 tm_ossl_err(e, sizeof e));
+                 tool_ossl_err(e, sizeof e));
         goto bad;
     }
     tm_violations_free(v);
@@ -910,7 +910,7 @@ bad:
 /* Under the lock: a serial that neither the index nor this batch knows,
  * drawing (and signing) again on the rare collision. The serial in hex, or
  * NULL with it->error. */
-static char *unique_serial(tm_ca *ca, tm_ca_item *it, char **batch, size_t nbatch)
+static char *unique_serial(tool_ca *ca, tool_ca_item *it, char **batch, size_t nbatch)
 {
     char *sn = NULL, e[300];
     int tries;
@@ -934,7 +934,7 @@ static char *unique_serial(tm_ca *ca, tm_ca_item *it, char **batch, size_t nbatc
             !sign_cert(it->cert, ca->key, ca->crypto)) {
             ASN1_INTEGER_free(r);
             snprintf(it->error, sizeof it->error, "the CA key did not sign: %s",
-                     tm_ossl_err(e, sizeof e));
+                     tool_ossl_err(e, sizeof e));
             return NULL;
         }
         ASN1_INTEGER_free(r);
@@ -960,7 +960,7 @@ static int append_text(char **buf, size_t *len, const char *text)
  * be serial: the never-twice lookup, serial allocation, the certificate
  * files, one syncfs, then the records and index lines (each fsync'd).
  */
-size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
+size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
 {
     size_t i, j, issued = 0;
     char **batch = calloc(n ? n : 1, sizeof *batch);
@@ -968,7 +968,7 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
     char *idx = NULL, *recs = NULL, path[PATH_MAX + 32];
     size_t idxlen = 0, recslen = 0;
     int *fresh = calloc(n ? n : 1, sizeof *fresh);
-    tm_return_val_if_fail(ca != NULL && (items != NULL || n == 0), 0);
+    tool_return_val_if_fail(ca != NULL && (items != NULL || n == 0), 0);
 
     if (!batch || !fresh || !spki) {
         for (i = 0; i < n; i++)
@@ -979,7 +979,7 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
         return 0;
     }
     for (i = 0; i < n; i++) {
-        tm_ca_item *it = &items[i];
+        tool_ca_item *it = &items[i];
         it->error[0] = 0;
         it->cert = issue_one(ca, it);
         /* the certificate's key encoding is the one records are made of */
@@ -990,7 +990,7 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
     flock(ca->lockfd, LOCK_EX);
     load_index_serials(ca);
     for (i = 0; i < n; i++) {
-        tm_ca_item *it = &items[i];
+        tool_ca_item *it = &items[i];
         char *pem, *il, *rl;
         size_t pemlen = 0;
         X509 *before;
@@ -1094,27 +1094,27 @@ size_t tm_ca_issue_batch(tm_ca *ca, tm_ca_item *items, size_t n)
     return issued;
 }
 
-int tm_ca_token_lock(tm_ca *ca, const unsigned char *serial, size_t len)
+int tool_ca_token_lock(tool_ca *ca, const unsigned char *serial, size_t len)
 {
     char dir[PATH_MAX + 16];
 
     if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) >= sizeof dir)
         return -1;
-    return tm_token_lock(dir, serial, len);
+    return tool_token_lock(dir, serial, len);
 }
 
-void tm_ca_token_unlock(int fd)
+void tool_ca_token_unlock(int fd)
 {
-    tm_token_unlock(fd);
+    tool_token_unlock(fd);
 }
 
-void tm_ca_submit(tm_ca *ca, tm_ca_item *item)
+void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
 {
-    tm_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
+    tool_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
     pthread_mutex_lock(&ca->mu);
     if (ca->npending == ca->cap) {
         size_t nc = ca->cap ? ca->cap * 2 : 16;
-        tm_ca_item **t = realloc(ca->pending, nc * sizeof *t);
+        tool_ca_item **t = realloc(ca->pending, nc * sizeof *t);
         if (!t) {
             pthread_mutex_unlock(&ca->mu);
             snprintf(item->error, sizeof item->error, "out of memory");
@@ -1128,8 +1128,8 @@ void tm_ca_submit(tm_ca *ca, tm_ca_item *item)
         if (!ca->busy) {
             /* Leader: takes every request waiting now into one batch. */
             size_t n = ca->npending, i;
-            tm_ca_item *batch = calloc(n, sizeof *batch);
-            tm_ca_item **who = malloc(n * sizeof *who);
+            tool_ca_item *batch = calloc(n, sizeof *batch);
+            tool_ca_item **who = malloc(n * sizeof *who);
             ca->busy = 1;
             if (!batch || !who) {
                 for (i = 0; i < n; i++) {
@@ -1148,7 +1148,7 @@ void tm_ca_submit(tm_ca *ca, tm_ca_item *item)
                 batch[i] = *who[i];
             ca->npending = 0;
             pthread_mutex_unlock(&ca->mu);
-            tm_ca_issue_batch(ca, batch, n);
+            tool_ca_issue_batch(ca, batch, n);
             pthread_mutex_lock(&ca->mu);
             for (i = 0; i < n; i++) {
                 who[i]->cert = batch[i].cert;
