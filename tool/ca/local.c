@@ -2,20 +2,23 @@
  * A local CA in a directory that stock `openssl ca -config DIR/ca.cnf` also
  * works with:
  *
- *   DIR/ca.cnf          openssl ca config (the tool reads it too: one truth)
+ *   DIR/ca.cnf          openssl ca config (the tool reads it too: one truth);
+ *                       [ tokenmint ] database = a PostgreSQL connection
+ *                       string, when the records live there
  *   DIR/ca.pem          root certificate
  *   DIR/private/ca.key  root key (0600), unless ca.cnf names a pkcs11: URI
- *   DIR/index.txt       openssl ca database; index.txt.attr: unique_subject = no
- *   DIR/serial          openssl ca's next serial (the tool uses random serials)
- *   DIR/newcerts/       every issued certificate, SERIAL.pem
- *   DIR/issued.txt      the tool's record per certificate: serial, SHA-256 of the
- *                       public key, token serial, purpose, operator, time
- *   DIR/db.lock         flock(2)ed by the tool around every database write
+ *   DIR/ca.db           the CA's records (SQLite, WAL), unless PostgreSQL:
+ *                       the truth about every certificate (castore.h)
+ *   DIR/index.txt       openssl ca database, DIR/serial, DIR/newcerts/:
+ *                       written from the records (ca_view.c); what stock
+ *                       openssl ca adds there is taken in on the next open
+ *                       (ca_import.c)
+ *   DIR/db.lock         flock(2)ed by the tool around the view files
  *
- * Order of writes, so that a crash never leaves a record without its
- * certificate: newcerts/SERIAL.pem (fsync, dir fsync), then issued.txt, then
- * index.txt (each fsync'd). A certificate file whose records were lost to a
- * crash is picked up again when the CA is next opened.
+ * A certificate is acknowledged only after the batch holding its record
+ * (with the certificate's DER) is committed: durable in the database. Its
+ * newcerts/ file follows at once, the index.txt view at most about a second
+ * later (and when the CA is closed or next opened).
  */
 #include "ca/ca.h"
 
@@ -35,35 +38,37 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-typedef struct record {
-    char serial[80];
-    char spki[65];
-    char purpose[32];
-} record;
+#include "ca_files.h"
+#include "castore.h"
+
+/* How often a busy `ca serve` (tool_ca_set_lazy_view) rewrites index.txt: at
+ * most every CA_VIEW_MIN_MS, and no more often than 20 times what the last
+ * rewrite took (a large CA rewrites less often), so the view costs a server
+ * at most about 5% of its time. Other callers rewrite after every batch. */
+#define CA_VIEW_MIN_MS 250.0
 
 struct tool_ca {
     char dir[PATH_MAX];
     char newcerts[PATH_MAX];
     char index[PATH_MAX];
+    char serial[PATH_MAX];
     X509 *root;
     EVP_PKEY *key;
     const tm_profile *prof;
     tool_crypto *crypto;
     char operator_id[256];
     int lockfd;
-    /* the tool's records, reloaded when issued.txt grows */
-    record *recs;
-    size_t nrecs, recs_cap;
-    off_t recs_size; /* how far issued.txt has been read */
-    ino_t recs_ino;
-    /* serials of index.txt, sorted; read like recs */
-    char **serials;
-    size_t nserials, serials_cap;
-    off_t index_size;
-    ino_t index_ino;
-    /* dbmu: one thread at a time holds the flock (it belongs to the open
-     * file, not the thread) and touches recs */
+    tool_castore *db;
+    /* dbmu: one thread at a time uses db (a connection is not shared) */
     pthread_mutex_t dbmu;
+    /* the index.txt view */
+    int view_dirty, view_lazy;
+    /* lazy view: a thread writes what a burst of batches left dirty */
+    pthread_t view_thread;
+    pthread_cond_t view_cv; /* with dbmu */
+    int view_thread_on, view_stop;
+    double view_at, view_cost;
+    struct stat view_sb;
     /* group commit */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -72,54 +77,17 @@ struct tool_ca {
     int busy;
 };
 
-static int sha256_hex(const unsigned char *der, int len, char hex[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    int i;
-
-    hex[0] = 0;
-    if (len <= 0 || !EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL))
-        return 0;
-    for (i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", md[i]);
-    return 1;
-}
-
 int tool_spki_hash(EVP_PKEY *pub, char hex[65])
 {
-    unsigned char *der = NULL;
-    int len = i2d_PUBKEY(pub, &der), ok = sha256_hex(der, len, hex);
-
-    OPENSSL_free(der);
-    return ok;
-}
-
-/* The same hash from a SubjectPublicKeyInfo already held in encoded form (a
- * request's or certificate's): no trip through the key encoders, which cost
- * more than the digest. */
-static int spki_hash_of(const X509_PUBKEY *xp, char hex[65])
-{
-    unsigned char *der = NULL;
-    int len, ok;
+    X509_PUBKEY *xp = NULL;
+    int ok;
 
     hex[0] = 0;
-    if (!xp)
+    if (!X509_PUBKEY_set(&xp, pub))
         return 0;
-    len = i2d_X509_PUBKEY(xp, &der);
-    ok = sha256_hex(der, len, hex);
-    OPENSSL_free(der);
+    ok = tool_cs_spki_hash(xp, hex);
+    X509_PUBKEY_free(xp);
     return ok;
-}
-
-static char *serial_hex(const ASN1_INTEGER *sn)
-{
-    BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
-    char *h = NULL;
-    if (bn)
-        h = BN_is_zero(bn) ? OPENSSL_strdup("00") : BN_bn2hex(bn);
-    BN_free(bn);
-    return h;
 }
 
 static int fsync_path(const char *path, int dir)
@@ -132,17 +100,6 @@ static int fsync_path(const char *path, int dir)
     return rc == 0;
 }
 
-/* Appends text with one write(2) on O_APPEND, then fsync. */
-static int append_sync(const char *path, const char *text, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644), ok = 0;
-    if (fd < 0)
-        return 0;
-    ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
 static int write_file_sync(const char *path, const char *text, size_t len, mode_t mode, int excl)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), mode), ok;
@@ -150,18 +107,6 @@ static int write_file_sync(const char *path, const char *text, size_t len, mode_
         return 0;
     ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
     close(fd);
-    return ok;
-}
-
-/* A new file, not yet synced: the batch syncs all of them at once. */
-static int write_file_new(const char *path, const char *text, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), ok;
-    if (fd < 0)
-        return 0;
-    ok = write(fd, text, len) == (ssize_t)len;
-    if (close(fd) != 0)
-        ok = 0;
     return ok;
 }
 
@@ -297,7 +242,8 @@ static int key_is(const char *line, const char *key)
 
 /* DIR/ca.cnf: the profile's template with this directory's paths put in, so
  * that `openssl ca -config DIR/ca.cnf` works from anywhere. */
-static int write_cnf(const char *dir, const char *keyref, char *err, size_t errlen)
+static int write_cnf(const char *dir, const char *keyref, const char *conninfo, char *err,
+                     size_t errlen)
 {
     char path[PATH_MAX + 16], line[2048];
     FILE *tmpl = open_template(), *out = NULL;
@@ -317,8 +263,11 @@ static int write_cnf(const char *dir, const char *keyref, char *err, size_t errl
             "# Written by `tokenmint ca init` from the profile's ca.cnf template. Both the\n"
             "# tool (`tokenmint issue --ca %s`) and stock\n"
             "# `openssl ca -config %s/ca.cnf` issue from this directory.\n"
-            "# The tool flock()s db.lock around every database write. Stock openssl ca\n"
-            "# does no locking: never run it while a `tokenmint issue` runs here.\n\n",
+            "# The tool keeps its records in a database (ca.db, or [ tokenmint ] database\n"
+            "# below) and writes index.txt, serial and newcerts/ from it; what stock\n"
+            "# openssl ca adds here is taken in the next time tokenmint opens the CA.\n"
+            "# Stock openssl ca does no locking: never run it while tokenmint uses this\n"
+            "# directory.\n\n",
             dir, dir);
     for (;;) {
         if (tmpl) {
@@ -342,6 +291,13 @@ static int write_cnf(const char *dir, const char *keyref, char *err, size_t errl
         else
             fputs(line, out);
     }
+    if (conninfo && *conninfo)
+        fprintf(out,
+                "\n# tokenmint's own keys (stock openssl ca skips this section)\n"
+                "[ tokenmint ]\n"
+                "# the CA's records: this PostgreSQL database, not DIR/ca.db\n"
+                "database = %s\n",
+                conninfo);
     ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
     if (!ok)
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -357,14 +313,23 @@ out:
 static const struct {
     const char *name, *text;
 } db_files[] = {
-    {"index.txt", ""},    {"index.txt.attr", "unique_subject = no\n"},
-    {"serial", "1000\n"}, {"issued.txt", ""},
+    {"index.txt", ""},
+    {"index.txt.attr", "unique_subject = no\n"},
+    {"serial", "1000\n"},
     {"db.lock", ""},
 };
 
 int tool_ca_init(const char *dir_in, const char *key_uri, const char *key_file, const char *subject,
                  tool_crypto *crypto, char *err, size_t errlen)
 {
+    return tool_ca_init_db(dir_in, NULL, key_uri, key_file, subject, crypto, err, errlen);
+}
+
+int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_uri,
+                    const char *key_file, const char *subject, tool_crypto *crypto, char *err,
+                    size_t errlen)
+{
+    tool_castore *db = NULL;
     char dir[PATH_MAX], path[PATH_MAX + 32], keyref[PATH_MAX + 600], e[300];
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -463,8 +428,15 @@ int tool_ca_init(const char *dir_in, const char *key_uri, const char *key_file, 
         if (!write_file_sync(path, db_files[i].text, strlen(db_files[i].text), 0644, 1))
             goto ioerr;
     }
+    /* the records: the schema is made now, so that a database that cannot
+     * be reached is found before the directory counts as a CA */
+    db = tool_castore_open(dir, conninfo, e, sizeof e);
+    if (!db) {
+        snprintf(err, errlen, "CA database: %s", e);
+        goto out;
+    }
     /* ca.cnf last: its presence marks a complete CA directory. */
-    if (!write_cnf(dir, keyref, err, errlen))
+    if (!write_cnf(dir, keyref, conninfo, err, errlen))
         goto out;
     fsync_path(dir, 1);
     ok = 1;
@@ -472,6 +444,7 @@ int tool_ca_init(const char *dir_in, const char *key_uri, const char *key_file, 
 ioerr:
     snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 out:
+    tool_castore_close(db);
     free(pem);
     ASN1_INTEGER_free(sn);
     X509_NAME_free(name);
@@ -482,233 +455,60 @@ out:
 
 /* ---- open --------------------------------------------------------------------------- */
 
-/*
- * Both files only grow by appends under the lock, so each is read from where
- * the last read stopped; a file that shrank or was replaced (stock `openssl
- * ca` rewrites index.txt through a rename) is read again from the start.
- * Sets *restart when the caller must drop what it has. NULL when unreadable.
- */
-static FILE *open_from(const char *path, off_t *pos, ino_t *ino, int *restart)
+static void import_say(const char *line, void *user)
 {
-    struct stat sb;
-    FILE *f = fopen(path, "r");
-
-    *restart = 0;
-    if (!f)
-        return NULL;
-    if (fstat(fileno(f), &sb) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    if (sb.st_ino != *ino || sb.st_size < *pos) {
-        *restart = 1;
-        *pos = 0;
-        *ino = sb.st_ino;
-    }
-    if (fseeko(f, *pos, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    return f;
+    tool_ca *ca = user;
+    /* an operator must see what was taken in or refused, not only with debug */
+    tool_err("CA %s: %s", ca->dir, line);
 }
 
-/* Reads whole lines only; *pos ends after the last complete one. */
-static int next_line(FILE *f, char *line, size_t len, off_t *pos)
+static double mono_ms(void)
 {
-    size_t l;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
-    if (!fgets(line, (int)len, f))
+static tool_ca_paths paths_of(tool_ca *ca)
+{
+    tool_ca_paths p = {ca->dir, ca->index, ca->serial[0] ? ca->serial : NULL, ca->newcerts};
+    return p;
+}
+
+/* Under the flock: takes in what others wrote, rewrites the view. */
+static int view_sync_locked(tool_ca *ca, int import, char *err, size_t errlen)
+{
+    tool_ca_paths p = paths_of(ca);
+    tool_ca_import_report rep;
+    double t0 = mono_ms();
+
+    if (import && tool_ca_import(ca->db, &p, ca->root, ca->prof, import_say, ca, &rep, err,
+                                 errlen) != TOOL_CS_OK)
         return 0;
-    l = strlen(line);
-    if (l == 0 || line[l - 1] != '\n')
-        return 0; /* partial (or overlong) line: read again next time */
-    *pos += (off_t)l;
+    if (!tool_ca_view_write(ca->db, &p, &ca->view_sb, err, errlen))
+        return 0;
+    ca->view_dirty = 0;
+    ca->view_at = mono_ms();
+    ca->view_cost = ca->view_at - t0;
     return 1;
 }
 
-static int load_records(tool_ca *ca)
+static int view_sync(tool_ca *ca, int force, char *err, size_t errlen)
 {
-    char path[PATH_MAX + 16], line[1024];
-    int restart;
-    FILE *f;
+    tool_ca_paths p = paths_of(ca);
+    double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
+    int ok;
 
-    snprintf(path, sizeof path, "%s/issued.txt", ca->dir);
-    f = open_from(path, &ca->recs_size, &ca->recs_ino, &restart);
-    if (!f)
-        return errno == ENOENT;
-    if (restart)
-        ca->nrecs = 0;
-    while (next_line(f, line, sizeof line, &ca->recs_size)) {
-        record r;
-        char *save = NULL, *s = strtok_r(line, "\t\n", &save), *k = strtok_r(NULL, "\t\n", &save);
-        char *tok = strtok_r(NULL, "\t\n", &save), *p = strtok_r(NULL, "\t\n", &save);
-        (void)tok;
-        if (!s || !k || !p || strlen(s) >= sizeof r.serial || strlen(k) != 64)
-            continue;
-        snprintf(r.serial, sizeof r.serial, "%s", s);
-        snprintf(r.spki, sizeof r.spki, "%s", k);
-        snprintf(r.purpose, sizeof r.purpose, "%s", p);
-        if (ca->nrecs == ca->recs_cap) {
-            size_t nc = ca->recs_cap ? ca->recs_cap * 2 : 64;
-            record *tmp = realloc(ca->recs, nc * sizeof *tmp);
-            if (!tmp)
-                break;
-            ca->recs = tmp;
-            ca->recs_cap = nc;
-        }
-        ca->recs[ca->nrecs++] = r;
-    }
-    fclose(f);
-    return 1;
-}
-
-static int cmpstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_serials(char **v, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* Serials in index.txt, kept sorted in ca->serials for uniqueness checks. */
-static void load_index_serials(tool_ca *ca)
-{
-    char line[4096];
-    size_t before;
-    int restart;
-    FILE *f = open_from(ca->index, &ca->index_size, &ca->index_ino, &restart);
-
-    if (!f)
-        return;
-    if (restart) {
-        free_serials(ca->serials, ca->nserials);
-        ca->serials = NULL;
-        ca->nserials = ca->serials_cap = 0;
-    }
-    before = ca->nserials;
-    while (next_line(f, line, sizeof line, &ca->index_size)) {
-        char *fields[4] = {0}, *p = line, *sn;
-        int i;
-        for (i = 0; i < 4 && p; i++) {
-            fields[i] = p;
-            p = strchr(p, '\t');
-            if (p)
-                *p++ = 0;
-        }
-        if (!fields[3] || !*fields[3])
-            continue;
-        if (ca->nserials == ca->serials_cap) {
-            size_t nc = ca->serials_cap ? ca->serials_cap * 2 : 64;
-            char **tmp = realloc(ca->serials, nc * sizeof *tmp);
-            if (!tmp)
-                break;
-            ca->serials = tmp;
-            ca->serials_cap = nc;
-        }
-        sn = strdup(fields[3]);
-        if (!sn)
-            break;
-        ca->serials[ca->nserials++] = sn;
-    }
-    fclose(f);
-    if (ca->nserials != before)
-        qsort(ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
-}
-
-static int serial_known(tool_ca *ca, const char *s)
-{
-    return ca->nserials && bsearch(&s, ca->serials, ca->nserials, sizeof *ca->serials, cmpstr);
-}
-
-static char *index_line(X509 *cert)
-{
-    const ASN1_TIME *na = X509_get0_notAfter(cert);
-    char *sn = serial_hex(X509_get0_serialNumber(cert));
-    char *subj = X509_NAME_oneline(X509_get_subject_name(cert), NULL, 0);
-    char *line = NULL;
-
-    if (sn && subj &&
-        asprintf(&line, "V\t%.*s\t\t%s\tunknown\t%s\n", na->length, (const char *)na->data, sn,
-                 subj) < 0)
-        line = NULL;
-    OPENSSL_free(sn);
-    OPENSSL_free(subj);
-    return line;
-}
-
-/* The tool's record of one certificate (see the top of this file). */
-static char *record_line(const char *serial, const char *spki, const char *token,
-                         const char *purpose, const char *op)
-{
-    char *line = NULL, ts[32];
-    time_t now = time(NULL);
-    struct tm tmv;
-
-    gmtime_r(&now, &tmv);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\t%s\n", serial, spki, token, purpose, op, ts) < 0)
-        line = NULL;
-    return line;
-}
-
-/* Certificate files in newcerts/ that no index line names: written just
- * before a crash. Their records are completed here, under the lock. */
-static void recover_orphans(tool_ca *ca)
-{
-    DIR *d = opendir(ca->newcerts);
-    struct dirent *e;
-
-    /* once: each file name is a different serial */
-    load_index_serials(ca);
-    while (d && (e = readdir(d))) {
-        char serial[256], path[PATH_MAX + 300], *il, *rl;
-        size_t l = strlen(e->d_name);
-        X509 *x;
-        tm_binding b;
-        if (l < 5 || l - 4 >= sizeof serial || strcmp(e->d_name + l - 4, ".pem") != 0)
-            continue;
-        memcpy(serial, e->d_name, l - 4);
-        serial[l - 4] = 0;
-        if (serial_known(ca, serial))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", ca->newcerts, e->d_name);
-        x = read_cert(path);
-        if (!x)
-            continue;
-        memset(&b, 0, sizeof b);
-        tm_binding_from_cert(ca->prof, x, &b, NULL);
-        load_records(ca);
-        {
-            size_t i;
-            int have = 0;
-            for (i = 0; i < ca->nrecs; i++)
-                if (strcmp(ca->recs[i].serial, serial) == 0)
-                    have = 1;
-            char spki[65];
-            rl = have || !spki_hash_of(X509_get_X509_PUBKEY(x), spki)
-                     ? NULL
-                     : record_line(serial, spki, b.serial_text[0] ? b.serial_text : "-",
-                                   b.purpose[0] ? b.purpose : "-", "recovered");
-        }
-        if (rl) {
-            snprintf(path, sizeof path, "%s/issued.txt", ca->dir);
-            append_sync(path, rl, strlen(rl));
-        }
-        il = index_line(x);
-        if (il)
-            append_sync(ca->index, il, strlen(il));
-        tool_debug("CA: recovered %s (file without index line)", serial);
-        free(il);
-        free(rl);
-        X509_free(x);
-    }
-    if (d)
-        closedir(d);
+    if (!ca->view_lazy)
+        gap = 0;
+    if (!force && (!ca->view_dirty || mono_ms() - ca->view_at < gap))
+        return 1;
+    flock(ca->lockfd, LOCK_EX);
+    /* stock openssl ca (or a tokenmint of another directory layout) wrote
+     * index.txt since our last view: take that in before replacing it */
+    ok = view_sync_locked(ca, force || tool_ca_view_changed(&p, &ca->view_sb), err, errlen);
+    flock(ca->lockfd, LOCK_UN);
+    return ok;
 }
 
 static char *cnf_get(CONF *conf, const char *sect, const char *key)
@@ -718,14 +518,39 @@ static char *cnf_get(CONF *conf, const char *sect, const char *key)
     return v;
 }
 
-tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
-                      const char *operator_id, char *err, size_t errlen)
+/* [ tokenmint ] of ca.cnf: the tool's own keys; stock openssl ca skips the
+ * section. Unknown keys are refused: a misspelt database key must not fall
+ * back to another database. */
+static int cnf_tokenmint(CONF *conf, const char *path, char *db, size_t dblen, char *err,
+                         size_t errlen)
+{
+    STACK_OF(CONF_VALUE) *sk = NCONF_get_section(conf, "tokenmint");
+    int i;
+
+    ERR_clear_error();
+    db[0] = 0;
+    for (i = 0; sk && i < sk_CONF_VALUE_num(sk); i++) {
+        CONF_VALUE *v = sk_CONF_VALUE_value(sk, i);
+        if (strcmp(v->name, "database") == 0) {
+            snprintf(db, dblen, "%s", v->value);
+        } else {
+            snprintf(err, errlen, "%s: [ tokenmint ] has no key '%s' (known: database)", path,
+                     v->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile *prof,
+                        tool_crypto *crypto, const char *operator_id, int need_key, char *err,
+                        size_t errlen)
 {
     tool_ca *ca = calloc(1, sizeof *ca);
-    char path[PATH_MAX + 32], e[300];
+    char path[PATH_MAX + 32], e[300], cnfdb[2048];
     CONF *conf = NULL;
     long line = -1;
-    const char *sect, *keyref, *certp, *db, *nc;
+    const char *sect, *keyref, *certp, *db, *nc, *sn;
 
     if (!ca)
         return NULL;
@@ -750,11 +575,14 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
                      path, dir);
         goto fail;
     }
+    if (!cnf_tokenmint(conf, path, cnfdb, sizeof cnfdb, err, errlen))
+        goto fail;
     sect = cnf_get(conf, "ca", "default_ca");
     keyref = sect ? cnf_get(conf, sect, "private_key") : NULL;
     certp = sect ? cnf_get(conf, sect, "certificate") : NULL;
     db = sect ? cnf_get(conf, sect, "database") : NULL;
     nc = sect ? cnf_get(conf, sect, "new_certs_dir") : NULL;
+    sn = sect ? cnf_get(conf, sect, "serial") : NULL;
     if (!keyref || !certp || !db || !nc) {
         snprintf(err, errlen,
                  "%s: [ca] default_ca section must set private_key, certificate, database and "
@@ -764,12 +592,15 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
     }
     snprintf(ca->index, sizeof ca->index, "%s", db);
     snprintf(ca->newcerts, sizeof ca->newcerts, "%s", nc);
+    snprintf(ca->serial, sizeof ca->serial, "%s", sn ? sn : "");
     ca->root = read_cert(certp);
     if (!ca->root) {
         snprintf(err, errlen, "%s: not a PEM certificate", certp);
         goto fail;
     }
-    if (strncmp(keyref, "pkcs11:", 7) == 0) {
+    if (!need_key) {
+        /* records only (ca list, show) */
+    } else if (strncmp(keyref, "pkcs11:", 7) == 0) {
         ca->key = tool_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
     } else {
         FILE *f = fopen(keyref, "r");
@@ -779,11 +610,11 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
         }
         snprintf(e, sizeof e, "not a readable unencrypted PEM private key");
     }
-    if (!ca->key) {
+    if (need_key && !ca->key) {
         snprintf(err, errlen, "CA key %s: %s", keyref, e);
         goto fail;
     }
-    if (X509_check_private_key(ca->root, ca->key) != 1) {
+    if (need_key && X509_check_private_key(ca->root, ca->key) != 1) {
         snprintf(err, errlen, "CA key %s does not match %s", keyref, certp);
         goto fail;
     }
@@ -793,10 +624,15 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    flock(ca->lockfd, LOCK_EX);
-    recover_orphans(ca);
-    load_records(ca);
-    flock(ca->lockfd, LOCK_UN);
+    ca->db = tool_castore_open(ca->dir, conninfo && *conninfo ? conninfo : cnfdb, e, sizeof e);
+    if (!ca->db) {
+        snprintf(err, errlen, "CA database: %s", e);
+        goto fail;
+    }
+    if (!view_sync(ca, 1, e, sizeof e)) {
+        snprintf(err, errlen, "%s", e);
+        goto fail;
+    }
     NCONF_free(conf);
     return ca;
 fail:
@@ -805,16 +641,48 @@ fail:
     return NULL;
 }
 
+tool_ca *tool_ca_open_db(const char *dir, const char *conninfo, const tm_profile *prof,
+                         tool_crypto *crypto, const char *operator_id, char *err, size_t errlen)
+{
+    return ca_open(dir, conninfo, prof, crypto, operator_id, 1, err, errlen);
+}
+
+tool_ca *tool_ca_open_records(const char *dir, const char *conninfo, const tm_profile *prof,
+                              tool_crypto *crypto, char *err, size_t errlen)
+{
+    return ca_open(dir, conninfo, prof, crypto, "-", 0, err, errlen);
+}
+
+tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *crypto,
+                      const char *operator_id, char *err, size_t errlen)
+{
+    return ca_open(dir, NULL, prof, crypto, operator_id, 1, err, errlen);
+}
+
 void tool_ca_close(tool_ca *ca)
 {
+    char e[600];
+
     if (!ca)
         return;
+    if (ca->view_thread_on) {
+        pthread_mutex_lock(&ca->dbmu);
+        ca->view_stop = 1;
+        pthread_cond_signal(&ca->view_cv);
+        pthread_mutex_unlock(&ca->dbmu);
+        pthread_join(ca->view_thread, NULL);
+        pthread_cond_destroy(&ca->view_cv);
+    }
+    if (ca->db && ca->view_dirty && ca->lockfd >= 0) {
+        ca->view_lazy = 0;
+        if (!view_sync(ca, 0, e, sizeof e))
+            tool_err("CA %s: index.txt not brought up to date: %s", ca->dir, e);
+    }
+    tool_castore_close(ca->db);
     if (ca->lockfd >= 0)
         close(ca->lockfd);
     X509_free(ca->root);
     EVP_PKEY_free(ca->key);
-    free(ca->recs);
-    free_serials(ca->serials, ca->nserials);
     free(ca->pending);
     pthread_mutex_destroy(&ca->mu);
     pthread_mutex_destroy(&ca->dbmu);
@@ -827,41 +695,82 @@ X509 *tool_ca_root(tool_ca *ca)
     return ca->root;
 }
 
-/* Under the lock (or with a fresh read): the certificate for this key and purpose. */
-static X509 *find_locked(tool_ca *ca, const char *spki, const char *purpose)
+/* The lazy view's writer: at most one gap after the batch that made the
+ * view dirty, index.txt is rewritten even when no batch follows. */
+static void *view_writer(void *arg)
 {
-    char path[PATH_MAX + 100];
-    size_t i;
+    tool_ca *ca = arg;
+    char e[600];
 
-    load_records(ca);
-    for (i = ca->nrecs; i-- > 0;) {
-        if (strcmp(ca->recs[i].spki, spki) != 0 || strcmp(ca->recs[i].purpose, purpose) != 0)
+    pthread_mutex_lock(&ca->dbmu);
+    while (!ca->view_stop) {
+        double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
+        double wait = ca->view_at + gap - mono_ms();
+        if (ca->view_dirty && wait <= 0) {
+            if (!view_sync(ca, 0, e, sizeof e))
+                tool_err("CA %s: index.txt view: %s", ca->dir, e);
+            if (ca->view_dirty) /* failed: try again a gap later */
+                ca->view_at = mono_ms();
             continue;
-        snprintf(path, sizeof path, "%s/%s.pem", ca->newcerts, ca->recs[i].serial);
-        return read_cert(path);
+        }
+        if (ca->view_dirty) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)((wait - (double)(long)(wait / 1000) * 1000) * 1e6);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&ca->view_cv, &ca->dbmu, &ts);
+        } else {
+            pthread_cond_wait(&ca->view_cv, &ca->dbmu);
+        }
     }
+    pthread_mutex_unlock(&ca->dbmu);
     return NULL;
+}
+
+void tool_ca_set_lazy_view(tool_ca *ca, int lazy)
+{
+    if (!ca)
+        return;
+    ca->view_lazy = lazy;
+    if (lazy && !ca->view_thread_on) {
+        pthread_cond_init(&ca->view_cv, NULL);
+        if (pthread_create(&ca->view_thread, NULL, view_writer, ca) == 0)
+            ca->view_thread_on = 1;
+        else
+            ca->view_lazy = 0; /* no writer: every batch writes the view */
+    }
+}
+
+struct tool_castore *tool_ca_store(tool_ca *ca)
+{
+    return ca ? ca->db : NULL;
 }
 
 X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
 {
     char spki[65];
-    X509 *x;
+    tool_cs_record r;
+    X509 *x = NULL;
     tool_return_val_if_fail(ca != NULL && pub != NULL && purpose != NULL, NULL);
 
     if (!tool_spki_hash(pub, spki))
         return NULL;
+    memset(&r, 0, sizeof r);
     pthread_mutex_lock(&ca->dbmu);
-    flock(ca->lockfd, LOCK_SH);
-    x = find_locked(ca, spki, purpose);
-    flock(ca->lockfd, LOCK_UN);
+    if (tool_castore_find_valid(ca->db, spki, purpose, &r) == TOOL_CS_OK)
+        x = tool_cs_record_cert(&r);
     pthread_mutex_unlock(&ca->dbmu);
+    tool_cs_record_clear(&r);
     return x;
 }
 
 /* Steps 9 and 10 for one request, outside the database lock: the
  * certificate is signed (with a random serial, checked for uniqueness later
- * under the lock) but not yet stored. */
+ * by the database) but not yet stored. */
 static X509 *issue_one(tool_ca *ca, tool_ca_item *it)
 {
     tm_violations *v = tm_violations_new();
@@ -907,73 +816,162 @@ bad:
     return NULL;
 }
 
-/* Under the lock: a serial that neither the index nor this batch knows,
- * drawing (and signing) again on the rare collision. The serial in hex, or
- * NULL with it->error. */
-static char *unique_serial(tool_ca *ca, tool_ca_item *it, char **batch, size_t nbatch)
+/*
+ * A key and purpose certified before comes back: the earlier certificate is
+ * the answer only when the new request binds the key the same way (same
+ * token serial, same subject). Anything else is a key moved to another
+ * binding and is refused. 1 same, 0 refused (it->error says why).
+ */
+static int same_binding(tool_ca *ca, tool_ca_item *it, X509 *fresh, X509 *before,
+                        const char *before_serial, const char *before_token)
 {
-    char *sn = NULL, e[300];
-    int tries;
+    tm_binding a, b;
+    tm_violations *v = tm_violations_new();
+    int same;
 
-    for (tries = 0; tries < 8; tries++) {
-        ASN1_INTEGER *r;
-        size_t i;
-        int dup;
-
-        sn = serial_hex(X509_get0_serialNumber(it->cert));
-        dup = !sn || serial_known(ca, sn);
-        for (i = 0; sn && i < nbatch; i++)
-            if (batch[i] && strcmp(batch[i], sn) == 0)
-                dup = 1;
-        if (!dup)
-            return sn;
-        OPENSSL_free(sn);
-        sn = NULL;
-        r = tm_profile_random_serial();
-        if (!r || !X509_set_serialNumber(it->cert, r) ||
-            !sign_cert(it->cert, ca->key, ca->crypto)) {
-            ASN1_INTEGER_free(r);
-            snprintf(it->error, sizeof it->error, "the CA key did not sign: %s",
-                     tool_ossl_err(e, sizeof e));
-            return NULL;
-        }
-        ASN1_INTEGER_free(r);
-    }
-    snprintf(it->error, sizeof it->error, "no unique certificate serial");
-    return NULL;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    same = v && tm_binding_from_cert(ca->prof, fresh, &a, v) &&
+           tm_binding_from_cert(ca->prof, before, &b, v) && a.serial_len == b.serial_len &&
+           memcmp(a.serial, b.serial, a.serial_len) == 0 &&
+           X509_NAME_cmp(X509_get_subject_name(fresh), X509_get_subject_name(before)) == 0;
+    tm_violations_free(v);
+    if (!same)
+        snprintf(it->error, sizeof it->error,
+                 "this public key is already certified for %s by certificate %s (token %s); "
+                 "the request binds it to token %s with another subject or serial: a key "
+                 "is never bound twice",
+                 it->purpose, before_serial, before_token, a.serial_text[0] ? a.serial_text : "?");
+    return same;
 }
 
-static int append_text(char **buf, size_t *len, const char *text)
+static void fail_item(tool_ca_item *it, int unavailable, const char *fmt, const char *what)
 {
-    size_t l = strlen(text);
-    char *t = realloc(*buf, *len + l + 1);
-    if (!t)
-        return 0;
-    memcpy(t + *len, text, l + 1);
-    *buf = t;
-    *len += l;
-    return 1;
+    X509_free(it->cert);
+    it->cert = NULL;
+    it->unavailable = unavailable;
+    snprintf(it->error, sizeof it->error, fmt, what);
+}
+
+/* Draws a new serial and signs again (the database had the serial). */
+static int reserial(tool_ca *ca, tool_ca_item *it)
+{
+    ASN1_INTEGER *r = tm_profile_random_serial();
+    char e[300];
+    int ok = r && X509_set_serialNumber(it->cert, r) && sign_cert(it->cert, ca->key, ca->crypto);
+
+    ASN1_INTEGER_free(r);
+    if (!ok)
+        fail_item(it, 0, "the CA key did not sign: %s", tool_ossl_err(e, sizeof e));
+    return ok;
+}
+
+/* Under dbmu inside a batch: stores item i or finds its earlier certificate.
+ * Returns 1 (item has its answer), 0 (item refused), -1 (the batch failed:
+ * code in *code). */
+static int store_one(tool_ca *ca, tool_ca_item *items, size_t i, char (*spki)[65], int *fresh,
+                     int *code)
+{
+    tool_ca_item *it = &items[i];
+    tool_cs_record rec, before;
+    int tries, ret = -1;
+    size_t j;
+
+    memset(&rec, 0, sizeof rec);
+    memset(&before, 0, sizeof before);
+    /* never twice in one batch (two requests for one key at once) */
+    for (j = 0; j < i; j++)
+        if (fresh[j] == 1 && strcmp(spki[j], spki[i]) == 0 &&
+            strcmp(items[j].purpose, it->purpose) == 0) {
+            char sn[TOOL_CS_SERIAL_MAX];
+            char *h = tool_cs_serial_hex(X509_get0_serialNumber(items[j].cert));
+            snprintf(sn, sizeof sn, "%s", h ? h : "?");
+            OPENSSL_free(h);
+            if (!same_binding(ca, it, it->cert, items[j].cert, sn,
+                              items[j].token_text ? items[j].token_text : "-")) {
+                X509_free(it->cert);
+                it->cert = NULL;
+                return 0;
+            }
+            X509_free(it->cert);
+            it->cert = items[j].cert;
+            X509_up_ref(it->cert);
+            fresh[i] = 2; /* stands or falls with item j */
+            return 1;
+        }
+    for (tries = 0; tries < 8; tries++) {
+        /* Never twice: another process (or an earlier run) may have issued
+         * for this key; the unique index decides races between servers. */
+        *code = tool_castore_find_valid(ca->db, spki[i], it->purpose, &before);
+        if (*code == TOOL_CS_OK) {
+            X509 *x = tool_cs_record_cert(&before);
+            if (!x) {
+                fail_item(it, 0, "the CA database's certificate %s does not decode", before.serial);
+                ret = 0;
+            } else if (!same_binding(ca, it, it->cert, x, before.serial, before.token)) {
+                X509_free(it->cert);
+                it->cert = NULL;
+                X509_free(x);
+                ret = 0;
+            } else {
+                X509_free(it->cert);
+                it->cert = x;
+                ret = 1;
+            }
+            goto out;
+        }
+        if (*code != TOOL_CS_NOTFOUND)
+            goto out;
+        tool_cs_record_clear(&rec);
+        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose, ca->operator_id,
+                                      "tokenmint")) {
+            fail_item(it, 0, "%s", "out of memory");
+            ret = 0;
+            goto out;
+        }
+        *code = tool_castore_insert(ca->db, &rec);
+        if (*code == TOOL_CS_OK) {
+            fresh[i] = 1;
+            ret = 1;
+            goto out;
+        }
+        if (*code != TOOL_CS_CONFLICT)
+            goto out;
+        /* the key+purpose (raced: found above next time) or the serial was
+         * taken: a serial collision draws again */
+        tool_cs_record_clear(&before);
+        if (tool_castore_find_valid(ca->db, spki[i], it->purpose, &before) == TOOL_CS_NOTFOUND &&
+            !reserial(ca, it)) {
+            ret = 0;
+            goto out;
+        }
+        tool_cs_record_clear(&before);
+    }
+    fail_item(it, 0, "%s", "no unique certificate serial");
+    ret = 0;
+out:
+    tool_cs_record_clear(&rec);
+    tool_cs_record_clear(&before);
+    return ret;
 }
 
 /*
- * Signing, the slow part, happens before the lock; the lock covers what must
- * be serial: the never-twice lookup, serial allocation, the certificate
- * files, one syncfs, then the records and index lines (each fsync'd).
+ * Signing, the slow part, happens before the database; one transaction
+ * holds the never-twice lookups and the inserts of the whole batch, and its
+ * commit makes them durable before anyone is answered.
  */
 size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
 {
-    size_t i, j, issued = 0;
-    char **batch = calloc(n ? n : 1, sizeof *batch);
+    size_t i, issued = 0;
     char(*spki)[65] = calloc(n ? n : 1, sizeof *spki);
-    char *idx = NULL, *recs = NULL, path[PATH_MAX + 32];
-    size_t idxlen = 0, recslen = 0;
     int *fresh = calloc(n ? n : 1, sizeof *fresh);
+    int code = TOOL_CS_OK, failed = 0;
+    char e[600];
     tool_return_val_if_fail(ca != NULL && (items != NULL || n == 0), 0);
 
-    if (!batch || !fresh || !spki) {
+    if (!fresh || !spki) {
         for (i = 0; i < n; i++)
             snprintf(items[i].error, sizeof items[i].error, "out of memory");
-        free(batch);
         free(fresh);
         free(spki);
         return 0;
@@ -981,116 +979,64 @@ size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
     for (i = 0; i < n; i++) {
         tool_ca_item *it = &items[i];
         it->error[0] = 0;
+        it->unavailable = 0;
+        /* The profile first: a request that breaks it is refused even when
+         * its key was certified before. */
         it->cert = issue_one(ca, it);
-        /* the certificate's key encoding is the one records are made of */
-        spki_hash_of(it->cert ? X509_get_X509_PUBKEY(it->cert) : X509_REQ_get_X509_PUBKEY(it->req),
-                     spki[i]);
+        if (it->cert)
+            tool_cs_spki_hash(X509_get_X509_PUBKEY(it->cert), spki[i]);
     }
     pthread_mutex_lock(&ca->dbmu);
-    flock(ca->lockfd, LOCK_EX);
-    load_index_serials(ca);
+    code = tool_castore_begin(ca->db);
+    if (code != TOOL_CS_OK)
+        failed = 1;
+    for (i = 0; i < n && !failed; i++) {
+        if (!items[i].cert)
+            continue;
+        if (store_one(ca, items, i, spki, fresh, &code) < 0)
+            failed = 1;
+    }
+    if (!failed) {
+        code = tool_castore_commit(ca->db);
+        failed = code != TOOL_CS_OK;
+    } else {
+        tool_castore_rollback(ca->db);
+    }
+    snprintf(e, sizeof e, "%s", tool_castore_error(ca->db));
+    pthread_mutex_unlock(&ca->dbmu);
     for (i = 0; i < n; i++) {
         tool_ca_item *it = &items[i];
-        char *pem, *il, *rl;
-        size_t pemlen = 0;
-        X509 *before;
-        size_t recslen0 = recslen;
-
-        /* Never twice: another process (or an earlier run) may have issued for this key. */
-        if (spki[i][0] && (before = find_locked(ca, spki[i], it->purpose))) {
-            X509_free(it->cert);
-            it->cert = before;
-            it->error[0] = 0;
+        if (failed && it->cert)
+            fail_item(it, code == TOOL_CS_UNAVAIL,
+                      code == TOOL_CS_UNAVAIL ? "the CA database is unavailable, try again: %s"
+                                              : "cannot store in the CA database: %s",
+                      e);
+        if (it->cert)
             issued++;
-            continue;
-        }
-        /* nor twice in one batch (two requests for one key at once) */
-        for (j = 0; j < i; j++)
-            if (fresh[j] && strcmp(spki[j], spki[i]) == 0 &&
-                strcmp(items[j].purpose, it->purpose) == 0 && X509_up_ref(items[j].cert))
-                break;
-        if (j < i) {
-            X509_free(it->cert);
-            it->cert = items[j].cert;
-            it->error[0] = 0;
-            fresh[i] = 2; /* stands or falls with item j's records below */
-            issued++;
-            continue;
-        }
-        if (!it->cert)
-            continue;
-        batch[i] = unique_serial(ca, it, batch, i);
-        pem = batch[i] ? pem_of_cert(it->cert, &pemlen) : NULL;
-        snprintf(path, sizeof path, "%s/%s.pem", ca->newcerts, batch[i] ? batch[i] : "?");
-        if (!pem || !write_file_new(path, pem, pemlen)) {
-            if (batch[i])
-                snprintf(it->error, sizeof it->error, "cannot store %.300s: %s", path,
-                         strerror(errno));
-            X509_free(it->cert);
-            it->cert = NULL;
-            free(pem);
-            continue;
-        }
-        free(pem);
-        il = index_line(it->cert);
-        rl = record_line(batch[i], spki[i], it->token_text ? it->token_text : "-", it->purpose,
-                         ca->operator_id);
-        if (!il || !rl || !append_text(&recs, &recslen, rl) || !append_text(&idx, &idxlen, il)) {
-            /* the file stays in newcerts/: recover_orphans records it next time */
-            recslen = recslen0;
-            snprintf(it->error, sizeof it->error, "out of memory");
-            X509_free(it->cert);
-            it->cert = NULL;
-        } else {
-            fresh[i] = 1;
-            issued++;
-        }
-        free(il);
-        free(rl);
     }
-    /* One directory fsync and one append per file for the whole batch. */
-    if (recslen) {
-        /* One syncfs for every certificate file of the batch (an fsync per
-         * file costs milliseconds each); only then the records. */
-        int dfd = open(ca->newcerts, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || syncfs(dfd) != 0) {
-            for (i = 0; i < n; i++)
-                if (fresh[i]) {
-                    X509_free(items[i].cert);
-                    items[i].cert = NULL;
-                    snprintf(items[i].error, sizeof items[i].error,
-                             "cannot sync the new certificate files: %s", strerror(errno));
-                    issued--;
-                    fresh[i] = 0;
-                }
-            recslen = 0;
+    if (!failed) {
+        /* the copies for stock openssl ca */
+        for (i = 0; i < n; i++) {
+            tool_cs_record r;
+            if (fresh[i] != 1)
+                continue;
+            memset(&r, 0, sizeof r);
+            if (!tool_cs_record_from_cert(&r, items[i].cert, NULL, NULL, NULL, NULL) ||
+                !tool_ca_view_cert_file(ca->newcerts, &r))
+                tool_debug("CA: newcerts/%s.pem not written now (the next view writes it)",
+                           r.serial);
+            tool_cs_record_clear(&r);
         }
-        if (dfd >= 0)
-            close(dfd);
+        pthread_mutex_lock(&ca->dbmu);
+        ca->view_dirty = 1;
+        if (ca->view_thread_on)
+            pthread_cond_signal(&ca->view_cv);
+        if (!view_sync(ca, 0, e, sizeof e))
+            tool_err("CA %s: index.txt view: %s", ca->dir, e);
+        pthread_mutex_unlock(&ca->dbmu);
     }
-    if (recslen) {
-        snprintf(path, sizeof path, "%s/issued.txt", ca->dir);
-        if (!append_sync(path, recs, recslen) || !append_sync(ca->index, idx, idxlen)) {
-            /* The files are in newcerts/: recover_orphans completes them next time. */
-            for (i = 0; i < n; i++)
-                if (fresh[i]) {
-                    snprintf(items[i].error, sizeof items[i].error,
-                             "cannot update the CA database: %s", strerror(errno));
-                    X509_free(items[i].cert);
-                    items[i].cert = NULL;
-                    issued--;
-                }
-        }
-    }
-    flock(ca->lockfd, LOCK_UN);
-    pthread_mutex_unlock(&ca->dbmu);
-    for (i = 0; i < n; i++)
-        OPENSSL_free(batch[i]);
-    free(batch);
     free(fresh);
     free(spki);
-    free(idx);
-    free(recs);
     return issued;
 }
 

@@ -55,12 +55,14 @@ enum {
     O_SUBJECT,
     O_ROOT,
     O_COUNT,
+    O_DB,
     O_HELP,
 };
 
 typedef struct tool_parsed {
     tool_common c;
     const char *key, *key_file, *subject, *root;
+    const char *db; /* --db: the CA's PostgreSQL connection string */
     long count;
     int help;
     char **args; /* positional */

@@ -28,6 +28,7 @@ static const char *usage_main =
     "  tokens   list the tokens at this station and their state\n"
     "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
     "  ca serve serve a CA directory over CMP (HTTP)\n"
+    "  ca list  the CA's certificates (ca show DIR SERIAL: one of them)\n"
     "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
     "  issue    give tokens a key pair and a certificate bound to their serial\n"
     "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
@@ -76,6 +77,7 @@ static const struct option long_opts[] = {
     {"subject", required_argument, 0, O_SUBJECT},
     {"root", required_argument, 0, O_ROOT},
     {"count", required_argument, 0, O_COUNT},
+    {"db", required_argument, 0, O_DB},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -99,6 +101,7 @@ static const struct {
     {O_KEYFILE, offsetof(tool_parsed, key_file)},
     {O_SUBJECT, offsetof(tool_parsed, subject)},
     {O_ROOT, offsetof(tool_parsed, root)},
+    {O_DB, offsetof(tool_parsed, db)},
 };
 #define TEXT_OPTS ((int)(sizeof text_opts / sizeof *text_opts))
 
@@ -377,7 +380,7 @@ out:
 
 static int cmd_ca(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, 0};
+    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, O_DB, 0};
     tool_parsed p;
     tool_station st;
     tool_crypto cr;
@@ -386,6 +389,8 @@ static int cmd_ca(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return tool_cmd_ca_serve(argc, argv);
+    if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0))
+        return tool_cmd_ca_list(argc, argv);
     if (argc < 2 || strcmp(argv[1], "init") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
@@ -402,10 +407,14 @@ static int cmd_ca(int argc, char **argv)
                "\n"
                "Makes DIR a local CA that both `tokenmint issue --ca DIR` and stock\n"
                "`openssl ca -config DIR/ca.cnf` issue from: ca.cnf, ca.pem (root), index.txt,\n"
-               "index.txt.attr, serial, newcerts/, issued.txt, db.lock. The root key is new\n"
-               "(P-256, DIR/private/ca.key, mode 0600) unless --key names a token key by\n"
-               "pkcs11: URI (through the tokenmint provider) or --key-file an existing PEM key.\n"
+               "index.txt.attr, serial, newcerts/, db.lock, and the records: ca.db (SQLite)\n"
+               "or, with --db, a PostgreSQL database (named in ca.cnf from then on). The\n"
+               "root key is new (P-256, DIR/private/ca.key, mode 0600) unless --key names a\n"
+               "token key by pkcs11: URI (through the tokenmint provider) or --key-file an\n"
+               "existing PEM key.\n"
                "\n  --subject CN            the root's common name (default \"tokenmint CA\")\n"
+               "  --db CONNINFO           PostgreSQL connection string (no password in it:\n"
+               "                          use ~/.pgpass or PGPASSFILE)\n"
                "  --module PATH           PKCS#11 module for --key\n");
         tool_parsed_free(&p);
         return 0;
@@ -422,7 +431,7 @@ static int cmd_ca(int argc, char **argv)
         have_st = 1;
     }
     tool_crypto_open(&cr, have_st ? st.module_path : NULL);
-    if (!tool_ca_init(p.args[0], p.key, p.key_file, p.subject, &cr, err, sizeof err)) {
+    if (!tool_ca_init_db(p.args[0], p.db, p.key, p.key_file, p.subject, &cr, err, sizeof err)) {
         tool_err("ca init: %s", err);
     } else {
         printf("CA ready in %s (root %s/ca.pem)\n", p.args[0], p.args[0]);

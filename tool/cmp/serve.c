@@ -47,6 +47,10 @@ static const char *serve_help =
     "  --max-body BYTES        largest request body (default 65536; larger: HTTP 413)\n"
     "  --profile FILE          certificate profile (default: built in)\n"
     "  --module PATH           PKCS#11 module, when the CA key is a token key\n"
+    "  --db CONNINFO           the CA's records in this PostgreSQL database (else the one\n"
+    "                          DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
+    "                          only once its record is committed; a database that cannot\n"
+    "                          be reached is answered with CMP systemUnavail (retry)\n"
     "\n"
     "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n";
 
@@ -54,6 +58,7 @@ enum {
     S_DEFERRED = 2000,
     S_DEFERMS,
     S_MODULE,
+    S_DB,
     S_HELP,
 };
 
@@ -62,6 +67,7 @@ static const struct option serve_opts[] = {
     {"deferred", no_argument, 0, S_DEFERRED},
     {"defer-ms", required_argument, 0, S_DEFERMS},
     {"module", required_argument, 0, S_MODULE},
+    {"db", required_argument, 0, S_DB},
     {"help", no_argument, 0, S_HELP},
     {0, 0, 0, 0},
 };
@@ -76,6 +82,8 @@ static int failinfo_of(const char *error)
 {
     if (strstr(error, "signature does not verify"))
         return OSSL_CMP_PKIFAILUREINFO_badPOP;
+    if (strstr(error, "never bound twice"))
+        return OSSL_CMP_PKIFAILUREINFO_duplicateCertReq;
     if (strstr(error, "profile") || strstr(error, "cannot issue"))
         return OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
     return OSSL_CMP_PKIFAILUREINFO_systemFailure;
@@ -113,7 +121,8 @@ static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
     item.purpose = b.purpose[0] ? b.purpose : tm_profile_default_purpose(be->prof);
     tool_ca_submit(be->ca, &item);
     if (!item.cert) {
-        ans->failinfo = failinfo_of(item.error);
+        ans->failinfo =
+            item.unavailable ? OSSL_CMP_PKIFAILUREINFO_systemUnavail : failinfo_of(item.error);
         snprintf(ans->text, sizeof ans->text, "%s", item.error[0] ? item.error : "not issued");
         goto out;
     }
@@ -127,7 +136,7 @@ out:
 
 int tool_cmd_ca_serve(int argc, char **argv)
 {
-    const char *module = NULL;
+    const char *module = NULL, *db = NULL;
     int deferred = 0, o, taken, rc = TOOL_EXIT_USAGE;
     long defer_ms = 500;
     char err[600], *end;
@@ -162,6 +171,9 @@ int tool_cmd_ca_serve(int argc, char **argv)
                 return TOOL_EXIT_USAGE;
             }
             break;
+        case S_DB:
+            db = optarg;
+            break;
         case S_MODULE:
             module = optarg;
             break;
@@ -186,11 +198,12 @@ int tool_cmd_ca_serve(int argc, char **argv)
     if (!tool_cmp_front_load(&f, cr.libctx, &so))
         goto out;
     be.prof = f.prof;
-    be.ca = tool_ca_open(argv[optind], f.prof, &cr, "cmp", err, sizeof err);
+    be.ca = tool_ca_open_db(argv[optind], db, f.prof, &cr, "cmp", err, sizeof err);
     if (!be.ca) {
         tool_err("ca serve: %s", err);
         goto out;
     }
+    tool_ca_set_lazy_view(be.ca, 1);
     so.log_name = "tokenmint ca serve";
     so.name = X509_get_subject_name(tool_ca_root(be.ca));
     so.deferred = deferred;
