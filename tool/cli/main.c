@@ -8,6 +8,7 @@
 #include "cmp/cmp.h"
 #include "ui/ui.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -36,6 +38,7 @@ static const char *usage_main =
     "  verify   check every certificate on every token\n"
     "  watch    station mode: issue each token as it is plugged in\n"
     "  show     a certificate or token in words\n"
+    "  clean    list (and with --remove destroy) what interrupted runs left on tokens\n"
     "  operator hash   make the scrypt hash line for the config file\n"
     "\n"
     "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
@@ -53,6 +56,7 @@ const char *tool_token_help =
     "  --token URI             a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c\n"
     "  --pin-source FILE       user PIN in FILE (else the module's derived PIN for tokens that\n"
     "                          report a protected path, else ONE prompt on the terminal)\n"
+    "  --allow-final-try       send the PIN even to a token whose next wrong PIN locks it\n"
     "  --operator-pass-source FILE   operator passphrase (checked against the config's hash)\n"
     "  --operator-token URI    operator token: log in, sign a challenge, chain to [operator] ca\n"
     "  --operator-pin-source FILE    the operator token's PIN\n";
@@ -78,6 +82,8 @@ static const struct option long_opts[] = {
     {"root", required_argument, 0, O_ROOT},
     {"count", required_argument, 0, O_COUNT},
     {"db", required_argument, 0, O_DB},
+    {"remove", no_argument, 0, O_REMOVE},
+    {"allow-final-try", no_argument, 0, O_FINALTRY},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -121,8 +127,9 @@ int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
             tool_err("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
             return 0;
         }
+        /* Every command that takes a PIN takes --allow-final-try with it. */
         for (ok = 0, i = 0; allowed[i]; i++)
-            ok |= allowed[i] == o;
+            ok |= allowed[i] == o || (o == O_FINALTRY && allowed[i] == O_PIN);
         if (!ok && o != O_HELP) {
             tool_err("%s: option %s does not apply here (see %s --help)", argv[0], argv[optind - 1],
                      argv[0]);
@@ -160,6 +167,12 @@ int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
             }
             break;
         }
+        case O_REMOVE:
+            p->remove = 1;
+            break;
+        case O_FINALTRY:
+            p->c.allow_final_try = 1;
+            break;
         case O_HELP:
             p->help = 1;
             break;
@@ -233,6 +246,13 @@ int tool_session_open(tool_session *s, const tool_common *c, int need_operator)
         tool_err("operator authentication refused: %s", err);
         return TOOL_EXIT_USAGE;
     }
+    /* A command that may log in keeps the station's record of refused PINs:
+     * without it a refused PIN could be sent again on the next run. */
+    if (need_operator && !tool_pin_record_open(&s->pin, tool_state_dir(&s->cfg), err, sizeof err)) {
+        tool_err("%s", err);
+        return TOOL_EXIT_USAGE;
+    }
+    s->pin.allow_final_try = c->allow_final_try;
     s->run.st = &s->st;
     s->run.crypto = &s->crypto;
     s->run.prof = s->prof;
@@ -307,6 +327,53 @@ bad:
     free(sel);
     free(v);
     return 0;
+}
+
+int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int makes_keys)
+{
+    char why[600], pin[256];
+    size_t len = 0, i, k;
+    int need_pin = 0;
+    tool_token *tmp;
+
+    if (makes_keys &&
+        !tool_profile_can_certify(s->prof, s->run.purpose, s->run.keytype, why, sizeof why)) {
+        tool_err("--purpose %s with --key-type %s: %s (nothing was done to any token)",
+                 s->run.purpose, tool_keytype_name(s->run.keytype), why);
+        return TOOL_EXIT_USAGE;
+    }
+    for (i = 0; i < n; i++)
+        need_pin |= !(tokens[i]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
+    if (need_pin && s->pin.source) {
+        /* Read now: a missing or bad PIN file is one usage error, not a failure per token. */
+        if (!tool_pin_get(&s->pin, pin, sizeof pin, &len, why, sizeof why)) {
+            tool_err("--pin-source: %s (nothing was done to any token)", why);
+            return TOOL_EXIT_USAGE;
+        }
+        OPENSSL_cleanse(pin, sizeof pin);
+    } else if (need_pin && access("/dev/tty", R_OK | W_OK) != 0) {
+        tool_err("no PIN: a token needs its user PIN and there is no terminal to ask on; give "
+                 "--pin-source FILE (nothing was done to any token)");
+        return TOOL_EXIT_USAGE;
+    } else if (need_pin) {
+        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            tool_err("no PIN: a token needs its user PIN and the terminal cannot be opened; give "
+                     "--pin-source FILE (nothing was done to any token)");
+            return TOOL_EXIT_USAGE;
+        }
+        close(fd);
+    }
+    /* Count-low tokens last: they wait for a healthy token to accept the PIN,
+     * and the workers take tokens in order, so every healthy one is under way
+     * before the first count-low one waits. */
+    for (i = 0, k = 0; i < n; i++)
+        if (!(tokens[i]->info.flags & CKF_USER_PIN_COUNT_LOW)) {
+            tmp = tokens[i];
+            memmove(tokens + k + 1, tokens + k, (i - k) * sizeof *tokens);
+            tokens[k++] = tmp;
+        }
+    return TOOL_EXIT_OK;
 }
 
 /* ---- tokens ---------------------------------------------------------------------------- */
@@ -616,6 +683,18 @@ static int cmd_issue(int argc, char **argv)
         rc = TOOL_EXIT_USAGE;
         goto out;
     }
+    rc = tool_session_precheck(&s, tokens, n, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    /* Batch mode: every token's prepare ends in tool_job_prepare, which
+     * counts it, so count-low tokens may wait for the healthy ones. */
+    {
+        size_t healthy = 0;
+        for (i = 0; i < n; i++)
+            healthy += !(tokens[i]->info.flags &
+                         (CKF_USER_PIN_COUNT_LOW | CKF_PROTECTED_AUTHENTICATION_PATH));
+        tool_pin_expect(&s.pin, healthy);
+    }
     results = calloc(n ? n : 1, sizeof *results);
     tool_report_init(&rep, p.c.json, n);
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
@@ -690,6 +769,9 @@ static int cmd_csr(int argc, char **argv)
         rc = TOOL_EXIT_USAGE;
         goto out;
     }
+    rc = tool_session_precheck(&s, tokens, n, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
     pthread_mutex_init(&o.mu, NULL);
     results = calloc(n ? n : 1, sizeof *results);
     tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), csr_one, &o,
@@ -843,10 +925,12 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"tokens", cmd_tokens},    {"ca", cmd_ca},          {"issue", cmd_issue},
-        {"csr", cmd_csr},          {"write", cmd_write},    {"verify", tool_cmd_verify},
-        {"watch", tool_cmd_watch}, {"show", tool_cmd_show}, {"operator", cmd_operator},
-        {"relay", tool_cmd_relay},
+        {"tokens", cmd_tokens},     {"ca", cmd_ca},
+        {"issue", cmd_issue},       {"csr", cmd_csr},
+        {"write", cmd_write},       {"verify", tool_cmd_verify},
+        {"watch", tool_cmd_watch},  {"show", tool_cmd_show},
+        {"operator", cmd_operator}, {"relay", tool_cmd_relay},
+        {"clean", tool_cmd_clean},
     };
     size_t i;
 

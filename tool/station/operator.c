@@ -34,7 +34,7 @@ static char audit_operator[256] = "";
 
 static int known_key(const char *sect, const char *name)
 {
-    static const char *tokenmint[] = {"audit", "profile", NULL};
+    static const char *tokenmint[] = {"audit", "profile", "state_dir", NULL};
     static const char *operator[] = {"require", "passphrase", "name", "ca", NULL};
     const char **k = strcmp(sect, "tokenmint") == 0 ? tokenmint : operator;
     for (; *k; k++)
@@ -82,7 +82,9 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
                 continue;
             }
             if (i == 0)
-                slot = !strcmp(v->name, "audit") ? &cfg->audit : &cfg->profile;
+                slot = !strcmp(v->name, "audit")     ? &cfg->audit
+                       : !strcmp(v->name, "profile") ? &cfg->profile
+                                                     : &cfg->state_dir;
             else if (!strcmp(v->name, "passphrase"))
                 slot = &cfg->scrypt;
             else if (!strcmp(v->name, "name"))
@@ -110,6 +112,7 @@ void tool_config_clear(tool_config *cfg)
     free(cfg->operator_ca);
     free(cfg->audit);
     free(cfg->profile);
+    free(cfg->state_dir);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -38,6 +38,7 @@ typedef struct token_ctx {
     unsigned char id[64];
     size_t idlen;
     char label[64];
+    int login_tried; /* reached tool_token_login (PIN tries are counted there) */
 } token_ctx;
 
 static int fail(token_ctx *c, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -92,19 +93,31 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
 
     if (t->info.flags & CKF_USER_PIN_LOCKED) {
         snprintf(err, errlen, "user PIN is locked; not trying");
+        tool_pin_skip(run->pin, t);
         return 0;
     }
     if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
-        /* The module derives the PIN from the serial (claim 5): no PIN here. */
+        /* The module derives the PIN from the serial (claim 5): no PIN here,
+         * but a wrong derived PIN costs a try like any other. */
+        tool_pin_skip(run->pin, t);
+        if ((t->info.flags & CKF_USER_PIN_FINAL_TRY) && !run->pin->allow_final_try) {
+            snprintf(err, errlen,
+                     "not tried: the token's next wrong PIN locks it (CKF_USER_PIN_FINAL_TRY); "
+                     "--allow-final-try logs in anyway");
+            return 0;
+        }
         pthread_mutex_lock(&login_mu);
         rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
         pthread_mutex_unlock(&login_mu);
     } else {
-        if (!tool_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
+        if (!tool_pin_try_begin(run->pin, t, pin, sizeof pin, &len, err, errlen)) {
+            tool_pin_skip(run->pin, t);
             return 0;
+        }
         pthread_mutex_lock(&login_mu);
         rv = run->st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len);
         pthread_mutex_unlock(&login_mu);
+        tool_pin_try_end(run->pin, t, pin, len, rv);
         OPENSSL_cleanse(pin, sizeof pin);
     }
     /* Never retried: one wrong PIN costs the token one try, no more. */
@@ -116,6 +129,8 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
         snprintf(err, errlen, "user PIN is locked");
     else
         snprintf(err, errlen, "login failed: %s", tool_ckr_name(rv));
+    if (!ok)
+        tool_audit_line(run->cfg, t->serial_text, "login", "failed", err);
     return ok;
 }
 
@@ -145,6 +160,7 @@ static int token_usable(token_ctx *c)
 
     if (!c->have_session && !token_open(c))
         return 0;
+    c->login_tried = 1;
     if (!tool_token_login(c->run, c->t, c->s, err, sizeof err))
         return fail(c, 4, "%s", err);
     if (!tool_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys))
@@ -580,7 +596,20 @@ tool_job *tool_job_new(tool_run *run, tool_token *t, tool_result *res)
     return j;
 }
 
+static int job_prepare(tool_job *j);
+
 int tool_job_prepare(tool_job *j)
+{
+    int ok = job_prepare(j);
+
+    /* A token that never came to a login no longer holds up the count-low
+     * tokens waiting for the PIN to be accepted. */
+    if (!j->c.login_tried)
+        tool_pin_skip(j->c.run->pin, j->c.t);
+    return ok;
+}
+
+static int job_prepare(tool_job *j)
 {
     token_ctx *c = &j->c;
 

@@ -81,6 +81,7 @@ void tool_pin_init(tool_pin *p, const char *source)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->source = source;
 }
 
@@ -88,6 +89,7 @@ void tool_pin_clear(tool_pin *p)
 {
     OPENSSL_cleanse(p->pin, sizeof p->pin);
     pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
 }
 
 int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)

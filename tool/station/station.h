@@ -101,6 +101,7 @@ typedef struct tool_config {
     char *operator_ca;
     char *audit;
     char *profile;
+    char *state_dir; /* [tokenmint] state_dir: the refused-PIN record lives here */
 } tool_config;
 
 int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errlen);
@@ -116,14 +117,23 @@ void tool_audit_line(const tool_config *cfg, const char *serial, const char *op,
 
 /* ---- PIN ------------------------------------------------------------------- */
 
+enum { TOOL_PIN_UNTRIED, TOOL_PIN_TRYING, TOOL_PIN_ACCEPTED, TOOL_PIN_REFUSED };
+
 struct tool_pin {
     pthread_mutex_t mu;
+    pthread_cond_t cv;  /* state changes (station/pintries.c) */
     const char *source; /* --pin-source FILE or NULL */
     const char *prompt; /* NULL: the token user PIN prompt */
     int loaded;
     int failed; /* no PIN available */
     char pin[256];
     size_t len;
+    /* PIN tries (station/pintries.c) */
+    int state;                               /* TOOL_PIN_* for this run */
+    char refused_by[TM_SERIAL_TEXT_MAX + 1]; /* first token that refused it */
+    size_t healthy_left;                     /* tokens without COUNT_LOW yet to try */
+    int allow_final_try;                     /* --allow-final-try */
+    char record[4096];                       /* refused-PIN record file; "" = none */
 };
 
 void tool_pin_init(tool_pin *p, const char *source);
@@ -134,6 +144,25 @@ int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, 
 int tool_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
                           size_t errlen);
 int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len);
+
+/* PIN tries (station/pintries.c). The station state directory: TOKENMINT_STATE_DIR,
+ * else the config's state_dir, else /var/lib/tokenmint (root) or the user's
+ * XDG state directory. Borrowed string. */
+const char *tool_state_dir(const tool_config *cfg);
+/* Opens (makes) DIR/refused-pins: mode 0600, ours, a regular file. 0 with err. */
+int tool_pin_record_open(tool_pin *p, const char *dir, char *err, size_t errlen);
+/* How many tokens of the run do not report CKF_USER_PIN_COUNT_LOW: count-low
+ * tokens wait for one of them to accept the PIN. The caller orders the
+ * count-low tokens last (workers take tokens in order). */
+void tool_pin_expect(tool_pin *p, size_t healthy);
+/* Before a C_Login with the PIN: 1 with the PIN in out, or 0 with why not
+ * ("not tried: ..."): final try, refused before (record), refused by another
+ * token of this run. After it, tool_pin_try_end with the CKR. A token of the
+ * run that never reaches a login calls tool_pin_skip once. */
+int tool_pin_try_begin(tool_pin *p, const tool_token *t, char *out, size_t outlen, size_t *len,
+                       char *err, size_t errlen);
+void tool_pin_try_end(tool_pin *p, const tool_token *t, const char *pin, size_t len, CK_RV rv);
+void tool_pin_skip(tool_pin *p, const tool_token *t);
 
 /* ---- the pipeline ------------------------------------------------------------ */
 
@@ -221,6 +250,25 @@ EVP_PKEY *tool_token_public_key(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT
 int tool_token_key_complete(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
                             CK_OBJECT_HANDLE pub);
 int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen);
+
+/* Can the profile certify a key of this type for this purpose? Checked with
+ * the profile's own request builder on an ephemeral software key, before any
+ * token is touched (station/precheck.c). 0 with the profile's reason. */
+int tool_profile_can_certify(const tm_profile *prof, const char *purpose, tool_keytype kt,
+                             char *why, size_t whylen);
+
+/* Crash leftovers among the token's tokenmint objects (station/leftovers.c).
+ * Needs a logged-in session (private keys). Caller frees *out. */
+typedef struct tool_leftover {
+    CK_OBJECT_HANDLE h[2]; /* the objects `clean --remove` destroys */
+    size_t nh;
+    int removable;
+    char what[32]; /* "key pair", "private key", "public key", "certificate" */
+    char id[132];  /* CKA_ID, hex */
+    char label[64];
+    char why[600];
+} tool_leftover;
+int tool_leftovers_find(tool_run *run, CK_SESSION_HANDLE s, tool_leftover **out, size_t *n);
 
 /* ---- station workers ---------------------------------------------------------- */
 
