@@ -208,6 +208,58 @@ static void test_same_key_is_never_issued_twice(void **state)
     EVP_PKEY_free(key);
 }
 
+/* Issue 10 item 2: a certified key that comes back bound to another token
+ * (or with a personal name) is refused with the reason, never answered with
+ * the earlier certificate. */
+static X509_REQ *request_for_key(fixture *fx, EVP_PKEY *key, const char *serial, int cn)
+{
+    X509_REQ *req = X509_REQ_new();
+
+    assert_non_null(req);
+    assert_true(X509_REQ_set_pubkey(req, key));
+    assert_true(tm_profile_build_request(fx->prof, req, (const unsigned char *)serial,
+                                         strlen(serial), NULL, "auth", NULL));
+    if (cn)
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"Mallory", -1, -1, 0);
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    return req;
+}
+
+static void test_certified_key_with_another_binding_is_refused(void **state)
+{
+    fixture *fx = *state;
+    EVP_PKEY *key = NULL;
+    tool_ca_item a, b, c;
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&c, 0, sizeof c);
+    a.req = request(fx, "tok-h", &key);
+    a.purpose = b.purpose = c.purpose = "auth";
+    a.token_text = "tok-h";
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &a, 1), 1);
+    /* the same key, another token serial */
+    b.req = request_for_key(fx, key, "tok-other", 0);
+    b.token_text = "tok-other";
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &b, 1), 0);
+    assert_null(b.cert);
+    assert_non_null(strstr(b.error, "already certified"));
+    assert_non_null(strstr(b.error, "tok-other"));
+    /* the same key and serial with a CN: the profile refuses it first */
+    c.req = request_for_key(fx, key, "tok-h", 1);
+    c.token_text = "tok-h";
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &c, 1), 0);
+    assert_null(c.cert);
+    assert_non_null(strstr(c.error, "profile"));
+    assert_int_equal(records(fx, 0), 1);
+    X509_free(a.cert);
+    X509_REQ_free(a.req);
+    X509_REQ_free(b.req);
+    X509_REQ_free(c.req);
+    EVP_PKEY_free(key);
+}
+
 static void test_bad_requests_are_refused_without_a_record(void **state)
 {
     fixture *fx = *state;
@@ -343,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_issues_unique_serials_and_records, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_key_is_never_issued_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certified_key_with_another_binding_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests_are_refused_without_a_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_orphan_certificate_is_recovered, setup, teardown),
