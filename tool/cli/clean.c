@@ -138,7 +138,7 @@ int tool_cmd_clean(int argc, char **argv)
     pthread_mutex_init(&cc.mu, NULL);
     cc.remove = p.remove;
     cc.json = p.c.json;
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
@@ -146,7 +146,7 @@ int tool_cmd_clean(int argc, char **argv)
         goto out;
     }
     if (p.c.ca_dir) {
-        s.run.ca = tool_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
+        s.run.ca = tool_ca_open_records(p.c.ca_dir, NULL, s.prof, &s.crypto, err, sizeof err);
         if (!s.run.ca) {
             tool_err("%s", err);
             rc = TOOL_EXIT_USAGE;

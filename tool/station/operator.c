@@ -53,6 +53,9 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
     char e[256];
 
     memset(cfg, 0, sizeof *cfg);
+    /* Before NCONF reads anything: /dev/zero or a FIFO must not be read at all. */
+    if (!tool_config_check(path, NULL, err, errlen))
+        goto out;
     if (!conf || NCONF_load(conf, path, &line) <= 0) {
         if (line > 0)
             snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
@@ -96,6 +99,8 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
         }
     }
     ERR_clear_error();
+    if (cfg->audit && !tool_config_check(path, cfg->audit, err, errlen))
+        goto out;
     ok = 1;
 out:
     NCONF_free(conf);

@@ -105,6 +105,10 @@ typedef struct tool_config {
 } tool_config;
 
 int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errlen);
+/* Fails closed (station/config.c): path and every include are regular files
+ * that exist, every section and key is known; then audit (may be NULL) can be
+ * appended to. 0 with "FILE line N: problem" in err. */
+int tool_config_check(const char *path, const char *audit, char *err, size_t errlen);
 void tool_config_clear(tool_config *cfg);
 /* Authenticates the operator as the config asks. Returns 1 with the identity in
  * id, 0 with the reason in err. */
