@@ -8,6 +8,7 @@
 #include "cmp/cmp.h"
 #include "ui/ui.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdatomic.h>
@@ -424,22 +425,19 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
             return TOOL_EXIT_USAGE;
         }
         OPENSSL_cleanse(pin, sizeof pin);
-    } else if (need_pin && access("/dev/tty", R_OK | W_OK) != 0) {
-        tool_err("no PIN: a token needs its user PIN and there is no terminal to ask on; give "
-                 "--pin-source FILE (nothing was done to any token)");
-        return TOOL_EXIT_USAGE;
     } else if (need_pin) {
-        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-            tool_err("no PIN: a token needs its user PIN and the terminal cannot be opened; give "
-                     "--pin-source FILE (nothing was done to any token)");
+            tool_err("no PIN: a token needs its user PIN and there is no terminal to ask on (%s); "
+                     "give --pin-source FILE (nothing was done to any token)",
+                     strerror(errno));
             return TOOL_EXIT_USAGE;
         }
         close(fd);
     }
-    /* Count-low tokens last: they wait for a healthy token to accept the PIN,
-     * and the workers take tokens in order, so every healthy one is under way
-     * before the first count-low one waits. */
+    /* Count-low tokens last: an untested PIN goes to the tokens one at a time
+     * in this order (tool_pin_expect). The workers take tokens in order, so a
+     * token waiting for its turn only ever waits for tokens under way. */
     for (i = 0, k = 0; i < n; i++)
         if (!(tokens[i]->info.flags & CKF_USER_PIN_COUNT_LOW)) {
             tmp = tokens[i];
@@ -752,14 +750,8 @@ static int cmd_issue(int argc, char **argv)
     if (rc != TOOL_EXIT_OK)
         goto out;
     /* Batch mode: every token's prepare ends in tool_job_prepare, which
-     * counts it, so count-low tokens may wait for the healthy ones. */
-    {
-        size_t healthy = 0;
-        for (i = 0; i < n; i++)
-            healthy += !(tokens[i]->info.flags &
-                         (CKF_USER_PIN_COUNT_LOW | CKF_PROTECTED_AUTHENTICATION_PATH));
-        tool_pin_expect(&s.pin, healthy);
-    }
+     * passes it on, so an untested PIN may go to the tokens in order. */
+    tool_pin_expect(&s.pin, tokens, n);
     results = calloc(n ? n : 1, sizeof *results);
     tool_report_init(&rep, p.c.json, n);
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);

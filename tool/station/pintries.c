@@ -9,9 +9,11 @@
  *     scrypt hash per (token, PIN), in a file of mode 0600 that only its
  *     owner may read;
  *   - the final try (CKF_USER_PIN_FINAL_TRY) is never spent unless the
- *     operator says so (--allow-final-try); a token reporting
- *     CKF_USER_PIN_COUNT_LOW is tried only after the PIN has been accepted
- *     by another token of the run, or when no other token can tell.
+ *     operator says so (--allow-final-try);
+ *   - an untested PIN goes to the tokens one at a time, in the run's order
+ *     with tokens reporting CKF_USER_PIN_COUNT_LOW last, so a count-low
+ *     token is tried only after another token accepted the PIN, or when no
+ *     other token could tell.
  */
 #include "station/station.h"
 
@@ -192,19 +194,39 @@ static void record_add(tool_pin *p, const tool_token *t, const char *pin, size_t
         close(fd);
 }
 
-/* Tokens of the run that report CKF_USER_PIN_COUNT_LOW wait for the PIN to
- * be accepted by one that does not, while such a token is still to try. */
-void tool_pin_expect(tool_pin *p, size_t healthy)
+void tool_pin_expect(tool_pin *p, tool_token **order, size_t n)
 {
     pthread_mutex_lock(&p->mu);
-    p->healthy_left = healthy;
+    free(p->passed);
+    p->passed = calloc(n ? n : 1, 1);
+    p->order = p->passed ? order : NULL;
+    p->norder = p->passed ? n : 0;
+    p->pos = 0;
     pthread_mutex_unlock(&p->mu);
+}
+
+/* Lock held: t is through (tried, or will not try); the next token in the
+ * order may be the one to test an untested PIN. */
+static void passed_locked(tool_pin *p, const tool_token *t)
+{
+    size_t i;
+    for (i = 0; i < p->norder; i++)
+        if (p->order[i] == t)
+            p->passed[i] = 1;
+    while (p->pos < p->norder && p->passed[p->pos])
+        p->pos++;
+    pthread_cond_broadcast(&p->cv);
+}
+
+/* Lock held: may t be the one to send an untested PIN now? */
+static int may_test_locked(const tool_pin *p, const tool_token *t)
+{
+    return p->pos >= p->norder || p->order[p->pos] == t;
 }
 
 int tool_pin_try_begin(tool_pin *p, const tool_token *t, char *out, size_t outlen, size_t *len,
                        char *err, size_t errlen)
 {
-    int low = (t->info.flags & CKF_USER_PIN_COUNT_LOW) != 0;
     int ok = 0;
 
     if ((t->info.flags & CKF_USER_PIN_FINAL_TRY) && !p->allow_final_try) {
@@ -221,10 +243,9 @@ int tool_pin_try_begin(tool_pin *p, const tool_token *t, char *out, size_t outle
         goto out;
     }
     pthread_mutex_lock(&p->mu);
-    /* An untested PIN goes to one token at a time; a count-low token waits
-     * until a healthy one has accepted it (or none is left to try). */
-    while (p->state == TOOL_PIN_TRYING ||
-           (low && p->state == TOOL_PIN_UNTRIED && p->healthy_left > 0))
+    /* An untested PIN goes to one token at a time, in the run's order
+     * (count-low tokens last), until a token accepts it. */
+    while (p->state == TOOL_PIN_TRYING || (p->state == TOOL_PIN_UNTRIED && !may_test_locked(p, t)))
         pthread_cond_wait(&p->cv, &p->mu);
     if (p->state == TOOL_PIN_REFUSED) {
         snprintf(err, errlen, "not tried: PIN refused by token %s", p->refused_by);
@@ -247,28 +268,24 @@ void tool_pin_try_end(tool_pin *p, const tool_token *t, const char *pin, size_t 
     if (refused)
         record_add(p, t, pin, len);
     pthread_mutex_lock(&p->mu);
-    if (!(t->info.flags & CKF_USER_PIN_COUNT_LOW) && p->healthy_left > 0)
-        p->healthy_left--;
-    if (refused) {
-        if (p->state != TOOL_PIN_REFUSED)
-            snprintf(p->refused_by, sizeof p->refused_by, "%s", t->serial_text);
+    if (refused && p->state != TOOL_PIN_ACCEPTED) {
+        /* Nobody took it: most likely a typo. No other token gets it. A PIN
+         * another token accepted is no typo: only this token is spared it
+         * from now on (the record). */
+        snprintf(p->refused_by, sizeof p->refused_by, "%s", t->serial_text);
         p->state = TOOL_PIN_REFUSED;
     } else if (p->state == TOOL_PIN_TRYING) {
         /* accepted, or an error that says nothing about the PIN */
         p->state =
             rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN ? TOOL_PIN_ACCEPTED : TOOL_PIN_UNTRIED;
     }
-    pthread_cond_broadcast(&p->cv);
+    passed_locked(p, t);
     pthread_mutex_unlock(&p->mu);
 }
 
-/* A token that will not log in (done, failed earlier) no longer holds up
- * the count-low tokens. */
 void tool_pin_skip(tool_pin *p, const tool_token *t)
 {
     pthread_mutex_lock(&p->mu);
-    if (!(t->info.flags & CKF_USER_PIN_COUNT_LOW) && p->healthy_left > 0)
-        p->healthy_left--;
-    pthread_cond_broadcast(&p->cv);
+    passed_locked(p, t);
     pthread_mutex_unlock(&p->mu);
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -90,6 +91,8 @@ void tool_pin_clear(tool_pin *p)
     OPENSSL_cleanse(p->pin, sizeof p->pin);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    free(p->passed);
+    p->passed = NULL;
 }
 
 int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)

@@ -135,7 +135,9 @@ struct tool_pin {
     /* PIN tries (station/pintries.c) */
     int state;                               /* TOOL_PIN_* for this run */
     char refused_by[TM_SERIAL_TEXT_MAX + 1]; /* first token that refused it */
-    size_t healthy_left;                     /* tokens without COUNT_LOW yet to try */
+    tool_token **order;                      /* the run's tokens, borrowed (tool_pin_expect) */
+    unsigned char *passed;                   /* owned: order[i] tried, or will not */
+    size_t norder, pos;                      /* order[pos]: the next that may test a new PIN */
     int allow_final_try;                     /* --allow-final-try */
     char record[4096];                       /* refused-PIN record file; "" = none */
 };
@@ -155,10 +157,11 @@ int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len
 const char *tool_state_dir(const tool_config *cfg);
 /* Opens (makes) DIR/refused-pins: mode 0600, ours, a regular file. 0 with err. */
 int tool_pin_record_open(tool_pin *p, const char *dir, char *err, size_t errlen);
-/* How many tokens of the run do not report CKF_USER_PIN_COUNT_LOW: count-low
- * tokens wait for one of them to accept the PIN. The caller orders the
- * count-low tokens last (workers take tokens in order). */
-void tool_pin_expect(tool_pin *p, size_t healthy);
+/* The run's tokens in the order an untested PIN may go to them (count-low
+ * tokens last); each must then pass through tool_pin_try_end or
+ * tool_pin_skip exactly once, or the tokens after it wait. Without it the
+ * first token to ask tests the PIN. */
+void tool_pin_expect(tool_pin *p, tool_token **order, size_t n);
 /* Before a C_Login with the PIN: 1 with the PIN in out, or 0 with why not
  * ("not tried: ..."): final try, refused before (record), refused by another
  * token of this run. After it, tool_pin_try_end with the CKR. A token of the
