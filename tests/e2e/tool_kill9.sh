@@ -26,11 +26,15 @@ echo "kill -9 test: seed $SEED (TM_KILL9_SEED=$SEED to replay)"
 RANDOM=$SEED
 CA="$TM_TMP/ca"
 
+# new_station: a fresh copy of the 32 new tokens (made once: softhsm2-util
+# is slow on a loaded machine) and a fresh CA.
+tm_make_tokens "$N" >/dev/null
+ALL=("${TM_SERIALS[@]}")
+cp -a "$TM_TOKDIR" "$TM_TMP/template"
 new_station() {
-    rm -rf "${TM_TOKDIR:-$TM_TMP/tokens}" "$CA"
-    tm_make_tokens "$N" >/dev/null
+    rm -rf "$TM_TOKDIR" "$CA"
+    cp -a "$TM_TMP/template" "$TM_TOKDIR"
     "$T" ca init "$CA" >/dev/null
-    ALL=("${TM_SERIALS[@]}")
     LOST=()
 }
 

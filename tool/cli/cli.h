@@ -16,6 +16,7 @@ int tool_cmd_show(int argc, char **argv);
 int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_watch(int argc, char **argv);
 int tool_cmd_clean(int argc, char **argv);
+int tool_cmd_pin(int argc, char **argv);
 
 /* Shared option handling for the subcommands. */
 typedef struct tool_common {

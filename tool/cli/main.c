@@ -40,6 +40,7 @@ static const char *usage_main =
     "  watch    station mode: issue each token as it is plugged in\n"
     "  show     a certificate or token in words\n"
     "  clean    list (and with --remove destroy) what interrupted runs left on tokens\n"
+    "  pin derive      move tokens from their factory PIN to the module's derived PIN\n"
     "  operator hash   make the scrypt hash line for the config file\n"
     "\n"
     "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
@@ -418,7 +419,7 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
     }
     for (i = 0; i < n; i++)
         need_pin |= !(tokens[i]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
-    if (need_pin && s->pin.source) {
+    if (s->pin.source) {
         /* Read now: a missing or bad PIN file is one usage error, not a failure per token. */
         if (!tool_pin_get(&s->pin, pin, sizeof pin, &len, why, sizeof why)) {
             tool_err("--pin-source: %s (nothing was done to any token)", why);
@@ -461,7 +462,9 @@ static int cmd_tokens(int argc, char **argv)
         return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint tokens [--json]\n\nEvery token at the station: serial, label, "
-               "model, state\n(not initialised, PIN locked, no key, free key pair, issued: N "
+               "model, the PIN it takes (user: entered; derived: by the module from the "
+               "station\nsecret, see `pin derive`), state\n(not initialised, PIN locked, no key, "
+               "free key pair, issued: N "
                "certificates).\nNo PIN needed: only public objects are read.\n\n%s",
                tool_common_help);
         tool_parsed_free(&p);
@@ -471,11 +474,16 @@ static int cmd_tokens(int argc, char **argv)
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!p.c.json)
-        printf("%-18s %-12s %-16s %s\n", "SERIAL", "LABEL", "MODEL", "STATE");
+        printf("%-18s %-12s %-16s %-8s %s\n", "SERIAL", "LABEL", "MODEL", "PIN", "STATE");
     for (i = 0; i < s.st.ntokens; i++) {
         tool_token *t = &s.st.tokens[i];
         tool_token_state ts;
         char state[64];
+        /* Which PIN the token takes: the module reports a protected path for
+         * a token it derives the PIN for (switched by `pin derive`). */
+        const char *pin = !(t->info.flags & CKF_USER_PIN_INITIALIZED)         ? "-"
+                          : t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH ? "derived"
+                                                                              : "user";
         tool_token_state_read(&s.run, t, &ts);
         if (!strcmp(ts.state, "issued"))
             snprintf(state, sizeof state, "issued: %d certificate%s%s", ts.ncerts,
@@ -489,13 +497,14 @@ static int cmd_tokens(int argc, char **argv)
             json_object_object_add(o, "model", json_object_new_string(t->model));
             json_object_object_add(o, "uri", json_object_new_string(t->uri));
             json_object_object_add(o, "state", json_object_new_string(ts.state));
+            json_object_object_add(o, "pin", json_object_new_string(pin));
             json_object_object_add(o, "certificates", json_object_new_int(ts.ncerts));
             json_object_object_add(o, "key_pairs", json_object_new_int(ts.nkeys));
             json_object_object_add(o, "free_key_pairs", json_object_new_int(ts.nfree));
             puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
             json_object_put(o);
         } else {
-            printf("%-18s %-12s %-16s %s\n", t->serial_text, t->label, t->model, state);
+            printf("%-18s %-12s %-16s %-8s %s\n", t->serial_text, t->label, t->model, pin, state);
         }
     }
     {
@@ -987,7 +996,7 @@ int main(int argc, char **argv)
         {"write", cmd_write},       {"verify", tool_cmd_verify},
         {"watch", tool_cmd_watch},  {"show", tool_cmd_show},
         {"operator", cmd_operator}, {"relay", tool_cmd_relay},
-        {"clean", tool_cmd_clean},
+        {"clean", tool_cmd_clean},  {"pin", tool_cmd_pin},
     };
     size_t i;
 

@@ -133,6 +133,44 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
     return ok;
 }
 
+int tool_token_set_derived_pin(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err,
+                               size_t errlen)
+{
+    char pin[256];
+    size_t len = 0;
+    CK_RV rv;
+
+    if (t->info.flags & CKF_USER_PIN_LOCKED) {
+        snprintf(err, errlen, "user PIN is locked; not trying");
+        tool_pin_skip(run->pin, t);
+        return 0;
+    }
+    if (!tool_pin_try_begin(run->pin, t, pin, sizeof pin, &len, err, errlen)) {
+        tool_pin_skip(run->pin, t);
+        return 0;
+    }
+    /* The module derives the new PIN from the station secret and the serial;
+     * the old one is checked by the token and costs a try when wrong. */
+    pthread_mutex_lock(&login_mu);
+    rv = run->st->f->C_SetPIN(s, (CK_UTF8CHAR_PTR)pin, len, NULL, 0);
+    pthread_mutex_unlock(&login_mu);
+    tool_pin_try_end(run->pin, t, pin, len, rv);
+    OPENSSL_cleanse(pin, sizeof pin);
+    if (rv == CKR_OK)
+        return 1;
+    if (rv == CKR_PIN_INCORRECT)
+        snprintf(err, errlen, "wrong factory PIN (tried once; not retried)");
+    else if (rv == CKR_PIN_LOCKED)
+        snprintf(err, errlen, "user PIN is locked");
+    else if (rv == CKR_ARGUMENTS_BAD)
+        snprintf(err, errlen, "the module derives no PINs (no station_secret in its config?): %s",
+                 tool_ckr_name(rv));
+    else
+        snprintf(err, errlen, "C_SetPIN failed: %s", tool_ckr_name(rv));
+    tool_audit_line(run->cfg, t->serial_text, "set-pin", "failed", err);
+    return 0;
+}
+
 /* A session and the token's certificates: public objects, no login. */
 static int token_open(token_ctx *c)
 {

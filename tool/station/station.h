@@ -257,6 +257,10 @@ EVP_PKEY *tool_token_public_key(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT
 int tool_token_key_complete(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
                             CK_OBJECT_HANDLE pub);
 int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen);
+/* C_SetPIN(factory PIN, NULL) through the module: the token takes its derived
+ * PIN from now on (pin derive). The factory PIN follows the PIN-try rules. */
+int tool_token_set_derived_pin(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err,
+                               size_t errlen);
 
 /* Can the profile certify a key of this type for this purpose? Checked with
  * the profile's own request builder on an ephemeral software key, before any
