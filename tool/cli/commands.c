@@ -5,35 +5,20 @@
  */
 #include "cli/cli.h"
 
-#define STATION_OPTS                                                                               \
-    {O_MODULE, NULL}, {O_CONFIG, NULL},                                                            \
-    {                                                                                              \
-        O_PROFILE, NULL                                                                            \
-    }
-#define TOKEN_OPTS                                                                                 \
-    {O_ALL, NULL}, {O_TOKEN, NULL},                                                                \
-    {                                                                                              \
-        O_PIN, NULL                                                                                \
-    }
-#define OPERATOR_OPTS                                                                              \
-    {O_OPPASS, NULL}, {O_OPTOKEN, NULL},                                                           \
-    {                                                                                              \
-        O_OPPIN, NULL                                                                              \
-    }
-#define CMP_OPTS                                                                                   \
-    {O_CMP, NULL}, {O_CMP_ROOT, NULL}, {O_CMP_SECRET, NULL}, {O_CMP_REF, NULL},                    \
-        {O_CMP_CERT, NULL}, {O_CMP_KEY, NULL}, {O_CMP_SRVCERT, NULL}, {O_CMP_TRUSTED, NULL},       \
-        {O_CMP_JOBS, NULL}, {O_CMP_TIMEOUT, NULL},                                                 \
-    {                                                                                              \
-        O_CMP_LOCKDIR, NULL                                                                        \
-    }
-#define SERVER_OPTS                                                                                \
-    {TOOL_FRONT_LISTEN, NULL}, {TOOL_FRONT_PORTFILE, NULL}, {TOOL_FRONT_SECRET, NULL},             \
-        {TOOL_FRONT_REF, NULL}, {TOOL_FRONT_TRUSTED, NULL}, {TOOL_FRONT_SRVCERT, NULL},            \
-        {TOOL_FRONT_SRVKEY, NULL},                                                                 \
-    {                                                                                              \
-        TOOL_FRONT_MAXBODY, NULL                                                                   \
-    }
+/* clang-format off */
+#define STATION_OPTS {O_MODULE, NULL}, {O_CONFIG, NULL}, {O_PROFILE, NULL}
+#define PIN_OPTS {O_PIN, NULL}, {O_FINALTRY, NULL}
+#define TOKEN_OPTS {O_ALL, NULL}, {O_TOKEN, NULL}, PIN_OPTS
+#define OPERATOR_OPTS {O_OPPASS, NULL}, {O_OPTOKEN, NULL}, {O_OPPIN, NULL}
+#define CMP_OPTS \
+    {O_CMP, NULL}, {O_CMP_ROOT, NULL}, {O_CMP_SECRET, NULL}, {O_CMP_REF, NULL}, \
+    {O_CMP_CERT, NULL}, {O_CMP_KEY, NULL}, {O_CMP_SRVCERT, NULL}, {O_CMP_TRUSTED, NULL}, \
+    {O_CMP_JOBS, NULL}, {O_CMP_TIMEOUT, NULL}, {O_CMP_LOCKDIR, NULL}
+#define SERVER_OPTS \
+    {TOOL_FRONT_LISTEN, NULL}, {TOOL_FRONT_PORTFILE, NULL}, {TOOL_FRONT_SECRET, NULL}, \
+    {TOOL_FRONT_REF, NULL}, {TOOL_FRONT_TRUSTED, NULL}, {TOOL_FRONT_SRVCERT, NULL}, \
+    {TOOL_FRONT_SRVKEY, NULL}, {TOOL_FRONT_MAXBODY, NULL}
+/* clang-format on */
 
 static const tool_cmd_opt tokens_opts[] = {
     {O_JSON, "one JSON object per token"}, STATION_OPTS, {0, NULL}};
@@ -95,7 +80,7 @@ static const tool_cmd_opt write_opts[] = {
     {O_CA, "verify each certificate against DIR/ca.pem first (step 11)"},
     {O_ROOT, "verify each certificate against this root first (step 11)"},
     {O_JSON, NULL},
-    {O_PIN, NULL},
+    PIN_OPTS,
     OPERATOR_OPTS,
     STATION_OPTS,
     {0, NULL}};
@@ -106,21 +91,37 @@ static const tool_cmd_opt verify_opts[] = {
     {0, NULL}};
 
 static const tool_cmd_opt watch_opts[] = {
-    {O_CA, NULL},  {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_COUNT, NULL}, {O_JSON, NULL},
-    {O_PIN, NULL}, OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,        {0, NULL}};
+    {O_CA, NULL}, {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_COUNT, NULL}, {O_JSON, NULL},
+    PIN_OPTS,     OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,        {0, NULL}};
 
 static const tool_cmd_opt show_opts[] = {STATION_OPTS, {0, NULL}};
 
 static const tool_cmd_opt operator_hash_opts[] = {
     {O_OPPASS, "the new passphrase (first line of FILE; else a prompt)"}, {0, NULL}};
 
+static const tool_cmd_opt clean_opts[] = {{O_REMOVE, NULL},
+                                          {O_CA, "keep key pairs this CA issued a certificate for"},
+                                          {O_JSON, "one JSON object per leftover"},
+                                          TOKEN_OPTS,
+                                          OPERATOR_OPTS,
+                                          STATION_OPTS,
+                                          {0, NULL}};
+
+static const tool_cmd_opt pin_derive_opts[] = {{O_JSON, "one JSON object per token"},
+                                               {O_JOBS, NULL},
+                                               TOKEN_OPTS,
+                                               OPERATOR_OPTS,
+                                               STATION_OPTS,
+                                               {0, NULL}};
+
 static const tool_cmd_opt no_opts[] = {{0, NULL}};
 
 const tool_command tool_commands[] = {
     {"tokens", "list the tokens at this station and their state", "tokens [--json]",
-     "Every token at the station: serial, label, model, state\n"
-     "(not initialised, PIN locked, no key, free key pair, issued: N certificates).\n"
-     "No PIN needed: only public objects are read.\n",
+     "Every token at the station: serial, label, model, the PIN it takes (user:\n"
+     "entered; derived: by the module from the station secret, see `pin derive`),\n"
+     "state (not initialised, PIN locked, no key, free key pair, issued: N\n"
+     "certificates). No PIN needed: only public objects are read.\n",
      tokens_opts, NULL, tool_cmd_tokens},
     {"ca init", "make a local CA directory (also a stock `openssl ca` directory)",
      "ca init DIR [--key pkcs11:URI | --key-file F] [--subject CN] [--db CONNINFO]",
@@ -215,6 +216,25 @@ const tool_command tool_commands[] = {
      "A certificate file (PEM or DER, - for stdin) or a token in words, the\n"
      "hardwareModuleName binding decoded.\n",
      show_opts, NULL, tool_cmd_show},
+    {"clean", "list (and with --remove destroy) what interrupted runs left on tokens",
+     "clean (--all | --token URI...) [--remove] [--ca DIR] [--json]",
+     "Lists what an interrupted run left among tokenmint's own objects (label\n"
+     "tokenmint:PURPOSE): private keys that are not whole, halves of key pairs\n"
+     "without the other half, certificate objects that hold no certificate, and\n"
+     "key pairs no run can certify (purpose not in the profile, key type the\n"
+     "profile does not allow for it). A key pair the next `issue` reuses is no\n"
+     "leftover; with --ca, neither is one the CA issued a certificate for.\n"
+     "A dry run unless --remove is given. Every leftover goes to the audit log.\n",
+     clean_opts, NULL, tool_cmd_clean},
+    {"pin derive", "move tokens from their factory PIN to the module's derived PIN",
+     "pin derive (--all | --token URI...) --pin-source FACTORY",
+     "Moves each token from its factory user PIN (in FACTORY) to the PIN the module\n"
+     "derives from the station secret (station_secret in the module config) and the\n"
+     "token's serial; from then on no PIN is entered for it. Tokens already on their\n"
+     "derived PIN are left alone. The factory PIN is tried like a login PIN: one\n"
+     "token first, never again on a token that refused it, never the final try\n"
+     "unless --allow-final-try.\n",
+     pin_derive_opts, NULL, tool_cmd_pin},
     {"operator hash", "make the scrypt hash line for the config file",
      "operator hash [--operator-pass-source FILE]",
      "Prints the `passphrase = scrypt:...` line for the [ operator ] section.\n",

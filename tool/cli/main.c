@@ -8,6 +8,8 @@
 #include "cmp/cmp.h"
 #include "ui/ui.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -132,6 +135,14 @@ int tool_session_open(tool_session *s, tool_common *c, int flags)
     }
     if ((flags & TOOL_SESSION_CA) && !session_local_ca(s, c))
         return TOOL_EXIT_USAGE;
+    /* A command that may log in keeps the station's record of refused PINs:
+     * without it a refused PIN could be sent again on the next run. */
+    if ((flags & TOOL_SESSION_OPERATOR) &&
+        !tool_pin_record_open(&s->pin, tool_state_dir(&s->cfg), err, sizeof err)) {
+        tool_err("%s", err);
+        return TOOL_EXIT_USAGE;
+    }
+    s->pin.allow_final_try = c->allow_final_try;
     s->run.st = &s->st;
     s->run.crypto = &s->crypto;
     s->run.prof = s->prof;
@@ -208,6 +219,50 @@ bad:
     return 0;
 }
 
+int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int makes_keys)
+{
+    char why[600], pin[256];
+    size_t len = 0, i, k;
+    int need_pin = 0;
+    tool_token *tmp;
+
+    if (makes_keys &&
+        !tool_profile_can_certify(s->prof, s->run.purpose, s->run.keytype, why, sizeof why)) {
+        tool_err("--purpose %s with --key-type %s: %s (nothing was done to any token)",
+                 s->run.purpose, tool_keytype_name(s->run.keytype), why);
+        return TOOL_EXIT_USAGE;
+    }
+    for (i = 0; i < n; i++)
+        need_pin |= !(tokens[i]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
+    if (s->pin.source) {
+        /* Read now: a missing or bad PIN file is one usage error, not a failure per token. */
+        if (!tool_pin_get(&s->pin, pin, sizeof pin, &len, why, sizeof why)) {
+            tool_err("--pin-source: %s (nothing was done to any token)", why);
+            return TOOL_EXIT_USAGE;
+        }
+        OPENSSL_cleanse(pin, sizeof pin);
+    } else if (need_pin) {
+        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            tool_err("no PIN: a token needs its user PIN and there is no terminal to ask on (%s); "
+                     "give --pin-source FILE (nothing was done to any token)",
+                     strerror(errno));
+            return TOOL_EXIT_USAGE;
+        }
+        close(fd);
+    }
+    /* Count-low tokens last: an untested PIN goes to the tokens one at a time
+     * in this order (tool_pin_expect). The workers take tokens in order, so a
+     * token waiting for its turn only ever waits for tokens under way. */
+    for (i = 0, k = 0; i < n; i++)
+        if (!(tokens[i]->info.flags & CKF_USER_PIN_COUNT_LOW)) {
+            tmp = tokens[i];
+            memmove(tokens + k + 1, tokens + k, (i - k) * sizeof *tokens);
+            tokens[k++] = tmp;
+        }
+    return TOOL_EXIT_OK;
+}
+
 /* ---- tokens ---------------------------------------------------------------------------- */
 
 int tool_cmd_tokens(int argc, char **argv)
@@ -227,11 +282,16 @@ int tool_cmd_tokens(int argc, char **argv)
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!p.c.json)
-        printf("%-18s %-12s %-16s %s\n", "SERIAL", "LABEL", "MODEL", "STATE");
+        printf("%-18s %-12s %-16s %-8s %s\n", "SERIAL", "LABEL", "MODEL", "PIN", "STATE");
     for (i = 0; i < s.st.ntokens; i++) {
         tool_token *t = &s.st.tokens[i];
         tool_token_state ts;
         char state[64];
+        /* Which PIN the token takes: the module reports a protected path for
+         * a token it derives the PIN for (switched by `pin derive`). */
+        const char *pin = !(t->info.flags & CKF_USER_PIN_INITIALIZED)         ? "-"
+                          : t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH ? "derived"
+                                                                              : "user";
         tool_token_state_read(&s.run, t, &ts);
         if (!strcmp(ts.state, "issued"))
             snprintf(state, sizeof state, "issued: %d certificate%s%s", ts.ncerts,
@@ -245,13 +305,14 @@ int tool_cmd_tokens(int argc, char **argv)
             json_object_object_add(o, "model", json_object_new_string(t->model));
             json_object_object_add(o, "uri", json_object_new_string(t->uri));
             json_object_object_add(o, "state", json_object_new_string(ts.state));
+            json_object_object_add(o, "pin", json_object_new_string(pin));
             json_object_object_add(o, "certificates", json_object_new_int(ts.ncerts));
             json_object_object_add(o, "key_pairs", json_object_new_int(ts.nkeys));
             json_object_object_add(o, "free_key_pairs", json_object_new_int(ts.nfree));
             puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
             json_object_put(o);
         } else {
-            printf("%-18s %-12s %-16s %s\n", t->serial_text, t->label, t->model, state);
+            printf("%-18s %-12s %-16s %-8s %s\n", t->serial_text, t->label, t->model, pin, state);
         }
     }
     {
@@ -451,6 +512,12 @@ int tool_cmd_issue(int argc, char **argv)
         rc = TOOL_EXIT_USAGE;
         goto out;
     }
+    rc = tool_session_precheck(&s, tokens, n, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    /* Batch mode: every token's prepare ends in tool_job_prepare, which
+     * passes it on, so an untested PIN may go to the tokens in order. */
+    tool_pin_expect(&s.pin, tokens, n);
     results = calloc(n ? n : 1, sizeof *results);
     tool_report_init(&rep, p.c.json, n);
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
@@ -506,13 +573,16 @@ int tool_cmd_csr(int argc, char **argv)
         tool_parsed_free(&p);
         return 0;
     }
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
         rc = TOOL_EXIT_USAGE;
         goto out;
     }
+    rc = tool_session_precheck(&s, tokens, n, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
     pthread_mutex_init(&o.mu, NULL);
     results = calloc(n ? n : 1, sizeof *results);
     tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), csr_one, &o,
@@ -588,7 +658,7 @@ int tool_cmd_write(int argc, char **argv)
             sk_X509_pop_free(certs, X509_free);
             return TOOL_EXIT_USAGE;
         }
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
     if (rc != TOOL_EXIT_OK)
         goto out;
     if ((p.root || p.c.ca_dir) && !(roots = tool_root_store(p.root, p.c.ca_dir))) {
@@ -703,6 +773,7 @@ int main(int argc, char **argv)
 
     /* `tokenmint csr | head` must end with EPIPE between tokens, not a kill mid-token. */
     signal(SIGPIPE, SIG_IGN);
+    tm_profile_set_debug_sink(p11c_debug_prefixed);
     if (argc < 2) {
         tool_usage(stderr);
         return TOOL_EXIT_USAGE;

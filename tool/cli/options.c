@@ -28,6 +28,8 @@ const tool_option tool_options[] = {
     {O_PIN, "pin-source", "FILE",
      "user PIN in FILE (else the module's derived PIN for tokens that\n"
      "report a protected path, else ONE prompt on the terminal)"},
+    {O_FINALTRY, "allow-final-try", NULL,
+     "send the PIN even to a token whose next wrong PIN locks it"},
     {O_OPPASS, "operator-pass-source", "FILE",
      "operator passphrase (checked against the config's hash)"},
     {O_OPTOKEN, "operator-token", "URI",
@@ -93,6 +95,8 @@ const tool_option tool_options[] = {
     {O_UP_SRVCERT, "upstream-srvcert", "FILE", "pin the CA's CMP signer certificate"},
     {O_UP_TRUSTED, "upstream-trusted", "FILE", "trust anchors for the CA's signatures"},
     /* ca list, ca show */
+    /* clean */
+    {O_REMOVE, "remove", NULL, "destroy the leftovers listed"},
     {O_SERIAL, "serial", "S", "one certificate serial (hex)"},
     {O_STATUS, "status", "S", "valid, revoked, expired or superseded"},
     {O_HELP, "help", NULL, "this help"},
@@ -404,6 +408,12 @@ static int parse(int argc, char **argv, const char *command, tool_parsed *p)
             break;
         case O_JSON:
             p->c.json = 1;
+            break;
+        case O_REMOVE:
+            p->remove = 1;
+            break;
+        case O_FINALTRY:
+            p->c.allow_final_try = 1;
             break;
         case O_ALL:
             p->c.all = 1;
