@@ -884,7 +884,8 @@ static int cmd_operator(int argc, char **argv)
         return 0;
     }
     ok = p.c.operator_pass
-             ? tool_read_secret_file(p.c.operator_pass, pass, sizeof pass, &len, err, sizeof err)
+             ? p11c_secret_read(p.c.operator_pass, NULL, "passphrase", pass, sizeof pass, &len, err,
+                                sizeof err)
              : tool_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
     tool_parsed_free(&p);
     if (!ok) {

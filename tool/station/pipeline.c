@@ -91,7 +91,7 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
         /* The module derives the PIN from the serial (claim 5): no PIN here. */
         rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
     } else {
-        if (!tool_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
+        if (!tool_pin_get(run->pin, t->serial_text, pin, sizeof pin, &len, err, errlen))
             return 0;
         rv = run->st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len);
         OPENSSL_cleanse(pin, sizeof pin);
