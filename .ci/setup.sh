@@ -17,6 +17,9 @@ TM_PACKAGES=(
     libnss3-tools                           # certutil: an NSS softokn store as a second backend in tests
     gnutls-bin                              # p11tool, a second PKCS#11 client in tests
     libmicrohttpd-dev                       # HTTP server for the CMP CA and relay
+    libsqlite3-dev                          # the CA's records: embedded SQLite (default)
+    libpq-dev postgresql                    # the CA's records on PostgreSQL; the tests start a
+                                            # throw-away cluster (initdb/pg_ctl) of their own
     valgrind                                # leak check of the module's init/finalize cycles
     bc                                      # shared/bench/stock_pipeline.sh
 )

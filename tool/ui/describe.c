@@ -2,7 +2,7 @@
  * A certificate in words, with the serial binding decoded (OpenSSL 3.0
  * prints hardwareModuleName as <unsupported>). Used by show and verify.
  */
-#include "tool.h"
+#include "ui/ui.h"
 
 #include <string.h>
 
@@ -17,7 +17,7 @@ static void print_time(FILE *out, const char *what, const ASN1_TIME *t)
     BIO_free(b);
 }
 
-void tm_describe_cert(FILE *out, const tm_profile *prof, X509 *x)
+void tool_describe_cert(FILE *out, const tm_profile *prof, X509 *x)
 {
     tm_binding b;
     tm_violations *v = tm_violations_new();

@@ -4,7 +4,7 @@
  * thread per connection, because the handler blocks on the CA's group
  * commit (and a relay on its upstream) and must not hold up other clients.
  */
-#include "cmp.h"
+#include "cmp/cmp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,9 +20,9 @@
 
 #define CONNECTION_LIMIT 256
 
-struct tm_cmp_http {
+struct tool_cmp_http {
     struct MHD_Daemon *d;
-    tm_cmp_srv *srv;
+    tool_cmp_srv *srv;
     size_t max_body;
     int port;
 };
@@ -59,7 +59,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version, const char *data,
                                   size_t *data_size, void **con_cls)
 {
-    tm_cmp_http *h = cls;
+    tool_cmp_http *h = cls;
     upload *u = *con_cls;
     unsigned char *out = NULL;
     size_t outlen = 0;
@@ -120,7 +120,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (u->status)
         return text(c, u->status, u->why);
-    status = tm_cmp_srv_handle(h->srv, u->buf, u->len, &out, &outlen);
+    status = tool_cmp_srv_handle(h->srv, u->buf, u->len, &out, &outlen);
     if (status == 200)
         ret = reply(c, 200, out, outlen, "application/pkixcmp");
     else
@@ -148,7 +148,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char buf[512];
     (void)cls;
     vsnprintf(buf, sizeof buf, fmt, ap);
-    tm_cmp_debug("http: %s", buf);
+    tool_cmp_debug("http: %s", buf);
 }
 
 /* "127.0.0.1:PORT", "localhost:PORT" or "[::1]:PORT". */
@@ -209,12 +209,12 @@ bad:
     return 0;
 }
 
-tm_cmp_http *tm_cmp_http_start(const char *listen, size_t max_body, tm_cmp_srv *srv, char *err,
-                               size_t errlen)
+tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
+                                   char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
-    tm_cmp_http *h;
+    tool_cmp_http *h;
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | MHD_USE_POLL;
@@ -227,7 +227,7 @@ tm_cmp_http *tm_cmp_http_start(const char *listen, size_t max_body, tm_cmp_srv *
         return NULL;
     }
     h->srv = srv;
-    h->max_body = max_body ? max_body : TM_CMP_MAX_BODY_DEFAULT;
+    h->max_body = max_body ? max_body : TOOL_CMP_MAX_BODY_DEFAULT;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
@@ -245,12 +245,12 @@ tm_cmp_http *tm_cmp_http_start(const char *listen, size_t max_body, tm_cmp_srv *
     return h;
 }
 
-int tm_cmp_http_port(tm_cmp_http *h)
+int tool_cmp_http_port(tool_cmp_http *h)
 {
     return h ? h->port : 0;
 }
 
-void tm_cmp_http_stop(tm_cmp_http *h)
+void tool_cmp_http_stop(tool_cmp_http *h)
 {
     if (!h)
         return;
@@ -259,7 +259,7 @@ void tm_cmp_http_stop(tm_cmp_http *h)
     free(h);
 }
 
-int tm_cmp_http_serve_until_signal(tm_cmp_http *h, const char *port_file)
+int tool_cmp_http_serve_until_signal(tool_cmp_http *h, const char *port_file)
 {
     sigset_t set;
     int sig = 0;
@@ -282,6 +282,6 @@ int tm_cmp_http_serve_until_signal(tm_cmp_http *h, const char *port_file)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigwait(&set, &sig);
-    tm_cmp_debug("signal %d: stopping", sig);
+    tool_cmp_debug("signal %d: stopping", sig);
     return 1;
 }

@@ -4,7 +4,9 @@
  * tells the operator with an OK/FAIL line and the terminal bell. Ctrl-C stops
  * between tokens, never inside one.
  */
-#include "tool.h"
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "ui/ui.h"
 
 #include <signal.h>
 #include <time.h>
@@ -25,7 +27,7 @@ typedef struct seen {
     int present;
 } seen;
 
-static int find_seen(seen *v, size_t n, const tm_token *t)
+static int find_seen(seen *v, size_t n, const tool_token *t)
 {
     size_t i;
     for (i = 0; i < n; i++)
@@ -65,13 +67,13 @@ static void *waiter_main(void *arg)
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
         if (rv != CKR_OK && rv != CKR_NO_EVENT) {
-            tool_debug("watch: slot events end: %s", tm_ckr_name(rv));
+            tool_debug("watch: slot events end: %s", tool_ckr_name(rv));
             return NULL;
         }
     }
 }
 
-static void waiter_start(waiter *w, tm_station *st)
+static void waiter_start(waiter *w, tool_station *st)
 {
     memset(w, 0, sizeof *w);
     w->f = st->f;
@@ -118,14 +120,14 @@ static void waiter_stop(waiter *w)
     }
 }
 
-int tm_cmd_watch(int argc, char **argv)
+int tool_cmd_watch(int argc, char **argv)
 {
     static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,    O_PURPOSE,
                                   O_KEYTYPE, O_CA,     O_JSON,    O_OPPASS, O_OPTOKEN,
                                   O_OPPIN,   O_COUNT,  0};
-    tm_parsed p;
-    tm_session s;
-    tm_report rep;
+    tool_parsed p;
+    tool_session s;
+    tool_report rep;
     seen *seen_v = NULL;
     size_t nseen = 0, i, done = 0, failed = 0;
     struct sigaction sa;
@@ -135,54 +137,54 @@ int tm_cmd_watch(int argc, char **argv)
     char err[600];
     int rc;
 
-    if (!tm_parse(argc, argv, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint watch --ca DIR [--purpose P] [--key-type T] [--count N]\n\n"
                "Station mode: issues every token present, then each token as it is plugged in\n"
                "(through the module's slot events). An OK or FAIL line and the terminal bell\n"
                "per token. Ctrl-C stops cleanly between tokens. --count N stops after N tokens.\n"
                "\n%s%s",
-               tm_token_help, tm_common_help);
-        tm_parsed_free(&p);
+               tool_token_help, tool_common_help);
+        tool_parsed_free(&p);
         return 0;
     }
     if (!p.c.ca_dir) {
         tool_err("watch: --ca DIR is required");
-        tm_parsed_free(&p);
-        return TM_EXIT_USAGE;
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
     }
-    rc = tm_session_open(&s, &p.c, 1);
-    if (rc != TM_EXIT_OK)
+    rc = tool_session_open(&s, &p.c, 1);
+    if (rc != TOOL_EXIT_OK)
         goto out;
-    s.run.ca = tm_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
+    s.run.ca = tool_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
     if (!s.run.ca) {
         tool_err("%s", err);
-        rc = TM_EXIT_USAGE;
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    tm_report_init(&rep, p.c.json, 0);
+    tool_report_init(&rep, p.c.json, 0);
     rep.tty = 0;
     waiter_start(&wt, &s.st);
     have_waiter = 1;
     if (!p.c.json)
         fprintf(stderr, "tokenmint: watching for tokens (Ctrl-C to stop)\n");
     while (!stop_requested && (!p.count || (long)done < p.count)) {
-        if (!tm_station_scan(&s.st, err, sizeof err)) {
+        if (!tool_station_scan(&s.st, err, sizeof err)) {
             tool_err("%s", err);
-            rc = TM_EXIT_USAGE;
+            rc = TOOL_EXIT_USAGE;
             break;
         }
         for (i = 0; i < nseen; i++)
             seen_v[i].present = 0;
         for (i = 0; i < s.st.ntokens && !stop_requested && (!p.count || (long)done < p.count);
              i++) {
-            tm_token *t = &s.st.tokens[i];
-            tm_result res;
+            tool_token *t = &s.st.tokens[i];
+            tool_result res;
             int k = find_seen(seen_v, nseen, t);
             if (k >= 0) {
                 seen_v[k].present = 1;
@@ -207,17 +209,17 @@ int tm_cmd_watch(int argc, char **argv)
                 continue;
             }
             {
-                double t0 = tm_now_ms();
-                tm_pipeline_issue(&s.run, t, &res);
-                res.ms = tm_now_ms() - t0;
+                double t0 = tool_now_ms();
+                tool_pipeline_issue(&s.run, t, &res);
+                res.ms = tool_now_ms() - t0;
             }
-            tm_report_token(&rep, &res);
+            tool_report_token(&rep, &res);
             if (!p.c.json) {
                 fputc('\a', stderr);
                 fflush(stderr);
             }
             done++;
-            if (res.kind == TM_RES_FAILED)
+            if (res.kind == TOOL_RES_FAILED)
                 failed++;
         }
         /* A token pulled out is forgotten: plugged in again, it is looked at again. */
@@ -234,12 +236,12 @@ int tm_cmd_watch(int argc, char **argv)
         fprintf(stderr, "tokenmint: stopped after %zu token%s (%zu failed)\n", done,
                 done == 1 ? "" : "s", failed);
     if (failed)
-        rc = TM_EXIT_SOME_FAILED;
+        rc = TOOL_EXIT_SOME_FAILED;
 out:
     free(seen_v);
-    tm_session_close(&s);
+    tool_session_close(&s);
     if (have_waiter)
         waiter_stop(&wt);
-    tm_parsed_free(&p);
+    tool_parsed_free(&p);
     return rc;
 }

@@ -5,7 +5,7 @@
  * text. SoftHSM2 and most tokens report hex serials, so a range written the
  * way the tokens print their serials means what it says.
  */
-#include "cmp.h"
+#include "cmp/cmp.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -20,7 +20,7 @@ static int all_hex(const char *s)
     return 1;
 }
 
-int tm_cmp_serial_cmp(const char *a, const char *b)
+int tool_cmp_serial_cmp(const char *a, const char *b)
 {
     size_t la, lb, i;
     int c;

@@ -4,8 +4,8 @@
  * running the CMP server over HTTP until SIGINT/SIGTERM. Each command adds
  * its own options and backend.
  */
-#include "cmp.h"
-#include "tool.h"
+#include "cmp/cmp.h"
+#include "station/station.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -15,43 +15,43 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-void tm_cmp_front_init(tm_cmp_front *f, const char *name)
+void tool_cmp_front_init(tool_cmp_front *f, const char *name)
 {
     memset(f, 0, sizeof *f);
     f->name = name;
-    f->max_body = TM_CMP_MAX_BODY_DEFAULT;
+    f->max_body = TOOL_CMP_MAX_BODY_DEFAULT;
 }
 
-int tm_cmp_front_opt(tm_cmp_front *f, int code, const char *arg)
+int tool_cmp_front_opt(tool_cmp_front *f, int code, const char *arg)
 {
     char *end;
 
     switch (code) {
-    case TM_FRONT_LISTEN:
+    case TOOL_FRONT_LISTEN:
         f->listen = arg;
         return 1;
-    case TM_FRONT_PORTFILE:
+    case TOOL_FRONT_PORTFILE:
         f->port_file = arg;
         return 1;
-    case TM_FRONT_SECRET:
+    case TOOL_FRONT_SECRET:
         f->secret_src = arg;
         return 1;
-    case TM_FRONT_REF:
+    case TOOL_FRONT_REF:
         f->ref = arg;
         return 1;
-    case TM_FRONT_TRUSTED:
+    case TOOL_FRONT_TRUSTED:
         f->trusted_src = arg;
         return 1;
-    case TM_FRONT_SRVCERT:
+    case TOOL_FRONT_SRVCERT:
         f->srvcert = arg;
         return 1;
-    case TM_FRONT_SRVKEY:
+    case TOOL_FRONT_SRVKEY:
         f->srvkey = arg;
         return 1;
-    case TM_FRONT_PROFILE:
+    case TOOL_FRONT_PROFILE:
         f->profile = arg;
         return 1;
-    case TM_FRONT_MAXBODY:
+    case TOOL_FRONT_MAXBODY:
         f->max_body = strtoull(arg, &end, 10);
         if (*end || f->max_body < 1024 || f->max_body > 16u * 1024 * 1024) {
             tool_err("%s: --max-body %s: 1024 to 16777216 bytes", f->name, arg);
@@ -63,7 +63,7 @@ int tm_cmp_front_opt(tm_cmp_front *f, int code, const char *arg)
 }
 
 /* Blocks SIGINT/SIGTERM in every thread started from here on; the main
- * thread sigwait()s for them in tm_cmp_http_serve_until_signal. */
+ * thread sigwait()s for them in tool_cmp_http_serve_until_signal. */
 static void block_signals(void)
 {
     sigset_t set;
@@ -73,7 +73,7 @@ static void block_signals(void)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int tm_cmp_front_check(const tm_cmp_front *f)
+int tool_cmp_front_check(const tool_cmp_front *f)
 {
     if (!f->listen) {
         tool_err("%s: --listen ADDR:PORT is required (see --help)", f->name);
@@ -94,13 +94,13 @@ int tm_cmp_front_check(const tm_cmp_front *f)
     return 1;
 }
 
-int tm_cmp_front_load(tm_cmp_front *f, OSSL_LIB_CTX *libctx, tm_cmp_srv_opts *so)
+int tool_cmp_front_load(tool_cmp_front *f, OSSL_LIB_CTX *libctx, tool_cmp_srv_opts *so)
 {
     char err[600];
     FILE *fp;
 
-    if (f->secret_src && !tm_read_secret_file(f->secret_src, f->secret, sizeof f->secret,
-                                              &f->secret_len, err, sizeof err)) {
+    if (f->secret_src && !tool_read_secret_file(f->secret_src, f->secret, sizeof f->secret,
+                                                &f->secret_len, err, sizeof err)) {
         tool_err("%s: --secret-source: %s", f->name, err);
         return 0;
     }
@@ -154,31 +154,31 @@ int tm_cmp_front_load(tm_cmp_front *f, OSSL_LIB_CTX *libctx, tm_cmp_srv_opts *so
     return 1;
 }
 
-int tm_cmp_front_run(tm_cmp_front *f, const tm_cmp_srv_opts *so, const tm_cmp_backend *be)
+int tool_cmp_front_run(tool_cmp_front *f, const tool_cmp_srv_opts *so, const tool_cmp_backend *be)
 {
     char err[600];
-    tm_cmp_srv *srv = tm_cmp_srv_new(so, be, err, sizeof err);
-    tm_cmp_http *http = NULL;
-    int rc = TM_EXIT_USAGE;
+    tool_cmp_srv *srv = tool_cmp_srv_new(so, be, err, sizeof err);
+    tool_cmp_http *http = NULL;
+    int rc = TOOL_EXIT_USAGE;
 
     if (!srv) {
         tool_err("%s: %s", f->name, err);
         goto out;
     }
-    http = tm_cmp_http_start(f->listen, (size_t)f->max_body, srv, err, sizeof err);
+    http = tool_cmp_http_start(f->listen, (size_t)f->max_body, srv, err, sizeof err);
     if (!http) {
         tool_err("%s: %s", f->name, err);
         goto out;
     }
-    if (tm_cmp_http_serve_until_signal(http, f->port_file))
-        rc = TM_EXIT_OK;
+    if (tool_cmp_http_serve_until_signal(http, f->port_file))
+        rc = TOOL_EXIT_OK;
 out:
-    tm_cmp_http_stop(http);
-    tm_cmp_srv_free(srv);
+    tool_cmp_http_stop(http);
+    tool_cmp_srv_free(srv);
     return rc;
 }
 
-void tm_cmp_front_clear(tm_cmp_front *f)
+void tool_cmp_front_clear(tool_cmp_front *f)
 {
     OPENSSL_cleanse(f->secret, sizeof f->secret);
     X509_free(f->cert);

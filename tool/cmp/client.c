@@ -9,8 +9,8 @@
  * step 12 (write to the token the certificate names) stay in the pipeline: a
  * certificate from the network is trusted no more than one from the local CA.
  */
-#include "cmp.h"
-#include "tool.h"
+#include "ca/ca.h"
+#include "cmp/cmp.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +23,7 @@
 #include <openssl/http.h>
 #include <openssl/pem.h>
 
-void tm_cmp_client_opts_clear(tm_cmp_client_opts *o)
+void tool_cmp_client_opts_clear(tool_cmp_client_opts *o)
 {
     if (!o)
         return;
@@ -46,13 +46,13 @@ static X509 *read_pem_cert(const char *path)
     return x;
 }
 
-int tm_cmp_client_opt(tm_cmp_client_opts *o, const char *name, const char *value, char *err,
-                      size_t errlen)
+int tool_cmp_client_opt(tool_cmp_client_opts *o, const char *name, const char *value, char *err,
+                        size_t errlen)
 {
     if (!strcmp(name, "secret-source")) {
         char buf[sizeof o->secret];
         size_t len = 0;
-        if (!tm_read_secret_file(value, buf, sizeof buf, &len, err, errlen))
+        if (!tool_read_secret_file(value, buf, sizeof buf, &len, err, errlen))
             return 0;
         if (!len) {
             snprintf(err, errlen, "%s: the secret is empty", value);
@@ -107,7 +107,7 @@ int tm_cmp_client_opt(tm_cmp_client_opts *o, const char *name, const char *value
     return 0;
 }
 
-static int setup_ctx(OSSL_CMP_CTX *ctx, const tm_cmp_client_opts *o, char *err, size_t errlen)
+static int setup_ctx(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, char *err, size_t errlen)
 {
     char *host = NULL, *port = NULL, *path = NULL;
     int ssl = 0, portnum = 0, ok = 0;
@@ -124,7 +124,7 @@ static int setup_ctx(OSSL_CMP_CTX *ctx, const tm_cmp_client_opts *o, char *err, 
                  o->url);
         goto out;
     }
-    OSSL_CMP_CTX_set_log_cb(ctx, tm_cmp_log_cb);
+    OSSL_CMP_CTX_set_log_cb(ctx, tool_cmp_log_cb);
     if (!OSSL_CMP_CTX_set1_server(ctx, host) || !OSSL_CMP_CTX_set_serverPort(ctx, portnum) ||
         !OSSL_CMP_CTX_set1_serverPath(ctx, path))
         goto oom;
@@ -207,8 +207,8 @@ static int check_new_cert(OSSL_CMP_CTX *ctx, X509 *cert, int fail_info, const ch
     return fail_info;
 }
 
-X509 *tm_cmp_client_p10cr(const tm_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
-                          char *err, size_t errlen)
+X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
+                            char *err, size_t errlen)
 {
     OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(o->libctx, NULL);
     X509 *cert = NULL, *got;
@@ -248,7 +248,8 @@ X509 *tm_cmp_client_p10cr(const tm_cmp_client_opts *o, const X509_REQ *req, int 
         OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof st);
         snprintf(err, errlen, "CMP server %s: %s", o->url, st);
     } else {
-        snprintf(err, errlen, "CMP exchange with %s failed: %s", o->url, tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "CMP exchange with %s failed: %s", o->url,
+                 tool_ossl_err(e, sizeof e));
     }
 out:
     ERR_clear_error();
@@ -258,12 +259,12 @@ out:
 
 /* ---- `tokenmint issue --cmp URL` --------------------------------------------------- */
 
-static tm_cmp_client_opts station;
+static tool_cmp_client_opts station;
 static char station_url[2048];
 static int station_active;
 static char station_lock_dir[PATH_MAX];
 
-const char *tm_cmp_issue_help =
+const char *tool_cmp_issue_help =
     "CMP (instead of --ca DIR): steps 8-10 against a CMP server or relay\n"
     "  --cmp URL               http://HOST:PORT/PATH of `tokenmint ca serve`, `tokenmint relay`\n"
     "                          or any CMP CA that takes p10cr\n"
@@ -279,7 +280,7 @@ const char *tm_cmp_issue_help =
     "                          station (default $XDG_RUNTIME_DIR/tokenmint/locks, else\n"
     "                          /run/tokenmint/locks)\n";
 
-int tm_cmp_active(void)
+int tool_cmp_active(void)
 {
     return station_active;
 }
@@ -309,17 +310,17 @@ static int default_lock_dir(void)
     return 1;
 }
 
-const char *tm_cmp_lock_dir(void)
+const char *tool_cmp_lock_dir(void)
 {
     return station_active && station_lock_dir[0] ? station_lock_dir : NULL;
 }
 
-X509 *tm_cmp_station_root(void)
+X509 *tool_cmp_station_root(void)
 {
     return station_active ? station.root : NULL;
 }
 
-int tm_cmp_take_args(int *argc, char **argv)
+int tool_cmp_take_args(int *argc, char **argv)
 {
     int i, j, n = *argc;
     char err[600];
@@ -369,7 +370,7 @@ int tm_cmp_take_args(int *argc, char **argv)
                 station.jobs = (int)v;
             else
                 station.timeout = (int)v;
-        } else if (!tm_cmp_client_opt(&station, name + 6, val, err, sizeof err)) {
+        } else if (!tool_cmp_client_opt(&station, name + 6, val, err, sizeof err)) {
             tool_err("issue: %s: %s", name, err);
             return 0;
         }
@@ -408,7 +409,7 @@ int tm_cmp_take_args(int *argc, char **argv)
 
 typedef struct batch_ctx {
     pthread_mutex_t mu;
-    tm_ca_item *items;
+    tool_ca_item *items;
     size_t n, next, issued;
 } batch_ctx;
 
@@ -417,14 +418,14 @@ static void *batch_worker(void *arg)
     batch_ctx *b = arg;
     for (;;) {
         size_t i;
-        tm_ca_item *it;
+        tool_ca_item *it;
         pthread_mutex_lock(&b->mu);
         i = b->next++;
         pthread_mutex_unlock(&b->mu);
         if (i >= b->n)
             break;
         it = &b->items[i];
-        it->cert = tm_cmp_client_p10cr(&station, it->req, NULL, it->error, sizeof it->error);
+        it->cert = tool_cmp_client_p10cr(&station, it->req, NULL, it->error, sizeof it->error);
         if (it->cert) {
             pthread_mutex_lock(&b->mu);
             b->issued++;
@@ -435,7 +436,7 @@ static void *batch_worker(void *arg)
     return NULL;
 }
 
-size_t tm_cmp_issue_batch(tm_ca_item *items, size_t n)
+size_t tool_cmp_issue_batch(tool_ca_item *items, size_t n)
 {
     batch_ctx b = {.items = items, .n = n};
     pthread_t th[64];

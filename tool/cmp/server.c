@@ -8,7 +8,7 @@
  * pollReq -> certConf) find theirs. A request that opens a transaction with
  * an ID we have seen before is a replay and is refused.
  */
-#include "cmp.h"
+#include "cmp/cmp.h"
 #include "tm_debug.h"
 
 #include <errno.h>
@@ -27,7 +27,7 @@
 
 #define TID_MAX 64
 
-void tm_cmp_debug(const char *fmt, ...)
+void tool_cmp_debug(const char *fmt, ...)
 {
     va_list ap;
 
@@ -36,12 +36,12 @@ void tm_cmp_debug(const char *fmt, ...)
     va_end(ap);
 }
 
-int tm_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
-                  const char *msg)
+int tool_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
+                    const char *msg)
 {
     (void)file;
     (void)line;
-    tm_cmp_debug("[%d] %s: %s", (int)level, func ? func : "", msg);
+    tool_cmp_debug("[%d] %s: %s", (int)level, func ? func : "", msg);
     return 1;
 }
 
@@ -56,7 +56,7 @@ typedef struct seen_node {
 #define SEEN_BUCKETS 65536
 
 typedef struct seen_set {
-    seen_node *nodes; /* ring of TM_CMP_SEEN_TIDS, oldest overwritten */
+    seen_node *nodes; /* ring of TOOL_CMP_SEEN_TIDS, oldest overwritten */
     int *bucket;
     size_t head;
 } seen_set;
@@ -77,7 +77,7 @@ static unsigned bucket_of(const unsigned char h[16])
 static int seen_init(seen_set *s)
 {
     size_t i;
-    s->nodes = calloc(TM_CMP_SEEN_TIDS, sizeof *s->nodes);
+    s->nodes = calloc(TOOL_CMP_SEEN_TIDS, sizeof *s->nodes);
     s->bucket = malloc(SEEN_BUCKETS * sizeof *s->bucket);
     if (!s->nodes || !s->bucket)
         return 0;
@@ -116,7 +116,7 @@ static int seen_check_add(seen_set *s, const unsigned char h[16])
     n->used = 1;
     n->next = s->bucket[b];
     s->bucket[b] = (int)s->head;
-    s->head = (s->head + 1) % TM_CMP_SEEN_TIDS;
+    s->head = (s->head + 1) % TOOL_CMP_SEEN_TIDS;
     return 0;
 }
 
@@ -124,7 +124,7 @@ static int seen_check_add(seen_set *s, const unsigned char h[16])
 
 typedef struct txn {
     struct txn *next;
-    tm_cmp_srv *srv;
+    tool_cmp_srv *srv;
     unsigned char tid[TID_MAX];
     size_t tidlen;
     int in_table;
@@ -140,15 +140,15 @@ typedef struct txn {
     /* deferred issuance */
     int state; /* 0 none, 1 waiting for the backend, 2 answer ready */
     OSSL_CMP_MSG *orig;
-    tm_cmp_answer ans;
-    tm_cmp_req req;
+    tool_cmp_answer ans;
+    tool_cmp_req req;
     X509_REQ *p10copy, *tmplcopy;
 } txn;
 
-struct tm_cmp_srv {
-    tm_cmp_srv_opts o;
+struct tool_cmp_srv {
+    tool_cmp_srv_opts o;
     unsigned char *secret;
-    tm_cmp_backend be;
+    tool_cmp_backend be;
     pthread_mutex_t mu;
     pthread_cond_t idle; /* deferred workers: 0 left */
     int workers;
@@ -171,14 +171,14 @@ static void txn_free(txn *t)
 }
 
 /* Drops one reference (srv->mu held by the caller). */
-static void txn_unref_locked(tm_cmp_srv *s, txn *t)
+static void txn_unref_locked(tool_cmp_srv *s, txn *t)
 {
     (void)s;
     if (--t->refs == 0)
         txn_free(t);
 }
 
-static void txn_unlink_locked(tm_cmp_srv *s, txn *t)
+static void txn_unlink_locked(tool_cmp_srv *s, txn *t)
 {
     txn **pp;
     if (!t->in_table)
@@ -193,17 +193,17 @@ static void txn_unlink_locked(tm_cmp_srv *s, txn *t)
     txn_unref_locked(s, t);
 }
 
-static void expire_locked(tm_cmp_srv *s, time_t now)
+static void expire_locked(tool_cmp_srv *s, time_t now)
 {
     txn *t = s->txns, *next;
     for (; t; t = next) {
         next = t->next;
-        if (now - t->last > TM_CMP_TXN_IDLE_SECONDS && t->state != 1)
+        if (now - t->last > TOOL_CMP_TXN_IDLE_SECONDS && t->state != 1)
             txn_unlink_locked(s, t);
     }
 }
 
-static txn *find_locked(tm_cmp_srv *s, const ASN1_OCTET_STRING *tid)
+static txn *find_locked(tool_cmp_srv *s, const ASN1_OCTET_STRING *tid)
 {
     txn *t;
     if (!tid)
@@ -222,7 +222,7 @@ static OSSL_CMP_PKISI *refusal(const txn *t, int failinfo, const char *text)
     if (t->srv->o.log_name) /* refusals are rare and an operator wants to see them */
         fprintf(stderr, "%s: refused a request: %s\n", t->srv->o.log_name, text);
     else
-        tm_cmp_debug("refused: %s", text);
+        tool_cmp_debug("refused: %s", text);
     return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_rejection, failinfo >= 0 ? 1 << failinfo : 0,
                                    text);
 }
@@ -298,8 +298,8 @@ out:
 static void *deferred_worker(void *arg)
 {
     txn *t = arg;
-    tm_cmp_srv *s = t->srv;
-    tm_cmp_answer ans;
+    tool_cmp_srv *s = t->srv;
+    tool_cmp_answer ans;
 
     memset(&ans, 0, sizeof ans);
     ans.failinfo = -1;
@@ -317,7 +317,7 @@ static void *deferred_worker(void *arg)
     return NULL;
 }
 
-static OSSL_CMP_PKISI *answer_to_si(txn *t, tm_cmp_answer *ans, X509 **certOut)
+static OSSL_CMP_PKISI *answer_to_si(txn *t, tool_cmp_answer *ans, X509 **certOut)
 {
     if (ans->cert) {
         *certOut = ans->cert;
@@ -335,8 +335,8 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
                                        STACK_OF(X509) * *chainOut, STACK_OF(X509) * *caPubs)
 {
     txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
-    tm_cmp_srv *s = t->srv;
-    tm_cmp_answer ans;
+    tool_cmp_srv *s = t->srv;
+    tool_cmp_answer ans;
     const char *why = NULL;
     int body = OSSL_CMP_MSG_get_bodytype(req), ready;
     pthread_t th;
@@ -356,7 +356,7 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
     pthread_mutex_unlock(&s->mu);
     if (ready) /* a pollReq found the deferred answer ready */
         return answer_to_si(t, &t->ans, certOut);
-    if (body != TM_CMP_BODY_P10CR && body != TM_CMP_BODY_IR && body != TM_CMP_BODY_CR) {
+    if (body != TOOL_CMP_BODY_P10CR && body != TOOL_CMP_BODY_IR && body != TOOL_CMP_BODY_CR) {
         t->rejected = 1;
         return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
                        "only p10cr, ir and cr are served here (no key update)");
@@ -450,8 +450,8 @@ static void cb_error(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
     (void)req;
     (void)errorCode;
     (void)errorDetails;
-    tm_cmp_debug("client reported an error: %s",
-                 statusInfo ? OSSL_CMP_snprint_PKIStatusInfo(statusInfo, buf, sizeof buf) : "-");
+    tool_cmp_debug("client reported an error: %s",
+                   statusInfo ? OSSL_CMP_snprint_PKIStatusInfo(statusInfo, buf, sizeof buf) : "-");
 }
 
 static int cb_certconf(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, int certReqId,
@@ -465,7 +465,7 @@ static int cb_certconf(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, int c
      * leaves it in the CA (and `issue` finds it by key next time). */
     if (si) {
         char buf[256];
-        tm_cmp_debug("certConf: %s", OSSL_CMP_snprint_PKIStatusInfo(si, buf, sizeof buf));
+        tool_cmp_debug("certConf: %s", OSSL_CMP_snprint_PKIStatusInfo(si, buf, sizeof buf));
     }
     return 1;
 }
@@ -474,7 +474,7 @@ static int cb_pollreq(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req, int ce
                       OSSL_CMP_MSG **certReq, int64_t *check_after)
 {
     txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
-    tm_cmp_srv *s = t->srv;
+    tool_cmp_srv *s = t->srv;
     int state;
 
     (void)req;
@@ -533,7 +533,7 @@ static X509_REQ *p10_of(const unsigned char *der, size_t len, OSSL_LIB_CTX *libc
         return NULL;
     p += l;
     if (p >= end || ASN1_get_object(&p, &l, &tag, &cls, end - p) & 0x80 ||
-        cls != V_ASN1_CONTEXT_SPECIFIC || tag != TM_CMP_BODY_P10CR)
+        cls != V_ASN1_CONTEXT_SPECIFIC || tag != TOOL_CMP_BODY_P10CR)
         return NULL;
     q = p;
     (void)libctx;
@@ -558,11 +558,11 @@ static int precheck_p10(const unsigned char *der, size_t len, OSSL_LIB_CTX *libc
 
 /* ---- contexts --------------------------------------------------------------------- */
 
-static txn *txn_new(tm_cmp_srv *s)
+static txn *txn_new(tool_cmp_srv *s)
 {
     txn *t = calloc(1, sizeof *t);
     OSSL_CMP_CTX *c;
-    const tm_cmp_srv_opts *o = &s->o;
+    const tool_cmp_srv_opts *o = &s->o;
 
     if (!t)
         return NULL;
@@ -574,7 +574,7 @@ static txn *txn_new(tm_cmp_srv *s)
     c = t->ctx ? OSSL_CMP_SRV_CTX_get0_cmp_ctx(t->ctx) : NULL;
     if (!c)
         goto fail;
-    OSSL_CMP_CTX_set_log_cb(c, tm_cmp_log_cb);
+    OSSL_CMP_CTX_set_log_cb(c, tool_cmp_log_cb);
     if (s->secret && !OSSL_CMP_CTX_set1_secretValue(c, s->secret, (int)o->secret_len))
         goto fail;
     if (o->ref &&
@@ -608,10 +608,10 @@ fail:
     return NULL;
 }
 
-tm_cmp_srv *tm_cmp_srv_new(const tm_cmp_srv_opts *o, const tm_cmp_backend *be, char *err,
-                           size_t errlen)
+tool_cmp_srv *tool_cmp_srv_new(const tool_cmp_srv_opts *o, const tool_cmp_backend *be, char *err,
+                               size_t errlen)
 {
-    tm_cmp_srv *s;
+    tool_cmp_srv *s;
 
     if (!o || !be || !be->issue) {
         snprintf(err, errlen, "internal error: no backend");
@@ -657,7 +657,7 @@ tm_cmp_srv *tm_cmp_srv_new(const tm_cmp_srv_opts *o, const tm_cmp_backend *be, c
     return s;
 }
 
-void tm_cmp_srv_free(tm_cmp_srv *s)
+void tool_cmp_srv_free(tool_cmp_srv *s)
 {
     if (!s)
         return;
@@ -723,7 +723,7 @@ static size_t sender_nonce_of(const unsigned char *der, size_t len, const unsign
 
 /* Has this nonce been seen? Remembers it (in the same set as transactionIDs,
  * hashed with a prefix so that the two never collide). */
-static int nonce_seen_locked(tm_cmp_srv *s, const unsigned char *nonce, size_t n)
+static int nonce_seen_locked(tool_cmp_srv *s, const unsigned char *nonce, size_t n)
 {
     unsigned char buf[TID_MAX + 1], h[16];
     buf[0] = 'N';
@@ -735,13 +735,13 @@ static int nonce_seen_locked(tm_cmp_srv *s, const unsigned char *nonce, size_t n
 static int starts_transaction(int body)
 {
     switch (body) {
-    case TM_CMP_BODY_IR:
-    case TM_CMP_BODY_CR:
-    case TM_CMP_BODY_P10CR:
-    case TM_CMP_BODY_KUR:
-    case TM_CMP_BODY_RR:
-    case TM_CMP_BODY_GENM:
-    case TM_CMP_BODY_ERROR:
+    case TOOL_CMP_BODY_IR:
+    case TOOL_CMP_BODY_CR:
+    case TOOL_CMP_BODY_P10CR:
+    case TOOL_CMP_BODY_KUR:
+    case TOOL_CMP_BODY_RR:
+    case TOOL_CMP_BODY_GENM:
+    case TOOL_CMP_BODY_ERROR:
         return 1;
     default:
         return 0;
@@ -752,11 +752,11 @@ static int starts_transaction(int body)
 static int ends_with(txn *t, const OSSL_CMP_MSG *rsp)
 {
     switch (OSSL_CMP_MSG_get_bodytype(rsp)) {
-    case TM_CMP_BODY_POLLREP:
+    case TOOL_CMP_BODY_POLLREP:
         return 0;
-    case TM_CMP_BODY_IP:
-    case TM_CMP_BODY_CP:
-    case TM_CMP_BODY_KUP:
+    case TOOL_CMP_BODY_IP:
+    case TOOL_CMP_BODY_CP:
+    case TOOL_CMP_BODY_KUP:
         if (t->state == 1 || t->rejected)
             return t->rejected;
         /* granted implicit confirmation: no certConf follows */
@@ -767,8 +767,8 @@ static int ends_with(txn *t, const OSSL_CMP_MSG *rsp)
     }
 }
 
-int tm_cmp_srv_handle(tm_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
-                      size_t *outlen)
+int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
+                        size_t *outlen)
 {
     const unsigned char *p = body;
     OSSL_CMP_MSG *req = NULL, *rsp = NULL;
@@ -816,7 +816,7 @@ int tm_cmp_srv_handle(tm_cmp_srv *s, const unsigned char *body, size_t len, unsi
                 t->refuse = "senderNonce already used: a replayed or reused request is "
                             "refused";
                 t->refuse_info = OSSL_CMP_PKIFAILUREINFO_badRequest;
-            } else if (s->ntxns >= TM_CMP_MAX_TXNS) {
+            } else if (s->ntxns >= TOOL_CMP_MAX_TXNS) {
                 t->refuse = "too many open transactions; retry later";
                 t->refuse_info = OSSL_CMP_PKIFAILUREINFO_systemUnavail;
             } else {
@@ -850,8 +850,8 @@ int tm_cmp_srv_handle(tm_cmp_srv *s, const unsigned char *body, size_t len, unsi
     ERR_clear_error();
     calls = t->cb_calls;
     rsp = OSSL_CMP_SRV_process_request(t->ctx, req);
-    if (rsp && bt == TM_CMP_BODY_P10CR && t->cb_calls == calls &&
-        OSSL_CMP_MSG_get_bodytype(rsp) == TM_CMP_BODY_CP) {
+    if (rsp && bt == TOOL_CMP_BODY_P10CR && t->cb_calls == calls &&
+        OSSL_CMP_MSG_get_bodytype(rsp) == TOOL_CMP_BODY_CP) {
         /* OpenSSL refused the p10cr before our callback: a bad signature
          * gets an answer with our reason instead of "EVP lib". Decoding the
          * request again costs, so only on this path. */
@@ -873,7 +873,7 @@ int tm_cmp_srv_handle(tm_cmp_srv *s, const unsigned char *body, size_t len, unsi
         char e[256];
         ERR_error_string_n(ERR_peek_last_error(), e, sizeof e);
         ERR_clear_error();
-        tm_cmp_debug("no response: %s", e);
+        tool_cmp_debug("no response: %s", e);
         status = text_out("the CMP server could not answer this message\n", out, outlen, 500);
     } else {
         unsigned char *der = NULL;

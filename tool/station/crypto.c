@@ -4,7 +4,7 @@
  * the PKCS#11 module when the provider loads; the provider shares that
  * initialisation (CKR_CRYPTOKI_ALREADY_INITIALIZED) and the token logins.
  */
-#include "tool.h"
+#include "station/station.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static const char *provider_dir(void)
     return TM_INSTALLED_PROVIDER_DIR;
 }
 
-int tm_crypto_open(tm_crypto *c, const char *module_path)
+int tool_crypto_open(tool_crypto *c, const char *module_path)
 {
     const char *dir = provider_dir();
     char e[200];
@@ -59,13 +59,13 @@ int tm_crypto_open(tm_crypto *c, const char *module_path)
         c->have_provider = 1;
     } else {
         snprintf(c->err, sizeof c->err, "the tokenmint provider did not load from %s: %s", dir,
-                 tm_ossl_err(e, sizeof e));
+                 tool_ossl_err(e, sizeof e));
         tool_debug("%s", c->err);
     }
     return 1;
 }
 
-void tm_crypto_close(tm_crypto *c)
+void tool_crypto_close(tool_crypto *c)
 {
     /* Unloads the provider (closing its sessions) before the tool finalizes
      * the module. */
@@ -86,19 +86,20 @@ static int pin_cb(char *buf, int size, int rwflag, void *u)
     size_t len = 0;
 
     (void)rwflag;
-    if (!u || size <= 0 || !tm_pin_get(u, buf, (size_t)size, &len, err, sizeof err))
+    if (!u || size <= 0 || !tool_pin_get(u, buf, (size_t)size, &len, err, sizeof err))
         return -1;
     return (int)len;
 }
 
-EVP_PKEY *tm_crypto_load_key(tm_crypto *c, const char *uri, tm_pin *pin, char *err, size_t errlen)
+EVP_PKEY *tool_crypto_load_key(tool_crypto *c, const char *uri, tool_pin *pin, char *err,
+                               size_t errlen)
 {
     UI_METHOD *ui = NULL;
     OSSL_STORE_CTX *s;
     OSSL_STORE_INFO *info;
     EVP_PKEY *k = NULL;
     char e[300];
-    tm_return_val_if_fail(c != NULL && c->libctx != NULL && uri != NULL && err != NULL, NULL);
+    tool_return_val_if_fail(c != NULL && c->libctx != NULL && uri != NULL && err != NULL, NULL);
 
     if (!c->have_provider && strncmp(uri, "pkcs11:", 7) == 0) {
         snprintf(err, errlen, "%s", c->err);
@@ -109,7 +110,7 @@ EVP_PKEY *tm_crypto_load_key(tm_crypto *c, const char *uri, tm_pin *pin, char *e
     s = OSSL_STORE_open_ex(uri, c->libctx, NULL, ui, pin, NULL, NULL, NULL);
     if (!s) {
         UI_destroy_method(ui);
-        snprintf(err, errlen, "cannot open %s: %s", uri, tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "cannot open %s: %s", uri, tool_ossl_err(e, sizeof e));
         return NULL;
     }
     OSSL_STORE_expect(s, OSSL_STORE_INFO_PKEY);
@@ -124,6 +125,6 @@ EVP_PKEY *tm_crypto_load_key(tm_crypto *c, const char *uri, tm_pin *pin, char *e
     OSSL_STORE_close(s);
     UI_destroy_method(ui);
     if (!k)
-        snprintf(err, errlen, "no private key at %s: %s", uri, tm_ossl_err(e, sizeof e));
+        snprintf(err, errlen, "no private key at %s: %s", uri, tool_ossl_err(e, sizeof e));
     return k;
 }

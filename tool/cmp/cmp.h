@@ -6,20 +6,19 @@
  * libmicrohttpd.
  *
  * Layers, one file each:
- *   cmp_server.c  the request handler: one OSSL_CMP_SRV_CTX per transaction,
+ *   server.c      the request handler: one OSSL_CMP_SRV_CTX per transaction,
  *                 replay refusal, deferred issuance (waiting + pollReq). It
  *                 knows no CA: a backend issues.
- *   cmp_http.c    POST application/pkixcmp over libmicrohttpd, body limit.
- *   cmp_serve.c   `ca serve`: the backend is the CA directory (tool.h).
- *   cmp_crmf.c    ir/cr for `ca serve` (CRMF requests have no PKCS#10 signature).
- *   cmp_relay.c   `relay`: the backend checks POP and the serial range, then
+ *   http.c        POST application/pkixcmp over libmicrohttpd, body limit.
+ *   serve.c       `ca serve`: the backend is the CA directory (ca/ca.h).
+ *   relay.c       `relay`: the backend checks POP and the serial range, then
  *                 forwards upstream with the relay's own credentials.
- *   cmp_serial.c  the relay's serial comparison.
- *   cmp_client.c  the client: many requests in flight, one OSSL_CMP_CTX each.
+ *   serial.c      the relay's serial comparison.
+ *   client.c      the client: many requests in flight, one OSSL_CMP_CTX each.
  *
  * TOKENMINT_DEBUG=1 shows OpenSSL's CMP log and every refusal on stderr.
  *
- * Ownership: as in tool.h; a function returning a pointer says who frees it.
+ * Ownership: as in tool/tool.h; a function returning a pointer says who frees it.
  */
 #ifndef TOKENMINT_CMP_H
 #define TOKENMINT_CMP_H
@@ -32,55 +31,55 @@
 /* The largest HTTP body `ca serve` and `relay` read (a PKIMessage with a
  * PKCS#10 request and a few extra certificates is 2-8 KiB). Larger bodies get
  * HTTP 413 before anything is parsed. */
-#define TM_CMP_MAX_BODY_DEFAULT (64 * 1024)
+#define TOOL_CMP_MAX_BODY_DEFAULT (64 * 1024)
 /* Transactions open at once (waiting for certConf or a poll); more are
  * refused with failInfo systemUnavail until some finish or expire. */
-#define TM_CMP_MAX_TXNS 4096
+#define TOOL_CMP_MAX_TXNS 4096
 /* An open transaction nobody continues is forgotten after this. */
-#define TM_CMP_TXN_IDLE_SECONDS 300
+#define TOOL_CMP_TXN_IDLE_SECONDS 300
 /* transactionIDs remembered to refuse a replayed request. */
-#define TM_CMP_SEEN_TIDS 200000
+#define TOOL_CMP_SEEN_TIDS 200000
 
 /* PKIBody choice numbers (RFC 4210 section 5.1.2); OpenSSL 3.0 keeps its
  * names for them internal. */
 enum {
-    TM_CMP_BODY_IR = 0,
-    TM_CMP_BODY_IP = 1,
-    TM_CMP_BODY_CR = 2,
-    TM_CMP_BODY_CP = 3,
-    TM_CMP_BODY_P10CR = 4,
-    TM_CMP_BODY_KUR = 7,
-    TM_CMP_BODY_KUP = 8,
-    TM_CMP_BODY_RR = 11,
-    TM_CMP_BODY_GENM = 21,
-    TM_CMP_BODY_ERROR = 23,
-    TM_CMP_BODY_POLLREP = 26,
+    TOOL_CMP_BODY_IR = 0,
+    TOOL_CMP_BODY_IP = 1,
+    TOOL_CMP_BODY_CR = 2,
+    TOOL_CMP_BODY_CP = 3,
+    TOOL_CMP_BODY_P10CR = 4,
+    TOOL_CMP_BODY_KUR = 7,
+    TOOL_CMP_BODY_KUP = 8,
+    TOOL_CMP_BODY_RR = 11,
+    TOOL_CMP_BODY_GENM = 21,
+    TOOL_CMP_BODY_ERROR = 23,
+    TOOL_CMP_BODY_POLLREP = 26,
 };
 
 /* ---- the handler's view of a request and the backend's answer ------------- */
 
-typedef struct tm_cmp_req {
-    int bodytype;         /* TM_CMP_BODY_P10CR, _IR or _CR */
+typedef struct tool_cmp_req {
+    int bodytype;         /* TOOL_CMP_BODY_P10CR, _IR or _CR */
     const X509_REQ *p10;  /* p10cr: the token's signed PKCS#10 request */
     const X509_REQ *tmpl; /* ir/cr: the CRMF template as an unsigned request (subject,
                              public key, extensions); its POP was checked by OpenSSL */
     EVP_PKEY *pub;        /* the requested key (borrowed) */
     const char *peer;     /* sender name as text, for messages */
-} tm_cmp_req;
+} tool_cmp_req;
 
-typedef struct tm_cmp_answer {
+typedef struct tool_cmp_answer {
     X509 *cert;     /* owned: the certificate on success */
     int failinfo;   /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
     char text[512]; /* why it was refused: becomes the statusString */
-} tm_cmp_answer;
+} tool_cmp_answer;
 
-typedef struct tm_cmp_backend {
+typedef struct tool_cmp_backend {
     void *ctx;
     /* Issues (blocking). Returns 1 with ans->cert set, or 0 with failinfo/text. */
-    int (*issue)(void *ctx, const tm_cmp_req *req, tm_cmp_answer *ans);
-} tm_cmp_backend;
+    int (*issue)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
+} tool_cmp_backend;
 
-typedef struct tm_cmp_srv_opts {
+typedef struct tool_cmp_srv_opts {
     OSSL_LIB_CTX *libctx;
     /* PBMAC (shared secret): accepted when secret is set. Borrowed, copied. */
     const unsigned char *secret;
@@ -100,13 +99,13 @@ typedef struct tm_cmp_srv_opts {
     long defer_ms;
     int check_after;      /* seconds, told to polling clients */
     const char *log_name; /* refusals go to stderr under this name; NULL: debug only */
-} tm_cmp_srv_opts;
+} tool_cmp_srv_opts;
 
-typedef struct tm_cmp_srv tm_cmp_srv;
+typedef struct tool_cmp_srv tool_cmp_srv;
 
-tm_cmp_srv *tm_cmp_srv_new(const tm_cmp_srv_opts *o, const tm_cmp_backend *be, char *err,
-                           size_t errlen);
-void tm_cmp_srv_free(tm_cmp_srv *s);
+tool_cmp_srv *tool_cmp_srv_new(const tool_cmp_srv_opts *o, const tool_cmp_backend *be, char *err,
+                               size_t errlen);
+void tool_cmp_srv_free(tool_cmp_srv *s);
 
 /*
  * One HTTP body in, one response out. Returns the HTTP status: 200 with a DER
@@ -114,55 +113,55 @@ void tm_cmp_srv_free(tm_cmp_srv *s);
  * in *out when the body is no PKIMessage at all. Thread-safe: concurrent
  * calls for different transactions run in parallel.
  */
-int tm_cmp_srv_handle(tm_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
-                      size_t *outlen);
+int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
+                        size_t *outlen);
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
-typedef struct tm_cmp_http tm_cmp_http;
+typedef struct tool_cmp_http tool_cmp_http;
 
 /* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). */
-tm_cmp_http *tm_cmp_http_start(const char *listen, size_t max_body, tm_cmp_srv *srv, char *err,
-                               size_t errlen);
-int tm_cmp_http_port(tm_cmp_http *h);
-void tm_cmp_http_stop(tm_cmp_http *h);
+tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
+                                   char *err, size_t errlen);
+int tool_cmp_http_port(tool_cmp_http *h);
+void tool_cmp_http_stop(tool_cmp_http *h);
 /* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
-int tm_cmp_http_serve_until_signal(tm_cmp_http *h, const char *port_file);
+int tool_cmp_http_serve_until_signal(tool_cmp_http *h, const char *port_file);
 
 /* ---- the serving side of `ca serve` and `relay` (cmp_front.c) --------------- */
 
 /* getopt codes of the options both servers take; each command's own start
  * above them. */
 enum {
-    TM_FRONT_LISTEN = 4000,
-    TM_FRONT_PORTFILE,
-    TM_FRONT_SECRET,
-    TM_FRONT_REF,
-    TM_FRONT_TRUSTED,
-    TM_FRONT_SRVCERT,
-    TM_FRONT_SRVKEY,
-    TM_FRONT_MAXBODY,
-    TM_FRONT_PROFILE,
+    TOOL_FRONT_LISTEN = 4000,
+    TOOL_FRONT_PORTFILE,
+    TOOL_FRONT_SECRET,
+    TOOL_FRONT_REF,
+    TOOL_FRONT_TRUSTED,
+    TOOL_FRONT_SRVCERT,
+    TOOL_FRONT_SRVKEY,
+    TOOL_FRONT_MAXBODY,
+    TOOL_FRONT_PROFILE,
 };
 
-#define TM_CMP_FRONT_OPTIONS                                                                       \
-    {"listen", required_argument, 0, TM_FRONT_LISTEN},                                             \
-        {"port-file", required_argument, 0, TM_FRONT_PORTFILE},                                    \
-        {"secret-source", required_argument, 0, TM_FRONT_SECRET},                                  \
-        {"ref", required_argument, 0, TM_FRONT_REF},                                               \
-        {"trusted", required_argument, 0, TM_FRONT_TRUSTED},                                       \
-        {"srv-cert", required_argument, 0, TM_FRONT_SRVCERT},                                      \
-        {"srv-key", required_argument, 0, TM_FRONT_SRVKEY},                                        \
-        {"max-body", required_argument, 0, TM_FRONT_MAXBODY},                                      \
+#define TOOL_CMP_FRONT_OPTIONS                                                                     \
+    {"listen", required_argument, 0, TOOL_FRONT_LISTEN},                                           \
+        {"port-file", required_argument, 0, TOOL_FRONT_PORTFILE},                                  \
+        {"secret-source", required_argument, 0, TOOL_FRONT_SECRET},                                \
+        {"ref", required_argument, 0, TOOL_FRONT_REF},                                             \
+        {"trusted", required_argument, 0, TOOL_FRONT_TRUSTED},                                     \
+        {"srv-cert", required_argument, 0, TOOL_FRONT_SRVCERT},                                    \
+        {"srv-key", required_argument, 0, TOOL_FRONT_SRVKEY},                                      \
+        {"max-body", required_argument, 0, TOOL_FRONT_MAXBODY},                                    \
     {                                                                                              \
-        "profile", required_argument, 0, TM_FRONT_PROFILE                                          \
+        "profile", required_argument, 0, TOOL_FRONT_PROFILE                                        \
     }
 
-typedef struct tm_cmp_front {
+typedef struct tool_cmp_front {
     const char *name; /* "ca serve", "relay": prefixes every message */
     const char *listen, *port_file, *secret_src, *ref, *trusted_src, *srvcert, *srvkey, *profile;
     unsigned long long max_body;
-    /* loaded by tm_cmp_front_load, owned */
+    /* loaded by tool_cmp_front_load, owned */
     char secret[256];
     size_t secret_len;
     X509 *cert;
@@ -170,25 +169,25 @@ typedef struct tm_cmp_front {
     X509_STORE *trusted;
     struct tm_profile *prof; /* the certificate profile (--profile) */
     struct tm_violations *violations;
-} tm_cmp_front;
+} tool_cmp_front;
 
-void tm_cmp_front_init(tm_cmp_front *f, const char *name);
+void tool_cmp_front_init(tool_cmp_front *f, const char *name);
 /* One of the shared options: 1 taken, 0 not one of them, -1 bad value (said). */
-int tm_cmp_front_opt(tm_cmp_front *f, int code, const char *arg);
+int tool_cmp_front_opt(tool_cmp_front *f, int code, const char *arg);
 /* --listen given, stations authenticated somehow, --srv-cert with --srv-key:
  * then blocks SIGINT/SIGTERM (call it before anything starts a thread).
  * 0 after saying what is missing. */
-int tm_cmp_front_check(const tm_cmp_front *f);
+int tool_cmp_front_check(const tool_cmp_front *f);
 /* Reads the secret, profile, signer and trust store and fills so's
  * protection fields (borrowed from f). 0 after saying why. */
-int tm_cmp_front_load(tm_cmp_front *f, OSSL_LIB_CTX *libctx, tm_cmp_srv_opts *so);
-/* Serves until SIGINT/SIGTERM. TM_EXIT_OK after a clean stop, else TM_EXIT_USAGE. */
-int tm_cmp_front_run(tm_cmp_front *f, const tm_cmp_srv_opts *so, const tm_cmp_backend *be);
-void tm_cmp_front_clear(tm_cmp_front *f);
+int tool_cmp_front_load(tool_cmp_front *f, OSSL_LIB_CTX *libctx, tool_cmp_srv_opts *so);
+/* Serves until SIGINT/SIGTERM. TOOL_EXIT_OK after a clean stop, else TOOL_EXIT_USAGE. */
+int tool_cmp_front_run(tool_cmp_front *f, const tool_cmp_srv_opts *so, const tool_cmp_backend *be);
+void tool_cmp_front_clear(tool_cmp_front *f);
 
 /* ---- client ------------------------------------------------------------------ */
 
-typedef struct tm_cmp_client_opts {
+typedef struct tool_cmp_client_opts {
     const char *url; /* http://host:port/path */
     unsigned char secret[256];
     size_t secret_len; /* 0: signature protection */
@@ -202,54 +201,49 @@ typedef struct tm_cmp_client_opts {
     int jobs;          /* requests in flight */
     int timeout;       /* seconds per transaction, polling included */
     OSSL_LIB_CTX *libctx;
-} tm_cmp_client_opts;
+} tool_cmp_client_opts;
 
 /* One p10cr transaction. Returns the certificate, or NULL with the server's
  * status (or the transport error) in err. */
-X509 *tm_cmp_client_p10cr(const tm_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
-                          char *err, size_t errlen);
-void tm_cmp_client_opts_clear(tm_cmp_client_opts *o);
+X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
+                            char *err, size_t errlen);
+void tool_cmp_client_opts_clear(tool_cmp_client_opts *o);
 /* Reads the client options shared by `issue --cmp` and `relay --upstream`:
  * PREFIX-secret-source, PREFIX-ref, PREFIX-cert, PREFIX-key, PREFIX-srvcert,
  * PREFIX-trusted. Returns 1, or 0 with err. */
-int tm_cmp_client_opt(tm_cmp_client_opts *o, const char *name, const char *value, char *err,
-                      size_t errlen);
+int tool_cmp_client_opt(tool_cmp_client_opts *o, const char *name, const char *value, char *err,
+                        size_t errlen);
 
-/* ---- `tokenmint issue --cmp URL`: hooks for main.c and pipeline.c ------------ */
+/* ---- `tokenmint issue --cmp URL`: hooks for cli/main.c and station/pipeline.c ------------ */
 
 /*
  * Takes the --cmp* options out of argv (the rest goes to the common parser).
- * Returns 0 on a usage error (printed). After it, tm_cmp_active() says whether
+ * Returns 0 on a usage error (printed). After it, tool_cmp_active() says whether
  * issue runs against a CMP server instead of a local CA directory.
  */
-int tm_cmp_take_args(int *argc, char **argv);
-int tm_cmp_active(void);
+int tool_cmp_take_args(int *argc, char **argv);
+int tool_cmp_active(void);
 /* The CA root for step 11 in CMP mode (borrowed), NULL when not active. */
-X509 *tm_cmp_station_root(void);
+X509 *tool_cmp_station_root(void);
 /* Where issue --cmp keeps its per-token lock files (--cmp-lock-dir, else
  * $XDG_RUNTIME_DIR/tokenmint/locks, else /run/tokenmint/locks; the parent
  * of the default is made), NULL when not active. */
-const char *tm_cmp_lock_dir(void);
-extern const char *tm_cmp_issue_help;
+const char *tool_cmp_lock_dir(void);
+extern const char *tool_cmp_issue_help;
 
 /* Steps 8-10 over CMP: every item's request in flight at once (up to --cmp-jobs),
- * item->cert or item->error filled like tm_ca_issue_batch. Returns the number
- * issued. Items are tool.h's tm_ca_item. */
-struct tm_ca_item;
-size_t tm_cmp_issue_batch(struct tm_ca_item *items, size_t n);
-
-/* ---- commands ------------------------------------------------------------------ */
-
-int tm_cmd_ca_serve(int argc, char **argv);
-int tm_cmd_relay(int argc, char **argv);
+ * item->cert or item->error filled like tool_ca_issue_batch. Returns the number
+ * issued. Items are ca/ca.h's tool_ca_item. */
+struct tool_ca_item;
+size_t tool_cmp_issue_batch(struct tool_ca_item *items, size_t n);
 
 /* ---- shared helpers -------------------------------------------------------------- */
 
-void tm_cmp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tool_cmp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* OSSL_CMP log callback that goes to stderr only with TOKENMINT_DEBUG. */
-int tm_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
-                  const char *msg);
+int tool_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
+                    const char *msg);
 /* Compares token serials for the relay's range: documented in cmp_relay.c. */
-int tm_cmp_serial_cmp(const char *a, const char *b);
+int tool_cmp_serial_cmp(const char *a, const char *b);
 
 #endif

@@ -10,8 +10,9 @@
  * reached the token is taken from the CA directory and written, not issued
  * again.
  */
-#include "tool.h"
-#include "cmp.h"
+#include "ca/ca.h"
+#include "cmp/cmp.h"
+#include "station/station.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,14 +23,14 @@
 #define PURPOSE_LABEL_PREFIX "tokenmint:"
 
 typedef struct token_ctx {
-    tm_run *run;
-    tm_token *t;
-    tm_result *res;
+    tool_run *run;
+    tool_token *t;
+    tool_result *res;
     CK_SESSION_HANDLE s;
     int have_session;
-    tm_token_key *keys;
+    tool_token_key *keys;
     size_t nkeys;
-    tm_token_cert *certs;
+    tool_token_cert *certs;
     size_t ncerts;
     /* the chosen key pair */
     EVP_PKEY *pub; /* borrowed from keys[] or owned_pub */
@@ -48,7 +49,7 @@ static int fail(token_ctx *c, int step, const char *fmt, ...)
     vsnprintf(c->res->error, sizeof c->res->error, fmt, ap);
     va_end(ap);
     c->res->step = step;
-    c->res->kind = TM_RES_FAILED;
+    c->res->kind = TOOL_RES_FAILED;
     return 0;
 }
 
@@ -64,10 +65,10 @@ static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
 
 static int token_present(token_ctx *c)
 {
-    CK_RV rv = tm_token_refresh(c->run->st, c->t);
+    CK_RV rv = tool_token_refresh(c->run->st, c->t);
 
     if (rv != CKR_OK)
-        return fail(c, 3, "token not present (%s)", tm_ckr_name(rv));
+        return fail(c, 3, "token not present (%s)", tool_ckr_name(rv));
     if (!(c->t->info.flags & CKF_TOKEN_INITIALIZED) ||
         !(c->t->info.flags & CKF_USER_PIN_INITIALIZED))
         return fail(c, 3, "token is not initialised (no user PIN set)");
@@ -76,7 +77,7 @@ static int token_present(token_ctx *c)
 
 /* ---- step 4: usable for issuance: open a session and log in ---------------------- */
 
-int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen)
+int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen)
 {
     char pin[256];
     size_t len = 0;
@@ -91,7 +92,7 @@ int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, siz
         /* The module derives the PIN from the serial (claim 5): no PIN here. */
         rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
     } else {
-        if (!tm_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
+        if (!tool_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
             return 0;
         rv = run->st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len);
         OPENSSL_cleanse(pin, sizeof pin);
@@ -104,24 +105,24 @@ int tm_token_login(tm_run *run, tm_token *t, CK_SESSION_HANDLE s, char *err, siz
     else if (rv == CKR_PIN_LOCKED)
         snprintf(err, errlen, "user PIN is locked");
     else
-        snprintf(err, errlen, "login failed: %s", tm_ckr_name(rv));
+        snprintf(err, errlen, "login failed: %s", tool_ckr_name(rv));
     return ok;
 }
 
 static int token_usable(token_ctx *c)
 {
-    tm_station *st = c->run->st;
+    tool_station *st = c->run->st;
     char err[256];
     CK_RV rv;
 
     rv = st->f->C_OpenSession(c->t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &c->s);
     if (rv != CKR_OK)
-        return fail(c, 4, "cannot open a session: %s", tm_ckr_name(rv));
+        return fail(c, 4, "cannot open a session: %s", tool_ckr_name(rv));
     c->have_session = 1;
-    if (!tm_token_login(c->run, c->t, c->s, err, sizeof err))
+    if (!tool_token_login(c->run, c->t, c->s, err, sizeof err))
         return fail(c, 4, "%s", err);
-    if (!tm_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys) ||
-        !tm_token_list_certs(st, c->s, &c->certs, &c->ncerts))
+    if (!tool_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys) ||
+        !tool_token_list_certs(st, c->s, &c->certs, &c->ncerts))
         return fail(c, 4, "cannot read the token's objects");
     return 1;
 }
@@ -155,24 +156,24 @@ static int already_done(token_ctx *c)
 
 /* ---- step 5: a free key pair of the asked type, or a new one --------------------- */
 
-static int key_is_type(EVP_PKEY *pk, tm_keytype kt)
+static int key_is_type(EVP_PKEY *pk, tool_keytype kt)
 {
     char group[64] = "";
     size_t gl = 0;
 
     switch (kt) {
-    case TM_KEY_P256:
-    case TM_KEY_P384:
+    case TOOL_KEY_P256:
+    case TOOL_KEY_P384:
         if (!EVP_PKEY_is_a(pk, "EC") ||
             !EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof group, &gl))
             return 0;
-        return kt == TM_KEY_P256 ? (!strcmp(group, "prime256v1") || !strcmp(group, "P-256"))
-                                 : (!strcmp(group, "secp384r1") || !strcmp(group, "P-384"));
-    case TM_KEY_RSA2048:
+        return kt == TOOL_KEY_P256 ? (!strcmp(group, "prime256v1") || !strcmp(group, "P-256"))
+                                   : (!strcmp(group, "secp384r1") || !strcmp(group, "P-384"));
+    case TOOL_KEY_RSA2048:
         return EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) == 2048;
-    case TM_KEY_RSA3072:
+    case TOOL_KEY_RSA3072:
         return EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) == 3072;
-    case TM_KEY_ED25519:
+    case TOOL_KEY_ED25519:
         return EVP_PKEY_is_a(pk, "ED25519");
     }
     return 0;
@@ -194,7 +195,7 @@ static int find_free_key_pair(token_ctx *c)
 
     snprintf(want, sizeof want, PURPOSE_LABEL_PREFIX "%s", c->run->purpose);
     for (i = 0; i < c->nkeys; i++) {
-        tm_token_key *k = &c->keys[i];
+        tool_token_key *k = &c->keys[i];
         /* Key pairs made for another purpose, or by someone else, are left alone. */
         if (strcmp(k->label, want) != 0 || !key_is_type(k->pub, c->run->keytype))
             continue;
@@ -216,7 +217,7 @@ static int generate_key_pair(token_ctx *c)
     static const CK_BYTE p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
     static const CK_BYTE ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
     static const CK_BYTE e65537[] = {0x01, 0x00, 0x01};
-    tm_station *st = c->run->st;
+    tool_station *st = c->run->st;
     CK_BBOOL t = CK_TRUE, f = CK_FALSE;
     CK_ULONG bits = 0;
     CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
@@ -244,20 +245,20 @@ static int generate_key_pair(token_ctx *c)
     A(priv, nv, CKA_ID, c->id, c->idlen);
     A(priv, nv, CKA_LABEL, c->label, strlen(c->label));
     switch (c->run->keytype) {
-    case TM_KEY_P256:
+    case TOOL_KEY_P256:
         A(pub, np, CKA_EC_PARAMS, p256, sizeof p256);
         break;
-    case TM_KEY_P384:
+    case TOOL_KEY_P384:
         A(pub, np, CKA_EC_PARAMS, p384, sizeof p384);
         break;
-    case TM_KEY_ED25519:
+    case TOOL_KEY_ED25519:
         mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
         A(pub, np, CKA_EC_PARAMS, ed25519, sizeof ed25519);
         break;
-    case TM_KEY_RSA2048:
-    case TM_KEY_RSA3072:
+    case TOOL_KEY_RSA2048:
+    case TOOL_KEY_RSA3072:
         mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-        bits = c->run->keytype == TM_KEY_RSA2048 ? 2048 : 3072;
+        bits = c->run->keytype == TOOL_KEY_RSA2048 ? 2048 : 3072;
         A(pub, np, CKA_MODULUS_BITS, &bits, sizeof bits);
         A(pub, np, CKA_PUBLIC_EXPONENT, e65537, sizeof e65537);
         break;
@@ -265,9 +266,9 @@ static int generate_key_pair(token_ctx *c)
 #undef A
     rv = st->f->C_GenerateKeyPair(c->s, &mech, pub, np, priv, nv, &hpub, &hpriv);
     if (rv != CKR_OK)
-        return fail(c, 5, "key pair generation (%s) failed: %s", tm_keytype_name(c->run->keytype),
-                    tm_ckr_name(rv));
-    c->owned_pub = tm_token_public_key(st, c->s, hpub);
+        return fail(c, 5, "key pair generation (%s) failed: %s", tool_keytype_name(c->run->keytype),
+                    tool_ckr_name(rv));
+    c->owned_pub = tool_token_public_key(st, c->s, hpub);
     if (!c->owned_pub)
         return fail(c, 5, "cannot read the new key pair's public key");
     c->pub = c->owned_pub;
@@ -284,9 +285,9 @@ static int read_serial(token_ctx *c)
     CK_RV rv;
 
     memcpy(before, c->t->serial, blen);
-    rv = tm_token_refresh(c->run->st, c->t);
+    rv = tool_token_refresh(c->run->st, c->t);
     if (rv != CKR_OK)
-        return fail(c, 6, "cannot read the token serial: %s", tm_ckr_name(rv));
+        return fail(c, 6, "cannot read the token serial: %s", tool_ckr_name(rv));
     if (c->t->serial_len == 0)
         return fail(c, 6, "the token reports an empty serial number; it cannot be bound");
     /* Another token in the same slot is not the one we logged in to. */
@@ -297,12 +298,12 @@ static int read_serial(token_ctx *c)
 
 /* ---- step 7: the request, signed on the token ----------------------------------- */
 
-static const char *digest_for(tm_keytype kt)
+static const char *digest_for(tool_keytype kt)
 {
     switch (kt) {
-    case TM_KEY_P384:
+    case TOOL_KEY_P384:
         return "SHA384";
-    case TM_KEY_ED25519:
+    case TOOL_KEY_ED25519:
         return NULL;
     default:
         return "SHA256";
@@ -314,7 +315,7 @@ static const char *digest_for(tm_keytype kt)
  * the request names this token. */
 static int sign_request_on_token(token_ctx *c, X509_REQ *req)
 {
-    tm_crypto *cr = c->run->crypto;
+    tool_crypto *cr = c->run->crypto;
     char uri[600], err[400];
     EVP_PKEY *key = NULL;
     EVP_MD_CTX *md = NULL;
@@ -322,9 +323,9 @@ static int sign_request_on_token(token_ctx *c, X509_REQ *req)
 
     if (!cr->have_provider)
         return fail(c, 7, "cannot sign on the token: %s", cr->err);
-    if (!tm_key_uri(c->t, c->id, c->idlen, "private", uri, sizeof uri))
+    if (!tool_key_uri(c->t, c->id, c->idlen, "private", uri, sizeof uri))
         return fail(c, 7, "cannot form the key's pkcs11: URI");
-    key = tm_crypto_load_key(cr, uri, c->run->pin, err, sizeof err);
+    key = tool_crypto_load_key(cr, uri, c->run->pin, err, sizeof err);
     if (!key) {
         fail(c, 7, "the provider cannot open the token key: %s", err);
         goto out;
@@ -334,7 +335,7 @@ static int sign_request_on_token(token_ctx *c, X509_REQ *req)
         EVP_DigestSignInit_ex(md, NULL, digest_for(c->run->keytype), cr->libctx, NULL, key, NULL) <=
             0 ||
         X509_REQ_sign_ctx(req, md) <= 0) {
-        fail(c, 7, "the token did not sign the request: %s", tm_ossl_err(err, sizeof err));
+        fail(c, 7, "the token did not sign the request: %s", tool_ossl_err(err, sizeof err));
         goto out;
     }
     ok = 1;
@@ -375,18 +376,18 @@ bad:
 
 static X509 *ca_issue(token_ctx *c, X509_REQ *req)
 {
-    tm_ca_item item;
+    tool_ca_item item;
 
     memset(&item, 0, sizeof item);
     item.req = req;
     item.token_text = c->t->serial_text;
     item.purpose = c->run->purpose;
-    tm_ca_submit(c->run->ca, &item);
+    tool_ca_submit(c->run->ca, &item);
     if (!item.cert) {
         fail(c, 9, "CA refused: %s", item.error);
         return NULL;
     }
-    c->res->kind = TM_RES_ISSUED;
+    c->res->kind = TOOL_RES_ISSUED;
     return item.cert;
 }
 
@@ -434,7 +435,7 @@ out:
 
 static int write_certificate(token_ctx *c, X509 *cert)
 {
-    tm_station *st = c->run->st;
+    tool_station *st = c->run->st;
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_CERTIFICATE_TYPE ct = CKC_X_509;
     CK_BBOOL t = CK_TRUE;
@@ -468,7 +469,7 @@ static int write_certificate(token_ctx *c, X509 *cert)
         rv = st->f->C_CreateObject(c->s, tmpl, sizeof tmpl / sizeof tmpl[0], &h);
     }
     if (rv != CKR_OK) {
-        fail(c, 12, "the token refused the certificate: %s", tm_ckr_name(rv));
+        fail(c, 12, "the token refused the certificate: %s", tool_ckr_name(rv));
         goto out;
     }
     ok = 1;
@@ -482,7 +483,7 @@ out:
 
 /* ---- putting it together ------------------------------------------------------------ */
 
-static void ctx_init(token_ctx *c, tm_run *run, tm_token *t, tm_result *res)
+static void ctx_init(token_ctx *c, tool_run *run, tool_token *t, tool_result *res)
 {
     memset(c, 0, sizeof *c);
     memset(res, 0, sizeof *res);
@@ -497,8 +498,8 @@ static void ctx_clear(token_ctx *c)
 {
     if (c->have_session)
         c->run->st->f->C_CloseSession(c->s);
-    tm_token_keys_free(c->keys, c->nkeys);
-    tm_token_certs_free(c->certs, c->ncerts);
+    tool_token_keys_free(c->keys, c->nkeys);
+    tool_token_certs_free(c->certs, c->ncerts);
     EVP_PKEY_free(c->owned_pub);
 }
 
@@ -517,7 +518,7 @@ static int prepare(token_ctx *c, int stop_when_done)
     if (!token_present(c) || !token_usable(c))
         return 0;
     if (stop_when_done && already_done(c)) {
-        c->res->kind = TM_RES_DONE;
+        c->res->kind = TOOL_RES_DONE;
         return 0;
     }
     if (!find_free_key_pair(c) && !generate_key_pair(c))
@@ -528,21 +529,21 @@ static int prepare(token_ctx *c, int stop_when_done)
 
 /*
  * The batch (claims 9, 16) splits a token's run in two around the CA:
- * tm_job_prepare (steps 3-7) for every token, then one CA batch (8-10), then
- * tm_job_finish (11-12) for every token. The session stays open in between.
+ * tool_job_prepare (steps 3-7) for every token, then one CA batch (8-10), then
+ * tool_job_finish (11-12) for every token. The session stays open in between.
  */
-struct tm_job {
+struct tool_job {
     token_ctx c;
     int lockfd;
     X509_REQ *req;
     X509 *cert;
 };
 
-tm_job *tm_job_new(tm_run *run, tm_token *t, tm_result *res)
+tool_job *tool_job_new(tool_run *run, tool_token *t, tool_result *res)
 {
-    tm_job *j;
+    tool_job *j;
 
-    tm_return_val_if_fail(run != NULL && t != NULL && res != NULL, NULL);
+    tool_return_val_if_fail(run != NULL && t != NULL && res != NULL, NULL);
     j = calloc(1, sizeof *j);
     if (j) {
         ctx_init(&j->c, run, t, res);
@@ -551,21 +552,21 @@ tm_job *tm_job_new(tm_run *run, tm_token *t, tm_result *res)
     return j;
 }
 
-int tm_job_prepare(tm_job *j)
+int tool_job_prepare(tool_job *j)
 {
     token_ctx *c = &j->c;
 
     /* Two processes never work on one token at once: with a local CA the
      * locks are in its directory, with --cmp in a station-local one. */
     if (c->run->ca && c->t->serial_len) {
-        j->lockfd = tm_ca_token_lock(c->run->ca, c->t->serial, c->t->serial_len);
+        j->lockfd = tool_ca_token_lock(c->run->ca, c->t->serial, c->t->serial_len);
         if (j->lockfd == -2)
             return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
         if (j->lockfd < 0)
             return fail(c, 3, "cannot take the token's lock in the CA directory");
-    } else if (tm_cmp_active() && c->t->serial_len) {
-        const char *dir = tm_cmp_lock_dir();
-        j->lockfd = dir ? tm_token_lock(dir, c->t->serial, c->t->serial_len) : -1;
+    } else if (tool_cmp_active() && c->t->serial_len) {
+        const char *dir = tool_cmp_lock_dir();
+        j->lockfd = dir ? tool_token_lock(dir, c->t->serial, c->t->serial_len) : -1;
         if (j->lockfd == -2)
             return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
         if (j->lockfd < 0)
@@ -578,41 +579,41 @@ int tm_job_prepare(tm_job *j)
         return 0;
     /* A certificate issued for this key by an interrupted run: write it, never re-issue. */
     if (c->res->key_reused && c->run->ca) /* with --cmp the CA finds it by key itself */
-        j->cert = tm_ca_find_by_key(c->run->ca, c->pub, c->run->purpose);
+        j->cert = tool_ca_find_by_key(c->run->ca, c->pub, c->run->purpose);
     if (j->cert) {
-        c->res->kind = TM_RES_WRITTEN;
+        c->res->kind = TOOL_RES_WRITTEN;
         return 1;
     }
     j->req = build_request(c);
     return j->req != NULL;
 }
 
-X509_REQ *tm_job_request(tm_job *j)
+X509_REQ *tool_job_request(tool_job *j)
 {
     return j->cert ? NULL : j->req;
 }
 
-void tm_job_set_cert(tm_job *j, X509 *cert, const char *ca_error)
+void tool_job_set_cert(tool_job *j, X509 *cert, const char *ca_error)
 {
     if (!cert) {
         fail(&j->c, 9, "CA refused: %s", ca_error ? ca_error : "no reason given");
         return;
     }
     j->cert = cert;
-    j->c.res->kind = TM_RES_ISSUED;
+    j->c.res->kind = TOOL_RES_ISSUED;
 }
 
-void tm_job_finish(tm_job *j)
+void tool_job_finish(tool_job *j)
 {
     token_ctx *c = &j->c;
     X509_STORE *roots = NULL;
 
-    if (c->res->kind == TM_RES_FAILED || c->res->kind == TM_RES_DONE || !j->cert)
+    if (c->res->kind == TOOL_RES_FAILED || c->res->kind == TOOL_RES_DONE || !j->cert)
         goto out;
     cert_serial_hex(j->cert, c->res->cert_serial, sizeof c->res->cert_serial);
     roots = X509_STORE_new();
-    if (!roots ||
-        !X509_STORE_add_cert(roots, c->run->ca ? tm_ca_root(c->run->ca) : tm_cmp_station_root())) {
+    if (!roots || !X509_STORE_add_cert(roots, c->run->ca ? tool_ca_root(c->run->ca)
+                                                         : tool_cmp_station_root())) {
         fail(c, 11, "out of memory");
         goto out;
     }
@@ -623,55 +624,55 @@ out:
     X509_STORE_free(roots);
 }
 
-static const char *outcome(tm_result_kind k)
+static const char *outcome(tool_result_kind k)
 {
     switch (k) {
-    case TM_RES_FAILED:
+    case TOOL_RES_FAILED:
         return "failed";
-    case TM_RES_DONE:
+    case TOOL_RES_DONE:
         return "done";
-    case TM_RES_WRITTEN:
+    case TOOL_RES_WRITTEN:
         return "written";
     default:
         return "issued";
     }
 }
 
-void tm_job_free(tm_job *j)
+void tool_job_free(tool_job *j)
 {
     if (!j)
         return;
     /* Every token's run ends here exactly once, however far it got. */
-    tm_audit_line(j->c.run->cfg, j->c.t->serial_text, "issue", outcome(j->c.res->kind),
-                  j->c.res->kind == TM_RES_FAILED ? j->c.res->error : j->c.res->cert_serial);
+    tool_audit_line(j->c.run->cfg, j->c.t->serial_text, "issue", outcome(j->c.res->kind),
+                    j->c.res->kind == TOOL_RES_FAILED ? j->c.res->error : j->c.res->cert_serial);
     X509_free(j->cert);
     X509_REQ_free(j->req);
     ctx_clear(&j->c);
-    tm_ca_token_unlock(j->lockfd);
+    tool_ca_token_unlock(j->lockfd);
     free(j);
 }
 
 /* One token on its own (watch): its request goes to the CA through the group
  * commit queue, with whatever else is ready at that moment. */
-void tm_pipeline_issue(tm_run *run, tm_token *t, tm_result *res)
+void tool_pipeline_issue(tool_run *run, tool_token *t, tool_result *res)
 {
-    tm_job *j = tm_job_new(run, t, res);
+    tool_job *j = tool_job_new(run, t, res);
 
     if (!j) {
-        res->kind = TM_RES_FAILED;
+        res->kind = TOOL_RES_FAILED;
         snprintf(res->error, sizeof res->error, "out of memory");
         return;
     }
-    if (tm_job_prepare(j) && tm_job_request(j)) {
+    if (tool_job_prepare(j) && tool_job_request(j)) {
         X509 *cert = ca_issue(&j->c, j->req);
         if (cert)
-            tm_job_set_cert(j, cert, NULL);
+            tool_job_set_cert(j, cert, NULL);
     }
-    tm_job_finish(j);
-    tm_job_free(j);
+    tool_job_finish(j);
+    tool_job_free(j);
 }
 
-X509_REQ *tm_pipeline_request(tm_run *run, tm_token *t, tm_result *res)
+X509_REQ *tool_pipeline_request(tool_run *run, tool_token *t, tool_result *res)
 {
     token_ctx c;
     X509_REQ *req = NULL;
@@ -680,24 +681,24 @@ X509_REQ *tm_pipeline_request(tm_run *run, tm_token *t, tm_result *res)
     if (prepare(&c, 0))
         req = build_request(&c);
     if (req)
-        res->kind = TM_RES_ISSUED;
+        res->kind = TOOL_RES_ISSUED;
     ctx_clear(&c);
     return req;
 }
 
-int tm_pipeline_write(tm_run *run, X509 *cert, X509_STORE *roots, tm_result *res)
+int tool_pipeline_write(tool_run *run, X509 *cert, X509_STORE *roots, tool_result *res)
 {
     tm_binding b;
     tm_violations *v = tm_violations_new();
     char why[512];
     token_ctx c;
-    tm_token *t = NULL;
+    tool_token *t = NULL;
     size_t i, k;
     int ok = 0;
-    tm_return_val_if_fail(run != NULL && cert != NULL && res != NULL, 0);
+    tool_return_val_if_fail(run != NULL && cert != NULL && res != NULL, 0);
 
     memset(res, 0, sizeof *res);
-    res->kind = TM_RES_FAILED;
+    res->kind = TOOL_RES_FAILED;
     if (!v || !tm_binding_from_cert(run->prof, cert, &b, v)) {
         tm_violations_join(v, why, sizeof why);
         snprintf(res->error, sizeof res->error, "certificate has no serial binding: %s", why);
@@ -738,16 +739,16 @@ int tm_pipeline_write(tm_run *run, X509 *cert, X509_STORE *roots, tm_result *res
     hex(c.id, c.idlen, res->key_id, sizeof res->key_id);
     if ((roots && !verify_certificate(&c, cert, roots)) || !write_certificate(&c, cert))
         goto out;
-    res->kind = TM_RES_WRITTEN;
+    res->kind = TOOL_RES_WRITTEN;
     ok = 1;
 out:
     ctx_clear(&c);
     return ok;
 }
 
-int tm_token_state_read(tm_run *run, tm_token *t, tm_token_state *s)
+int tool_token_state_read(tool_run *run, tool_token *t, tool_token_state *s)
 {
-    tm_result res;
+    tool_result res;
     token_ctx c;
     size_t i;
 
@@ -767,8 +768,8 @@ int tm_token_state_read(tm_run *run, tm_token *t, tm_token_state *s)
         return 0;
     }
     c.have_session = 1;
-    if (!tm_token_list_keys(run->st, c.s, 1, &c.keys, &c.nkeys) ||
-        !tm_token_list_certs(run->st, c.s, &c.certs, &c.ncerts)) {
+    if (!tool_token_list_keys(run->st, c.s, 1, &c.keys, &c.nkeys) ||
+        !tool_token_list_certs(run->st, c.s, &c.certs, &c.ncerts)) {
         s->state = "unreadable";
         ctx_clear(&c);
         return 0;

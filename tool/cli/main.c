@@ -3,8 +3,10 @@
  * with --help. Exit codes: 0 all done, 1 some tokens failed, 2 usage or
  * config error.
  */
-#include "tool.h"
-#include "cmp.h"
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "cmp/cmp.h"
+#include "ui/ui.h"
 
 #include <getopt.h>
 #include <stdatomic.h>
@@ -26,6 +28,7 @@ static const char *usage_main =
     "  tokens   list the tokens at this station and their state\n"
     "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
     "  ca serve serve a CA directory over CMP (HTTP)\n"
+    "  ca list  the CA's certificates (ca show DIR SERIAL: one of them)\n"
     "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
     "  issue    give tokens a key pair and a certificate bound to their serial\n"
     "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
@@ -38,14 +41,14 @@ static const char *usage_main =
     "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
     "2 usage or config error. TOKENMINT_DEBUG=1 for debug output on stderr.\n";
 
-const char *tm_common_help =
+const char *tool_common_help =
     "  --module PATH           PKCS#11 module (default: TOKENMINT_MODULE, else "
     "tokenmint-pkcs11.so)\n"
     "  --config FILE           tool config (default: TOKENMINT_TOOL_CONF, else " TOOL_CONF_DEFAULT
     " if present)\n"
     "  --profile FILE          certificate profile (default: config, else built in)\n";
 
-const char *tm_token_help =
+const char *tool_token_help =
     "  --all                   every token at the station\n"
     "  --token URI             a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c\n"
     "  --pin-source FILE       user PIN in FILE (else the module's derived PIN for tokens that\n"
@@ -74,6 +77,7 @@ static const struct option long_opts[] = {
     {"subject", required_argument, 0, O_SUBJECT},
     {"root", required_argument, 0, O_ROOT},
     {"count", required_argument, 0, O_COUNT},
+    {"db", required_argument, 0, O_DB},
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
@@ -83,25 +87,26 @@ static const struct {
     int code;
     size_t at;
 } text_opts[] = {
-    {O_MODULE, offsetof(tm_parsed, c.module)},
-    {O_CONFIG, offsetof(tm_parsed, c.config)},
-    {O_PROFILE, offsetof(tm_parsed, c.profile)},
-    {O_PIN, offsetof(tm_parsed, c.pin_source)},
-    {O_PURPOSE, offsetof(tm_parsed, c.purpose)},
-    {O_KEYTYPE, offsetof(tm_parsed, c.keytype)},
-    {O_CA, offsetof(tm_parsed, c.ca_dir)},
-    {O_OPPASS, offsetof(tm_parsed, c.operator_pass)},
-    {O_OPTOKEN, offsetof(tm_parsed, c.operator_token)},
-    {O_OPPIN, offsetof(tm_parsed, c.operator_pin)},
-    {O_KEY, offsetof(tm_parsed, key)},
-    {O_KEYFILE, offsetof(tm_parsed, key_file)},
-    {O_SUBJECT, offsetof(tm_parsed, subject)},
-    {O_ROOT, offsetof(tm_parsed, root)},
+    {O_MODULE, offsetof(tool_parsed, c.module)},
+    {O_CONFIG, offsetof(tool_parsed, c.config)},
+    {O_PROFILE, offsetof(tool_parsed, c.profile)},
+    {O_PIN, offsetof(tool_parsed, c.pin_source)},
+    {O_PURPOSE, offsetof(tool_parsed, c.purpose)},
+    {O_KEYTYPE, offsetof(tool_parsed, c.keytype)},
+    {O_CA, offsetof(tool_parsed, c.ca_dir)},
+    {O_OPPASS, offsetof(tool_parsed, c.operator_pass)},
+    {O_OPTOKEN, offsetof(tool_parsed, c.operator_token)},
+    {O_OPPIN, offsetof(tool_parsed, c.operator_pin)},
+    {O_KEY, offsetof(tool_parsed, key)},
+    {O_KEYFILE, offsetof(tool_parsed, key_file)},
+    {O_SUBJECT, offsetof(tool_parsed, subject)},
+    {O_ROOT, offsetof(tool_parsed, root)},
+    {O_DB, offsetof(tool_parsed, db)},
 };
 #define TEXT_OPTS ((int)(sizeof text_opts / sizeof *text_opts))
 
 /* Parses options; `allowed` lists the option codes this command takes. */
-int tm_parse(int argc, char **argv, const int *allowed, tm_parsed *p)
+int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
 {
     int o, i, ok;
 
@@ -165,14 +170,14 @@ int tm_parse(int argc, char **argv, const int *allowed, tm_parsed *p)
     return 1;
 }
 
-void tm_parsed_free(tm_parsed *p)
+void tool_parsed_free(tool_parsed *p)
 {
     free(p->c.uris);
 }
 
 /* ---- session: what every token-touching command sets up ---------------------------- */
 
-int tm_session_open(tm_session *s, const tm_common *c, int need_operator)
+int tool_session_open(tool_session *s, const tool_common *c, int need_operator)
 {
     char err[600];
     const char *conf = c->config ? c->config : getenv("TOKENMINT_TOOL_CONF");
@@ -182,12 +187,12 @@ int tm_session_open(tm_session *s, const tm_common *c, int need_operator)
     int found;
 
     memset(s, 0, sizeof *s);
-    tm_pin_init(&s->pin, c->pin_source);
+    tool_pin_init(&s->pin, c->pin_source);
     if (!conf && access(TOOL_CONF_DEFAULT, R_OK) == 0)
         conf = TOOL_CONF_DEFAULT;
-    if (conf && *conf && !tm_config_load(conf, &s->cfg, err, sizeof err)) {
+    if (conf && *conf && !tool_config_load(conf, &s->cfg, err, sizeof err)) {
         tool_err("%s", err);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
     profile = c->profile ? c->profile : s->cfg.profile;
     v = tm_violations_new();
@@ -196,7 +201,7 @@ int tm_session_open(tm_session *s, const tm_common *c, int need_operator)
         tm_violations_join(v, err, sizeof err);
         tool_err("profile %s: %s", profile ? profile : "(built in)", err);
         tm_violations_free(v);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
     tm_violations_free(v);
     tm_profile_register_oids(s->prof);
@@ -206,27 +211,27 @@ int tm_session_open(tm_session *s, const tm_common *c, int need_operator)
         found |= strcmp(tm_profile_purpose_name(s->prof, i), s->run.purpose) == 0;
     if (!found) {
         tool_err("--purpose %s: the profile has no such purpose", s->run.purpose);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
-    s->run.keytype = TM_KEY_P256;
-    if (c->keytype && !tm_keytype_parse(c->keytype, &s->run.keytype)) {
+    s->run.keytype = TOOL_KEY_P256;
+    if (c->keytype && !tool_keytype_parse(c->keytype, &s->run.keytype)) {
         tool_err("--key-type %s: one of ec:P-256, ec:P-384, rsa:2048, rsa:3072, ed25519",
                  c->keytype);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
     /* Step 2: station initialisation. The tool initialises the module first;
      * the provider then shares that initialisation. */
-    if (!tm_station_open(&s->st, tm_default_module(c->module), err, sizeof err)) {
+    if (!tool_station_open(&s->st, tool_default_module(c->module), err, sizeof err)) {
         tool_err("%s", err);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
-    tm_crypto_open(&s->crypto, s->st.module_path);
+    tool_crypto_open(&s->crypto, s->st.module_path);
     /* Step 1 (claim 6): the operator, before anything touches a token. */
-    if (need_operator && !tm_operator_auth(&s->cfg, &s->st, &s->crypto, c->operator_pass,
-                                           c->operator_token, c->operator_pin, s->operator_id,
-                                           sizeof s->operator_id, err, sizeof err)) {
+    if (need_operator && !tool_operator_auth(&s->cfg, &s->st, &s->crypto, c->operator_pass,
+                                             c->operator_token, c->operator_pin, s->operator_id,
+                                             sizeof s->operator_id, err, sizeof err)) {
         tool_err("operator authentication refused: %s", err);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
     s->run.st = &s->st;
     s->run.crypto = &s->crypto;
@@ -234,27 +239,27 @@ int tm_session_open(tm_session *s, const tm_common *c, int need_operator)
     s->run.pin = &s->pin;
     s->run.cfg = &s->cfg;
     s->run.operator_id = s->operator_id;
-    return TM_EXIT_OK;
+    return TOOL_EXIT_OK;
 }
 
-void tm_session_close(tm_session *s)
+void tool_session_close(tool_session *s)
 {
     if (s->run.ca)
-        tm_ca_close(s->run.ca);
+        tool_ca_close(s->run.ca);
     s->run.ca = NULL;
-    tm_crypto_close(&s->crypto);
+    tool_crypto_close(&s->crypto);
     if (s->st.f)
-        tm_station_close(&s->st);
+        tool_station_close(&s->st);
     tm_profile_free(s->prof);
-    tm_config_clear(&s->cfg);
-    tm_pin_clear(&s->pin);
+    tool_config_clear(&s->cfg);
+    tool_pin_clear(&s->pin);
 }
 
-int tm_session_tokens(tm_session *s, const tm_common *c, int default_all, tm_token ***out,
-                      size_t *n)
+int tool_session_tokens(tool_session *s, const tool_common *c, int default_all, tool_token ***out,
+                        size_t *n)
 {
     unsigned char *sel = calloc(s->st.ntokens ? s->st.ntokens : 1, 1), *op = NULL;
-    tm_token **v = calloc(s->st.ntokens ? s->st.ntokens : 1, sizeof *v);
+    tool_token **v = calloc(s->st.ntokens ? s->st.ntokens : 1, sizeof *v);
     char err[600];
     size_t i, cnt = 0;
 
@@ -263,7 +268,7 @@ int tm_session_tokens(tm_session *s, const tm_common *c, int default_all, tm_tok
     if (!sel || !v)
         goto bad;
     if (c->nuris) {
-        if (!tm_station_select(&s->st, c->uris, c->nuris, sel, err, sizeof err)) {
+        if (!tool_station_select(&s->st, c->uris, c->nuris, sel, err, sizeof err)) {
             tool_err("%s", err);
             goto bad;
         }
@@ -276,14 +281,14 @@ int tm_session_tokens(tm_session *s, const tm_common *c, int default_all, tm_tok
     /* The operator's own token is never issued to. */
     if (c->operator_token) {
         op = calloc(s->st.ntokens ? s->st.ntokens : 1, 1);
-        if (op && tm_station_select(&s->st, (char **)&c->operator_token, 1, op, err, sizeof err))
+        if (op && tool_station_select(&s->st, (char **)&c->operator_token, 1, op, err, sizeof err))
             for (i = 0; i < s->st.ntokens; i++)
                 if (op[i])
                     sel[i] = 0;
         free(op);
     }
     for (i = 0; i < s->st.ntokens; i++) {
-        tm_token *t = &s->st.tokens[i];
+        tool_token *t = &s->st.tokens[i];
         /* --all means every token that can be issued to: an empty slot's
          * uninitialised token (SoftHSM always shows one) is noted, not failed.
          * A token named by URI is always tried, and fails when it cannot be. */
@@ -309,31 +314,31 @@ bad:
 static int cmd_tokens(int argc, char **argv)
 {
     static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_JSON, 0};
-    tm_parsed p;
-    tm_session s;
+    tool_parsed p;
+    tool_session s;
     size_t i;
     int rc;
 
-    if (!tm_parse(argc, argv, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint tokens [--json]\n\nEvery token at the station: serial, label, "
                "model, state\n(not initialised, PIN locked, no key, free key pair, issued: N "
                "certificates).\nNo PIN needed: only public objects are read.\n\n%s",
-               tm_common_help);
-        tm_parsed_free(&p);
+               tool_common_help);
+        tool_parsed_free(&p);
         return 0;
     }
-    rc = tm_session_open(&s, &p.c, 0);
-    if (rc != TM_EXIT_OK)
+    rc = tool_session_open(&s, &p.c, 0);
+    if (rc != TOOL_EXIT_OK)
         goto out;
     if (!p.c.json)
         printf("%-18s %-12s %-16s %s\n", "SERIAL", "LABEL", "MODEL", "STATE");
     for (i = 0; i < s.st.ntokens; i++) {
-        tm_token *t = &s.st.tokens[i];
-        tm_token_state ts;
+        tool_token *t = &s.st.tokens[i];
+        tool_token_state ts;
         char state[64];
-        tm_token_state_read(&s.run, t, &ts);
+        tool_token_state_read(&s.run, t, &ts);
         if (!strcmp(ts.state, "issued"))
             snprintf(state, sizeof state, "issued: %d certificate%s%s", ts.ncerts,
                      ts.ncerts == 1 ? "" : "s", ts.nfree ? ", free key pair" : "");
@@ -366,8 +371,8 @@ static int cmd_tokens(int argc, char **argv)
             printf("%zu token%s\n", s.st.ntokens, s.st.ntokens == 1 ? "" : "s");
     }
 out:
-    tm_session_close(&s);
-    tm_parsed_free(&p);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
     return rc;
 }
 
@@ -375,15 +380,17 @@ out:
 
 static int cmd_ca(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, 0};
-    tm_parsed p;
-    tm_station st;
-    tm_crypto cr;
+    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, O_DB, 0};
+    tool_parsed p;
+    tool_station st;
+    tool_crypto cr;
     char err[600];
-    int rc = TM_EXIT_USAGE, have_st = 0;
+    int rc = TOOL_EXIT_USAGE, have_st = 0;
 
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
-        return tm_cmd_ca_serve(argc, argv);
+        return tool_cmd_ca_serve(argc, argv);
+    if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0))
+        return tool_cmd_ca_list(argc, argv);
     if (argc < 2 || strcmp(argv[1], "init") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
@@ -391,21 +398,25 @@ static int cmd_ca(int argc, char **argv)
             return 0;
         }
         tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
-    if (!tm_parse(argc - 1, argv + 1, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc - 1, argv + 1, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] [--subject CN]\n"
                "\n"
                "Makes DIR a local CA that both `tokenmint issue --ca DIR` and stock\n"
                "`openssl ca -config DIR/ca.cnf` issue from: ca.cnf, ca.pem (root), index.txt,\n"
-               "index.txt.attr, serial, newcerts/, issued.txt, db.lock. The root key is new\n"
-               "(P-256, DIR/private/ca.key, mode 0600) unless --key names a token key by\n"
-               "pkcs11: URI (through the tokenmint provider) or --key-file an existing PEM key.\n"
+               "index.txt.attr, serial, newcerts/, db.lock, and the records: ca.db (SQLite)\n"
+               "or, with --db, a PostgreSQL database (named in ca.cnf from then on). The\n"
+               "root key is new (P-256, DIR/private/ca.key, mode 0600) unless --key names a\n"
+               "token key by pkcs11: URI (through the tokenmint provider) or --key-file an\n"
+               "existing PEM key.\n"
                "\n  --subject CN            the root's common name (default \"tokenmint CA\")\n"
+               "  --db CONNINFO           PostgreSQL connection string (no password in it:\n"
+               "                          use ~/.pgpass or PGPASSFILE)\n"
                "  --module PATH           PKCS#11 module for --key\n");
-        tm_parsed_free(&p);
+        tool_parsed_free(&p);
         return 0;
     }
     if (p.nargs != 1 || (p.key && p.key_file)) {
@@ -413,24 +424,24 @@ static int cmd_ca(int argc, char **argv)
         goto out;
     }
     if (p.key) {
-        if (!tm_station_open(&st, tm_default_module(p.c.module), err, sizeof err)) {
+        if (!tool_station_open(&st, tool_default_module(p.c.module), err, sizeof err)) {
             tool_err("%s", err);
             goto out;
         }
         have_st = 1;
     }
-    tm_crypto_open(&cr, have_st ? st.module_path : NULL);
-    if (!tm_ca_init(p.args[0], p.key, p.key_file, p.subject, &cr, err, sizeof err)) {
+    tool_crypto_open(&cr, have_st ? st.module_path : NULL);
+    if (!tool_ca_init_db(p.args[0], p.db, p.key, p.key_file, p.subject, &cr, err, sizeof err)) {
         tool_err("ca init: %s", err);
     } else {
         printf("CA ready in %s (root %s/ca.pem)\n", p.args[0], p.args[0]);
-        rc = TM_EXIT_OK;
+        rc = TOOL_EXIT_OK;
     }
-    tm_crypto_close(&cr);
+    tool_crypto_close(&cr);
     if (have_st)
-        tm_station_close(&st);
+        tool_station_close(&st);
 out:
-    tm_parsed_free(&p);
+    tool_parsed_free(&p);
     return rc;
 }
 
@@ -438,15 +449,15 @@ out:
 
 /* Batch mode (claims 9, 16): all requests first, one CA batch, then all writes. */
 typedef struct batch {
-    tm_report *rep;
-    tm_job **jobs;
-    tm_token **tokens;
-    tm_result *results;
+    tool_report *rep;
+    tool_job **jobs;
+    tool_token **tokens;
+    tool_result *results;
     unsigned char *going; /* job goes on to the CA / the write */
     atomic_size_t nprepared;
 } batch;
 
-static size_t token_index(batch *b, tm_token *t)
+static size_t token_index(batch *b, tool_token *t)
 {
     size_t i = 0;
     while (b->tokens[i] != t)
@@ -454,54 +465,54 @@ static size_t token_index(batch *b, tm_token *t)
     return i;
 }
 
-static void prepare_one(tm_run *run, tm_token *t, tm_result *res, void *user)
+static void prepare_one(tool_run *run, tool_token *t, tool_result *res, void *user)
 {
     batch *b = user;
     size_t i = token_index(b, t);
 
-    b->jobs[i] = tm_job_new(run, t, res);
+    b->jobs[i] = tool_job_new(run, t, res);
     if (!b->jobs[i]) {
-        res->kind = TM_RES_FAILED;
+        res->kind = TOOL_RES_FAILED;
         snprintf(res->error, sizeof res->error, "out of memory");
         return;
     }
-    b->going[i] = (unsigned char)tm_job_prepare(b->jobs[i]);
+    b->going[i] = (unsigned char)tool_job_prepare(b->jobs[i]);
 }
 
 /* Tokens that stop before the CA (failed, already done) are reported at once;
  * the others show as requests ready. */
-static void prepared(tm_result *res, void *user)
+static void prepared(tool_result *res, void *user)
 {
     batch *b = user;
     size_t i = (size_t)(res - b->results);
     if (!b->going[i])
-        tm_report_token(b->rep, res);
+        tool_report_token(b->rep, res);
     else
-        tm_report_phase(b->rep, "requests signed", atomic_fetch_add(&b->nprepared, 1) + 1,
-                        b->rep->total);
+        tool_report_phase(b->rep, "requests signed", atomic_fetch_add(&b->nprepared, 1) + 1,
+                          b->rep->total);
 }
 
-static void finish_one(tm_run *run, tm_token *t, tm_result *scratch, void *user)
+static void finish_one(tool_run *run, tool_token *t, tool_result *scratch, void *user)
 {
     batch *b = user;
     size_t i = token_index(b, t);
-    double t0 = tm_now_ms();
+    double t0 = tool_now_ms();
 
     (void)run;
     (void)scratch;
-    tm_job_finish(b->jobs[i]);
-    b->results[i].ms += tm_now_ms() - t0;
-    tm_report_token(b->rep, &b->results[i]);
+    tool_job_finish(b->jobs[i]);
+    b->results[i].ms += tool_now_ms() - t0;
+    tool_report_token(b->rep, &b->results[i]);
 }
 
-static void issue_batch(tm_session *s, tm_token **tokens, size_t n, int jobs, tm_result *results,
-                        tm_report *rep)
+static void issue_batch(tool_session *s, tool_token **tokens, size_t n, int jobs,
+                        tool_result *results, tool_report *rep)
 {
     batch b = {.rep = rep, .tokens = tokens, .results = results};
     atomic_init(&b.nprepared, 0);
-    tm_token **next = calloc(n ? n : 1, sizeof *next);
-    tm_result *scratch = calloc(n ? n : 1, sizeof *scratch);
-    tm_ca_item *items = calloc(n ? n : 1, sizeof *items);
+    tool_token **next = calloc(n ? n : 1, sizeof *next);
+    tool_result *scratch = calloc(n ? n : 1, sizeof *scratch);
+    tool_ca_item *items = calloc(n ? n : 1, sizeof *items);
     size_t *who = calloc(n ? n : 1, sizeof *who);
     size_t i, k = 0, m = 0;
 
@@ -512,10 +523,10 @@ static void issue_batch(tm_session *s, tm_token **tokens, size_t n, int jobs, tm
         goto out;
     }
     /* Steps 3-7 on every token, in parallel. */
-    tm_station_run(&s->run, tokens, n, jobs, prepare_one, &b, results, prepared);
+    tool_station_run(&s->run, tokens, n, jobs, prepare_one, &b, results, prepared);
     /* Steps 8-10: every request to the CA together. */
     for (i = 0; i < n; i++) {
-        X509_REQ *req = b.going[i] ? tm_job_request(b.jobs[i]) : NULL;
+        X509_REQ *req = b.going[i] ? tool_job_request(b.jobs[i]) : NULL;
         if (!req)
             continue;
         items[k].req = req;
@@ -523,22 +534,22 @@ static void issue_batch(tm_session *s, tm_token **tokens, size_t n, int jobs, tm
         items[k].purpose = s->run.purpose;
         who[k++] = i;
     }
-    if (k && tm_cmp_active())
-        tm_cmp_issue_batch(items, k);
+    if (k && tool_cmp_active())
+        tool_cmp_issue_batch(items, k);
     else if (k)
-        tm_ca_issue_batch(s->run.ca, items, k);
+        tool_ca_issue_batch(s->run.ca, items, k);
     for (i = 0; i < k; i++) {
-        tm_job_set_cert(b.jobs[who[i]], items[i].cert, items[i].error);
+        tool_job_set_cert(b.jobs[who[i]], items[i].cert, items[i].error);
         items[i].cert = NULL;
     }
     /* Steps 11-12 on every token that has a certificate to take. */
     for (i = 0; i < n; i++)
         if (b.going[i])
             next[m++] = tokens[i];
-    tm_station_run(&s->run, next, m, jobs, finish_one, &b, scratch, NULL);
+    tool_station_run(&s->run, next, m, jobs, finish_one, &b, scratch, NULL);
 out:
     for (i = 0; b.jobs && i < n; i++)
-        tm_job_free(b.jobs[i]);
+        tool_job_free(b.jobs[i]);
     free(b.jobs);
     free(b.going);
     free(next);
@@ -552,17 +563,17 @@ static int cmd_issue(int argc, char **argv)
     static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
                                   O_KEYTYPE, O_CA,     O_JOBS,    O_JSON,  O_ALL,
                                   O_TOKEN,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
-    tm_parsed p;
-    tm_session s;
-    tm_token **tokens = NULL;
-    tm_result *results = NULL;
-    tm_report rep;
+    tool_parsed p;
+    tool_session s;
+    tool_token **tokens = NULL;
+    tool_result *results = NULL;
+    tool_report rep;
     size_t n = 0, i;
     char err[600];
     int rc;
 
-    if (!tm_cmp_take_args(&argc, argv) || !tm_parse(argc, argv, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_cmp_take_args(&argc, argv) || !tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint issue (--all | --token URI...) --ca DIR [--purpose P]\n"
                "                      [--key-type T] [--jobs N] [--json] [--pin-source FILE]\n"
@@ -580,45 +591,45 @@ static int cmd_issue(int argc, char **argv)
                "ed25519\n"
                "  --jobs N                workers (default: one per token, at most 64)\n"
                "  --json                  one JSON object per token on stdout\n%s%s",
-               tm_token_help, tm_common_help);
-        fputs(tm_cmp_issue_help, stdout);
-        tm_parsed_free(&p);
+               tool_token_help, tool_common_help);
+        fputs(tool_cmp_issue_help, stdout);
+        tool_parsed_free(&p);
         return 0;
     }
-    if ((!p.c.ca_dir && !tm_cmp_active()) || p.nargs) {
+    if ((!p.c.ca_dir && !tool_cmp_active()) || p.nargs) {
         tool_err("issue: %s", p.nargs ? "unexpected argument" : "--ca DIR is required");
-        tm_parsed_free(&p);
-        return TM_EXIT_USAGE;
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
     }
-    rc = tm_session_open(&s, &p.c, 1);
-    if (rc != TM_EXIT_OK)
+    rc = tool_session_open(&s, &p.c, 1);
+    if (rc != TOOL_EXIT_OK)
         goto out;
-    if (!tm_session_tokens(&s, &p.c, 0, &tokens, &n)) {
-        rc = TM_EXIT_USAGE;
+    if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
-    s.run.ca = tm_cmp_active()
+    s.run.ca = tool_cmp_active()
                    ? NULL
-                   : tm_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
-    if (!s.run.ca && !tm_cmp_active()) {
+                   : tool_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
+    if (!s.run.ca && !tool_cmp_active()) {
         tool_err("%s", err);
-        rc = TM_EXIT_USAGE;
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
     results = calloc(n ? n : 1, sizeof *results);
-    tm_report_init(&rep, p.c.json, n);
-    issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tm_default_jobs(n), results, &rep);
-    tm_report_summary(&rep, results, n);
+    tool_report_init(&rep, p.c.json, n);
+    issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
+    tool_report_summary(&rep, results, n);
     for (i = 0; i < n; i++)
-        if (results[i].kind == TM_RES_FAILED)
-            rc = TM_EXIT_SOME_FAILED;
+        if (results[i].kind == TOOL_RES_FAILED)
+            rc = TOOL_EXIT_SOME_FAILED;
     if (n == 0)
         tool_err("no tokens to issue");
 out:
     free(results);
     free(tokens);
-    tm_session_close(&s);
-    tm_parsed_free(&p);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
     return rc;
 }
 
@@ -628,10 +639,10 @@ typedef struct csr_out {
     pthread_mutex_t mu;
 } csr_out;
 
-static void csr_one(tm_run *run, tm_token *t, tm_result *res, void *user)
+static void csr_one(tool_run *run, tool_token *t, tool_result *res, void *user)
 {
     csr_out *o = user;
-    X509_REQ *req = tm_pipeline_request(run, t, res);
+    X509_REQ *req = tool_pipeline_request(run, t, res);
 
     if (req) {
         pthread_mutex_lock(&o->mu);
@@ -649,16 +660,16 @@ static int cmd_csr(int argc, char **argv)
     static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
                                   O_KEYTYPE, O_JOBS,   O_ALL,     O_TOKEN, O_OPPASS,
                                   O_OPTOKEN, O_OPPIN,  0};
-    tm_parsed p;
-    tm_session s;
-    tm_token **tokens = NULL;
-    tm_result *results = NULL;
+    tool_parsed p;
+    tool_session s;
+    tool_token **tokens = NULL;
+    tool_result *results = NULL;
     csr_out o;
     size_t n = 0, i;
     int rc;
 
-    if (!tm_parse(argc, argv, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf(
             "usage: tokenmint csr [--token URI... | --all] [--purpose P] [--key-type T]\n"
@@ -668,30 +679,30 @@ static int cmd_csr(int argc, char **argv)
             "last steps around stock `openssl ca`:\n"
             "  tokenmint csr --token URI | openssl ca -batch -config DIR/ca.cnf -in /dev/stdin \\\n"
             "      -out /dev/stdout | tokenmint write -\n%s%s",
-            tm_token_help, tm_common_help);
-        tm_parsed_free(&p);
+            tool_token_help, tool_common_help);
+        tool_parsed_free(&p);
         return 0;
     }
-    rc = tm_session_open(&s, &p.c, 1);
-    if (rc != TM_EXIT_OK)
+    rc = tool_session_open(&s, &p.c, 1);
+    if (rc != TOOL_EXIT_OK)
         goto out;
-    if (!tm_session_tokens(&s, &p.c, 1, &tokens, &n)) {
-        rc = TM_EXIT_USAGE;
+    if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
     pthread_mutex_init(&o.mu, NULL);
     results = calloc(n ? n : 1, sizeof *results);
-    tm_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tm_default_jobs(n), csr_one, &o,
-                   results, NULL);
+    tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), csr_one, &o,
+                     results, NULL);
     for (i = 0; i < n; i++)
-        if (results[i].kind == TM_RES_FAILED)
-            rc = TM_EXIT_SOME_FAILED;
+        if (results[i].kind == TOOL_RES_FAILED)
+            rc = TOOL_EXIT_SOME_FAILED;
     pthread_mutex_destroy(&o.mu);
 out:
     free(results);
     free(tokens);
-    tm_session_close(&s);
-    tm_parsed_free(&p);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
     return rc;
 }
 
@@ -731,58 +742,58 @@ static int cmd_write(int argc, char **argv)
 {
     static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_PIN,   O_CA, O_ROOT,
                                   O_JSON,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
-    tm_parsed p;
-    tm_session s;
+    tool_parsed p;
+    tool_session s;
     STACK_OF(X509) *certs = sk_X509_new_null();
     X509_STORE *roots = NULL;
-    tm_report rep;
+    tool_report rep;
     int rc, i;
 
-    if (!tm_parse(argc, argv, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint write [--ca DIR | --root CA.pem] CERT... (- for stdin)\n"
                "\n"
                "Step 12 alone: each certificate goes onto the token whose serial it names, onto\n"
                "the key pair it certifies (which must have no certificate yet). With --ca or\n"
                "--root, each is first verified against that root (step 11).\n%s%s",
-               tm_token_help, tm_common_help);
-        tm_parsed_free(&p);
+               tool_token_help, tool_common_help);
+        tool_parsed_free(&p);
         return 0;
     }
     if (p.nargs == 0) {
         tool_err("write: name certificate files (or - for stdin)");
-        tm_parsed_free(&p);
+        tool_parsed_free(&p);
         sk_X509_free(certs);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
     for (i = 0; i < p.nargs; i++)
         if (load_certs(p.args[i], certs) < 0) {
-            tm_parsed_free(&p);
+            tool_parsed_free(&p);
             sk_X509_pop_free(certs, X509_free);
-            return TM_EXIT_USAGE;
+            return TOOL_EXIT_USAGE;
         }
-    rc = tm_session_open(&s, &p.c, 1);
-    if (rc != TM_EXIT_OK)
+    rc = tool_session_open(&s, &p.c, 1);
+    if (rc != TOOL_EXIT_OK)
         goto out;
-    if ((p.root || p.c.ca_dir) && !(roots = tm_root_store(p.root, p.c.ca_dir))) {
-        rc = TM_EXIT_USAGE;
+    if ((p.root || p.c.ca_dir) && !(roots = tool_root_store(p.root, p.c.ca_dir))) {
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
-    tm_report_init(&rep, p.c.json, sk_X509_num(certs));
+    tool_report_init(&rep, p.c.json, sk_X509_num(certs));
     for (i = 0; i < sk_X509_num(certs); i++) {
-        tm_result res;
-        double t0 = tm_now_ms();
-        if (!tm_pipeline_write(&s.run, sk_X509_value(certs, i), roots, &res))
-            rc = TM_EXIT_SOME_FAILED;
-        res.ms = tm_now_ms() - t0;
-        tm_report_token(&rep, &res);
+        tool_result res;
+        double t0 = tool_now_ms();
+        if (!tool_pipeline_write(&s.run, sk_X509_value(certs, i), roots, &res))
+            rc = TOOL_EXIT_SOME_FAILED;
+        res.ms = tool_now_ms() - t0;
+        tool_report_token(&rep, &res);
     }
 out:
     X509_STORE_free(roots);
     sk_X509_pop_free(certs, X509_free);
-    tm_session_close(&s);
-    tm_parsed_free(&p);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
     return rc;
 }
 
@@ -793,34 +804,34 @@ static int cmd_operator(int argc, char **argv)
     static const int allowed[] = {O_OPPASS, 0};
     char pass[256], out[300], err[300];
     size_t len = 0;
-    tm_parsed p;
+    tool_parsed p;
     int ok;
 
     if (argc < 2 || strcmp(argv[1], "hash") != 0) {
         tool_err("usage: tokenmint operator hash [--operator-pass-source FILE]");
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
-    if (!tm_parse(argc - 1, argv + 1, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc - 1, argv + 1, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint operator hash [--operator-pass-source FILE]\n\nPrints the "
                "`passphrase = scrypt:...` line for the [ operator ] section.\n");
-        tm_parsed_free(&p);
+        tool_parsed_free(&p);
         return 0;
     }
     ok = p.c.operator_pass
-             ? tm_read_secret_file(p.c.operator_pass, pass, sizeof pass, &len, err, sizeof err)
-             : tm_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
-    tm_parsed_free(&p);
+             ? tool_read_secret_file(p.c.operator_pass, pass, sizeof pass, &len, err, sizeof err)
+             : tool_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
+    tool_parsed_free(&p);
     if (!ok) {
         tool_err("%s", p.c.operator_pass ? err : "no passphrase (no terminal?)");
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
-    ok = tm_operator_hash(pass, out, sizeof out);
+    ok = tool_operator_hash(pass, out, sizeof out);
     OPENSSL_cleanse(pass, sizeof pass);
     if (!ok) {
         tool_err("scrypt failed");
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
     printf("passphrase = %s\n", out);
     return 0;
@@ -832,10 +843,10 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"tokens", cmd_tokens},  {"ca", cmd_ca},        {"issue", cmd_issue},
-        {"csr", cmd_csr},        {"write", cmd_write},  {"verify", tm_cmd_verify},
-        {"watch", tm_cmd_watch}, {"show", tm_cmd_show}, {"operator", cmd_operator},
-        {"relay", tm_cmd_relay},
+        {"tokens", cmd_tokens},    {"ca", cmd_ca},          {"issue", cmd_issue},
+        {"csr", cmd_csr},          {"write", cmd_write},    {"verify", tool_cmd_verify},
+        {"watch", tool_cmd_watch}, {"show", tool_cmd_show}, {"operator", cmd_operator},
+        {"relay", tool_cmd_relay},
     };
     size_t i;
 
@@ -844,11 +855,11 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         fputs(usage_main, argc < 2 ? stderr : stdout);
-        return argc < 2 ? TM_EXIT_USAGE : 0;
+        return argc < 2 ? TOOL_EXIT_USAGE : 0;
     }
     for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
             return cmds[i].fn(argc - 1, argv + 1);
     tool_err("unknown command \"%s\"\n%s", argv[1], usage_main);
-    return TM_EXIT_USAGE;
+    return TOOL_EXIT_USAGE;
 }

@@ -2,7 +2,7 @@
  * Reading a token's objects: its key pairs (as OpenSSL public keys) and its
  * certificates. The pipeline decides with these what is free and what is done.
  */
-#include "tool.h"
+#include "station/station.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +10,7 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 
-static CK_RV find_all(tm_station *st, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+static CK_RV find_all(tool_station *st, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                       CK_OBJECT_HANDLE **out, CK_ULONG *count)
 {
     CK_OBJECT_HANDLE buf[64], *all = NULL, *tmp;
@@ -46,7 +46,7 @@ static CK_RV find_all(tm_station *st, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, C
 }
 
 /* One attribute of variable length, malloc'd. */
-static CK_RV get_attr(tm_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+static CK_RV get_attr(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                       CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
@@ -156,7 +156,7 @@ static EVP_PKEY *ec_pub(const unsigned char *params, size_t plen, const unsigned
 
 /* Fixed-size buffers, all attributes in one call: each call costs SoftHSM2 a
  * re-read of the object file. RSA up to 8192 bits, EC points up to P-521. */
-EVP_PKEY *tm_token_public_key(tm_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub)
+EVP_PKEY *tool_token_public_key(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub)
 {
     CK_KEY_TYPE kt = 0;
     unsigned char v1[1024], v2[1024];
@@ -185,15 +185,15 @@ EVP_PKEY *tm_token_public_key(tm_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HAN
     return pk;
 }
 
-int tm_token_list_keys(tm_station *st, CK_SESSION_HANDLE s, int public_only, tm_token_key **out,
-                       size_t *n)
+int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
+                         tool_token_key **out, size_t *n)
 {
     /* Without a login only the public halves are visible; they name the pairs. */
     CK_OBJECT_CLASS cls = public_only ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY, pcls = CKO_PUBLIC_KEY;
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}};
     CK_OBJECT_HANDLE *privs = NULL, *pubs = NULL;
     CK_ULONG np = 0, i, npub;
-    tm_token_key *keys = NULL;
+    tool_token_key *keys = NULL;
     size_t count = 0;
     int ok = 0;
 
@@ -205,7 +205,7 @@ int tm_token_list_keys(tm_station *st, CK_SESSION_HANDLE s, int public_only, tm_
     if (!keys)
         goto out;
     for (i = 0; i < np; i++) {
-        tm_token_key *k = &keys[count];
+        tool_token_key *k = &keys[count];
         unsigned char *id = NULL, *label = NULL;
         CK_ULONG idlen = 0, llen = 0;
         if (get_attr(st, s, privs[i], CKA_ID, &id, &idlen) != CKR_OK || idlen == 0 ||
@@ -224,11 +224,11 @@ int tm_token_list_keys(tm_station *st, CK_SESSION_HANDLE s, int public_only, tm_
         }
         free(label);
         if (public_only) {
-            k->pub = tm_token_public_key(st, s, privs[i]);
+            k->pub = tool_token_public_key(st, s, privs[i]);
         } else {
             CK_ATTRIBUTE pt[] = {{CKA_CLASS, &pcls, sizeof pcls}, {CKA_ID, k->id, k->idlen}};
             if (find_all(st, s, pt, 2, &pubs, &npub) == CKR_OK && npub > 0)
-                k->pub = tm_token_public_key(st, s, pubs[0]);
+                k->pub = tool_token_public_key(st, s, pubs[0]);
             free(pubs);
             pubs = NULL;
         }
@@ -243,7 +243,7 @@ int tm_token_list_keys(tm_station *st, CK_SESSION_HANDLE s, int public_only, tm_
 out:
     free(privs);
     if (!ok) {
-        tm_token_keys_free(keys, count);
+        tool_token_keys_free(keys, count);
         return 0;
     }
     *out = keys;
@@ -251,7 +251,7 @@ out:
     return 1;
 }
 
-void tm_token_keys_free(tm_token_key *k, size_t n)
+void tool_token_keys_free(tool_token_key *k, size_t n)
 {
     size_t i;
     for (i = 0; k && i < n; i++)
@@ -259,14 +259,14 @@ void tm_token_keys_free(tm_token_key *k, size_t n)
     free(k);
 }
 
-int tm_token_list_certs(tm_station *st, CK_SESSION_HANDLE s, tm_token_cert **out, size_t *n)
+int tool_token_list_certs(tool_station *st, CK_SESSION_HANDLE s, tool_token_cert **out, size_t *n)
 {
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_CERTIFICATE_TYPE ct = CKC_X_509;
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_CERTIFICATE_TYPE, &ct, sizeof ct}};
     CK_OBJECT_HANDLE *objs = NULL;
     CK_ULONG no = 0, i;
-    tm_token_cert *certs = NULL;
+    tool_token_cert *certs = NULL;
     size_t count = 0;
 
     *out = NULL;
@@ -304,7 +304,7 @@ int tm_token_list_certs(tm_station *st, CK_SESSION_HANDLE s, tm_token_cert **out
     return 1;
 }
 
-void tm_token_certs_free(tm_token_cert *c, size_t n)
+void tool_token_certs_free(tool_token_cert *c, size_t n)
 {
     size_t i;
     for (i = 0; c && i < n; i++)

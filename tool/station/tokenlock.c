@@ -4,7 +4,7 @@
  * issues from that CA sees them); CMP mode has no CA directory, so the files
  * live in a station-local directory instead.
  */
-#include "tool.h"
+#include "station/station.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,13 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int tm_token_lock(const char *dir, const unsigned char *serial, size_t len)
+int tool_token_lock(const char *dir, const unsigned char *serial, size_t len)
 {
     char path[PATH_MAX + 200];
     size_t i, off;
     int fd;
 
-    tm_return_val_if_fail(dir != NULL && serial != NULL && len > 0, -1);
+    tool_return_val_if_fail(dir != NULL && serial != NULL && len > 0, -1);
     off = (size_t)snprintf(path, sizeof path, "%s", dir);
     if (off >= sizeof path - 3)
         return -1;
@@ -43,7 +43,7 @@ int tm_token_lock(const char *dir, const unsigned char *serial, size_t len)
     return fd;
 }
 
-void tm_token_unlock(int fd)
+void tool_token_unlock(int fd)
 {
     if (fd >= 0)
         close(fd);

@@ -3,7 +3,7 @@
  * serves CMP to stations like `ca serve` does, and for each request:
  *
  *   1. proof of possession: the PKCS#10 signature verifies with the public
- *      key the request carries (checked in cmp_server.c before any backend
+ *      key the request carries (checked in server.c before any backend
  *      runs; refused with failInfo badPOP),
  *   2. the token serial the request names (the profile binding) lies in
  *      --serial-range LO-HI (else failInfo badRequest, the statusString
@@ -11,10 +11,10 @@
  *   3. forwards the request upstream as a new CMP transaction protected with
  *      the relay's own credentials, and hands the CA's answer back.
  *
- * Serials compare with tm_cmp_serial_cmp (cmp_serial.c).
+ * Serials compare with tool_cmp_serial_cmp (serial.c).
  */
-#include "cmp.h"
-#include "tool.h"
+#include "cli/cli.h"
+#include "cmp/cmp.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -61,7 +61,7 @@ enum {
 };
 
 static const struct option relay_opts[] = {
-    TM_CMP_FRONT_OPTIONS,
+    TOOL_CMP_FRONT_OPTIONS,
     {"upstream", required_argument, 0, R_UPSTREAM},
     {"serial-range", required_argument, 0, R_RANGE},
     {"upstream-secret-source", required_argument, 0, R_UP_SECRET},
@@ -77,10 +77,10 @@ static const struct option relay_opts[] = {
 typedef struct relay_be {
     const tm_profile *prof;
     char lo[TM_SERIAL_TEXT_MAX + 1], hi[TM_SERIAL_TEXT_MAX + 1];
-    tm_cmp_client_opts up;
+    tool_cmp_client_opts up;
 } relay_be;
 
-static int relay_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
+static int relay_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
 {
     relay_be *be = ctx;
     tm_violations *v = tm_violations_new();
@@ -100,7 +100,7 @@ static int relay_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
                  "token's own signature");
         goto out;
     }
-    /* Belt and braces: cmp_server.c has verified the signature already. */
+    /* Belt and braces: server.c has verified the signature already. */
     if (X509_REQ_verify((X509_REQ *)r->p10, r->pub) != 1) {
         ERR_clear_error();
         ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badPOP;
@@ -115,20 +115,20 @@ static int relay_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
         snprintf(ans->text, sizeof ans->text, "relay: the request names no token serial: %s", why);
         goto out;
     }
-    if (tm_cmp_serial_cmp(b.serial_text, be->lo) < 0 ||
-        tm_cmp_serial_cmp(b.serial_text, be->hi) > 0) {
+    if (tool_cmp_serial_cmp(b.serial_text, be->lo) < 0 ||
+        tool_cmp_serial_cmp(b.serial_text, be->hi) > 0) {
         ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badRequest;
         snprintf(ans->text, sizeof ans->text,
                  "relay: token serial %.140s is outside the serial range %.140s-%.140s",
                  b.serial_text, be->lo, be->hi);
         goto out;
     }
-    ans->cert = tm_cmp_client_p10cr(&be->up, r->p10, &fi, ans->text, sizeof ans->text);
+    ans->cert = tool_cmp_client_p10cr(&be->up, r->p10, &fi, ans->text, sizeof ans->text);
     if (!ans->cert) {
         ans->failinfo = fi >= 0 ? fi : OSSL_CMP_PKIFAILUREINFO_systemUnavail;
         goto out;
     }
-    tm_cmp_debug("relay: forwarded token %s", b.serial_text);
+    tool_cmp_debug("relay: forwarded token %s", b.serial_text);
     ok = 1;
 out:
     tm_violations_free(v);
@@ -147,28 +147,28 @@ static int parse_range(const char *s, relay_be *be)
     memcpy(be->lo, s, l);
     be->lo[l] = 0;
     snprintf(be->hi, sizeof be->hi, "%s", dash + 1);
-    return tm_cmp_serial_cmp(be->lo, be->hi) <= 0;
+    return tool_cmp_serial_cmp(be->lo, be->hi) <= 0;
 }
 
-int tm_cmd_relay(int argc, char **argv)
+int tool_cmd_relay(int argc, char **argv)
 {
     const char *range = NULL, *upstream = NULL;
     char err[600];
-    int o, taken, rc = TM_EXIT_USAGE;
+    int o, taken, rc = TOOL_EXIT_USAGE;
     relay_be be;
-    tm_cmp_backend backend;
-    tm_cmp_srv_opts so;
-    tm_cmp_front f;
+    tool_cmp_backend backend;
+    tool_cmp_srv_opts so;
+    tool_cmp_front f;
     X509_NAME *name = NULL;
 
     memset(&be, 0, sizeof be);
     memset(&so, 0, sizeof so);
-    tm_cmp_front_init(&f, "relay");
+    tool_cmp_front_init(&f, "relay");
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", relay_opts, NULL)) != -1) {
         const char *upname = NULL;
-        if ((taken = tm_cmp_front_opt(&f, o, optarg)) != 0) {
+        if ((taken = tool_cmp_front_opt(&f, o, optarg)) != 0) {
             if (taken < 0)
                 goto out;
             continue;
@@ -201,13 +201,13 @@ int tm_cmd_relay(int argc, char **argv)
         case 'h':
         case R_HELP:
             fputs(relay_help, stdout);
-            rc = TM_EXIT_OK;
+            rc = TOOL_EXIT_OK;
             goto out;
         default:
             tool_err("relay: unknown option or missing value: %s (see --help)", argv[optind - 1]);
             goto out;
         }
-        if (upname && !tm_cmp_client_opt(&be.up, upname, optarg, err, sizeof err)) {
+        if (upname && !tool_cmp_client_opt(&be.up, upname, optarg, err, sizeof err)) {
             tool_err("relay: --upstream-%s: %s", upname, err);
             goto out;
         }
@@ -225,7 +225,7 @@ int tm_cmd_relay(int argc, char **argv)
                  "--upstream-cert/--upstream-key");
         goto out;
     }
-    if (!tm_cmp_front_check(&f) || !tm_cmp_front_load(&f, NULL, &so))
+    if (!tool_cmp_front_check(&f) || !tool_cmp_front_load(&f, NULL, &so))
         goto out;
     be.up.url = upstream;
     be.up.timeout = 120;
@@ -238,10 +238,10 @@ int tm_cmd_relay(int argc, char **argv)
     so.name = name;
     backend.ctx = &be;
     backend.issue = relay_issue;
-    rc = tm_cmp_front_run(&f, &so, &backend);
+    rc = tool_cmp_front_run(&f, &so, &backend);
 out:
     X509_NAME_free(name);
-    tm_cmp_client_opts_clear(&be.up);
-    tm_cmp_front_clear(&f);
+    tool_cmp_client_opts_clear(&be.up);
+    tool_cmp_front_clear(&f);
     return rc;
 }

@@ -1,14 +1,15 @@
 /*
  * `tokenmint ca serve DIR --listen ADDR:PORT`: the CA directory of
  * `tokenmint ca init` as a CMP server. Requests are issued through the same
- * tm_ca code as `tokenmint issue --ca DIR` (same flock on DIR/db.lock, same
+ * tool_ca code as `tokenmint issue --ca DIR` (same flock on DIR/db.lock, same
  * records), so the tool, stock `openssl ca` and this server can share a CA.
  * Concurrent requests reach the CA through its group commit: every request
  * ready at one moment is issued under one lock and one sync, and no response
  * leaves before its certificate is on disk.
  */
-#include "cmp.h"
-#include "tool.h"
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "cmp/cmp.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -46,6 +47,10 @@ static const char *serve_help =
     "  --max-body BYTES        largest request body (default 65536; larger: HTTP 413)\n"
     "  --profile FILE          certificate profile (default: built in)\n"
     "  --module PATH           PKCS#11 module, when the CA key is a token key\n"
+    "  --db CONNINFO           the CA's records in this PostgreSQL database (else the one\n"
+    "                          DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
+    "                          only once its record is committed; a database that cannot\n"
+    "                          be reached is answered with CMP systemUnavail (retry)\n"
     "\n"
     "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n";
 
@@ -53,20 +58,22 @@ enum {
     S_DEFERRED = 2000,
     S_DEFERMS,
     S_MODULE,
+    S_DB,
     S_HELP,
 };
 
 static const struct option serve_opts[] = {
-    TM_CMP_FRONT_OPTIONS,
+    TOOL_CMP_FRONT_OPTIONS,
     {"deferred", no_argument, 0, S_DEFERRED},
     {"defer-ms", required_argument, 0, S_DEFERMS},
     {"module", required_argument, 0, S_MODULE},
+    {"db", required_argument, 0, S_DB},
     {"help", no_argument, 0, S_HELP},
     {0, 0, 0, 0},
 };
 
 typedef struct serve_be {
-    tm_ca *ca;
+    tool_ca *ca;
     const tm_profile *prof;
 } serve_be;
 
@@ -75,17 +82,19 @@ static int failinfo_of(const char *error)
 {
     if (strstr(error, "signature does not verify"))
         return OSSL_CMP_PKIFAILUREINFO_badPOP;
+    if (strstr(error, "never bound twice"))
+        return OSSL_CMP_PKIFAILUREINFO_duplicateCertReq;
     if (strstr(error, "profile") || strstr(error, "cannot issue"))
         return OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
     return OSSL_CMP_PKIFAILUREINFO_systemFailure;
 }
 
-static int serve_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
+static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
 {
     serve_be *be = ctx;
     tm_violations *v = tm_violations_new();
     tm_binding b;
-    tm_ca_item item;
+    tool_ca_item item;
     char why[400];
     int ok = 0;
 
@@ -110,13 +119,14 @@ static int serve_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
     item.pop_verified = 1;
     item.token_text = b.serial_text;
     item.purpose = b.purpose[0] ? b.purpose : tm_profile_default_purpose(be->prof);
-    tm_ca_submit(be->ca, &item);
+    tool_ca_submit(be->ca, &item);
     if (!item.cert) {
-        ans->failinfo = failinfo_of(item.error);
+        ans->failinfo =
+            item.unavailable ? OSSL_CMP_PKIFAILUREINFO_systemUnavail : failinfo_of(item.error);
         snprintf(ans->text, sizeof ans->text, "%s", item.error[0] ? item.error : "not issued");
         goto out;
     }
-    tm_cmp_debug("issued for token %s (%s)", b.serial_text, item.purpose);
+    tool_cmp_debug("issued for token %s (%s)", b.serial_text, item.purpose);
     ans->cert = item.cert;
     ok = 1;
 out:
@@ -124,30 +134,30 @@ out:
     return ok;
 }
 
-int tm_cmd_ca_serve(int argc, char **argv)
+int tool_cmd_ca_serve(int argc, char **argv)
 {
-    const char *module = NULL;
-    int deferred = 0, o, taken, rc = TM_EXIT_USAGE;
+    const char *module = NULL, *db = NULL;
+    int deferred = 0, o, taken, rc = TOOL_EXIT_USAGE;
     long defer_ms = 500;
     char err[600], *end;
-    tm_crypto cr;
+    tool_crypto cr;
     int have_cr = 0;
     serve_be be = {0};
-    tm_cmp_backend backend;
-    tm_cmp_srv_opts so;
-    tm_cmp_front f;
+    tool_cmp_backend backend;
+    tool_cmp_srv_opts so;
+    tool_cmp_front f;
 
     /* argv[0] is "ca", argv[1] "serve" */
     argc--;
     argv++;
     memset(&so, 0, sizeof so);
-    tm_cmp_front_init(&f, "ca serve");
+    tool_cmp_front_init(&f, "ca serve");
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
-        if ((taken = tm_cmp_front_opt(&f, o, optarg)) != 0) {
+        if ((taken = tool_cmp_front_opt(&f, o, optarg)) != 0) {
             if (taken < 0)
-                return TM_EXIT_USAGE;
+                return TOOL_EXIT_USAGE;
             continue;
         }
         switch (o) {
@@ -158,8 +168,11 @@ int tm_cmd_ca_serve(int argc, char **argv)
             defer_ms = strtol(optarg, &end, 10);
             if (*end || defer_ms < 0 || defer_ms > 3600000) {
                 tool_err("ca serve: --defer-ms %s: a number of milliseconds", optarg);
-                return TM_EXIT_USAGE;
+                return TOOL_EXIT_USAGE;
             }
+            break;
+        case S_DB:
+            db = optarg;
             break;
         case S_MODULE:
             module = optarg;
@@ -167,41 +180,42 @@ int tm_cmd_ca_serve(int argc, char **argv)
         case 'h':
         case S_HELP:
             fputs(serve_help, stdout);
-            return TM_EXIT_OK;
+            return TOOL_EXIT_OK;
         default:
             tool_err("ca serve: unknown option or missing value: %s (see --help)",
                      argv[optind - 1]);
-            return TM_EXIT_USAGE;
+            return TOOL_EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {
         tool_err("ca serve: one CA directory expected\n%s", serve_help);
-        return TM_EXIT_USAGE;
+        return TOOL_EXIT_USAGE;
     }
-    if (!tm_cmp_front_check(&f))
-        return TM_EXIT_USAGE;
-    tm_crypto_open(&cr, module ? module : getenv("TOKENMINT_MODULE"));
+    if (!tool_cmp_front_check(&f))
+        return TOOL_EXIT_USAGE;
+    tool_crypto_open(&cr, module ? module : getenv("TOKENMINT_MODULE"));
     have_cr = 1;
-    if (!tm_cmp_front_load(&f, cr.libctx, &so))
+    if (!tool_cmp_front_load(&f, cr.libctx, &so))
         goto out;
     be.prof = f.prof;
-    be.ca = tm_ca_open(argv[optind], f.prof, &cr, "cmp", err, sizeof err);
+    be.ca = tool_ca_open_db(argv[optind], db, f.prof, &cr, "cmp", err, sizeof err);
     if (!be.ca) {
         tool_err("ca serve: %s", err);
         goto out;
     }
+    tool_ca_set_lazy_view(be.ca, 1);
     so.log_name = "tokenmint ca serve";
-    so.name = X509_get_subject_name(tm_ca_root(be.ca));
+    so.name = X509_get_subject_name(tool_ca_root(be.ca));
     so.deferred = deferred;
     so.defer_ms = defer_ms;
     so.check_after = 1;
     backend.ctx = &be;
     backend.issue = serve_issue;
-    rc = tm_cmp_front_run(&f, &so, &backend);
+    rc = tool_cmp_front_run(&f, &so, &backend);
 out:
-    tm_ca_close(be.ca);
-    tm_cmp_front_clear(&f);
+    tool_ca_close(be.ca);
+    tool_cmp_front_clear(&f);
     if (have_cr)
-        tm_crypto_close(&cr);
+        tool_crypto_close(&cr);
     return rc;
 }

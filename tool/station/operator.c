@@ -13,7 +13,7 @@
  *   name = desk-1                            # identity recorded for passphrase logins
  *   ca = /etc/tokenmint/operator-ca.pem      # operator tokens' certificates chain here
  */
-#include "tool.h"
+#include "station/station.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static int known_key(const char *sect, const char *name)
     return 0;
 }
 
-int tm_config_load(const char *path, tm_config *cfg, char *err, size_t errlen)
+int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errlen)
 {
     static const char *sections[] = {"tokenmint", "operator"};
     CONF *conf = NCONF_new(NULL);
@@ -55,7 +55,7 @@ int tm_config_load(const char *path, tm_config *cfg, char *err, size_t errlen)
     memset(cfg, 0, sizeof *cfg);
     if (!conf || NCONF_load(conf, path, &line) <= 0) {
         if (line > 0)
-            snprintf(err, errlen, "%s line %ld: %s", path, line, tm_ossl_err(e, sizeof e));
+            snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
         else
             snprintf(err, errlen, "%s: cannot read the config file", path);
         goto out;
@@ -98,11 +98,11 @@ int tm_config_load(const char *path, tm_config *cfg, char *err, size_t errlen)
 out:
     NCONF_free(conf);
     if (!ok)
-        tm_config_clear(cfg);
+        tool_config_clear(cfg);
     return ok;
 }
 
-void tm_config_clear(tm_config *cfg)
+void tool_config_clear(tool_config *cfg)
 {
     free(cfg->path);
     free(cfg->scrypt);
@@ -113,8 +113,8 @@ void tm_config_clear(tm_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-void tm_audit_line(const tm_config *cfg, const char *serial, const char *op, const char *outcome,
-                   const char *detail)
+void tool_audit_line(const tool_config *cfg, const char *serial, const char *op,
+                     const char *outcome, const char *detail)
 {
     json_object *o;
     struct timeval tv;
@@ -167,7 +167,7 @@ static int scrypt(const char *pass, size_t plen, const unsigned char *salt, size
     return EVP_PBE_scrypt(pass, plen, salt, slen, n, r, p, 0, out, outlen) == 1;
 }
 
-int tm_operator_hash(const char *pass, char *out, size_t outlen)
+int tool_operator_hash(const char *pass, char *out, size_t outlen)
 {
     unsigned char salt[16], h[32];
     unsigned char bs[32], bh[48];
@@ -232,15 +232,16 @@ static int check_passphrase(const char *stored, const char *pass, size_t plen, c
 
 /* ---- operator token: log in, sign a fresh challenge, chain to the operator CA ---- */
 
-static int token_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto, const char *uri,
-                      const char *pin_source, char *id, size_t idlen, char *err, size_t errlen)
+static int token_auth(const tool_config *cfg, tool_station *st, tool_crypto *crypto,
+                      const char *uri, const char *pin_source, char *id, size_t idlen, char *err,
+                      size_t errlen)
 {
     unsigned char *sel = calloc(st->ntokens ? st->ntokens : 1, 1), chal[32], sig[1024];
     size_t i, k = 0, c, siglen = sizeof sig, pinlen = 0;
-    tm_token *t = NULL;
+    tool_token *t = NULL;
     CK_SESSION_HANDLE s = 0;
-    tm_token_cert *certs = NULL;
-    tm_token_key *keys = NULL;
+    tool_token_cert *certs = NULL;
+    tool_token_key *keys = NULL;
     size_t ncerts = 0, nkeys = 0;
     X509_STORE *store = NULL;
     X509 *ca = NULL;
@@ -248,17 +249,17 @@ static int token_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto, c
     EVP_MD_CTX *md = NULL;
     char kuri[600], e[300], pin[256];
     int ok = 0, have_s = 0;
-    tm_pin opin;
+    tool_pin opin;
     CK_RV rv;
 
     /* Its own PIN holder: the provider asks it again when it opens the key. */
-    tm_pin_init(&opin, pin_source);
+    tool_pin_init(&opin, pin_source);
     opin.prompt = "Operator token PIN: ";
     if (!cfg || !cfg->operator_ca) {
         snprintf(err, errlen, "operator token given but the config names no [ operator ] ca");
         goto out;
     }
-    if (!sel || !tm_station_select(st, (char **)&uri, 1, sel, err, errlen))
+    if (!sel || !tool_station_select(st, (char **)&uri, 1, sel, err, errlen))
         goto out;
     for (i = 0; i < st->ntokens; i++)
         if (sel[i])
@@ -279,24 +280,24 @@ static int token_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto, c
     }
     rv = st->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
     if (rv != CKR_OK) {
-        snprintf(err, errlen, "operator token: %s", tm_ckr_name(rv));
+        snprintf(err, errlen, "operator token: %s", tool_ckr_name(rv));
         goto out;
     }
     have_s = 1;
     if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
         rv = st->f->C_Login(s, CKU_USER, NULL, 0);
     } else {
-        if (!tm_pin_get(&opin, pin, sizeof pin, &pinlen, err, errlen))
+        if (!tool_pin_get(&opin, pin, sizeof pin, &pinlen, err, errlen))
             goto out;
         rv = st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, pinlen);
         OPENSSL_cleanse(pin, sizeof pin);
     }
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-        snprintf(err, errlen, "operator token login failed: %s (not retried)", tm_ckr_name(rv));
+        snprintf(err, errlen, "operator token login failed: %s (not retried)", tool_ckr_name(rv));
         goto out;
     }
-    if (!tm_token_list_certs(st, s, &certs, &ncerts) ||
-        !tm_token_list_keys(st, s, 0, &keys, &nkeys)) {
+    if (!tool_token_list_certs(st, s, &certs, &ncerts) ||
+        !tool_token_list_keys(st, s, 0, &keys, &nkeys)) {
         snprintf(err, errlen, "cannot read the operator token");
         goto out;
     }
@@ -323,18 +324,18 @@ static int token_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto, c
     }
     /* A fresh challenge: a recorded signature cannot be replayed. */
     if (RAND_bytes(chal, sizeof chal) != 1 ||
-        !tm_key_uri(t, keys[k].id, keys[k].idlen, "private", kuri, sizeof kuri)) {
+        !tool_key_uri(t, keys[k].id, keys[k].idlen, "private", kuri, sizeof kuri)) {
         snprintf(err, errlen, "cannot make a challenge");
         goto out;
     }
-    priv = tm_crypto_load_key(crypto, kuri, &opin, e, sizeof e);
+    priv = tool_crypto_load_key(crypto, kuri, &opin, e, sizeof e);
     md = EVP_MD_CTX_new();
     if (!priv || !md ||
         EVP_DigestSignInit_ex(md, NULL, EVP_PKEY_is_a(priv, "ED25519") ? NULL : "SHA256",
                               crypto->libctx, NULL, priv, NULL) <= 0 ||
         EVP_DigestSign(md, sig, &siglen, chal, sizeof chal) <= 0) {
         snprintf(err, errlen, "operator token did not sign the challenge: %s",
-                 priv ? tm_ossl_err(e, sizeof e) : e);
+                 priv ? tool_ossl_err(e, sizeof e) : e);
         goto out;
     }
     EVP_MD_CTX_free(md);
@@ -357,18 +358,18 @@ out:
     EVP_PKEY_free(priv);
     X509_STORE_free(store);
     X509_free(ca);
-    tm_token_certs_free(certs, ncerts);
-    tm_token_keys_free(keys, nkeys);
+    tool_token_certs_free(certs, ncerts);
+    tool_token_keys_free(keys, nkeys);
     if (have_s)
         st->f->C_CloseSession(s);
     free(sel);
-    tm_pin_clear(&opin);
+    tool_pin_clear(&opin);
     return ok;
 }
 
-int tm_operator_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto,
-                     const char *pass_source, const char *op_token, const char *op_pin_source,
-                     char *id, size_t idlen, char *err, size_t errlen)
+int tool_operator_auth(const tool_config *cfg, tool_station *st, tool_crypto *crypto,
+                       const char *pass_source, const char *op_token, const char *op_pin_source,
+                       char *id, size_t idlen, char *err, size_t errlen)
 {
     char pass[256];
     size_t plen = 0;
@@ -385,8 +386,8 @@ int tm_operator_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto,
                      "passphrase hash");
             return 0;
         }
-        if (pass_source ? !tm_read_secret_file(pass_source, pass, sizeof pass, &plen, err, errlen)
-                        : !tm_prompt_secret("Operator passphrase: ", pass, sizeof pass, &plen)) {
+        if (pass_source ? !tool_read_secret_file(pass_source, pass, sizeof pass, &plen, err, errlen)
+                        : !tool_prompt_secret("Operator passphrase: ", pass, sizeof pass, &plen)) {
             if (!pass_source)
                 snprintf(err, errlen,
                          "operator authentication required: give --operator-pass-source FILE "
@@ -412,6 +413,6 @@ int tm_operator_auth(const tm_config *cfg, tm_station *st, tm_crypto *crypto,
     }
     if (ok)
         snprintf(audit_operator, sizeof audit_operator, "%s", id);
-    tm_audit_line(cfg, NULL, "operator-auth", ok ? "ok" : "refused", ok ? id : err);
+    tool_audit_line(cfg, NULL, "operator-auth", ok ? "ok" : "refused", ok ? id : err);
     return ok;
 }

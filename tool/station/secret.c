@@ -3,7 +3,7 @@
  * terminal for the whole run. Never from argv or the environment, never
  * logged; every buffer is cleansed.
  */
-#include "tool.h"
+#include "station/station.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 
 #include <openssl/crypto.h>
 
-int tm_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
-                        size_t errlen)
+int tool_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
+                          size_t errlen)
 {
     char buf[512];
     ssize_t n;
@@ -45,7 +45,7 @@ int tm_read_secret_file(const char *path, char *out, size_t outlen, size_t *len,
     return 1;
 }
 
-int tm_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len)
+int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len)
 {
     struct termios old, noecho;
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), echo_off = 0;
@@ -77,20 +77,20 @@ int tm_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len)
     return l > 0;
 }
 
-void tm_pin_init(tm_pin *p, const char *source)
+void tool_pin_init(tool_pin *p, const char *source)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
     p->source = source;
 }
 
-void tm_pin_clear(tm_pin *p)
+void tool_pin_clear(tool_pin *p)
 {
     OPENSSL_cleanse(p->pin, sizeof p->pin);
     pthread_mutex_destroy(&p->mu);
 }
 
-int tm_pin_get(tm_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)
+int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)
 {
     int ok = 0;
 
@@ -98,9 +98,10 @@ int tm_pin_get(tm_pin *p, char *out, size_t outlen, size_t *len, char *err, size
     if (!p->loaded && !p->failed) {
         char e[300] = "";
         if (p->source)
-            p->loaded = tm_read_secret_file(p->source, p->pin, sizeof p->pin, &p->len, e, sizeof e);
+            p->loaded =
+                tool_read_secret_file(p->source, p->pin, sizeof p->pin, &p->len, e, sizeof e);
         else
-            p->loaded = tm_prompt_secret(
+            p->loaded = tool_prompt_secret(
                 p->prompt ? p->prompt : "Token user PIN (used once per token): ", p->pin,
                 sizeof p->pin, &p->len);
         if (!p->loaded) {

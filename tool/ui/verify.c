@@ -3,7 +3,8 @@
  * serial, matches a key pair there, chains to the root and is inside its
  * validity period.
  */
-#include "tool.h"
+#include "cli/cli.h"
+#include "ui/ui.h"
 
 #include <string.h>
 
@@ -22,7 +23,7 @@ static void add_why(verdict *v, const char *s)
     snprintf(v->why + l, sizeof v->why - l, "%s%s", l ? "; " : "", s);
 }
 
-static void check_cert(tm_session *s, tm_token *t, tm_token_cert *c, tm_token_key *keys,
+static void check_cert(tool_session *s, tool_token *t, tool_token_cert *c, tool_token_key *keys,
                        size_t nkeys, X509_STORE *roots, verdict *v)
 {
     tm_binding b;
@@ -56,7 +57,7 @@ static void check_cert(tm_session *s, tm_token *t, tm_token_cert *c, tm_token_ke
     X509_STORE_CTX_free(ctx);
 }
 
-X509_STORE *tm_root_store(const char *root, const char *ca_dir)
+X509_STORE *tool_root_store(const char *root, const char *ca_dir)
 {
     char path[4200];
     X509_STORE *st = NULL;
@@ -84,56 +85,56 @@ X509_STORE *tm_root_store(const char *root, const char *ca_dir)
     return st;
 }
 
-int tm_cmd_verify(int argc, char **argv)
+int tool_cmd_verify(int argc, char **argv)
 {
     static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_ALL, O_TOKEN,
                                   O_JSON,   O_CA,     O_ROOT,    0};
-    tm_parsed p;
-    tm_session s;
-    tm_token **tokens = NULL;
+    tool_parsed p;
+    tool_session s;
+    tool_token **tokens = NULL;
     X509_STORE *roots = NULL;
     size_t n = 0, i, c, good = 0, bad = 0, bare = 0;
     int rc;
 
-    if (!tm_parse(argc, argv, allowed, &p))
-        return TM_EXIT_USAGE;
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint verify [--all | --token URI...] (--ca DIR | --root CA.pem) "
                "[--json]\n\n"
                "Every certificate on every token (default: all): names its token's serial,\n"
                "matches a key pair there, chains to the root, is inside its validity period.\n"
                "Exit 1 when any certificate fails a check.\n\n%s",
-               tm_common_help);
-        tm_parsed_free(&p);
+               tool_common_help);
+        tool_parsed_free(&p);
         return 0;
     }
     if (!p.root && !p.c.ca_dir) {
         tool_err("verify: name the root with --ca DIR or --root CA.pem");
-        tm_parsed_free(&p);
-        return TM_EXIT_USAGE;
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
     }
-    rc = tm_session_open(&s, &p.c, 0);
-    if (rc != TM_EXIT_OK)
+    rc = tool_session_open(&s, &p.c, 0);
+    if (rc != TOOL_EXIT_OK)
         goto out;
-    roots = tm_root_store(p.root, p.c.ca_dir);
+    roots = tool_root_store(p.root, p.c.ca_dir);
     if (!roots) {
-        rc = TM_EXIT_USAGE;
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
-    if (!tm_session_tokens(&s, &p.c, 1, &tokens, &n)) {
-        rc = TM_EXIT_USAGE;
+    if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
+        rc = TOOL_EXIT_USAGE;
         goto out;
     }
     for (i = 0; i < n; i++) {
-        tm_token *t = tokens[i];
-        tm_token_cert *certs = NULL;
-        tm_token_key *keys = NULL;
+        tool_token *t = tokens[i];
+        tool_token_cert *certs = NULL;
+        tool_token_key *keys = NULL;
         size_t ncerts = 0, nkeys = 0;
         CK_SESSION_HANDLE h;
 
         if (s.st.f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &h) != CKR_OK ||
-            !tm_token_list_certs(&s.st, h, &certs, &ncerts) ||
-            !tm_token_list_keys(&s.st, h, 1, &keys, &nkeys)) {
+            !tool_token_list_certs(&s.st, h, &certs, &ncerts) ||
+            !tool_token_list_keys(&s.st, h, 1, &keys, &nkeys)) {
             printf("BAD   %-16s cannot read the token\n", t->serial_text);
             bad++;
             continue;
@@ -170,19 +171,19 @@ int tm_cmd_verify(int argc, char **argv)
             OPENSSL_free(sn);
             BN_free(bn);
         }
-        tm_token_certs_free(certs, ncerts);
-        tm_token_keys_free(keys, nkeys);
+        tool_token_certs_free(certs, ncerts);
+        tool_token_keys_free(keys, nkeys);
         s.st.f->C_CloseSession(h);
     }
     if (!p.c.json)
         printf("\n%zu certificate%s verified, %zu bad, %zu token%s without a certificate\n", good,
                good == 1 ? "" : "s", bad, bare, bare == 1 ? "" : "s");
     if (bad)
-        rc = TM_EXIT_SOME_FAILED;
+        rc = TOOL_EXIT_SOME_FAILED;
 out:
     X509_STORE_free(roots);
     free(tokens);
-    tm_session_close(&s);
-    tm_parsed_free(&p);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
     return rc;
 }

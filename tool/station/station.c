@@ -1,8 +1,7 @@
 /*
- * The station: the PKCS#11 module, the tokens it shows, and the workers that
- * run the pipeline over them in parallel.
+ * The station: the PKCS#11 module and the tokens it shows.
  */
-#include "tool.h"
+#include "station/station.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -20,7 +19,7 @@
 #define TM_INSTALLED_MODULE "/usr/lib/x86_64-linux-gnu/pkcs11/tokenmint-pkcs11.so"
 #endif
 
-const char *tm_default_module(const char *opt)
+const char *tool_default_module(const char *opt)
 {
     const char *env;
 
@@ -61,12 +60,12 @@ static CK_RV unlock_mutex(void *m)
     return pthread_mutex_unlock(m) ? CKR_GENERAL_ERROR : CKR_OK;
 }
 
-int tm_station_open(tm_station *st, const char *module, char *err, size_t errlen)
+int tool_station_open(tool_station *st, const char *module, char *err, size_t errlen)
 {
     CK_C_GetFunctionList gfl;
     CK_C_INITIALIZE_ARGS args;
     CK_RV rv;
-    tm_return_val_if_fail(st != NULL && module != NULL && err != NULL, 0);
+    tool_return_val_if_fail(st != NULL && module != NULL && err != NULL, 0);
 
     memset(st, 0, sizeof *st);
     snprintf(st->module_path, sizeof st->module_path, "%s", module);
@@ -93,13 +92,13 @@ int tm_station_open(tm_station *st, const char *module, char *err, size_t errlen
         st->we_initialized = 0;
     } else if (rv != CKR_OK) {
         snprintf(err, errlen, "C_Initialize of %s failed: %s (set TOKENMINT_DEBUG=1 for details)",
-                 module, tm_ckr_name(rv));
+                 module, tool_ckr_name(rv));
         goto fail;
     } else {
         st->we_initialized = 1;
     }
     tool_debug("module %s initialised (ours: %d)", module, st->we_initialized);
-    return tm_station_scan(st, err, errlen);
+    return tool_station_scan(st, err, errlen);
 fail:
     dlclose(st->dl);
     st->dl = NULL;
@@ -107,7 +106,7 @@ fail:
     return 0;
 }
 
-int tm_token_fill(tm_token *t)
+int tool_token_fill(tool_token *t)
 {
     size_t n;
     P11KitUri *u;
@@ -139,15 +138,15 @@ int tm_token_fill(tm_token *t)
     return t->serial_len > 0;
 }
 
-CK_RV tm_token_refresh(tm_station *st, tm_token *t)
+CK_RV tool_token_refresh(tool_station *st, tool_token *t)
 {
     CK_RV rv = st->f->C_GetTokenInfo(t->slot, &t->info);
     if (rv == CKR_OK)
-        tm_token_fill(t);
+        tool_token_fill(t);
     return rv;
 }
 
-int tm_station_scan(tm_station *st, char *err, size_t errlen)
+int tool_station_scan(tool_station *st, char *err, size_t errlen)
 {
     CK_ULONG n = 0, i;
     CK_SLOT_ID *slots = NULL;
@@ -159,7 +158,7 @@ int tm_station_scan(tm_station *st, char *err, size_t errlen)
     st->ntokens = 0;
     rv = st->f->C_GetSlotList(CK_TRUE, NULL, &n);
     if (rv != CKR_OK) {
-        snprintf(err, errlen, "C_GetSlotList: %s", tm_ckr_name(rv));
+        snprintf(err, errlen, "C_GetSlotList: %s", tool_ckr_name(rv));
         goto out;
     }
     slots = calloc(n ? n : 1, sizeof *slots);
@@ -170,16 +169,16 @@ int tm_station_scan(tm_station *st, char *err, size_t errlen)
     }
     rv = st->f->C_GetSlotList(CK_TRUE, slots, &n);
     if (rv != CKR_OK) {
-        snprintf(err, errlen, "C_GetSlotList: %s", tm_ckr_name(rv));
+        snprintf(err, errlen, "C_GetSlotList: %s", tool_ckr_name(rv));
         goto out;
     }
     for (i = 0; i < n; i++) {
-        tm_token *t = &st->tokens[st->ntokens];
+        tool_token *t = &st->tokens[st->ntokens];
         t->slot = slots[i];
         /* A token pulled between the two calls is simply not there. */
         if (st->f->C_GetTokenInfo(slots[i], &t->info) != CKR_OK)
             continue;
-        tm_token_fill(t);
+        tool_token_fill(t);
         st->ntokens++;
     }
     ok = 1;
@@ -188,7 +187,7 @@ out:
     return ok;
 }
 
-void tm_station_close(tm_station *st)
+void tool_station_close(tool_station *st)
 {
     if (st->f && st->we_initialized)
         st->f->C_Finalize(NULL);
@@ -200,11 +199,11 @@ void tm_station_close(tm_station *st)
     st->f = NULL;
 }
 
-int tm_station_select(tm_station *st, char **uris, size_t nuris, unsigned char *sel, char *err,
-                      size_t errlen)
+int tool_station_select(tool_station *st, char **uris, size_t nuris, unsigned char *sel, char *err,
+                        size_t errlen)
 {
     size_t i, j;
-    tm_return_val_if_fail(st != NULL && sel != NULL && err != NULL, 0);
+    tool_return_val_if_fail(st != NULL && sel != NULL && err != NULL, 0);
 
     for (i = 0; i < nuris; i++) {
         P11KitUri *u = p11_kit_uri_new();
@@ -235,8 +234,8 @@ int tm_station_select(tm_station *st, char **uris, size_t nuris, unsigned char *
     return 1;
 }
 
-int tm_key_uri(const tm_token *t, const unsigned char *id, size_t idlen, const char *type,
-               char *out, size_t outlen)
+int tool_key_uri(const tool_token *t, const unsigned char *id, size_t idlen, const char *type,
+                 char *out, size_t outlen)
 {
     P11KitUri *u = p11_kit_uri_new();
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -267,81 +266,4 @@ int tm_key_uri(const tm_token *t, const unsigned char *id, size_t idlen, const c
     }
     p11_kit_uri_free(u);
     return ok;
-}
-
-/* ---- workers ------------------------------------------------------------------ */
-
-typedef struct work {
-    tm_run *run;
-    tm_token **tokens;
-    size_t n;
-    atomic_size_t next;
-    tm_work_fn fn;
-    void *user;
-    tm_result *results;
-    void (*done)(tm_result *res, void *user);
-} work;
-
-static void *worker(void *arg)
-{
-    work *w = arg;
-    size_t i;
-
-    while ((i = atomic_fetch_add(&w->next, 1)) < w->n) {
-        double t0 = tm_now_ms();
-        w->fn(w->run, w->tokens[i], &w->results[i], w->user);
-        w->results[i].ms = tm_now_ms() - t0;
-        if (w->done)
-            w->done(&w->results[i], w->user);
-    }
-    return NULL;
-}
-
-/*
- * Each token is its own device: on real hardware a worker mostly waits for
- * its token, so parallelism pays up to one worker per token. Software tokens
- * are CPU-bound, where more workers than cores cost little. Hence the default
- * of one worker per token, bounded so a large hub does not start hundreds of
- * threads.
- */
-int tm_default_jobs(size_t ntokens)
-{
-    if (ntokens == 0)
-        return 1;
-    return ntokens < 64 ? (int)ntokens : 64;
-}
-
-void tm_station_run(tm_run *run, tm_token **tokens, size_t n, int jobs, tm_work_fn fn, void *user,
-                    tm_result *results, void (*done)(tm_result *res, void *user))
-{
-    work w = {.run = run,
-              .tokens = tokens,
-              .n = n,
-              .fn = fn,
-              .user = user,
-              .results = results,
-              .done = done};
-    pthread_t *th;
-    int i, started = 0;
-
-    atomic_init(&w.next, 0);
-    if (jobs < 1)
-        jobs = 1;
-    if ((size_t)jobs > n)
-        jobs = n ? (int)n : 1;
-    if (jobs == 1) {
-        worker(&w);
-        return;
-    }
-    th = calloc(jobs, sizeof *th);
-    for (i = 0; th && i < jobs; i++) {
-        if (pthread_create(&th[i], NULL, worker, &w) != 0)
-            break;
-        started++;
-    }
-    if (started == 0)
-        worker(&w);
-    for (i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    free(th);
 }
