@@ -19,6 +19,7 @@
 #include <p11-kit/uri.h>
 
 #include "debug.h"
+#include "tm_profile.h"
 
 #define TM_CONFIG_MAX_BYTES (1024 * 1024)
 
@@ -417,6 +418,7 @@ int tm_config_load_file(const char *path, tm_config **out, char *err, size_t err
         fail(&s, 0, "no config file named");
         return 0;
     }
+    ERR_set_mark(); /* the application's errors stay; ours are dropped at out */
     c = calloc(1, sizeof(*c));
     if (c == NULL || (c->path = strdup(path)) == NULL) {
         fail(&s, 0, "out of memory");
@@ -424,6 +426,16 @@ int tm_config_load_file(const char *path, tm_config **out, char *err, size_t err
     }
     if (!read_file(&s))
         goto out;
+    /* NCONF skips a missing include: whatever it should have set would be
+     * silently off. */
+    {
+        char why[512];
+        if (!tm_conf_check_includes(s.text, s.len, path, why, sizeof(why))) {
+            if (err != NULL && errlen > 0)
+                snprintf(err, errlen, "%s", why);
+            goto out;
+        }
+    }
     conf = NCONF_new(NULL);
     bio = BIO_new_mem_buf(s.text, (int)s.len);
     if (conf == NULL || bio == NULL) {
@@ -438,7 +450,7 @@ int tm_config_load_file(const char *path, tm_config **out, char *err, size_t err
     }
     ok = parse(&s, conf, c);
 out:
-    ERR_clear_error();
+    ERR_pop_to_mark();
     BIO_free(bio);
     NCONF_free(conf);
     free(s.text);

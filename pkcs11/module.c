@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "debug.h"
+#include "modlog.h"
 
 #ifndef TOKENMINT_CONF_DEFAULT
 #define TOKENMINT_CONF_DEFAULT "/etc/tokenmint/tokenmint.conf"
@@ -110,8 +111,14 @@ void tm_audit_slot(const tm_slot *slot, const char *op, const char *outcome, con
 {
     const char *serial = slot != NULL && slot->serial_text[0] ? slot->serial_text : NULL;
 
-    tm_mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
-                 detail ? detail : "");
+    /* A refusal reaches a person even without an audit log: the application
+     * only sees a CKR. */
+    if (strcmp(outcome, "refused") == 0)
+        mod_log(LOG_WARNING, "token %s: %s refused: %s", serial ? serial : "(no serial)", op,
+                detail ? detail : "(no reason given)");
+    else
+        tm_mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
+                     detail ? detail : "");
     if (tm_g.audit != NULL)
         tm_audit_event(tm_g.audit, serial, op, outcome, detail);
 }
@@ -149,11 +156,14 @@ static void note_exiting(void)
 
 static int load_roots(const char *path, STACK_OF(X509) * *out, char *err, size_t errlen)
 {
-    BIO *bio = BIO_new_file(path, "r");
     STACK_OF(X509) *roots = NULL;
+    BIO *bio;
     X509 *x;
     int ok = 0;
 
+    /* The application's own errors stay on its queue; only ours are dropped. */
+    ERR_set_mark();
+    bio = BIO_new_file(path, "r");
     if (bio == NULL) {
         snprintf(err, errlen, "trusted_roots: cannot open %s: %s", path, strerror(errno));
         goto out;
@@ -175,7 +185,7 @@ static int load_roots(const char *path, STACK_OF(X509) * *out, char *err, size_t
     roots = NULL;
     ok = 1;
 out:
-    ERR_clear_error();
+    ERR_pop_to_mark();
     sk_X509_pop_free(roots, X509_free);
     BIO_free(bio);
     return ok;
@@ -214,9 +224,9 @@ static void teardown(void)
 static void report_init_error(const char *msg)
 {
     /* A module must not write to an application's stderr unasked: the
-     * message goes there only with TOKENMINT_DEBUG, and always to the audit
-     * log when the config got far enough to name one. */
-    tm_mod_debug("C_Initialize failed: %s", msg);
+     * message goes there only with TOKENMINT_DEBUG; always to syslog, and to
+     * the audit log when the config got far enough to name one. */
+    mod_log(LOG_ERR, "C_Initialize failed: %s", msg);
     if (tm_g.audit != NULL)
         tm_audit_event(tm_g.audit, NULL, "config", "error", msg);
     else if (tm_g.cfg != NULL && tm_g.cfg->audit_log != NULL) {
@@ -267,6 +277,10 @@ static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
     rv = check_init_args(pInitArgs);
     if (rv != CKR_OK)
         return rv;
+    /* What we and the backends (SoftHSM2 looks for engines) queue on the
+     * application's OpenSSL error queue while starting is dropped at unlock;
+     * the application's own errors stay. */
+    ERR_set_mark();
     pthread_mutex_lock(&init_lock);
     if (__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
@@ -337,6 +351,7 @@ fail:
     teardown();
 unlock:
     pthread_mutex_unlock(&init_lock);
+    ERR_pop_to_mark();
     return rv;
 }
 
@@ -346,6 +361,7 @@ static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
 
     if (pReserved != NULL)
         return CKR_ARGUMENTS_BAD;
+    ERR_set_mark(); /* as in C_Initialize: the backends' noise is dropped */
     pthread_mutex_lock(&init_lock);
     if (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -363,6 +379,7 @@ static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
     tm_mod_debug("finalized");
 out:
     pthread_mutex_unlock(&init_lock);
+    ERR_pop_to_mark();
     return rv;
 }
 
