@@ -385,10 +385,20 @@ static int parse(src *s, CONF *conf, tm_config *c)
                 fail(s, line, "outside_profile must be 'refuse' or 'allow', not '%s'", v->value);
                 return 0;
             }
+        } else if (strcmp(v->name, "destroy_bound_certificates") == 0) {
+            if (strcmp(v->value, "refuse") == 0) {
+                c->destroy_bound_refuse = 1;
+            } else if (strcmp(v->value, "allow") == 0) {
+                c->destroy_bound_refuse = 0;
+            } else {
+                fail(s, line, "destroy_bound_certificates must be 'refuse' or 'allow', not '%s'",
+                     v->value);
+                return 0;
+            }
         } else {
             fail(s, line,
                  "unknown key '%s' in [tokenmint] (known: backends, audit_log, station_secret, "
-                 "outside_profile, trusted_roots, profile)",
+                 "outside_profile, trusted_roots, profile, destroy_bound_certificates)",
                  v->name);
             return 0;
         }

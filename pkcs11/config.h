@@ -28,6 +28,7 @@ typedef struct tm_config {
     char *trusted_roots;  /* NULL: no chain check */
     char *profile;        /* NULL: the built-in profile */
     int outside_profile_allow;
+    int destroy_bound_refuse; /* destroy_bound_certificates = refuse */
 } tm_config;
 
 /*
