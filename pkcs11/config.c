@@ -385,6 +385,9 @@ static int parse(src *s, CONF *conf, tm_config *c)
                 fail(s, line, "outside_profile must be 'refuse' or 'allow', not '%s'", v->value);
                 return 0;
             }
+        } else if (strcmp(v->name, "issuing_keys") == 0) {
+            if (dup_value(s, "tokenmint", v, &c->issuing_keys) == NULL)
+                return 0;
         } else if (strcmp(v->name, "destroy_bound_certificates") == 0) {
             if (strcmp(v->value, "refuse") == 0) {
                 c->destroy_bound_refuse = 1;
@@ -398,7 +401,8 @@ static int parse(src *s, CONF *conf, tm_config *c)
         } else {
             fail(s, line,
                  "unknown key '%s' in [tokenmint] (known: backends, audit_log, station_secret, "
-                 "outside_profile, trusted_roots, profile, destroy_bound_certificates)",
+                 "outside_profile, trusted_roots, profile, destroy_bound_certificates, "
+                 "issuing_keys)",
                  v->name);
             return 0;
         }
@@ -549,5 +553,6 @@ void tm_config_free(tm_config *c)
     free(c->station_secret);
     free(c->trusted_roots);
     free(c->profile);
+    free(c->issuing_keys);
     free(c);
 }

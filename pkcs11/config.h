@@ -29,6 +29,7 @@ typedef struct tm_config {
     char *profile;        /* NULL: the built-in profile */
     int outside_profile_allow;
     int destroy_bound_refuse; /* destroy_bound_certificates = refuse */
+    char *issuing_keys;       /* NULL: none; else pkcs11: URIs (issuing.h) */
 } tm_config;
 
 /*

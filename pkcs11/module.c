@@ -133,6 +133,7 @@ static void slot_changed(void *ctx, const tm_slot *slot, int inserted)
         /* The token's sessions and object handles died with it. */
         tm_handles_remove_slot_sessions(tm_g.handles, slot->id);
         tm_handles_forget_slot_objects(tm_g.handles, slot->id);
+        mod_signop_drop_slot(slot->id);
     }
     tm_audit_slot(slot, "token", inserted ? "inserted" : "removed", detail);
     tm_events_push(tm_g.events, slot->id);
@@ -208,6 +209,8 @@ static void teardown(void)
     tm_slots_free(tm_g.slots);
     tm_handles_free(tm_g.handles);
     tm_station_secret_clear(&tm_g.secret);
+    mod_signop_drop_all();
+    mod_issuing_free(tm_g.issuing);
     /* After libcrypto's atexit cleanup its objects cannot be freed safely;
      * the process is ending anyway. */
     if (!__atomic_load_n(&exiting, __ATOMIC_SEQ_CST)) {
@@ -322,6 +325,14 @@ static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
     if (tm_g.cfg->trusted_roots != NULL &&
         !load_roots(tm_g.cfg->trusted_roots, &tm_g.roots, err, sizeof(err)))
         goto fail;
+    if (tm_g.cfg->issuing_keys != NULL) {
+        char ierr[512];
+        tm_g.issuing = mod_issuing_new(tm_g.cfg->issuing_keys, ierr, sizeof(ierr));
+        if (tm_g.issuing == NULL) {
+            snprintf(err, sizeof(err), "%s: %s", tm_g.cfg->path ? tm_g.cfg->path : "config", ierr);
+            goto fail;
+        }
+    }
     tm_g.policy.profile = tm_g.profile;
     tm_g.policy.trusted_roots = tm_g.roots;
     tm_g.policy.outside_profile =
@@ -424,6 +435,7 @@ static void fill(void)
     tm_fill_slotcalls(&functions);
     tm_fill_objects(&functions);
     tm_fill_crypto(&functions);
+    mod_fill_signguard(&functions); /* after crypto: replaces its signing calls */
     interfaces[0].pInterfaceName = (CK_CHAR *)"PKCS 11";
     interfaces[0].pFunctionList = &functions;
     interfaces[0].flags = 0;

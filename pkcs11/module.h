@@ -18,6 +18,7 @@
 #include "config.h"
 #include "events.h"
 #include "handles.h"
+#include "issuing.h"
 #include "p11.h"
 #include "pin.h"
 #include "policy.h"
@@ -35,6 +36,7 @@ typedef struct tm_state {
     STACK_OF(X509) * roots;
     tm_policy policy;
     tm_station_secret secret;
+    mod_issuing *issuing; /* NULL: no issuing keys configured */
 } tm_state;
 
 /* Valid between tm_enter and tm_leave. */
@@ -77,5 +79,6 @@ void tm_rescan(void);
 void tm_fill_slotcalls(CK_FUNCTION_LIST *f);
 void tm_fill_objects(CK_FUNCTION_LIST *f);
 void tm_fill_crypto(CK_FUNCTION_LIST *f);
+void mod_fill_signguard(CK_FUNCTION_LIST *f);
 
 #endif

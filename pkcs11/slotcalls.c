@@ -97,7 +97,10 @@ static CK_RV tm_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pLis
 
     if (rv != CKR_OK)
         return rv;
-    rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
+    if (mod_issuing_token(tm_g.issuing, c.f, c.slot->bslot))
+        rv = mod_issuing_mech_list(c.f, c.slot->bslot, pList, pulCount);
+    else
+        rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
     tm_leave();
     return rv;
 }
@@ -110,7 +113,10 @@ static CK_RV tm_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 
     if (rv != CKR_OK)
         return rv;
-    rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);
+    if (pInfo != NULL && mod_issuing_token(tm_g.issuing, c.f, c.slot->bslot))
+        rv = mod_issuing_mech_info(c.f, c.slot->bslot, type, pInfo);
+    else
+        rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);
     tm_leave();
     return rv;
 }
@@ -184,8 +190,10 @@ static CK_RV tm_C_CloseSession(CK_SESSION_HANDLE hSession)
         return rv;
     rv = c.f->C_CloseSession(c.bh);
     if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-        rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+        rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
         tm_handles_remove_session(tm_g.handles, hSession);
+        mod_signop_drop(hSession);
+    }
     tm_leave();
     return rv;
 }
@@ -205,6 +213,7 @@ static CK_RV tm_C_CloseAllSessions(CK_SLOT_ID slotID)
     if (tm_slot_present(slot))
         rv = tm_g.backends[slot->backend].funcs->C_CloseAllSessions(slot->bslot);
     tm_handles_remove_slot_sessions(tm_g.handles, slot->id);
+    mod_signop_drop_slot(slot->id);
 out:
     tm_leave();
     return rv;

@@ -43,3 +43,4 @@ target_include_directories(tm-pkcs11-errqueue PRIVATE ${PROJECT_SOURCE_DIR}/pkcs
 target_link_libraries(tm-pkcs11-errqueue PRIVATE PkgConfig::P11KIT OpenSSL::Crypto ${CMAKE_DL_LIBS})
 tm_add_e2e(pkcs11_errqueue pkcs11_errqueue.sh pkcs11)
 tm_add_e2e(pkcs11_destroy pkcs11_destroy.sh pkcs11)
+tm_add_e2e(pkcs11_issuing pkcs11_issuing.sh pkcs11)
