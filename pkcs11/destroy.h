@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "p11.h"
+#include "p11c.h"
 #include "tm_profile.h"
 
 typedef struct mod_destroy_info {

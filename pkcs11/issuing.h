@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-#include "p11.h"
+#include "p11c.h"
 #include "tm_profile.h"
 
 typedef struct mod_issuing mod_issuing;

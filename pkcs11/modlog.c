@@ -15,5 +15,5 @@ void mod_log(int prio, const char *fmt, ...)
     va_end(ap);
     /* "%s": the message holds serials and paths, never a format */
     syslog(LOG_AUTH | prio, "tokenmint-pkcs11: %s", msg);
-    tm_mod_debug("%s", msg);
+    mod_debug("%s", msg);
 }

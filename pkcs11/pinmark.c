@@ -16,7 +16,7 @@
 #define VALUE_LEN (PREFIX_LEN + MAC_LEN)
 #define MAX_MARKERS 16
 
-static int marker_value(const tm_station_secret *secret, const unsigned char *serial,
+static int marker_value(const mod_station_secret *secret, const unsigned char *serial,
                         size_t serial_len, unsigned char out[VALUE_LEN])
 {
     unsigned char msg[sizeof(DOMAIN) + 256];
@@ -58,7 +58,7 @@ static CK_RV find_markers(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HA
 }
 
 mod_pinmark_state mod_pinmark_read(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
-                                   const tm_station_secret *secret, const unsigned char *serial,
+                                   const mod_station_secret *secret, const unsigned char *serial,
                                    size_t serial_len)
 {
     CK_OBJECT_HANDLE objs[MAX_MARKERS];
@@ -97,7 +97,7 @@ static CK_RV destroy_all(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s)
     return rv;
 }
 
-CK_RV mod_pinmark_write(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot, const tm_station_secret *secret,
+CK_RV mod_pinmark_write(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot, const mod_station_secret *secret,
                         const unsigned char *serial, size_t serial_len)
 {
     unsigned char value[VALUE_LEN];

@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 
-#include "p11.h"
+#include "p11c.h"
 #include "pin.h"
 
 #define MOD_PINMARK_APPLICATION "tokenmint"
@@ -39,11 +39,11 @@ typedef enum {
 /* Looks on the token (through a backend session of its own, public objects
  * only). secret may be NULL: then any marker is FOREIGN. */
 mod_pinmark_state mod_pinmark_read(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
-                                   const tm_station_secret *secret, const unsigned char *serial,
+                                   const mod_station_secret *secret, const unsigned char *serial,
                                    size_t serial_len);
 
 /* Writes the marker (replacing any earlier one). */
-CK_RV mod_pinmark_write(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot, const tm_station_secret *secret,
+CK_RV mod_pinmark_write(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot, const mod_station_secret *secret,
                         const unsigned char *serial, size_t serial_len);
 
 /* Removes every marker (the token's PIN is no longer the derived one). */

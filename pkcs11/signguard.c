@@ -12,15 +12,16 @@
 
 #include "debug.h"
 
-static CK_RV refuse(const tm_call *c, CK_RV rv, const char *op, const char *why)
+static CK_RV refuse(const mod_call *c, CK_RV rv, const char *op, const char *why)
 {
-    tm_audit_slot(c->slot, op, "refused", why);
+    mod_audit_slot(c->slot, op, "refused", why);
     return rv;
 }
 
-static int is_issuing(const tm_call *c, CK_OBJECT_HANDLE bkey)
+static int is_issuing(const mod_call *c, CK_OBJECT_HANDLE bkey)
 {
-    return tm_g.issuing != NULL && mod_issuing_key(tm_g.issuing, c->f, c->slot->bslot, c->bh, bkey);
+    return mod_g.issuing != NULL &&
+           mod_issuing_key(mod_g.issuing, c->f, c->slot->bslot, c->bh, bkey);
 }
 
 static CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -28,19 +29,19 @@ static CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
 {
     CK_OBJECT_HANDLE bkey;
     char why[256];
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
     if (rv != CKR_OK)
         goto out;
     if (pMechanism == NULL) {
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
-    if (tm_g.issuing == NULL) {
+    if (mod_g.issuing == NULL) {
         rv = c.f->C_SignInit(c.bh, pMechanism, bkey);
         goto out;
     }
@@ -61,7 +62,7 @@ static CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
      * its hash-and-sign mechanisms there, so it carries them out when the
      * token lacks them. */
     if (mod_signop_supported(pMechanism->mechanism) && pMechanism->mechanism != CKM_EDDSA &&
-        mod_issuing_token(tm_g.issuing, c.f, c.slot->bslot)) {
+        mod_issuing_token(mod_g.issuing, c.f, c.slot->bslot)) {
         rv = c.f->C_SignInit(c.bh, pMechanism, bkey);
         if (rv == CKR_MECHANISM_INVALID)
             rv = mod_signop_start(hSession, c.slot->id, pMechanism, bkey, 0);
@@ -69,26 +70,26 @@ static CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     }
     rv = c.f->C_SignInit(c.bh, pMechanism, bkey);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
-static void finished(const tm_call *c, CK_RV rv, const char *why, const char *done)
+static void finished(const mod_call *c, CK_RV rv, const char *why, const char *done)
 {
     if (rv == CKR_DATA_INVALID || rv == CKR_DATA_LEN_RANGE)
-        tm_audit_slot(c->slot, "sign", "refused", why);
+        mod_audit_slot(c->slot, "sign", "refused", why);
     else if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL && why[0])
-        tm_audit_slot(c->slot, "sign", "failed", why);
+        mod_audit_slot(c->slot, "sign", "failed", why);
     else if (rv == CKR_OK && done[0])
-        tm_audit_slot(c->slot, "sign", "ok", done);
+        mod_audit_slot(c->slot, "sign", "ok", done);
 }
 
 static CK_RV mod_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
                         CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
     char why[512] = "", done[256] = "";
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
@@ -100,19 +101,19 @@ static CK_RV mod_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG 
     if (rv == CKR_OPERATION_ACTIVE) /* a size query was made: the data is in already */
         rv = CKR_OK;
     if (rv == CKR_OK)
-        rv = mod_signop_final(hSession, c.f, c.bh, tm_g.profile, pSignature, pulSignatureLen, why,
+        rv = mod_signop_final(hSession, c.f, c.bh, mod_g.profile, pSignature, pulSignatureLen, why,
                               sizeof(why), done, sizeof(done));
     finished(&c, rv, why, done);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV mod_C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
     char why[512] = "";
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
@@ -121,7 +122,7 @@ static CK_RV mod_C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_
     else
         rv = mod_signop_update(hSession, pPart, ulPartLen, why, sizeof(why));
     finished(&c, rv, why, "");
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -129,19 +130,19 @@ static CK_RV mod_C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
                              CK_ULONG_PTR pulSignatureLen)
 {
     char why[512] = "", done[256] = "";
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     if (!mod_signop_active(hSession)) {
         rv = c.f->C_SignFinal(c.bh, pSignature, pulSignatureLen);
     } else {
-        rv = mod_signop_final(hSession, c.f, c.bh, tm_g.profile, pSignature, pulSignatureLen, why,
+        rv = mod_signop_final(hSession, c.f, c.bh, mod_g.profile, pSignature, pulSignatureLen, why,
                               sizeof(why), done, sizeof(done));
         finished(&c, rv, why, done);
     }
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -149,18 +150,18 @@ static CK_RV mod_C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR 
                                    CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK && is_issuing(&c, bkey))
         rv = refuse(&c, CKR_MECHANISM_INVALID, "sign",
                     "issuing key: C_SignRecoverInit signs data the module cannot check");
     else if (rv == CKR_OK)
         rv = c.f->C_SignRecoverInit(c.bh, pMechanism, bkey);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -170,12 +171,12 @@ static CK_RV mod_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
                                CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK && pMechanism != NULL && pMechanism->mechanism == CKM_RSA_X_509 &&
         is_issuing(&c, bkey))
         rv = refuse(&c, CKR_MECHANISM_INVALID, "decrypt",
@@ -183,7 +184,7 @@ static CK_RV mod_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
                     "cannot check");
     else if (rv == CKR_OK)
         rv = c.f->C_DecryptInit(c.bh, pMechanism, bkey);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 

@@ -14,7 +14,7 @@
 
 #include <openssl/err.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 #define APP_REASON 42
 
