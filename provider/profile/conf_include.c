@@ -99,6 +99,14 @@ static int check_dir(const char *path, int depth, char *err, size_t errlen)
             ok = 0;
             break;
         }
+        {
+            struct stat st;
+            if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) {
+                say(err, errlen, full, 0, "included file is not a regular file");
+                ok = 0;
+                break;
+            }
+        }
         ok = check_file(full, depth + 1, err, errlen);
     }
     closedir(d);
@@ -146,6 +154,11 @@ static int check_include(const char *value, size_t n, const char *source, long l
     }
     if (S_ISDIR(st.st_mode))
         return check_dir(path, depth, err, errlen);
+    /* a FIFO or a device (/dev/stdin) could block the reader or never end */
+    if (!S_ISREG(st.st_mode)) {
+        say(err, errlen, source, line, ".include %s: not a regular file or directory", path);
+        return 0;
+    }
     return check_file(path, depth + 1, err, errlen);
 }
 
