@@ -1,0 +1,2 @@
+# Installation and packaging (issue 14).
+tm_add_e2e(install_prefix install_prefix.sh install)
