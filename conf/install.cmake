@@ -19,18 +19,25 @@ if(TOKENMINT_MAN AND NOT SCDOC)
 endif()
 add_custom_target(man ALL)
 
-# tm_add_man(SOURCE COMPONENT): SOURCE is NAME.SECTION.scd next to the caller.
+# tm_add_man(SOURCE COMPONENT [DEPENDS ...]): SOURCE is NAME.SECTION.scd,
+# next to the caller or an absolute path (a generated source).
 function(tm_add_man src component)
+  cmake_parse_arguments(M "" "" "DEPENDS" ${ARGN})
   if(NOT TOKENMINT_MAN OR NOT SCDOC)
     return()
+  endif()
+  if(NOT IS_ABSOLUTE ${src})
+    set(src ${CMAKE_CURRENT_SOURCE_DIR}/${src})
   endif()
   get_filename_component(page ${src} NAME_WLE)
   string(REGEX MATCH "[0-9]$" section ${page})
   set(out ${PROJECT_BINARY_DIR}/man/${page})
   add_custom_command(OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
-    COMMAND ${SCDOC} < ${CMAKE_CURRENT_SOURCE_DIR}/${src} > ${out}
-    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src}
+    COMMAND ${SCDOC} < ${src} | awk -f ${PROJECT_SOURCE_DIR}/conf/man-tidy.awk > ${out}
+    # scdoc's errors end the pipe with an empty page: fail the build instead.
+    COMMAND test -s ${out} && grep -q "^[.]SH NAME" ${out}
+    DEPENDS ${src} ${PROJECT_SOURCE_DIR}/conf/man-tidy.awk ${M_DEPENDS}
     COMMENT "man page ${page}" VERBATIM)
   add_custom_target(man-${page} DEPENDS ${out})
   add_dependencies(man man-${page})
