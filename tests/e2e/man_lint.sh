@@ -17,10 +17,11 @@ done
 
 # Every command of `tokenmint --help` has its own subsection.
 text=$(MANWIDTH=200 man -l "$man/tokenmint.1" 2>/dev/null)
+headings=$(grep -E '^   tokenmint ' <<<"$text")
 "$TM_TOOL" --help | awk '/^  [a-z]/ { print $1, $2 }' | while read -r w1 w2; do
     c=$w1
     "$TM_TOOL" "$w1" "$w2" --help 2>&1 | grep -q "^usage: tokenmint $w1 $w2" && c="$w1 $w2"
-    grep -Eq "^   tokenmint $c(\$|,| )" <<<"$text" || tm_fail "tokenmint(1) has no section for '$c'"
+    grep -Eq "tokenmint $c(\$|,)" <<<"$headings" || tm_fail "tokenmint(1) has no section for '$c'"
     grep -q "tokenmint $c" <<<"$(sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' <<<"$text")" ||
         tm_fail "tokenmint(1) synopsis lacks '$c'"
 done
@@ -28,8 +29,8 @@ done
 # Troubleshooting: every refusal code of the write policy.
 codes=$( (grep -o 'out->rv = CKR_[A-Z_]*' "$TM_SOURCE_DIR/pkcs11/policy.c" | sed 's/.*= //'
     awk '/rv = CKR_[A-Z_]*;/ { c = $3; sub(/;/, "", c); next }
-         /tm_audit_slot\(.*"refused"/ && c { print c } { c = "" }' "$TM_SOURCE_DIR/pkcs11/objects.c") |
-    grep -v -e CKR_HOST_MEMORY -e CKR_ARGUMENTS_BAD | sort -u)
+         /_audit_slot\(.*"refused"/ && c { print c } { c = "" }' "$TM_SOURCE_DIR/pkcs11/objects.c") |
+    grep -v -e CKR_OK -e CKR_HOST_MEMORY -e CKR_ARGUMENTS_BAD | sort -u)
 [ -n "$codes" ] || tm_fail "found no refusal codes in pkcs11/"
 trouble=$(MANWIDTH=200 man -l "$man/tokenmint-pkcs11.7" 2>/dev/null | sed -n '/^TROUBLESHOOTING/,/^[A-Z]/p')
 for c in $codes; do
