@@ -32,16 +32,18 @@ function(tm_add_man src component)
   get_filename_component(page ${src} NAME_WLE)
   string(REGEX MATCH "[0-9]$" section ${page})
   set(out ${PROJECT_BINARY_DIR}/man/${page})
-  add_custom_command(OUTPUT ${out}
+  add_custom_command(OUTPUT ${out} ${out}.gz
     COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
     COMMAND ${SCDOC} < ${src} | awk -f ${PROJECT_SOURCE_DIR}/conf/man-tidy.awk > ${out}
     # scdoc's errors end the pipe with an empty page: fail the build instead.
     COMMAND test -s ${out} && grep -q "^[.]SH NAME" ${out}
+    # Installed compressed, without a time stamp (Debian policy 12.1).
+    COMMAND gzip -9n -c ${out} > ${out}.gz
     DEPENDS ${src} ${PROJECT_SOURCE_DIR}/conf/man-tidy.awk ${M_DEPENDS}
     COMMENT "man page ${page}" VERBATIM)
   add_custom_target(man-${page} DEPENDS ${out})
   add_dependencies(man man-${page})
-  install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT ${component})
+  install(FILES ${out}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT ${component})
 endfunction()
 
 # Debian wants a copyright file and a (native package) changelog in every
