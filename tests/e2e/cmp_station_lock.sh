@@ -67,13 +67,28 @@ release
     tm_fail "--cmp-lock-dir without --cmp should be a usage error"
 grep -q "need --cmp URL" nocmp.out || { cat nocmp.out; tm_fail "the usage error should say why"; }
 
-# 3. Two processes on all 8 tokens at once.
-"$T" issue --all "${CMPARGS[@]}" --pin-source "$PIN" --jobs 2 >a.out 2>&1 &
+# 3. Two processes on all 8 tokens at once. RSA-3072 key generation keeps
+# the first on its tokens for seconds; the second starts once the first
+# holds a token's lock, so they do meet.
+"$T" issue --all "${CMPARGS[@]}" --pin-source "$PIN" --jobs 1 --key-type rsa:3072 >a.out 2>&1 &
 pa=$!
-"$T" issue --all "${CMPARGS[@]}" --pin-source "$PIN" --jobs 2 >b.out 2>&1 &
+held=
+for _ in $(seq 1 300); do
+    for f in "$XDG_RUNTIME_DIR"/tokenmint/locks/*; do
+        [ -f "$f" ] && ! flock -n "$f" true 2>/dev/null && { held=$f; break 2; }
+    done
+    sleep 0.05
+done
+[ -n "$held" ] || { cat a.out; tm_fail "the first process never took a token's lock"; }
+"$T" issue --all "${CMPARGS[@]}" --pin-source "$PIN" --jobs 2 --key-type rsa:3072 >b.out 2>&1 &
 pb=$!
-wait "$pa" || true
-wait "$pb" || true
+rc_a=0 rc_b=0
+wait "$pa" || rc_a=$?
+wait "$pb" || rc_b=$?
+[ "$rc_a" -le 1 ] && [ "$rc_b" -le 1 ] ||
+    { cat a.out b.out; tm_fail "exit codes $rc_a and $rc_b: want 0 or 1 each"; }
+[ "$(cat a.out b.out | grep -c "^FAIL.*$LOCKED")" -ge 1 ] ||
+    { cat a.out b.out; tm_fail "the two processes never met on a token"; }
 for s in "${TM_SERIALS[@]}"; do
     [ "$(cmp_certs_on "$s")" -eq 1 ] || { cat a.out b.out; tm_fail "token $s should hold one certificate"; }
 done

@@ -33,15 +33,39 @@ done
     grep -q "=Valid" || tm_fail "openssl ca -status does not read the index"
 
 # Both processes on every token at once: each token is taken by one of them.
+# RSA-3072 key generation keeps the first process on its tokens for seconds;
+# the second starts once the first holds a token's lock, so they do meet.
 tm_make_tokens 8 x
 CA2="$TM_TMP/ca2"
 "$T" ca init "$CA2" >/dev/null
-"$T" issue --all --ca "$CA2" --pin-source "$PIN" --jobs 2 >"$TM_TMP/c.out" &
+"$T" issue --all --ca "$CA2" --pin-source "$PIN" --jobs 1 --key-type rsa:3072 >"$TM_TMP/c.out" 2>&1 &
 pc=$!
-"$T" issue --all --ca "$CA2" --pin-source "$PIN" --jobs 2 >"$TM_TMP/d.out" &
+held=
+for _ in $(seq 1 300); do
+    for f in "$CA2"/locks/*; do
+        [ -f "$f" ] && ! flock -n "$f" true 2>/dev/null && { held=$f; break 2; }
+    done
+    sleep 0.05
+done
+[ -n "$held" ] || { cat "$TM_TMP/c.out"; tm_fail "the first process never took a token's lock"; }
+"$T" issue --all --ca "$CA2" --pin-source "$PIN" --jobs 2 --key-type rsa:3072 >"$TM_TMP/d.out" 2>&1 &
 pd=$!
-wait "$pc" || true
-wait "$pd" || true
+rc_c=0 rc_d=0
+wait "$pc" || rc_c=$?
+wait "$pd" || rc_d=$?
+# Losing a token to the other process is a per-token failure (exit 1), never
+# a usage error or a crash.
+[ "$rc_c" -le 1 ] && [ "$rc_d" -le 1 ] ||
+    { cat "$TM_TMP/c.out" "$TM_TMP/d.out"; tm_fail "exit codes $rc_c and $rc_d: want 0 or 1 each"; }
+LOCKED="another tokenmint process is issuing to this token"
+lost=$(cat "$TM_TMP/c.out" "$TM_TMP/d.out" | grep -c "^FAIL.*$LOCKED" || true)
+[ "$lost" -ge 1 ] || { cat "$TM_TMP/c.out" "$TM_TMP/d.out"; tm_fail "the two processes never met on a token"; }
+if cat "$TM_TMP/c.out" "$TM_TMP/d.out" | grep '^FAIL' | grep -v "$LOCKED"; then
+    tm_fail "a token failed for a reason other than the other process's lock"
+fi
+[ "$(cat "$TM_TMP/c.out" "$TM_TMP/d.out" | grep -c '^OK .* issued ')" -eq 8 ] ||
+    { cat "$TM_TMP/c.out" "$TM_TMP/d.out"; tm_fail "8 issues between the two processes"; }
+echo "tokens lost to the other process's lock: $lost"
 # A re-run finds every token done and issues nothing.
 "$T" issue --all --ca "$CA2" --pin-source "$PIN" >"$TM_TMP/e.out" ||
     { cat "$TM_TMP/c.out" "$TM_TMP/d.out" "$TM_TMP/e.out"; tm_fail "re-run after the race failed"; }

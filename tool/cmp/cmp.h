@@ -124,7 +124,6 @@ typedef struct tool_cmp_http tool_cmp_http;
 /* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). */
 tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
                                    char *err, size_t errlen);
-int tool_cmp_http_port(tool_cmp_http *h);
 void tool_cmp_http_stop(tool_cmp_http *h);
 /* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
 int tool_cmp_http_serve_until_signal(tool_cmp_http *h, const char *port_file);

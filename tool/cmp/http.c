@@ -245,11 +245,6 @@ tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp
     return h;
 }
 
-int tool_cmp_http_port(tool_cmp_http *h)
-{
-    return h ? h->port : 0;
-}
-
 void tool_cmp_http_stop(tool_cmp_http *h)
 {
     if (!h)
