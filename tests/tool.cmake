@@ -22,3 +22,9 @@ tm_add_unit(test_tool_ca
 target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR} ${PROJECT_SOURCE_DIR}/pkcs11)
 target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
   TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")
+
+# Issue 11: the CA's records in a database, stock openssl ca on the same
+# directory, migration of old-format directories, kill -9 under load.
+foreach(t openssl_roundtrip migrate)
+  tm_add_e2e(cadb_${t} cadb_${t}.sh tool cadb)
+endforeach()
