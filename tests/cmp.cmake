@@ -7,7 +7,7 @@
 add_executable(bench_cmp bench/bench_cmp.c)
 target_link_libraries(bench_cmp PRIVATE tokenmint-profile OpenSSL::Crypto Threads::Threads)
 
-foreach(t openssl_client relay mock deferred load bad_input station_lock)
+foreach(t openssl_client relay mock deferred load bad_input station_lock watch checked_first)
   tm_add_e2e(cmp_${t} cmp_${t}.sh cmp)
 endforeach()
 

@@ -47,7 +47,8 @@
  * at most about 5% of its time. Other callers rewrite after every batch. */
 #define CA_VIEW_MIN_MS 250.0
 
-struct tool_ca {
+typedef struct local_ca {
+    tool_ca base; /* first: the interface (ca/ca.h) */
     char dir[PATH_MAX];
     char newcerts[PATH_MAX];
     char index[PATH_MAX];
@@ -69,13 +70,16 @@ struct tool_ca {
     int view_thread_on, view_stop;
     double view_at, view_cost;
     struct stat view_sb;
-    /* group commit */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    tool_ca_item **pending;
-    size_t npending, cap;
-    int busy;
-};
+} local_ca;
+
+static const tool_ca_ops local_ops;
+static void local_close(tool_ca *base);
+
+/* The local CA behind a tool_ca, or NULL when ca is another backend. */
+static local_ca *local_of(tool_ca *ca)
+{
+    return ca && ca->ops == &local_ops ? (local_ca *)ca : NULL;
+}
 
 int tool_spki_hash(EVP_PKEY *pub, char hex[65])
 {
@@ -457,7 +461,7 @@ out:
 
 static void import_say(const char *line, void *user)
 {
-    tool_ca *ca = user;
+    local_ca *ca = user;
     /* an operator must see what was taken in or refused, not only with debug */
     tool_err("CA %s: %s", ca->dir, line);
 }
@@ -469,14 +473,14 @@ static double mono_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static tool_ca_paths paths_of(tool_ca *ca)
+static tool_ca_paths paths_of(local_ca *ca)
 {
     tool_ca_paths p = {ca->dir, ca->index, ca->serial[0] ? ca->serial : NULL, ca->newcerts};
     return p;
 }
 
 /* Under the flock: takes in what others wrote, rewrites the view. */
-static int view_sync_locked(tool_ca *ca, int import, char *err, size_t errlen)
+static int view_sync_locked(local_ca *ca, int import, char *err, size_t errlen)
 {
     tool_ca_paths p = paths_of(ca);
     tool_ca_import_report rep;
@@ -493,7 +497,7 @@ static int view_sync_locked(tool_ca *ca, int import, char *err, size_t errlen)
     return 1;
 }
 
-static int view_sync(tool_ca *ca, int force, char *err, size_t errlen)
+static int view_sync(local_ca *ca, int force, char *err, size_t errlen)
 {
     tool_ca_paths p = paths_of(ca);
     double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
@@ -546,7 +550,7 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
                         tool_crypto *crypto, const char *operator_id, int need_key, char *err,
                         size_t errlen)
 {
-    tool_ca *ca = calloc(1, sizeof *ca);
+    local_ca *ca = calloc(1, sizeof *ca);
     char path[PATH_MAX + 32], e[300], cnfdb[2048];
     CONF *conf = NULL;
     long line = -1;
@@ -554,10 +558,9 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
 
     if (!ca)
         return NULL;
+    tool_ca_base_init(&ca->base, &local_ops);
     ca->lockfd = -1;
-    pthread_mutex_init(&ca->mu, NULL);
     pthread_mutex_init(&ca->dbmu, NULL);
-    pthread_cond_init(&ca->cv, NULL);
     ca->prof = prof;
     ca->crypto = crypto;
     snprintf(ca->operator_id, sizeof ca->operator_id, "%s", operator_id ? operator_id : "-");
@@ -634,10 +637,10 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
         goto fail;
     }
     NCONF_free(conf);
-    return ca;
+    return &ca->base;
 fail:
     NCONF_free(conf);
-    tool_ca_close(ca);
+    local_close(&ca->base);
     return NULL;
 }
 
@@ -659,8 +662,9 @@ tool_ca *tool_ca_open(const char *dir, const tm_profile *prof, tool_crypto *cryp
     return ca_open(dir, NULL, prof, crypto, operator_id, 1, err, errlen);
 }
 
-void tool_ca_close(tool_ca *ca)
+static void local_close(tool_ca *base)
 {
+    local_ca *ca = (local_ca *)base;
     char e[600];
 
     if (!ca)
@@ -683,23 +687,21 @@ void tool_ca_close(tool_ca *ca)
         close(ca->lockfd);
     X509_free(ca->root);
     EVP_PKEY_free(ca->key);
-    free(ca->pending);
-    pthread_mutex_destroy(&ca->mu);
     pthread_mutex_destroy(&ca->dbmu);
-    pthread_cond_destroy(&ca->cv);
+    tool_ca_base_clear(&ca->base);
     free(ca);
 }
 
-X509 *tool_ca_root(tool_ca *ca)
+static X509 *local_root(tool_ca *base)
 {
-    return ca->root;
+    return ((local_ca *)base)->root;
 }
 
 /* The lazy view's writer: at most one gap after the batch that made the
  * view dirty, index.txt is rewritten even when no batch follows. */
 static void *view_writer(void *arg)
 {
-    tool_ca *ca = arg;
+    local_ca *ca = arg;
     char e[600];
 
     pthread_mutex_lock(&ca->dbmu);
@@ -731,8 +733,10 @@ static void *view_writer(void *arg)
     return NULL;
 }
 
-void tool_ca_set_lazy_view(tool_ca *ca, int lazy)
+void tool_ca_set_lazy_view(tool_ca *base, int lazy)
 {
+    local_ca *ca = local_of(base);
+
     if (!ca)
         return;
     ca->view_lazy = lazy;
@@ -745,13 +749,15 @@ void tool_ca_set_lazy_view(tool_ca *ca, int lazy)
     }
 }
 
-struct tool_castore *tool_ca_store(tool_ca *ca)
+struct tool_castore *tool_ca_store(tool_ca *base)
 {
+    local_ca *ca = local_of(base);
     return ca ? ca->db : NULL;
 }
 
-X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
+static X509 *local_find_by_key(tool_ca *base, EVP_PKEY *pub, const char *purpose)
 {
+    local_ca *ca = (local_ca *)base;
     char spki[65];
     tool_cs_record r;
     X509 *x = NULL;
@@ -771,7 +777,7 @@ X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose)
 /* Steps 9 and 10 for one request, outside the database lock: the
  * certificate is signed (with a random serial, checked for uniqueness later
  * by the database) but not yet stored. */
-static X509 *issue_one(tool_ca *ca, tool_ca_item *it)
+static X509 *issue_one(local_ca *ca, tool_ca_item *it)
 {
     tm_violations *v = tm_violations_new();
     EVP_PKEY *pub = X509_REQ_get0_pubkey(it->req);
@@ -822,7 +828,7 @@ bad:
  * token serial, same subject). Anything else is a key moved to another
  * binding and is refused. 1 same, 0 refused (it->error says why).
  */
-static int same_binding(tool_ca *ca, tool_ca_item *it, X509 *fresh, X509 *before,
+static int same_binding(local_ca *ca, tool_ca_item *it, X509 *fresh, X509 *before,
                         const char *before_serial, const char *before_token)
 {
     tm_binding a, b;
@@ -854,7 +860,7 @@ static void fail_item(tool_ca_item *it, int unavailable, const char *fmt, const 
 }
 
 /* Draws a new serial and signs again (the database had the serial). */
-static int reserial(tool_ca *ca, tool_ca_item *it)
+static int reserial(local_ca *ca, tool_ca_item *it)
 {
     ASN1_INTEGER *r = tm_profile_random_serial();
     char e[300];
@@ -869,7 +875,7 @@ static int reserial(tool_ca *ca, tool_ca_item *it)
 /* Under dbmu inside a batch: stores item i or finds its earlier certificate.
  * Returns 1 (item has its answer), 0 (item refused), -1 (the batch failed:
  * code in *code). */
-static int store_one(tool_ca *ca, tool_ca_item *items, size_t i, char (*spki)[65], int *fresh,
+static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[65], int *fresh,
                      int *code)
 {
     tool_ca_item *it = &items[i];
@@ -960,8 +966,9 @@ out:
  * holds the never-twice lookups and the inserts of the whole batch, and its
  * commit makes them durable before anyone is answered.
  */
-size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
+static size_t local_issue_batch(tool_ca *base, tool_ca_item *items, size_t n)
 {
+    local_ca *ca = (local_ca *)base;
     size_t i, issued = 0;
     char(*spki)[65] = calloc(n ? n : 1, sizeof *spki);
     int *fresh = calloc(n ? n : 1, sizeof *fresh);
@@ -1040,74 +1047,35 @@ size_t tool_ca_issue_batch(tool_ca *ca, tool_ca_item *items, size_t n)
     return issued;
 }
 
-int tool_ca_token_lock(tool_ca *ca, const unsigned char *serial, size_t len)
+static int local_token_lock(tool_ca *base, const unsigned char *serial, size_t len, char *err,
+                            size_t errlen)
 {
+    local_ca *ca = (local_ca *)base;
     char dir[PATH_MAX + 16];
+    int fd = -1;
 
-    if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) >= sizeof dir)
-        return -1;
-    return tool_token_lock(dir, serial, len);
+    if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) < sizeof dir)
+        fd = tool_token_lock(dir, serial, len);
+    if (fd == -1)
+        snprintf(err, errlen, "cannot take the token's lock in the CA directory");
+    return fd;
 }
 
-void tool_ca_token_unlock(int fd)
+/* ca_open checked the directory, its key and root, and its database. */
+static int local_check(tool_ca *base, char *err, size_t errlen)
 {
-    tool_token_unlock(fd);
+    (void)base;
+    (void)err;
+    (void)errlen;
+    return 1;
 }
 
-void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
-{
-    tool_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
-    pthread_mutex_lock(&ca->mu);
-    if (ca->npending == ca->cap) {
-        size_t nc = ca->cap ? ca->cap * 2 : 16;
-        tool_ca_item **t = realloc(ca->pending, nc * sizeof *t);
-        if (!t) {
-            pthread_mutex_unlock(&ca->mu);
-            snprintf(item->error, sizeof item->error, "out of memory");
-            return;
-        }
-        ca->pending = t;
-        ca->cap = nc;
-    }
-    ca->pending[ca->npending++] = item;
-    while (!item->done) {
-        if (!ca->busy) {
-            /* Leader: takes every request waiting now into one batch. */
-            size_t n = ca->npending, i;
-            tool_ca_item *batch = calloc(n, sizeof *batch);
-            tool_ca_item **who = malloc(n * sizeof *who);
-            ca->busy = 1;
-            if (!batch || !who) {
-                for (i = 0; i < n; i++) {
-                    snprintf(ca->pending[i]->error, sizeof ca->pending[i]->error, "out of memory");
-                    ca->pending[i]->done = 1;
-                }
-                ca->npending = 0;
-                ca->busy = 0;
-                free(batch);
-                free(who);
-                pthread_cond_broadcast(&ca->cv);
-                continue;
-            }
-            memcpy(who, ca->pending, n * sizeof *who);
-            for (i = 0; i < n; i++)
-                batch[i] = *who[i];
-            ca->npending = 0;
-            pthread_mutex_unlock(&ca->mu);
-            tool_ca_issue_batch(ca, batch, n);
-            pthread_mutex_lock(&ca->mu);
-            for (i = 0; i < n; i++) {
-                who[i]->cert = batch[i].cert;
-                memcpy(who[i]->error, batch[i].error, sizeof batch[i].error);
-                who[i]->done = 1;
-            }
-            free(batch);
-            free(who);
-            ca->busy = 0;
-            pthread_cond_broadcast(&ca->cv);
-        } else {
-            pthread_cond_wait(&ca->cv, &ca->mu);
-        }
-    }
-    pthread_mutex_unlock(&ca->mu);
-}
+static const tool_ca_ops local_ops = {
+    .name = "local CA",
+    .check = local_check,
+    .issue_batch = local_issue_batch,
+    .root = local_root,
+    .find_by_key = local_find_by_key,
+    .token_lock = local_token_lock,
+    .close = local_close,
+};

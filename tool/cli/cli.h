@@ -6,6 +6,7 @@
 #ifndef TOKENMINT_TOOL_CLI_H
 #define TOKENMINT_TOOL_CLI_H
 
+#include "cmp/cmp.h"
 #include "station/station.h"
 #include "tm_profile.h"
 
@@ -32,6 +33,7 @@ typedef struct tool_common {
     int jobs;
     char **uris;
     size_t nuris;
+    tool_cmp_station cmp; /* --cmp*: owned until the session's CA takes it */
 } tool_common;
 
 /* Command-line options, shared by the subcommands (cli/main.c). */
@@ -57,6 +59,18 @@ enum {
     O_COUNT,
     O_DB,
     O_HELP,
+    /* the CMP CA (cmp/station.c) */
+    O_CMP,
+    O_CMP_ROOT,
+    O_CMP_SECRET,
+    O_CMP_REF,
+    O_CMP_CERT,
+    O_CMP_KEY,
+    O_CMP_SRVCERT,
+    O_CMP_TRUSTED,
+    O_CMP_JOBS,
+    O_CMP_TIMEOUT,
+    O_CMP_LOCKDIR,
 };
 
 typedef struct tool_parsed {
@@ -74,8 +88,10 @@ void tool_parsed_free(tool_parsed *p);
 extern const char *tool_common_help;
 extern const char *tool_token_help;
 
-/* Sets up station, crypto, profile, config, operator for a command that
- * touches tokens. Returns TOOL_EXIT_OK or an exit code. */
+/* Sets up profile, config, station, crypto, the operator (flags:
+ * TOOL_SESSION_OPERATOR) and the CA (TOOL_SESSION_CA: --ca DIR or --cmp URL,
+ * into s->run.ca) for a command that touches tokens; every check that needs
+ * no token comes first. Returns TOOL_EXIT_OK or an exit code. */
 typedef struct tool_session {
     tool_station st;
     tool_crypto crypto;
@@ -85,7 +101,9 @@ typedef struct tool_session {
     char operator_id[256];
     tool_run run;
 } tool_session;
-int tool_session_open(tool_session *s, const tool_common *c, int need_operator);
+#define TOOL_SESSION_OPERATOR 1
+#define TOOL_SESSION_CA 2
+int tool_session_open(tool_session *s, tool_common *c, int flags);
 void tool_session_close(tool_session *s);
 /* Tokens selected by --all / --token, as pointers into s->st.tokens (caller frees array). */
 int tool_session_tokens(tool_session *s, const tool_common *c, int default_all, tool_token ***out,

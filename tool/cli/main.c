@@ -79,6 +79,17 @@ static const struct option long_opts[] = {
     {"count", required_argument, 0, O_COUNT},
     {"db", required_argument, 0, O_DB},
     {"help", no_argument, 0, O_HELP},
+    {"cmp", required_argument, 0, O_CMP},
+    {"cmp-root", required_argument, 0, O_CMP_ROOT},
+    {"cmp-secret-source", required_argument, 0, O_CMP_SECRET},
+    {"cmp-ref", required_argument, 0, O_CMP_REF},
+    {"cmp-cert", required_argument, 0, O_CMP_CERT},
+    {"cmp-key", required_argument, 0, O_CMP_KEY},
+    {"cmp-srvcert", required_argument, 0, O_CMP_SRVCERT},
+    {"cmp-trusted", required_argument, 0, O_CMP_TRUSTED},
+    {"cmp-jobs", required_argument, 0, O_CMP_JOBS},
+    {"cmp-timeout", required_argument, 0, O_CMP_TIMEOUT},
+    {"cmp-lock-dir", required_argument, 0, O_CMP_LOCKDIR},
     {0, 0, 0, 0},
 };
 
@@ -108,13 +119,14 @@ static const struct {
 /* Parses options; `allowed` lists the option codes this command takes. */
 int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
 {
-    int o, i, ok;
+    int o, i, ok, li;
+    char err[600];
 
     memset(p, 0, sizeof *p);
     p->c.uris = calloc(argc + 1, sizeof *p->c.uris);
     optind = 1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((li = -1, o = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
         if (o == 'h')
             o = O_HELP;
         if (o == '?' || o == ':') {
@@ -131,6 +143,13 @@ int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
         for (i = 0; i < TEXT_OPTS; i++)
             if (text_opts[i].code == o)
                 *(const char **)((char *)p + text_opts[i].at) = optarg;
+        if (o >= O_CMP && o <= O_CMP_LOCKDIR) {
+            if (!tool_cmp_station_opt(&p->c.cmp, long_opts[li].name, optarg, err, sizeof err)) {
+                tool_err("%s: %s", argv[0], err);
+                return 0;
+            }
+            continue;
+        }
         switch (o) {
         case O_JOBS: {
             char *end;
@@ -173,11 +192,55 @@ int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
 void tool_parsed_free(tool_parsed *p)
 {
     free(p->c.uris);
+    tool_cmp_station_clear(&p->c.cmp);
 }
 
 /* ---- session: what every token-touching command sets up ---------------------------- */
 
-int tool_session_open(tool_session *s, const tool_common *c, int need_operator)
+/* The CA before anything touches a token: a CMP CA is wholly checked here
+ * (it needs nothing from the station); a local CA is opened after the
+ * operator, since its key may be a token key and it records the operator. */
+static int session_cmp_ca(tool_session *s, tool_common *c)
+{
+    char err[600];
+
+    if (c->cmp.any && !c->cmp.url[0]) {
+        tool_err("--cmp-* options need --cmp URL");
+        return 0;
+    }
+    if (c->cmp.url[0] && c->ca_dir) {
+        tool_err("--ca DIR and --cmp URL: issue from one CA, not both");
+        return 0;
+    }
+    if (!c->cmp.url[0] && !c->ca_dir) {
+        tool_err("--ca DIR is required (or --cmp URL for a CMP CA)");
+        return 0;
+    }
+    if (!c->cmp.url[0])
+        return 1;
+    s->run.ca = tool_cmp_ca_open(&c->cmp, err, sizeof err);
+    if (!s->run.ca || !tool_ca_check(s->run.ca, err, sizeof err)) {
+        tool_err("%s", err);
+        return 0;
+    }
+    return 1;
+}
+
+static int session_local_ca(tool_session *s, tool_common *c)
+{
+    char err[600];
+
+    if (s->run.ca)
+        return 1;
+    s->run.ca = tool_ca_open(c->ca_dir, s->prof, &s->crypto, s->operator_id, err, sizeof err);
+    if (!s->run.ca || !tool_ca_check(s->run.ca, err, sizeof err)) {
+        tool_err("%s", err);
+        return 0;
+    }
+    return 1;
+}
+
+int tool_session_open(tool_session *s, tool_common *c, int flags)
 {
     char err[600];
     const char *conf = c->config ? c->config : getenv("TOKENMINT_TOOL_CONF");
@@ -219,6 +282,12 @@ int tool_session_open(tool_session *s, const tool_common *c, int need_operator)
                  c->keytype);
         return TOOL_EXIT_USAGE;
     }
+    if (c->cmp.any && !(flags & TOOL_SESSION_CA)) {
+        tool_err("--cmp-* options need a command that issues");
+        return TOOL_EXIT_USAGE;
+    }
+    if ((flags & TOOL_SESSION_CA) && !session_cmp_ca(s, c))
+        return TOOL_EXIT_USAGE;
     /* Step 2: station initialisation. The tool initialises the module first;
      * the provider then shares that initialisation. */
     if (!tool_station_open(&s->st, tool_default_module(c->module), err, sizeof err)) {
@@ -227,12 +296,15 @@ int tool_session_open(tool_session *s, const tool_common *c, int need_operator)
     }
     tool_crypto_open(&s->crypto, s->st.module_path);
     /* Step 1 (claim 6): the operator, before anything touches a token. */
-    if (need_operator && !tool_operator_auth(&s->cfg, &s->st, &s->crypto, c->operator_pass,
-                                             c->operator_token, c->operator_pin, s->operator_id,
-                                             sizeof s->operator_id, err, sizeof err)) {
+    if ((flags & TOOL_SESSION_OPERATOR) &&
+        !tool_operator_auth(&s->cfg, &s->st, &s->crypto, c->operator_pass, c->operator_token,
+                            c->operator_pin, s->operator_id, sizeof s->operator_id, err,
+                            sizeof err)) {
         tool_err("operator authentication refused: %s", err);
         return TOOL_EXIT_USAGE;
     }
+    if ((flags & TOOL_SESSION_CA) && !session_local_ca(s, c))
+        return TOOL_EXIT_USAGE;
     s->run.st = &s->st;
     s->run.crypto = &s->crypto;
     s->run.prof = s->prof;
@@ -534,9 +606,7 @@ static void issue_batch(tool_session *s, tool_token **tokens, size_t n, int jobs
         items[k].purpose = s->run.purpose;
         who[k++] = i;
     }
-    if (k && tool_cmp_active())
-        tool_cmp_issue_batch(items, k);
-    else if (k)
+    if (k)
         tool_ca_issue_batch(s->run.ca, items, k);
     for (i = 0; i < k; i++) {
         tool_job_set_cert(b.jobs[who[i]], items[i].cert, items[i].error);
@@ -560,19 +630,21 @@ out:
 
 static int cmd_issue(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
-                                  O_KEYTYPE, O_CA,     O_JOBS,    O_JSON,  O_ALL,
-                                  O_TOKEN,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
+    static const int allowed[] = {
+        O_MODULE,      O_CONFIG,  O_PROFILE,     O_PIN,         O_PURPOSE,    O_KEYTYPE,
+        O_CA,          O_JOBS,    O_JSON,        O_ALL,         O_TOKEN,      O_OPPASS,
+        O_OPTOKEN,     O_OPPIN,   O_CMP,         O_CMP_ROOT,    O_CMP_SECRET, O_CMP_REF,
+        O_CMP_CERT,    O_CMP_KEY, O_CMP_SRVCERT, O_CMP_TRUSTED, O_CMP_JOBS,   O_CMP_TIMEOUT,
+        O_CMP_LOCKDIR, 0};
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
     tool_result *results = NULL;
     tool_report rep;
     size_t n = 0, i;
-    char err[600];
     int rc;
 
-    if (!tool_cmp_take_args(&argc, argv) || !tool_parse(argc, argv, allowed, &p))
+    if (!tool_parse(argc, argv, allowed, &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint issue (--all | --token URI...) --ca DIR [--purpose P]\n"
@@ -596,23 +668,15 @@ static int cmd_issue(int argc, char **argv)
         tool_parsed_free(&p);
         return 0;
     }
-    if ((!p.c.ca_dir && !tool_cmp_active()) || p.nargs) {
-        tool_err("issue: %s", p.nargs ? "unexpected argument" : "--ca DIR is required");
+    if (p.nargs) {
+        tool_err("issue: unexpected argument %s", p.args[0]);
         tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
     }
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
-        rc = TOOL_EXIT_USAGE;
-        goto out;
-    }
-    s.run.ca = tool_cmp_active()
-                   ? NULL
-                   : tool_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
-    if (!s.run.ca && !tool_cmp_active()) {
-        tool_err("%s", err);
         rc = TOOL_EXIT_USAGE;
         goto out;
     }

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -105,6 +106,52 @@ int tool_cmp_client_opt(tool_cmp_client_opts *o, const char *name, const char *v
     }
     snprintf(err, errlen, "unknown CMP client option %s", name);
     return 0;
+}
+
+int tool_cmp_client_check(const tool_cmp_client_opts *o, const char *prefix, char *err,
+                          size_t errlen)
+{
+    int ssl = 0;
+
+    tool_return_val_if_fail(o != NULL && prefix != NULL, 0);
+    if (o->url && strncasecmp(o->url, "https://", 8) == 0) {
+        snprintf(err, errlen,
+                 "%s %s: https is not supported here (use http on a trusted network or a TLS "
+                 "proxy)",
+                 prefix, o->url);
+        return 0;
+    }
+    /* OpenSSL's parser takes a bare "host port" too: say the scheme. */
+    if (!o->url || strncasecmp(o->url, "http://", 7) != 0 ||
+        !OSSL_HTTP_parse_url(o->url, &ssl, NULL, NULL, NULL, NULL, NULL, NULL, NULL)) {
+        ERR_clear_error();
+        snprintf(err, errlen, "%s %s: not an http://HOST:PORT/PATH URL", prefix,
+                 o->url ? o->url : "(none)");
+        return 0;
+    }
+    if (!o->secret_len && !o->cert && !o->key) {
+        snprintf(err, errlen,
+                 "%s needs %s-secret-source FILE or %s-cert/%s-key to protect its messages", prefix,
+                 prefix, prefix, prefix);
+        return 0;
+    }
+    if (o->secret_len && !o->ref[0]) {
+        snprintf(err, errlen,
+                 "%s-secret-source needs %s-ref REF: the reference (senderKID) the server knows "
+                 "the secret by",
+                 prefix, prefix);
+        return 0;
+    }
+    if (!o->cert != !o->key) {
+        snprintf(err, errlen, "%s-cert and %s-key go together", prefix, prefix);
+        return 0;
+    }
+    if (o->cert && X509_check_private_key(o->cert, o->key) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "%s-key is not the key of %s-cert", prefix, prefix);
+        return 0;
+    }
+    return 1;
 }
 
 static int setup_ctx(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, char *err, size_t errlen)
@@ -255,205 +302,4 @@ out:
     ERR_clear_error();
     OSSL_CMP_CTX_free(ctx);
     return cert;
-}
-
-/* ---- `tokenmint issue --cmp URL` --------------------------------------------------- */
-
-static tool_cmp_client_opts station;
-static char station_url[2048];
-static int station_active;
-static char station_lock_dir[PATH_MAX];
-
-const char *tool_cmp_issue_help =
-    "CMP (instead of --ca DIR): steps 8-10 against a CMP server or relay\n"
-    "  --cmp URL               http://HOST:PORT/PATH of `tokenmint ca serve`, `tokenmint relay`\n"
-    "                          or any CMP CA that takes p10cr\n"
-    "  --cmp-root FILE         the CA root certificate the station verifies against (step 11)\n"
-    "  --cmp-secret-source FILE   PBMAC shared secret (first line of FILE)\n"
-    "  --cmp-ref REF           our reference (senderKID) with the secret\n"
-    "  --cmp-cert FILE --cmp-key FILE   signature protection with this certificate and key\n"
-    "  --cmp-srvcert FILE      pin the server's CMP signer certificate\n"
-    "  --cmp-trusted FILE      trust anchors for the server's signer certificate\n"
-    "  --cmp-jobs N            requests in flight at once (default 8, at most 64)\n"
-    "  --cmp-timeout S         seconds per transaction, polling included (default 120)\n"
-    "  --cmp-lock-dir DIR      per-token lock files, shared by every issue --cmp on this\n"
-    "                          station (default $XDG_RUNTIME_DIR/tokenmint/locks, else\n"
-    "                          /run/tokenmint/locks)\n";
-
-int tool_cmp_active(void)
-{
-    return station_active;
-}
-
-/*
- * Without a CA directory, two `issue --cmp` runs on one station meet only in
- * a station-local directory; every run has to pick the same one, so the
- * default depends on nothing but the user's runtime directory. Settled while
- * the arguments are read, before any worker thread asks for it.
- */
-static int default_lock_dir(void)
-{
-    const char *rt = getenv("XDG_RUNTIME_DIR");
-    size_t len;
-
-    if (station_lock_dir[0])
-        return 1;
-    if (!rt || rt[0] != '/')
-        rt = "/run";
-    len = strlen(rt);
-    if (len >= sizeof station_lock_dir - 100)
-        return 0;
-    memcpy(station_lock_dir, rt, len);
-    memcpy(station_lock_dir + len, "/tokenmint", sizeof "/tokenmint");
-    mkdir(station_lock_dir, 0755);
-    memcpy(station_lock_dir + len + strlen("/tokenmint"), "/locks", sizeof "/locks");
-    return 1;
-}
-
-const char *tool_cmp_lock_dir(void)
-{
-    return station_active && station_lock_dir[0] ? station_lock_dir : NULL;
-}
-
-X509 *tool_cmp_station_root(void)
-{
-    return station_active ? station.root : NULL;
-}
-
-int tool_cmp_take_args(int *argc, char **argv)
-{
-    int i, j, n = *argc;
-    char err[600];
-
-    for (i = 1; i < n;) {
-        const char *a = argv[i], *val;
-        char name[64];
-        const char *eq;
-        int used = 2;
-
-        if (strncmp(a, "--cmp", 5) != 0 || (a[5] && a[5] != '-' && a[5] != '=')) {
-            i++;
-            continue;
-        }
-        eq = strchr(a, '=');
-        if (eq) {
-            val = eq + 1;
-            used = 1;
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
-        } else {
-            if (i + 1 >= n) {
-                tool_err("issue: %s needs a value", a);
-                return 0;
-            }
-            val = argv[i + 1];
-            snprintf(name, sizeof name, "%s", a);
-        }
-        if (!strcmp(name, "--cmp")) {
-            snprintf(station_url, sizeof station_url, "%s", val);
-            station.url = station_url;
-            station_active = 1;
-        } else if (!strcmp(name, "--cmp-lock-dir")) {
-            if (!val[0] || strlen(val) >= sizeof station_lock_dir - 80) {
-                tool_err("issue: --cmp-lock-dir: a directory path (at most %zu bytes)",
-                         sizeof station_lock_dir - 81);
-                return 0;
-            }
-            snprintf(station_lock_dir, sizeof station_lock_dir, "%s", val);
-        } else if (!strcmp(name, "--cmp-jobs") || !strcmp(name, "--cmp-timeout")) {
-            char *end;
-            long v = strtol(val, &end, 10), max = !strcmp(name, "--cmp-jobs") ? 64 : 3600;
-            if (*end || v < 1 || v > max) {
-                tool_err("issue: %s %s: a number from 1 to %ld", name, val, max);
-                return 0;
-            }
-            if (!strcmp(name, "--cmp-jobs"))
-                station.jobs = (int)v;
-            else
-                station.timeout = (int)v;
-        } else if (!tool_cmp_client_opt(&station, name + 6, val, err, sizeof err)) {
-            tool_err("issue: %s: %s", name, err);
-            return 0;
-        }
-        for (j = i; j + used <= n; j++)
-            argv[j] = argv[j + used];
-        n -= used;
-    }
-    *argc = n;
-    argv[n] = NULL;
-    if (!station_active) {
-        if (station.secret_len || station.cert || station.root || station_lock_dir[0]) {
-            tool_err("issue: --cmp-* options need --cmp URL");
-            return 0;
-        }
-        return 1;
-    }
-    if (!station.root) {
-        tool_err("issue: --cmp needs --cmp-root FILE, the CA root to verify certificates "
-                 "against (step 11)");
-        return 0;
-    }
-    if (!station.secret_len && !(station.cert && station.key)) {
-        tool_err("issue: --cmp needs --cmp-secret-source FILE or --cmp-cert/--cmp-key to "
-                 "protect its messages");
-        return 0;
-    }
-    if (!station.jobs)
-        station.jobs = 8;
-    if (!default_lock_dir()) {
-        tool_err("issue: $XDG_RUNTIME_DIR is too long for the token locks; choose a directory "
-                 "with --cmp-lock-dir");
-        return 0;
-    }
-    return 1;
-}
-
-typedef struct batch_ctx {
-    pthread_mutex_t mu;
-    tool_ca_item *items;
-    size_t n, next, issued;
-} batch_ctx;
-
-static void *batch_worker(void *arg)
-{
-    batch_ctx *b = arg;
-    for (;;) {
-        size_t i;
-        tool_ca_item *it;
-        pthread_mutex_lock(&b->mu);
-        i = b->next++;
-        pthread_mutex_unlock(&b->mu);
-        if (i >= b->n)
-            break;
-        it = &b->items[i];
-        it->cert = tool_cmp_client_p10cr(&station, it->req, NULL, it->error, sizeof it->error);
-        if (it->cert) {
-            pthread_mutex_lock(&b->mu);
-            b->issued++;
-            pthread_mutex_unlock(&b->mu);
-        }
-        it->done = 1;
-    }
-    return NULL;
-}
-
-size_t tool_cmp_issue_batch(tool_ca_item *items, size_t n)
-{
-    batch_ctx b = {.items = items, .n = n};
-    pthread_t th[64];
-    size_t nth = (size_t)(station.jobs > 0 ? station.jobs : 8), i, started = 0;
-
-    if (nth > n)
-        nth = n;
-    if (nth > sizeof th / sizeof th[0])
-        nth = sizeof th / sizeof th[0];
-    pthread_mutex_init(&b.mu, NULL);
-    for (i = 0; i < nth; i++)
-        if (pthread_create(&th[started], NULL, batch_worker, &b) == 0)
-            started++;
-    if (!started)
-        batch_worker(&b);
-    for (i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    pthread_mutex_destroy(&b.mu);
-    return b.issued;
 }

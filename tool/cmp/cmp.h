@@ -23,6 +23,7 @@
 #ifndef TOKENMINT_CMP_H
 #define TOKENMINT_CMP_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <openssl/cmp.h>
@@ -214,28 +215,33 @@ void tool_cmp_client_opts_clear(tool_cmp_client_opts *o);
 int tool_cmp_client_opt(tool_cmp_client_opts *o, const char *name, const char *value, char *err,
                         size_t errlen);
 
-/* ---- `tokenmint issue --cmp URL`: hooks for cli/main.c and station/pipeline.c ------------ */
+/* Checks what can be checked before the first transaction: the URL (http
+ * only), protection (a secret with its reference, or a certificate with its
+ * key). prefix names the options in messages ("--cmp", "--upstream").
+ * Returns 1, or 0 with err. */
+int tool_cmp_client_check(const tool_cmp_client_opts *o, const char *prefix, char *err,
+                          size_t errlen);
 
-/*
- * Takes the --cmp* options out of argv (the rest goes to the common parser).
- * Returns 0 on a usage error (printed). After it, tool_cmp_active() says whether
- * issue runs against a CMP server instead of a local CA directory.
- */
-int tool_cmp_take_args(int *argc, char **argv);
-int tool_cmp_active(void);
-/* The CA root for step 11 in CMP mode (borrowed), NULL when not active. */
-X509 *tool_cmp_station_root(void);
-/* Where issue --cmp keeps its per-token lock files (--cmp-lock-dir, else
- * $XDG_RUNTIME_DIR/tokenmint/locks, else /run/tokenmint/locks; the parent
- * of the default is made), NULL when not active. */
-const char *tool_cmp_lock_dir(void);
+/* ---- the station's CMP client as a CA backend (cmp/station.c) ----------------- */
+
+/* `issue --cmp URL`, `watch --cmp URL`: the --cmp* options as given. */
+typedef struct tool_cmp_station {
+    tool_cmp_client_opts o;  /* o.url points at url */
+    char url[2048];          /* --cmp; empty: not given */
+    char lock_dir[PATH_MAX]; /* --cmp-lock-dir; empty: the default */
+    int any;                 /* some --cmp* option was given */
+} tool_cmp_station;
+
+/* One option by its long name without dashes ("cmp", "cmp-root", "cmp-jobs",
+ * ...). Files are read here. Returns 1, or 0 with err naming the option. */
+int tool_cmp_station_opt(tool_cmp_station *s, const char *name, const char *value, char *err,
+                         size_t errlen);
+void tool_cmp_station_clear(tool_cmp_station *s);
+/* A CA (ca/ca.h) that issues over CMP. Takes what s holds (s is emptied).
+ * tool_ca_check then checks the whole configuration. */
+struct tool_ca;
+struct tool_ca *tool_cmp_ca_open(tool_cmp_station *s, char *err, size_t errlen);
 extern const char *tool_cmp_issue_help;
-
-/* Steps 8-10 over CMP: every item's request in flight at once (up to --cmp-jobs),
- * item->cert or item->error filled like tool_ca_issue_batch. Returns the number
- * issued. Items are ca/ca.h's tool_ca_item. */
-struct tool_ca_item;
-size_t tool_cmp_issue_batch(struct tool_ca_item *items, size_t n);
 
 /* ---- shared helpers -------------------------------------------------------------- */
 

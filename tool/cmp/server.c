@@ -170,19 +170,28 @@ static void txn_free(txn *t)
     free(t);
 }
 
-/* Drops one reference (srv->mu held by the caller). */
-static void txn_unref_locked(tool_cmp_srv *s, txn *t)
+/* Drops n references at once (srv->mu held by the caller): one decrement and
+ * one test, so no path reads t after a free of an earlier drop. */
+static void txn_drop_locked(tool_cmp_srv *s, txn *t, int n)
 {
     (void)s;
-    if (--t->refs == 0)
+    t->refs -= n;
+    if (t->refs == 0)
         txn_free(t);
 }
 
-static void txn_unlink_locked(tool_cmp_srv *s, txn *t)
+static void txn_unref_locked(tool_cmp_srv *s, txn *t)
+{
+    txn_drop_locked(s, t, 1);
+}
+
+/* Takes t out of the table. Returns 1 when it was there: the table's reference
+ * is then the caller's to drop. */
+static int txn_take_out_locked(tool_cmp_srv *s, txn *t)
 {
     txn **pp;
     if (!t->in_table)
-        return;
+        return 0;
     for (pp = &s->txns; *pp; pp = &(*pp)->next)
         if (*pp == t) {
             *pp = t->next;
@@ -190,7 +199,13 @@ static void txn_unlink_locked(tool_cmp_srv *s, txn *t)
         }
     t->in_table = 0;
     s->ntxns--;
-    txn_unref_locked(s, t);
+    return 1;
+}
+
+static void txn_unlink_locked(tool_cmp_srv *s, txn *t)
+{
+    if (txn_take_out_locked(s, t))
+        txn_unref_locked(s, t);
 }
 
 static void expire_locked(tool_cmp_srv *s, time_t now)
@@ -892,9 +907,8 @@ int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, 
         }
     }
     pthread_mutex_lock(&s->mu);
-    if (t->done)
-        txn_unlink_locked(s, t);
-    txn_unref_locked(s, t);
+    /* Our reference, and the table's when the transaction is over. */
+    txn_drop_locked(s, t, 1 + (t->done ? txn_take_out_locked(s, t) : 0));
     pthread_mutex_unlock(&s->mu);
 out:
     OSSL_CMP_MSG_free(req);

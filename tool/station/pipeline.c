@@ -11,7 +11,6 @@
  * again.
  */
 #include "ca/ca.h"
-#include "cmp/cmp.h"
 #include "station/station.h"
 
 #include <errno.h>
@@ -556,29 +555,20 @@ int tool_job_prepare(tool_job *j)
 {
     token_ctx *c = &j->c;
 
-    /* Two processes never work on one token at once: with a local CA the
-     * locks are in its directory, with --cmp in a station-local one. */
+    /* Two processes never work on one token at once: the CA says where the
+     * lock is (a local CA in its directory, CMP in a station-local one). */
     if (c->run->ca && c->t->serial_len) {
-        j->lockfd = tool_ca_token_lock(c->run->ca, c->t->serial, c->t->serial_len);
+        char e[600] = "";
+        j->lockfd = tool_ca_token_lock(c->run->ca, c->t->serial, c->t->serial_len, e, sizeof e);
         if (j->lockfd == -2)
             return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
         if (j->lockfd < 0)
-            return fail(c, 3, "cannot take the token's lock in the CA directory");
-    } else if (tool_cmp_active() && c->t->serial_len) {
-        const char *dir = tool_cmp_lock_dir();
-        j->lockfd = dir ? tool_token_lock(dir, c->t->serial, c->t->serial_len) : -1;
-        if (j->lockfd == -2)
-            return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
-        if (j->lockfd < 0)
-            return fail(c, 3,
-                        "cannot take the token's lock in %s: %s (choose a writable directory "
-                        "with --cmp-lock-dir)",
-                        dir ? dir : "the lock directory", strerror(errno));
+            return fail(c, 3, "%s", e);
     }
     if (!prepare(c, 1))
         return 0;
     /* A certificate issued for this key by an interrupted run: write it, never re-issue. */
-    if (c->res->key_reused && c->run->ca) /* with --cmp the CA finds it by key itself */
+    if (c->res->key_reused && c->run->ca) /* a CMP CA finds it by key itself */
         j->cert = tool_ca_find_by_key(c->run->ca, c->pub, c->run->purpose);
     if (j->cert) {
         c->res->kind = TOOL_RES_WRITTEN;
@@ -612,8 +602,7 @@ void tool_job_finish(tool_job *j)
         goto out;
     cert_serial_hex(j->cert, c->res->cert_serial, sizeof c->res->cert_serial);
     roots = X509_STORE_new();
-    if (!roots || !X509_STORE_add_cert(roots, c->run->ca ? tool_ca_root(c->run->ca)
-                                                         : tool_cmp_station_root())) {
+    if (!roots || !X509_STORE_add_cert(roots, tool_ca_root(c->run->ca))) {
         fail(c, 11, "out of memory");
         goto out;
     }

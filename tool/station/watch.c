@@ -122,9 +122,11 @@ static void waiter_stop(waiter *w)
 
 int tool_cmd_watch(int argc, char **argv)
 {
-    static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,    O_PURPOSE,
-                                  O_KEYTYPE, O_CA,     O_JSON,    O_OPPASS, O_OPTOKEN,
-                                  O_OPPIN,   O_COUNT,  0};
+    static const int allowed[] = {
+        O_MODULE,      O_CONFIG,      O_PROFILE,    O_PIN,         O_PURPOSE,     O_KEYTYPE,
+        O_CA,          O_JSON,        O_OPPASS,     O_OPTOKEN,     O_OPPIN,       O_COUNT,
+        O_CMP,         O_CMP_ROOT,    O_CMP_SECRET, O_CMP_REF,     O_CMP_CERT,    O_CMP_KEY,
+        O_CMP_SRVCERT, O_CMP_TRUSTED, O_CMP_JOBS,   O_CMP_TIMEOUT, O_CMP_LOCKDIR, 0};
     tool_parsed p;
     tool_session s;
     tool_report rep;
@@ -140,29 +142,20 @@ int tool_cmd_watch(int argc, char **argv)
     if (!tool_parse(argc, argv, allowed, &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
-        printf("usage: tokenmint watch --ca DIR [--purpose P] [--key-type T] [--count N]\n\n"
+        printf("usage: tokenmint watch (--ca DIR | --cmp URL ...) [--purpose P] [--key-type T]\n"
+               "                      [--count N]\n\n"
                "Station mode: issues every token present, then each token as it is plugged in\n"
                "(through the module's slot events). An OK or FAIL line and the terminal bell\n"
                "per token. Ctrl-C stops cleanly between tokens. --count N stops after N tokens.\n"
                "\n%s%s",
                tool_token_help, tool_common_help);
+        fputs(tool_cmp_issue_help, stdout);
         tool_parsed_free(&p);
         return 0;
     }
-    if (!p.c.ca_dir) {
-        tool_err("watch: --ca DIR is required");
-        tool_parsed_free(&p);
-        return TOOL_EXIT_USAGE;
-    }
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
     if (rc != TOOL_EXIT_OK)
         goto out;
-    s.run.ca = tool_ca_open(p.c.ca_dir, s.prof, &s.crypto, s.operator_id, err, sizeof err);
-    if (!s.run.ca) {
-        tool_err("%s", err);
-        rc = TOOL_EXIT_USAGE;
-        goto out;
-    }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
