@@ -5,11 +5,20 @@
 . "$TM_SOURCE_DIR/tests/e2e/cmp_lib.sh"
 . "$TM_SOURCE_DIR/tests/lib/pg.sh"
 tm_pg_start
+# a password in the connection string is refused (ca.cnf and argv are readable)
+out=$("$T" ca init "$TM_TMP/pwca" --db "$PG_CONNINFO password=hunter2" 2>&1) &&
+    tm_fail "a connection string with a password must be refused"
+echo "$out" | grep -q "pgpass" || tm_fail "the refusal should point to .pgpass: $out"
+echo "$out" | grep -q "hunter2" && tm_fail "the password must not be echoed"
+[ ! -e "$TM_TMP/pwca/ca.cnf" ] || tm_fail "no CA directory after the refusal"
 CA="$TM_TMP/ca"
 "$T" ca init "$CA" --db "$PG_CONNINFO" >/dev/null || tm_fail "ca init --db"
 grep -q "^database = $PG_CONNINFO" "$CA/ca.cnf" || tm_fail "ca.cnf should name the database"
 [ ! -e "$CA/ca.db" ] || tm_fail "a PostgreSQL CA must not make ca.db"
 [ "$(pg_psql "SELECT version FROM tm_schema")" = 1 ] || tm_fail "schema version 1 expected"
+out=$("$T" ca init "$TM_TMP/other" --db "$PG_CONNINFO" 2>&1) &&
+    tm_fail "a second CA on the same database must be refused"
+echo "$out" | grep -q "records of another CA" || tm_fail "the refusal should say why: $out"
 cd "$TM_TMP"
 ports=()
 for s in 1 2 3 4; do

@@ -100,11 +100,34 @@ static int pg_connect(tool_castore *s, const char *conninfo, char *err, size_t e
     const char *vals[] = {conninfo, "5", "tokenmint", NULL};
     PGresult *res;
 
+    PQconninfoOption *opts, *o;
+    char *perr = NULL;
+    int has_password = 0;
+
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return TOOL_CS_ERROR;
     }
     s->conn = c;
+    /* ca.cnf and argv are readable by others: no password in them */
+    opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errlen, "PostgreSQL connection string: %s",
+                 perr ? perr : "not a connection string");
+        PQfreemem(perr);
+        return TOOL_CS_ERROR;
+    }
+    for (o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            has_password = 1;
+    PQconninfoFree(opts);
+    if (has_password) {
+        snprintf(err, errlen,
+                 "the PostgreSQL connection string carries a password: put it in ~/.pgpass "
+                 "or the file PGPASSFILE names (mode 0600), not in ca.cnf or on the command "
+                 "line");
+        return TOOL_CS_ERROR;
+    }
     c->c = PQconnectdbParams(keys, vals, 1);
     if (!c->c || PQstatus(c->c) != CONNECTION_OK) {
         const char *m = c->c ? PQerrorMessage(c->c) : "out of memory";
