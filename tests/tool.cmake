@@ -25,6 +25,6 @@ target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
 
 # Issue 11: the CA's records in a database, stock openssl ca on the same
 # directory, migration of old-format directories, kill -9 under load.
-foreach(t openssl_roundtrip migrate)
+foreach(t openssl_roundtrip migrate kill9_issue)
   tm_add_e2e(cadb_${t} cadb_${t}.sh tool cadb)
 endforeach()

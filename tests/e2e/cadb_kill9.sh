@@ -34,7 +34,7 @@ kill_rounds() {
             tm_fail "ca serve did not start (round $r)"
         fi
         "$BC" load --url "http://127.0.0.1:$CMP_PORT/pkix/" --secret-source "$SECRET" \
-            --root "$ca/ca.pem" --clients 8 --requests 25 --tolerate --acked "acked.$r" \
+            --root "$ca/ca.pem" --clients 8 --requests 16 --tolerate --acked "acked.$r" \
             >"load.$r" 2>&1 &
         lp=$!
         # the clients build their requests first ("sending"), then send
