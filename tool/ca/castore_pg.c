@@ -53,13 +53,14 @@ static int pg_code(tool_castore *s, PGresult *res, const char *what)
         clean[--l] = 0;
     if (PQstatus(c->c) != CONNECTION_OK) {
         c->prepared = 0;
-        return cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL connection lost: %s", what, clean);
+        return tool_cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL connection lost: %s", what, clean);
     }
     if (st && strcmp(st, "23505") == 0)
-        return cs_fail(s, TOOL_CS_CONFLICT, "%s: %s", what, clean);
+        return tool_cs_fail(s, TOOL_CS_CONFLICT, "%s: %s", what, clean);
     if (pg_unavail_state(st))
-        return cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL unavailable (%s): %s", what, st, clean);
-    return cs_fail(s, TOOL_CS_ERROR, "%s: PostgreSQL: %s", what, clean);
+        return tool_cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL unavailable (%s): %s", what, st,
+                            clean);
+    return tool_cs_fail(s, TOOL_CS_ERROR, "%s: PostgreSQL: %s", what, clean);
 }
 
 /* Reconnects when the connection went bad, outside a transaction only. */
@@ -164,7 +165,7 @@ static int pg_query(tool_castore *s, int id, const char *sql, const cs_param *p,
     struct cs_row row = {0};
 
     if (np > 16)
-        return cs_fail(s, TOOL_CS_ERROR, "too many parameters");
+        return tool_cs_fail(s, TOOL_CS_ERROR, "too many parameters");
     if (!s->in_batch && (code = pg_ensure(s)) != TOOL_CS_OK)
         return code;
     for (i = 0; i < np; i++) {
