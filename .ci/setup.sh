@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Installs what is missing (Debian 12, as root), then configures and builds
-# into ./build. Sourced by .ci/run (tests) and .ci/demo (demo station).
+# Installs what is missing (Debian 12, as root), then configures and builds one
+# configuration. Run by .ci/run (tests) and .ci/demo (demo station).
+#   bash .ci/setup.sh                  packages + the default build in ./build
+#                                      (clang, RelWithDebInfo, -Werror, fuzz targets)
+#   bash .ci/setup.sh DIR CC TYPE [CMAKE ARGS...]
+#                                      packages + that configuration in DIR, e.g.
+#                                      bash .ci/setup.sh build-gcc-release gcc Release
+#   TM_SETUP_NO_BUILD=1                packages only
+#   TM_SETUP_NO_PACKAGES=1             build only (.ci/run installs once, up front)
+# Every CI/developer build has -DTOKENMINT_WERROR=ON; a packager's plain cmake
+# build does not.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# One package a line, with why. A part that needs a package adds it here.
 TM_PACKAGES=(
-    build-essential cmake pkg-config        # toolchain
+    build-essential cmake pkg-config        # toolchain (gcc)
     clang libclang-rt-14-dev                # clang + its sanitizer/libFuzzer runtime (a mere
                                             # recommendation of clang) for the fuzz targets
     libssl-dev openssl                      # OpenSSL 3: libcrypto, the provider API, stock CLI
@@ -17,20 +27,39 @@ TM_PACKAGES=(
     libnss3-tools                           # certutil: an NSS softokn store as a second backend in tests
     gnutls-bin                              # p11tool, a second PKCS#11 client in tests
     libmicrohttpd-dev                       # HTTP server for the CMP CA and relay
+    libsqlite3-dev                          # the CA's records: embedded SQLite (default)
+    libpq-dev postgresql                    # the CA's records on PostgreSQL; the tests start a
+                                            # throw-away cluster (initdb/pg_ctl) of their own
     valgrind                                # leak check of the module's init/finalize cycles
     bc                                      # shared/bench/stock_pipeline.sh
 )
 
-missing=()
-for p in "${TM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "tokenmint: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+tm_install_packages() {
+    local missing=() p
+    for p in "${TM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "tokenmint: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update
+        apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+}
 
-CC=${CC:-clang} cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOKENMINT_FUZZ=ON
-cmake --build build -j"$(nproc)"
+# tm_build DIR CC TYPE [CMAKE ARGS...]: configure and build one configuration.
+tm_build() {
+    local dir=$1 cc=$2 type=$3
+    shift 3
+    # CMAKE_C_COMPILER, not just CC: CC is ignored once DIR has a cache.
+    cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" -DTOKENMINT_WERROR=ON "$@"
+    cmake --build "$dir" -j"$(nproc)"
+}
+
+[ -n "${TM_SETUP_NO_PACKAGES:-}" ] || tm_install_packages
+[ -z "${TM_SETUP_NO_BUILD:-}" ] || exit 0
+if [ $# -eq 0 ]; then
+    tm_build build clang RelWithDebInfo -DTOKENMINT_FUZZ=ON
+else
+    tm_build "$@"
+fi

@@ -11,11 +11,14 @@ endforeach()
 # The local CA and the operator passphrase check, without tokens.
 set(TM_TOOL_DIR ${PROJECT_SOURCE_DIR}/tool)
 tm_add_unit(test_tool_ca
-  SOURCES unit/test_tool_ca.c ${TM_TOOL_DIR}/ca_local.c ${TM_TOOL_DIR}/tokenlock.c
-          ${TM_TOOL_DIR}/crypto.c ${TM_TOOL_DIR}/report.c ${TM_TOOL_DIR}/secret.c
-          ${TM_TOOL_DIR}/operator.c ${TM_TOOL_DIR}/station.c ${TM_TOOL_DIR}/tokenobj.c
+  SOURCES unit/test_tool_ca.c ${TM_TOOL_DIR}/ca/ca.c ${TM_TOOL_DIR}/ca/local.c ${TM_TOOL_DIR}/station/tokenlock.c
+          ${TM_TOOL_DIR}/station/crypto.c ${TM_TOOL_DIR}/tool.c ${TM_TOOL_DIR}/station/secret.c
+          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
+          ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
+          ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
+          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c
   LIBS tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC Threads::Threads
-       ${CMAKE_DL_LIBS})
+       PkgConfig::SQLITE3 PkgConfig::LIBPQ ${CMAKE_DL_LIBS})
 target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR} ${PROJECT_SOURCE_DIR}/pkcs11)
 target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
   TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")

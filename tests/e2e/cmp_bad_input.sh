@@ -19,8 +19,8 @@ openssl cmp -cmd p10cr -csr req.pem -server "127.0.0.1:$CMP_PORT/pkix/" -secret 
     -ref station -certout good.pem -reqout p10cr.der,certconf.der >good.log 2>&1 ||
     { cat good.log; tm_fail "the good exchange"; }
 [ -s p10cr.der ] && [ -s certconf.der ] || tm_fail "openssl cmp -reqout kept no messages"
-[ "$(wc -l <"$CA/index.txt")" -eq 1 ] || tm_fail "one certificate after the good exchange"
-snapshot() { cat "$CA/index.txt" "$CA/issued.txt"; ls "$CA/newcerts"; }
+[ "$(ca_view_lines "$CA" 1)" -eq 1 ] || tm_fail "one certificate after the good exchange"
+snapshot() { cat "$CA/index.txt"; "$TM_TOOL" ca list "$CA"; ls "$CA/newcerts"; }
 snapshot >before
 
 post() { # name file [post args] -> HTTP line in $name.http, body in $name.rsp

@@ -78,3 +78,16 @@ cmp_signers() {
         -out srv.pem 2>/dev/null
     [ -s "$p.pem" ] && [ -s srv.pem ] || tm_fail "cmp_signers: openssl could not make the certificates"
 }
+
+# `ca serve` rewrites index.txt from its database at most every ~250 ms under
+# load (the database is durable before each answer; the view follows): waits
+# up to 3 s for the view to hold exactly N lines, then prints the count.
+ca_view_lines() { # CA N
+    local i n
+    for i in $(seq 30); do
+        n=$(wc -l <"$1/index.txt")
+        [ "$n" -eq "$2" ] && break
+        sleep 0.1
+    done
+    echo "$n"
+}

@@ -31,6 +31,7 @@ openssl verify -CAfile "$CA/ca.pem" c0.pem >/dev/null || tm_fail "p10cr certific
 openssl x509 -in c0.pem -noout -subject | grep -q "serialNumber *= *$S0" ||
     tm_fail "the certificate must name token $S0"
 sn=$(openssl x509 -in c0.pem -noout -serial | cut -d= -f2)
+ca_view_lines "$CA" 1 >/dev/null
 grep -q "$sn" "$CA/index.txt" || tm_fail "index.txt does not record $sn"
 [ -s "$CA/newcerts/$sn.pem" ] || tm_fail "newcerts/$sn.pem missing"
 "$T" write --pin-source "$PIN" c0.pem >write.out || { cat write.out; tm_fail "write"; }
@@ -56,7 +57,7 @@ profile_check ir.pem
 openssl verify -CAfile "$CA/ca.pem" ir.pem >/dev/null || tm_fail "ir certificate does not chain"
 openssl x509 -in ir.pem -noout -subject | grep -q "serialNumber *= *00c0ffee01" ||
     tm_fail "ir certificate must name 00c0ffee01"
-grep -q "00c0ffee01" "$CA/issued.txt" || tm_fail "issued.txt should record the ir certificate"
+"$TM_TOOL" ca list "$CA" | grep -q "	00c0ffee01	" || tm_fail "the CA database should record the ir certificate"
 
 # 3. p10cr with signature protection (station certificate; server signer pinned).
 S1=${TM_SERIALS[1]}
@@ -76,7 +77,7 @@ grep -q "rejection" bad.log || { cat bad.log; tm_fail "refusal should be a CMP r
 grep -q "badCertTemplate" bad.log || { cat bad.log; tm_fail "refusal should say badCertTemplate"; }
 [ ! -e none.pem ] || tm_fail "no certificate for a refused request"
 
-[ "$(wc -l <"$CA/index.txt")" -eq 3 ] || tm_fail "index.txt should hold exactly 3 certificates"
+[ "$(ca_view_lines "$CA" 3)" -eq 3 ] || tm_fail "index.txt should hold exactly 3 certificates"
 "$T" verify --all --ca "$CA" >/dev/null || tm_fail "verify --all"
 cmp_stop "$SRV"
 echo "PASS: stock openssl cmp p10cr/ir, PBMAC and signature, against tokenmint ca serve"

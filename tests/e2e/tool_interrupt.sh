@@ -124,7 +124,7 @@ pid=$!
 wait_for "the CA batch" ca_holds "$N"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
-[ "$(wc -l <"$CA/index.txt")" -eq "$(grep -c . "$CA/issued.txt" || true)" ] ||
+[ "$(wc -l <"$CA/index.txt")" -le "$("$T" ca list "$CA" | grep -c . || true)" ] ||
     tm_fail "after kill -9 every index line has its record" 
 rerun_clean kill-write
 [ "$(count_result written "$TM_TMP/rerun.json")" -eq "$N" ] ||
@@ -140,7 +140,7 @@ pid=$!
 wait_for "key pairs on every token" all_have_keys
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
-[ "$(wc -l <"$CA/index.txt")" -eq "$(grep -c . "$CA/issued.txt" || true)" ] ||
+[ "$(wc -l <"$CA/index.txt")" -le "$("$T" ca list "$CA" | grep -c . || true)" ] ||
     tm_fail "after kill -9 every index line has its record" 
 rerun_clean kill-sign
 [ "$(grep -c '"key_reused":true' "$TM_TMP/rerun.json")" -eq "$N" ] ||

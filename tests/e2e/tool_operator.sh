@@ -52,10 +52,11 @@ grep -q '"op":"operator-auth","outcome":"refused"' "$TM_TMP/audit.jsonl" || tm_f
 # Right passphrase: issued; the identity is in the CA record and the audit log.
 "$T" issue --token "pkcs11:serial=$S0" --ca "$CA" --pin-source "$PIN" \
     --operator-pass-source "$TM_TMP/pass" >/dev/null || tm_fail "right passphrase refused"
-grep -q "	$S0	auth	passphrase:desk-7	" "$CA/issued.txt" || tm_fail "operator not in the CA record"
+"$T" ca list "$CA" >"$TM_TMP/records" || tm_fail "ca list"
+grep -q "	valid	$S0	auth	passphrase:desk-7	" "$TM_TMP/records" || tm_fail "operator not in the CA record"
 grep "\"serial\":\"$S0\"" "$TM_TMP/audit.jsonl" | grep -q '"operator":"passphrase:desk-7"' ||
     tm_fail "operator not in the audit line of the token"
-! grep -q "correct horse" "$TM_TMP/audit.jsonl" "$CA/issued.txt" || tm_fail "passphrase leaked"
+! grep -q "correct horse" "$TM_TMP/audit.jsonl" "$TM_TMP/records" "$CA/ca.db"* || tm_fail "passphrase leaked"
 
 # A broken config is a config error that names the problem.
 printf '[ operator ]\nrequire = perhaps\n' >"$TM_TMP/bad.conf"
@@ -97,7 +98,7 @@ CONF
 OPURI="pkcs11:serial=$OPTOK"
 "$T" issue --all --ca "$CA" --pin-source "$PIN" --operator-token "$OPURI" \
     --operator-pin-source "$PIN" >"$TM_TMP/op.out" || { cat "$TM_TMP/op.out"; tm_fail "operator token refused"; }
-grep -q "CN=Operator Alice" "$CA/issued.txt" || tm_fail "operator token identity not in the CA record"
+"$T" ca list "$CA" | grep -q "CN=Operator Alice" || tm_fail "operator token identity not in the CA record"
 grep -q "$OPTOK" "$CA/index.txt" && tm_fail "the operator's own token must not be issued to"
 [ "$(wc -l <"$CA/index.txt")" -eq 4 ] || tm_fail "4 station tokens should be issued"
 

@@ -12,7 +12,7 @@
 #include <openssl/cmp.h>
 #include <openssl/err.h>
 
-#include "cmp.h"
+#include "cmp/cmp.h"
 #include "cmp_fuzz_common.h"
 
 static const char *outdir;
@@ -20,7 +20,7 @@ static int nseed;
 
 static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 {
-    tm_cmp_srv *srv = OSSL_CMP_CTX_get_transfer_cb_arg(ctx);
+    tool_cmp_srv *srv = OSSL_CMP_CTX_get_transfer_cb_arg(ctx);
     unsigned char *der = NULL, *out = NULL;
     const unsigned char *p;
     size_t outlen = 0;
@@ -37,7 +37,7 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
         fprintf(stderr, "cannot write %s\n", path);
         exit(1);
     }
-    if (tm_cmp_srv_handle(srv, der, (size_t)len, &out, &outlen) == 200) {
+    if (tool_cmp_srv_handle(srv, der, (size_t)len, &out, &outlen) == 200) {
         p = out;
         rsp = d2i_OSSL_CMP_MSG(NULL, &p, (long)outlen);
     }
@@ -46,7 +46,7 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
     return rsp;
 }
 
-static OSSL_CMP_CTX *client(tm_cmp_srv *srv, int implicit)
+static OSSL_CMP_CTX *client(tool_cmp_srv *srv, int implicit)
 {
     OSSL_CMP_CTX *c = OSSL_CMP_CTX_new(NULL, NULL);
     if (!c || !OSSL_CMP_CTX_set_transfer_cb(c, transfer) ||
@@ -57,7 +57,7 @@ static OSSL_CMP_CTX *client(tm_cmp_srv *srv, int implicit)
         !OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_IMPLICIT_CONFIRM, implicit) ||
         !OSSL_CMP_CTX_set_option(c, OSSL_CMP_OPT_TOTAL_TIMEOUT, 20))
         exit(1);
-    OSSL_CMP_CTX_set_log_cb(c, tm_cmp_log_cb);
+    OSSL_CMP_CTX_set_log_cb(c, tool_cmp_log_cb);
     return c;
 }
 
@@ -83,7 +83,7 @@ static X509_REQ *profile_request(EVP_PKEY *key, int break_signature)
 
 int main(int argc, char **argv)
 {
-    tm_cmp_srv *srv, *deferred;
+    tool_cmp_srv *srv, *deferred;
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     X509_REQ *req, *bad;
     OSSL_CMP_CTX *c;
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
     X509_REQ_free(req);
     X509_REQ_free(bad);
     EVP_PKEY_free(key);
-    tm_cmp_srv_free(srv);
-    tm_cmp_srv_free(deferred);
+    tool_cmp_srv_free(srv);
+    tool_cmp_srv_free(deferred);
     return nseed >= 8 ? 0 : 1;
 }

@@ -10,7 +10,7 @@
 
 #include <openssl/x509v3.h>
 
-#include "cmp.h"
+#include "cmp/cmp.h"
 #include "tm_profile.h"
 
 #define TM_FUZZ_CMP_SECRET "fuzz-cmp-secret"
@@ -43,7 +43,7 @@ static tm_fuzz_ca *tm_fuzz_ca_get(void)
     return &ca;
 }
 
-static int tm_fuzz_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
+static int tm_fuzz_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
 {
     tm_fuzz_ca *ca = ctx;
     const X509_REQ *req = r->p10 ? r->p10 : r->tmpl;
@@ -65,11 +65,11 @@ static int tm_fuzz_issue(void *ctx, const tm_cmp_req *r, tm_cmp_answer *ans)
     return 0;
 }
 
-static tm_cmp_srv *tm_fuzz_cmp_server(int deferred)
+static tool_cmp_srv *tm_fuzz_cmp_server(int deferred)
 {
     tm_fuzz_ca *ca = tm_fuzz_ca_get();
-    tm_cmp_srv_opts o;
-    tm_cmp_backend be = {ca, tm_fuzz_issue};
+    tool_cmp_srv_opts o;
+    tool_cmp_backend be = {ca, tm_fuzz_issue};
     char err[256];
 
     memset(&o, 0, sizeof o);
@@ -77,7 +77,7 @@ static tm_cmp_srv *tm_fuzz_cmp_server(int deferred)
     o.secret_len = strlen(TM_FUZZ_CMP_SECRET);
     o.name = X509_get_subject_name(ca->root);
     o.deferred = deferred;
-    return tm_cmp_srv_new(&o, &be, err, sizeof err);
+    return tool_cmp_srv_new(&o, &be, err, sizeof err);
 }
 
 #endif

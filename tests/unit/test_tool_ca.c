@@ -1,6 +1,6 @@
 /*
- * The tool's local CA (tool/ca_local.c) and operator passphrase check
- * (tool/operator.c), without tokens: requests signed by software keys.
+ * The tool's local CA (tool/ca/local.c) and operator passphrase check
+ * (tool/station/operator.c), without tokens: requests signed by software keys.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,14 +18,15 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "tool.h"
+#include "ca/ca.h"
+#include "ca/castore.h"
 
 typedef struct fixture {
     char top[256];
     char dir[300];
-    tm_crypto crypto;
+    tool_crypto crypto;
     tm_profile *prof;
-    tm_ca *ca;
+    tool_ca *ca;
 } fixture;
 
 static int lines_of(const char *dir, const char *name)
@@ -44,6 +45,24 @@ static int lines_of(const char *dir, const char *name)
     return n;
 }
 
+static int count_cb(const tool_cs_record *r, void *user)
+{
+    (void)r;
+    (*(int *)user)++;
+    return 1;
+}
+
+/* Records in the CA's database with this status (0: any). */
+static int records(fixture *fx, char status)
+{
+    tool_cs_filter f = {0};
+    int n = 0;
+
+    f.status = status;
+    assert_int_equal(tool_castore_list(tool_ca_store(fx->ca), &f, count_cb, &n), TOOL_CS_OK);
+    return n;
+}
+
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
@@ -54,11 +73,11 @@ static int setup(void **state)
     assert_non_null(mkdtemp(tmpl));
     snprintf(fx->top, sizeof fx->top, "%s", tmpl);
     snprintf(fx->dir, sizeof fx->dir, "%s/ca", tmpl);
-    tm_crypto_open(&fx->crypto, NULL);
+    tool_crypto_open(&fx->crypto, NULL);
     fx->prof = tm_profile_load(NULL, NULL);
     assert_non_null(fx->prof);
-    assert_true(tm_ca_init(fx->dir, NULL, NULL, "Unit CA", &fx->crypto, err, sizeof err));
-    fx->ca = tm_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
+    assert_true(tool_ca_init(fx->dir, NULL, NULL, "Unit CA", &fx->crypto, err, sizeof err));
+    fx->ca = tool_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
     assert_non_null(fx->ca);
     *state = fx;
     return 0;
@@ -69,9 +88,9 @@ static int teardown(void **state)
     fixture *fx = *state;
     char cmd[600];
 
-    tm_ca_close(fx->ca);
+    tool_ca_close(fx->ca);
     tm_profile_free(fx->prof);
-    tm_crypto_close(&fx->crypto);
+    tool_crypto_close(&fx->crypto);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->top);
     assert_int_equal(system(cmd), 0);
     free(fx);
@@ -100,8 +119,8 @@ static X509_REQ *request(fixture *fx, const char *serial, EVP_PKEY **keyp)
 static void test_init_makes_an_openssl_ca_directory(void **state)
 {
     fixture *fx = *state;
-    const char *files[] = {"ca.cnf",     "ca.pem",  "index.txt",      "index.txt.attr", "serial",
-                           "issued.txt", "db.lock", "private/ca.key", "newcerts"};
+    const char *files[] = {"ca.cnf", "ca.pem",  "index.txt",      "index.txt.attr", "serial",
+                           "ca.db",  "db.lock", "private/ca.key", "newcerts"};
     char path[512], err[256];
     struct stat sb;
     size_t i;
@@ -114,14 +133,14 @@ static void test_init_makes_an_openssl_ca_directory(void **state)
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 077, 0); /* the key is private */
     /* a second init never overwrites a CA */
-    assert_false(tm_ca_init(fx->dir, NULL, NULL, NULL, &fx->crypto, err, sizeof err));
+    assert_false(tool_ca_init(fx->dir, NULL, NULL, NULL, &fx->crypto, err, sizeof err));
     assert_non_null(strstr(err, "already a CA directory"));
 }
 
 static void test_batch_issues_unique_serials_and_records(void **state)
 {
     fixture *fx = *state;
-    tm_ca_item items[3];
+    tool_ca_item items[3];
     char path[512];
     size_t i;
 
@@ -131,9 +150,9 @@ static void test_batch_issues_unique_serials_and_records(void **state)
     items[2].req = request(fx, "tok-c", NULL);
     for (i = 0; i < 3; i++)
         items[i].purpose = "auth", items[i].token_text = "t";
-    assert_int_equal(tm_ca_issue_batch(fx->ca, items, 3), 3);
+    assert_int_equal(tool_ca_issue_batch(fx->ca, items, 3), 3);
     assert_int_equal(lines_of(fx->dir, "index.txt"), 3);
-    assert_int_equal(lines_of(fx->dir, "issued.txt"), 3);
+    assert_int_equal(records(fx, 'V'), 3);
     for (i = 0; i < 3; i++) {
         BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(items[i].cert), NULL);
         char *hex = BN_bn2hex(bn);
@@ -142,7 +161,7 @@ static void test_batch_issues_unique_serials_and_records(void **state)
         assert_non_null(items[i].cert);
         snprintf(path, sizeof path, "%s/newcerts/%s.pem", fx->dir, hex);
         assert_int_equal(access(path, R_OK), 0); /* the file is there for every record */
-        X509_STORE_add_cert(st, tm_ca_root(fx->ca));
+        X509_STORE_add_cert(st, tool_ca_root(fx->ca));
         X509_STORE_CTX_init(ctx, st, items[i].cert, NULL);
         assert_int_equal(X509_verify_cert(ctx), 1);
         assert_int_equal(tm_profile_check_cert(fx->prof, items[i].cert, NULL), 0);
@@ -164,22 +183,22 @@ static void test_same_key_is_never_issued_twice(void **state)
 {
     fixture *fx = *state;
     EVP_PKEY *key = NULL;
-    tm_ca_item a, b;
+    tool_ca_item a, b;
     X509 *found;
 
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
     a.req = request(fx, "tok-d", &key);
     a.purpose = b.purpose = "auth";
-    assert_null(tm_ca_find_by_key(fx->ca, key, "auth"));
-    assert_int_equal(tm_ca_issue_batch(fx->ca, &a, 1), 1);
-    found = tm_ca_find_by_key(fx->ca, key, "auth");
+    assert_null(tool_ca_find_by_key(fx->ca, key, "auth"));
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &a, 1), 1);
+    found = tool_ca_find_by_key(fx->ca, key, "auth");
     assert_non_null(found);
     assert_int_equal(X509_cmp(found, a.cert), 0);
-    assert_null(tm_ca_find_by_key(fx->ca, key, "sign")); /* per purpose */
+    assert_null(tool_ca_find_by_key(fx->ca, key, "sign")); /* per purpose */
     /* The same request again (a re-run that lost its answer): the same certificate. */
     b.req = a.req;
-    assert_int_equal(tm_ca_issue_batch(fx->ca, &b, 1), 1);
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &b, 1), 1);
     assert_int_equal(X509_cmp(b.cert, a.cert), 0);
     assert_int_equal(lines_of(fx->dir, "index.txt"), 1);
     X509_free(found);
@@ -189,10 +208,62 @@ static void test_same_key_is_never_issued_twice(void **state)
     EVP_PKEY_free(key);
 }
 
+/* Issue 10 item 2: a certified key that comes back bound to another token
+ * (or with a personal name) is refused with the reason, never answered with
+ * the earlier certificate. */
+static X509_REQ *request_for_key(fixture *fx, EVP_PKEY *key, const char *serial, int cn)
+{
+    X509_REQ *req = X509_REQ_new();
+
+    assert_non_null(req);
+    assert_true(X509_REQ_set_pubkey(req, key));
+    assert_true(tm_profile_build_request(fx->prof, req, (const unsigned char *)serial,
+                                         strlen(serial), NULL, "auth", NULL));
+    if (cn)
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"Mallory", -1, -1, 0);
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    return req;
+}
+
+static void test_certified_key_with_another_binding_is_refused(void **state)
+{
+    fixture *fx = *state;
+    EVP_PKEY *key = NULL;
+    tool_ca_item a, b, c;
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&c, 0, sizeof c);
+    a.req = request(fx, "tok-h", &key);
+    a.purpose = b.purpose = c.purpose = "auth";
+    a.token_text = "tok-h";
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &a, 1), 1);
+    /* the same key, another token serial */
+    b.req = request_for_key(fx, key, "tok-other", 0);
+    b.token_text = "tok-other";
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &b, 1), 0);
+    assert_null(b.cert);
+    assert_non_null(strstr(b.error, "already certified"));
+    assert_non_null(strstr(b.error, "tok-other"));
+    /* the same key and serial with a CN: the profile refuses it first */
+    c.req = request_for_key(fx, key, "tok-h", 1);
+    c.token_text = "tok-h";
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &c, 1), 0);
+    assert_null(c.cert);
+    assert_non_null(strstr(c.error, "profile"));
+    assert_int_equal(records(fx, 0), 1);
+    X509_free(a.cert);
+    X509_REQ_free(a.req);
+    X509_REQ_free(b.req);
+    X509_REQ_free(c.req);
+    EVP_PKEY_free(key);
+}
+
 static void test_bad_requests_are_refused_without_a_record(void **state)
 {
     fixture *fx = *state;
-    tm_ca_item it;
+    tool_ca_item it;
     EVP_PKEY *other = EVP_EC_gen("P-256");
 
     memset(&it, 0, sizeof it);
@@ -200,7 +271,7 @@ static void test_bad_requests_are_refused_without_a_record(void **state)
     /* signed by another key than the one it carries (step 9) */
     it.req = request(fx, "tok-e", NULL);
     assert_true(X509_REQ_sign(it.req, other, EVP_sha256()) > 0);
-    assert_int_equal(tm_ca_issue_batch(fx->ca, &it, 1), 0);
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &it, 1), 0);
     assert_null(it.cert);
     assert_non_null(strstr(it.error, "does not verify"));
     X509_REQ_free(it.req);
@@ -211,41 +282,69 @@ static void test_bad_requests_are_refused_without_a_record(void **state)
     assert_true(X509_REQ_sign(it.req, other, EVP_sha256()) > 0);
     X509_REQ_set_pubkey(it.req, other);
     assert_true(X509_REQ_sign(it.req, other, EVP_sha256()) > 0);
-    assert_int_equal(tm_ca_issue_batch(fx->ca, &it, 1), 0);
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &it, 1), 0);
     assert_non_null(strstr(it.error, "profile"));
     assert_int_equal(lines_of(fx->dir, "index.txt"), 0);
-    assert_int_equal(lines_of(fx->dir, "issued.txt"), 0);
+    assert_int_equal(records(fx, 0), 0);
     X509_REQ_free(it.req);
     EVP_PKEY_free(other);
 }
 
-/* A crash between the certificate file and its records: the next open
- * completes the records, so the certificate is found by key and written. */
+/* A certificate file no record names (stock openssl ca or the old format
+ * died between its writes) is taken in at the next open; the index view is
+ * rebuilt from the database, so a lost index.txt loses nothing. */
 static void test_orphan_certificate_is_recovered(void **state)
 {
     fixture *fx = *state;
     EVP_PKEY *key = NULL;
-    tm_ca_item it;
-    char path[512], err[256];
+    tool_ca_item it;
+    char path[1024], err[256], *hex;
     X509 *found;
+    FILE *f;
 
     memset(&it, 0, sizeof it);
     it.purpose = "auth";
     it.req = request(fx, "tok-g", &key);
-    assert_int_equal(tm_ca_issue_batch(fx->ca, &it, 1), 1);
-    tm_ca_close(fx->ca);
-    /* lose both records, keep the file */
+    assert_int_equal(tool_ca_issue_batch(fx->ca, &it, 1), 1);
+    tool_ca_close(fx->ca);
+    /* lose the database and the index, keep the file */
+    snprintf(path, sizeof path, "rm -f %s/ca.db %s/ca.db-wal %s/ca.db-shm", fx->dir, fx->dir,
+             fx->dir);
+    assert_int_equal(system(path), 0);
     snprintf(path, sizeof path, "%s/index.txt", fx->dir);
     assert_int_equal(truncate(path, 0), 0);
-    snprintf(path, sizeof path, "%s/issued.txt", fx->dir);
-    assert_int_equal(truncate(path, 0), 0);
-    fx->ca = tm_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
+    /* and an empty certificate file left by a crash */
+    snprintf(path, sizeof path, "%s/newcerts/0ABC.pem", fx->dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    fx->ca = tool_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
     assert_non_null(fx->ca);
     assert_int_equal(lines_of(fx->dir, "index.txt"), 1);
-    assert_int_equal(lines_of(fx->dir, "issued.txt"), 1);
-    found = tm_ca_find_by_key(fx->ca, key, "auth");
+    assert_int_equal(records(fx, 'V'), 1);
+    assert_int_not_equal(access(path, F_OK), 0); /* the empty file is gone */
+    found = tool_ca_find_by_key(fx->ca, key, "auth");
     assert_non_null(found);
     assert_int_equal(X509_cmp(found, it.cert), 0);
+    /* an index.txt lost after that costs nothing either */
+    tool_ca_close(fx->ca);
+    snprintf(path, sizeof path, "%s/index.txt", fx->dir);
+    assert_int_equal(unlink(path), 0);
+    hex = tool_cs_serial_hex(X509_get0_serialNumber(it.cert));
+    snprintf(path, sizeof path, "%s/newcerts/%s.pem", fx->dir, hex);
+    assert_int_equal(truncate(path, 0), 0); /* emptied by a crash: rewritten from the record */
+    fx->ca = tool_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
+    assert_non_null(fx->ca);
+    assert_int_equal(lines_of(fx->dir, "index.txt"), 1);
+    X509_free(found);
+    found = NULL;
+    f = fopen(path, "r");
+    assert_non_null(f);
+    found = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(found);
+    assert_int_equal(X509_cmp(found, it.cert), 0);
+    OPENSSL_free(hex);
     X509_free(found);
     X509_free(it.cert);
     X509_REQ_free(it.req);
@@ -256,13 +355,13 @@ static void test_operator_passphrase(void **state)
 {
     fixture *fx = *state;
     char hash[300], id[128], err[300], path[512];
-    tm_config cfg;
-    tm_station st;
+    tool_config cfg;
+    tool_station st;
     FILE *f;
 
     memset(&cfg, 0, sizeof cfg);
     memset(&st, 0, sizeof st);
-    assert_true(tm_operator_hash("open sesame", hash, sizeof hash));
+    assert_true(tool_operator_hash("open sesame", hash, sizeof hash));
     assert_non_null(strstr(hash, "scrypt:N="));
     assert_null(strstr(hash, "open sesame"));
     cfg.scrypt = hash;
@@ -273,19 +372,19 @@ static void test_operator_passphrase(void **state)
     assert_non_null(f);
     fputs("open sesame\n", f);
     fclose(f);
-    assert_true(
-        tm_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err, sizeof err));
+    assert_true(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
+                                   sizeof err));
     assert_string_equal(id, "passphrase:desk-1");
     f = fopen(path, "w");
     fputs("open sesame!\n", f);
     fclose(f);
-    assert_false(
-        tm_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err, sizeof err));
+    assert_false(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
+                                    sizeof err));
     assert_non_null(strstr(err, "wrong"));
     /* a hash line that is not one is a config error, not a pass */
     cfg.scrypt = "open sesame";
-    assert_false(
-        tm_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err, sizeof err));
+    assert_false(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
+                                    sizeof err));
     assert_non_null(strstr(err, "not a scrypt"));
 }
 
@@ -296,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_issues_unique_serials_and_records, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_key_is_never_issued_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certified_key_with_another_binding_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests_are_refused_without_a_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_orphan_certificate_is_recovered, setup, teardown),

@@ -1,0 +1,929 @@
+/*
+ * tokenmint: the issuing station's command line. git-style subcommands, each
+ * with --help. Exit codes: 0 all done, 1 some tokens failed, 2 usage or
+ * config error.
+ */
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "cmp/cmp.h"
+#include "ui/ui.h"
+
+#include <getopt.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#define TOOL_CONF_DEFAULT "/etc/tokenmint/tool.conf"
+
+static const char *usage_main =
+    "usage: tokenmint COMMAND [OPTIONS]\n"
+    "\n"
+    "  tokens   list the tokens at this station and their state\n"
+    "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
+    "  ca serve serve a CA directory over CMP (HTTP)\n"
+    "  ca list  the CA's certificates (ca show DIR SERIAL: one of them)\n"
+    "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
+    "  issue    give tokens a key pair and a certificate bound to their serial\n"
+    "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
+    "  write    put certificates onto the tokens whose serials they name\n"
+    "  verify   check every certificate on every token\n"
+    "  watch    station mode: issue each token as it is plugged in\n"
+    "  show     a certificate or token in words\n"
+    "  operator hash   make the scrypt hash line for the config file\n"
+    "\n"
+    "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
+    "2 usage or config error. TOKENMINT_DEBUG=1 for debug output on stderr.\n";
+
+const char *tool_common_help =
+    "  --module PATH           PKCS#11 module (default: TOKENMINT_MODULE, else "
+    "tokenmint-pkcs11.so)\n"
+    "  --config FILE           tool config (default: TOKENMINT_TOOL_CONF, else " TOOL_CONF_DEFAULT
+    " if present)\n"
+    "  --profile FILE          certificate profile (default: config, else built in)\n";
+
+const char *tool_token_help =
+    "  --all                   every token at the station\n"
+    "  --token URI             a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c\n"
+    "  --pin-source FILE       user PIN in FILE (else the module's derived PIN for tokens that\n"
+    "                          report a protected path, else ONE prompt on the terminal)\n"
+    "  --operator-pass-source FILE   operator passphrase (checked against the config's hash)\n"
+    "  --operator-token URI    operator token: log in, sign a challenge, chain to [operator] ca\n"
+    "  --operator-pin-source FILE    the operator token's PIN\n";
+
+static const struct option long_opts[] = {
+    {"module", required_argument, 0, O_MODULE},
+    {"config", required_argument, 0, O_CONFIG},
+    {"profile", required_argument, 0, O_PROFILE},
+    {"pin-source", required_argument, 0, O_PIN},
+    {"purpose", required_argument, 0, O_PURPOSE},
+    {"key-type", required_argument, 0, O_KEYTYPE},
+    {"ca", required_argument, 0, O_CA},
+    {"jobs", required_argument, 0, O_JOBS},
+    {"json", no_argument, 0, O_JSON},
+    {"all", no_argument, 0, O_ALL},
+    {"token", required_argument, 0, O_TOKEN},
+    {"operator-pass-source", required_argument, 0, O_OPPASS},
+    {"operator-token", required_argument, 0, O_OPTOKEN},
+    {"operator-pin-source", required_argument, 0, O_OPPIN},
+    {"key", required_argument, 0, O_KEY},
+    {"key-file", required_argument, 0, O_KEYFILE},
+    {"subject", required_argument, 0, O_SUBJECT},
+    {"root", required_argument, 0, O_ROOT},
+    {"count", required_argument, 0, O_COUNT},
+    {"db", required_argument, 0, O_DB},
+    {"help", no_argument, 0, O_HELP},
+    {"cmp", required_argument, 0, O_CMP},
+    {"cmp-root", required_argument, 0, O_CMP_ROOT},
+    {"cmp-secret-source", required_argument, 0, O_CMP_SECRET},
+    {"cmp-ref", required_argument, 0, O_CMP_REF},
+    {"cmp-cert", required_argument, 0, O_CMP_CERT},
+    {"cmp-key", required_argument, 0, O_CMP_KEY},
+    {"cmp-srvcert", required_argument, 0, O_CMP_SRVCERT},
+    {"cmp-trusted", required_argument, 0, O_CMP_TRUSTED},
+    {"cmp-jobs", required_argument, 0, O_CMP_JOBS},
+    {"cmp-timeout", required_argument, 0, O_CMP_TIMEOUT},
+    {"cmp-lock-dir", required_argument, 0, O_CMP_LOCKDIR},
+    {0, 0, 0, 0},
+};
+
+/* Options that only keep their text: where each goes. */
+static const struct {
+    int code;
+    size_t at;
+} text_opts[] = {
+    {O_MODULE, offsetof(tool_parsed, c.module)},
+    {O_CONFIG, offsetof(tool_parsed, c.config)},
+    {O_PROFILE, offsetof(tool_parsed, c.profile)},
+    {O_PIN, offsetof(tool_parsed, c.pin_source)},
+    {O_PURPOSE, offsetof(tool_parsed, c.purpose)},
+    {O_KEYTYPE, offsetof(tool_parsed, c.keytype)},
+    {O_CA, offsetof(tool_parsed, c.ca_dir)},
+    {O_OPPASS, offsetof(tool_parsed, c.operator_pass)},
+    {O_OPTOKEN, offsetof(tool_parsed, c.operator_token)},
+    {O_OPPIN, offsetof(tool_parsed, c.operator_pin)},
+    {O_KEY, offsetof(tool_parsed, key)},
+    {O_KEYFILE, offsetof(tool_parsed, key_file)},
+    {O_SUBJECT, offsetof(tool_parsed, subject)},
+    {O_ROOT, offsetof(tool_parsed, root)},
+    {O_DB, offsetof(tool_parsed, db)},
+};
+#define TEXT_OPTS ((int)(sizeof text_opts / sizeof *text_opts))
+
+/* Parses options; `allowed` lists the option codes this command takes. */
+int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
+{
+    int o, i, ok, li;
+    char err[600];
+
+    memset(p, 0, sizeof *p);
+    p->c.uris = calloc(argc + 1, sizeof *p->c.uris);
+    optind = 1;
+    opterr = 0;
+    while ((li = -1, o = getopt_long(argc, argv, "h", long_opts, &li)) != -1) {
+        if (o == 'h')
+            o = O_HELP;
+        if (o == '?' || o == ':') {
+            tool_err("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+            return 0;
+        }
+        for (ok = 0, i = 0; allowed[i]; i++)
+            ok |= allowed[i] == o;
+        if (!ok && o != O_HELP) {
+            tool_err("%s: option %s does not apply here (see %s --help)", argv[0], argv[optind - 1],
+                     argv[0]);
+            return 0;
+        }
+        for (i = 0; i < TEXT_OPTS; i++)
+            if (text_opts[i].code == o)
+                *(const char **)((char *)p + text_opts[i].at) = optarg;
+        if (o >= O_CMP && o <= O_CMP_LOCKDIR) {
+            if (!tool_cmp_station_opt(&p->c.cmp, long_opts[li].name, optarg, err, sizeof err)) {
+                tool_err("%s: %s", argv[0], err);
+                return 0;
+            }
+            continue;
+        }
+        switch (o) {
+        case O_JOBS: {
+            char *end;
+            long j = strtol(optarg, &end, 10);
+            if (*end || j < 1 || j > 1024) {
+                tool_err("--jobs %s: a number of workers from 1 to 1024", optarg);
+                return 0;
+            }
+            p->c.jobs = (int)j;
+            break;
+        }
+        case O_JSON:
+            p->c.json = 1;
+            break;
+        case O_ALL:
+            p->c.all = 1;
+            break;
+        case O_TOKEN:
+            p->c.uris[p->c.nuris++] = optarg;
+            break;
+        case O_COUNT: {
+            char *end;
+            p->count = strtol(optarg, &end, 10);
+            if (*end || p->count < 1) {
+                tool_err("--count %s: a positive number of tokens", optarg);
+                return 0;
+            }
+            break;
+        }
+        case O_HELP:
+            p->help = 1;
+            break;
+        }
+    }
+    p->args = argv + optind;
+    p->nargs = argc - optind;
+    return 1;
+}
+
+void tool_parsed_free(tool_parsed *p)
+{
+    free(p->c.uris);
+    tool_cmp_station_clear(&p->c.cmp);
+}
+
+/* ---- session: what every token-touching command sets up ---------------------------- */
+
+/* The CA before anything touches a token: a CMP CA is wholly checked here
+ * (it needs nothing from the station); a local CA is opened after the
+ * operator, since its key may be a token key and it records the operator. */
+static int session_cmp_ca(tool_session *s, tool_common *c)
+{
+    char err[600];
+
+    if (c->cmp.any && !c->cmp.url[0]) {
+        tool_err("--cmp-* options need --cmp URL");
+        return 0;
+    }
+    if (c->cmp.url[0] && c->ca_dir) {
+        tool_err("--ca DIR and --cmp URL: issue from one CA, not both");
+        return 0;
+    }
+    if (!c->cmp.url[0] && !c->ca_dir) {
+        tool_err("--ca DIR is required (or --cmp URL for a CMP CA)");
+        return 0;
+    }
+    if (!c->cmp.url[0])
+        return 1;
+    s->run.ca = tool_cmp_ca_open(&c->cmp, err, sizeof err);
+    if (!s->run.ca || !tool_ca_check(s->run.ca, err, sizeof err)) {
+        tool_err("%s", err);
+        return 0;
+    }
+    return 1;
+}
+
+static int session_local_ca(tool_session *s, tool_common *c)
+{
+    char err[600];
+
+    if (s->run.ca)
+        return 1;
+    s->run.ca = tool_ca_open(c->ca_dir, s->prof, &s->crypto, s->operator_id, err, sizeof err);
+    if (!s->run.ca || !tool_ca_check(s->run.ca, err, sizeof err)) {
+        tool_err("%s", err);
+        return 0;
+    }
+    return 1;
+}
+
+int tool_session_open(tool_session *s, tool_common *c, int flags)
+{
+    char err[600];
+    const char *conf = c->config ? c->config : getenv("TOKENMINT_TOOL_CONF");
+    const char *profile;
+    tm_violations *v;
+    size_t i;
+    int found;
+
+    memset(s, 0, sizeof *s);
+    tool_pin_init(&s->pin, c->pin_source);
+    if (!conf && access(TOOL_CONF_DEFAULT, R_OK) == 0)
+        conf = TOOL_CONF_DEFAULT;
+    if (conf && *conf && !tool_config_load(conf, &s->cfg, err, sizeof err)) {
+        tool_err("%s", err);
+        return TOOL_EXIT_USAGE;
+    }
+    profile = c->profile ? c->profile : s->cfg.profile;
+    v = tm_violations_new();
+    s->prof = tm_profile_load(profile, v);
+    if (!s->prof) {
+        tm_violations_join(v, err, sizeof err);
+        tool_err("profile %s: %s", profile ? profile : "(built in)", err);
+        tm_violations_free(v);
+        return TOOL_EXIT_USAGE;
+    }
+    tm_violations_free(v);
+    tm_profile_register_oids(s->prof);
+
+    s->run.purpose = c->purpose ? c->purpose : tm_profile_default_purpose(s->prof);
+    for (found = 0, i = 0; i < tm_profile_purpose_count(s->prof); i++)
+        found |= strcmp(tm_profile_purpose_name(s->prof, i), s->run.purpose) == 0;
+    if (!found) {
+        tool_err("--purpose %s: the profile has no such purpose", s->run.purpose);
+        return TOOL_EXIT_USAGE;
+    }
+    s->run.keytype = TOOL_KEY_P256;
+    if (c->keytype && !tool_keytype_parse(c->keytype, &s->run.keytype)) {
+        tool_err("--key-type %s: one of ec:P-256, ec:P-384, rsa:2048, rsa:3072, ed25519",
+                 c->keytype);
+        return TOOL_EXIT_USAGE;
+    }
+    if (c->cmp.any && !(flags & TOOL_SESSION_CA)) {
+        tool_err("--cmp-* options need a command that issues");
+        return TOOL_EXIT_USAGE;
+    }
+    if ((flags & TOOL_SESSION_CA) && !session_cmp_ca(s, c))
+        return TOOL_EXIT_USAGE;
+    /* Step 2: station initialisation. The tool initialises the module first;
+     * the provider then shares that initialisation. */
+    if (!tool_station_open(&s->st, tool_default_module(c->module), err, sizeof err)) {
+        tool_err("%s", err);
+        return TOOL_EXIT_USAGE;
+    }
+    tool_crypto_open(&s->crypto, s->st.module_path);
+    /* Step 1 (claim 6): the operator, before anything touches a token. */
+    if ((flags & TOOL_SESSION_OPERATOR) &&
+        !tool_operator_auth(&s->cfg, &s->st, &s->crypto, c->operator_pass, c->operator_token,
+                            c->operator_pin, s->operator_id, sizeof s->operator_id, err,
+                            sizeof err)) {
+        tool_err("operator authentication refused: %s", err);
+        return TOOL_EXIT_USAGE;
+    }
+    if ((flags & TOOL_SESSION_CA) && !session_local_ca(s, c))
+        return TOOL_EXIT_USAGE;
+    s->run.st = &s->st;
+    s->run.crypto = &s->crypto;
+    s->run.prof = s->prof;
+    s->run.pin = &s->pin;
+    s->run.cfg = &s->cfg;
+    s->run.operator_id = s->operator_id;
+    return TOOL_EXIT_OK;
+}
+
+void tool_session_close(tool_session *s)
+{
+    if (s->run.ca)
+        tool_ca_close(s->run.ca);
+    s->run.ca = NULL;
+    tool_crypto_close(&s->crypto);
+    if (s->st.f)
+        tool_station_close(&s->st);
+    tm_profile_free(s->prof);
+    tool_config_clear(&s->cfg);
+    tool_pin_clear(&s->pin);
+}
+
+int tool_session_tokens(tool_session *s, const tool_common *c, int default_all, tool_token ***out,
+                        size_t *n)
+{
+    unsigned char *sel = calloc(s->st.ntokens ? s->st.ntokens : 1, 1), *op = NULL;
+    tool_token **v = calloc(s->st.ntokens ? s->st.ntokens : 1, sizeof *v);
+    char err[600];
+    size_t i, cnt = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!sel || !v)
+        goto bad;
+    if (c->nuris) {
+        if (!tool_station_select(&s->st, c->uris, c->nuris, sel, err, sizeof err)) {
+            tool_err("%s", err);
+            goto bad;
+        }
+    } else if (c->all || default_all) {
+        memset(sel, 1, s->st.ntokens);
+    } else {
+        tool_err("name the tokens: --all or --token URI");
+        goto bad;
+    }
+    /* The operator's own token is never issued to. */
+    if (c->operator_token) {
+        op = calloc(s->st.ntokens ? s->st.ntokens : 1, 1);
+        if (op && tool_station_select(&s->st, (char **)&c->operator_token, 1, op, err, sizeof err))
+            for (i = 0; i < s->st.ntokens; i++)
+                if (op[i])
+                    sel[i] = 0;
+        free(op);
+    }
+    for (i = 0; i < s->st.ntokens; i++) {
+        tool_token *t = &s->st.tokens[i];
+        /* --all means every token that can be issued to: an empty slot's
+         * uninitialised token (SoftHSM always shows one) is noted, not failed.
+         * A token named by URI is always tried, and fails when it cannot be. */
+        if (sel[i] && !c->nuris && !(t->info.flags & CKF_TOKEN_INITIALIZED)) {
+            tool_debug("skipping uninitialised token in slot %lu", (unsigned long)t->slot);
+            continue;
+        }
+        if (sel[i])
+            v[cnt++] = t;
+    }
+    free(sel);
+    *out = v;
+    *n = cnt;
+    return 1;
+bad:
+    free(sel);
+    free(v);
+    return 0;
+}
+
+/* ---- tokens ---------------------------------------------------------------------------- */
+
+static int cmd_tokens(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_JSON, 0};
+    tool_parsed p;
+    tool_session s;
+    size_t i;
+    int rc;
+
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint tokens [--json]\n\nEvery token at the station: serial, label, "
+               "model, state\n(not initialised, PIN locked, no key, free key pair, issued: N "
+               "certificates).\nNo PIN needed: only public objects are read.\n\n%s",
+               tool_common_help);
+        tool_parsed_free(&p);
+        return 0;
+    }
+    rc = tool_session_open(&s, &p.c, 0);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    if (!p.c.json)
+        printf("%-18s %-12s %-16s %s\n", "SERIAL", "LABEL", "MODEL", "STATE");
+    for (i = 0; i < s.st.ntokens; i++) {
+        tool_token *t = &s.st.tokens[i];
+        tool_token_state ts;
+        char state[64];
+        tool_token_state_read(&s.run, t, &ts);
+        if (!strcmp(ts.state, "issued"))
+            snprintf(state, sizeof state, "issued: %d certificate%s%s", ts.ncerts,
+                     ts.ncerts == 1 ? "" : "s", ts.nfree ? ", free key pair" : "");
+        else
+            snprintf(state, sizeof state, "%s", ts.state);
+        if (p.c.json) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "serial", json_object_new_string(t->serial_text));
+            json_object_object_add(o, "label", json_object_new_string(t->label));
+            json_object_object_add(o, "model", json_object_new_string(t->model));
+            json_object_object_add(o, "uri", json_object_new_string(t->uri));
+            json_object_object_add(o, "state", json_object_new_string(ts.state));
+            json_object_object_add(o, "certificates", json_object_new_int(ts.ncerts));
+            json_object_object_add(o, "key_pairs", json_object_new_int(ts.nkeys));
+            json_object_object_add(o, "free_key_pairs", json_object_new_int(ts.nfree));
+            puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+            json_object_put(o);
+        } else {
+            printf("%-18s %-12s %-16s %s\n", t->serial_text, t->label, t->model, state);
+        }
+    }
+    {
+        size_t blank = 0;
+        for (i = 0; i < s.st.ntokens; i++)
+            blank += !(s.st.tokens[i].info.flags & CKF_TOKEN_INITIALIZED);
+        if (!p.c.json && blank)
+            printf("%zu token%s, %zu not initialised\n", s.st.ntokens - blank,
+                   s.st.ntokens - blank == 1 ? "" : "s", blank);
+        else if (!p.c.json)
+            printf("%zu token%s\n", s.st.ntokens, s.st.ntokens == 1 ? "" : "s");
+    }
+out:
+    tool_session_close(&s);
+    tool_parsed_free(&p);
+    return rc;
+}
+
+/* ---- ca init --------------------------------------------------------------------------- */
+
+static int cmd_ca(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE, O_KEY, O_KEYFILE, O_SUBJECT, O_DB, 0};
+    tool_parsed p;
+    tool_station st;
+    tool_crypto cr;
+    char err[600];
+    int rc = TOOL_EXIT_USAGE, have_st = 0;
+
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return tool_cmd_ca_serve(argc, argv);
+    if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0))
+        return tool_cmd_ca_list(argc, argv);
+    if (argc < 2 || strcmp(argv[1], "init") != 0) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
+                   "[--subject CN]\n");
+            return 0;
+        }
+        tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
+        return TOOL_EXIT_USAGE;
+    }
+    if (!tool_parse(argc - 1, argv + 1, allowed, &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] [--subject CN]\n"
+               "\n"
+               "Makes DIR a local CA that both `tokenmint issue --ca DIR` and stock\n"
+               "`openssl ca -config DIR/ca.cnf` issue from: ca.cnf, ca.pem (root), index.txt,\n"
+               "index.txt.attr, serial, newcerts/, db.lock, and the records: ca.db (SQLite)\n"
+               "or, with --db, a PostgreSQL database (named in ca.cnf from then on). The\n"
+               "root key is new (P-256, DIR/private/ca.key, mode 0600) unless --key names a\n"
+               "token key by pkcs11: URI (through the tokenmint provider) or --key-file an\n"
+               "existing PEM key.\n"
+               "\n  --subject CN            the root's common name (default \"tokenmint CA\")\n"
+               "  --db CONNINFO           PostgreSQL connection string (no password in it:\n"
+               "                          use ~/.pgpass or PGPASSFILE)\n"
+               "  --module PATH           PKCS#11 module for --key\n");
+        tool_parsed_free(&p);
+        return 0;
+    }
+    if (p.nargs != 1 || (p.key && p.key_file)) {
+        tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
+        goto out;
+    }
+    if (p.key) {
+        if (!tool_station_open(&st, tool_default_module(p.c.module), err, sizeof err)) {
+            tool_err("%s", err);
+            goto out;
+        }
+        have_st = 1;
+    }
+    tool_crypto_open(&cr, have_st ? st.module_path : NULL);
+    if (!tool_ca_init_db(p.args[0], p.db, p.key, p.key_file, p.subject, &cr, err, sizeof err)) {
+        tool_err("ca init: %s", err);
+    } else {
+        printf("CA ready in %s (root %s/ca.pem)\n", p.args[0], p.args[0]);
+        rc = TOOL_EXIT_OK;
+    }
+    tool_crypto_close(&cr);
+    if (have_st)
+        tool_station_close(&st);
+out:
+    tool_parsed_free(&p);
+    return rc;
+}
+
+/* ---- issue ------------------------------------------------------------------------------ */
+
+/* Batch mode (claims 9, 16): all requests first, one CA batch, then all writes. */
+typedef struct batch {
+    tool_report *rep;
+    tool_job **jobs;
+    tool_token **tokens;
+    tool_result *results;
+    unsigned char *going; /* job goes on to the CA / the write */
+    atomic_size_t nprepared;
+} batch;
+
+static size_t token_index(batch *b, tool_token *t)
+{
+    size_t i = 0;
+    while (b->tokens[i] != t)
+        i++;
+    return i;
+}
+
+static void prepare_one(tool_run *run, tool_token *t, tool_result *res, void *user)
+{
+    batch *b = user;
+    size_t i = token_index(b, t);
+
+    b->jobs[i] = tool_job_new(run, t, res);
+    if (!b->jobs[i]) {
+        res->kind = TOOL_RES_FAILED;
+        snprintf(res->error, sizeof res->error, "out of memory");
+        return;
+    }
+    b->going[i] = (unsigned char)tool_job_prepare(b->jobs[i]);
+}
+
+/* Tokens that stop before the CA (failed, already done) are reported at once;
+ * the others show as requests ready. */
+static void prepared(tool_result *res, void *user)
+{
+    batch *b = user;
+    size_t i = (size_t)(res - b->results);
+    if (!b->going[i])
+        tool_report_token(b->rep, res);
+    else
+        tool_report_phase(b->rep, "requests signed", atomic_fetch_add(&b->nprepared, 1) + 1,
+                          b->rep->total);
+}
+
+static void finish_one(tool_run *run, tool_token *t, tool_result *scratch, void *user)
+{
+    batch *b = user;
+    size_t i = token_index(b, t);
+    double t0 = tool_now_ms();
+
+    (void)run;
+    (void)scratch;
+    tool_job_finish(b->jobs[i]);
+    b->results[i].ms += tool_now_ms() - t0;
+    tool_report_token(b->rep, &b->results[i]);
+}
+
+static void issue_batch(tool_session *s, tool_token **tokens, size_t n, int jobs,
+                        tool_result *results, tool_report *rep)
+{
+    batch b = {.rep = rep, .tokens = tokens, .results = results};
+    atomic_init(&b.nprepared, 0);
+    tool_token **next = calloc(n ? n : 1, sizeof *next);
+    tool_result *scratch = calloc(n ? n : 1, sizeof *scratch);
+    tool_ca_item *items = calloc(n ? n : 1, sizeof *items);
+    size_t *who = calloc(n ? n : 1, sizeof *who);
+    size_t i, k = 0, m = 0;
+
+    b.jobs = calloc(n ? n : 1, sizeof *b.jobs);
+    b.going = calloc(n ? n : 1, 1);
+    if (!next || !scratch || !items || !who || !b.jobs || !b.going) {
+        tool_err("out of memory");
+        goto out;
+    }
+    /* Steps 3-7 on every token, in parallel. */
+    tool_station_run(&s->run, tokens, n, jobs, prepare_one, &b, results, prepared);
+    /* Steps 8-10: every request to the CA together. */
+    for (i = 0; i < n; i++) {
+        X509_REQ *req = b.going[i] ? tool_job_request(b.jobs[i]) : NULL;
+        if (!req)
+            continue;
+        items[k].req = req;
+        items[k].token_text = tokens[i]->serial_text;
+        items[k].purpose = s->run.purpose;
+        who[k++] = i;
+    }
+    if (k)
+        tool_ca_issue_batch(s->run.ca, items, k);
+    for (i = 0; i < k; i++) {
+        tool_job_set_cert(b.jobs[who[i]], items[i].cert, items[i].error);
+        items[i].cert = NULL;
+    }
+    /* Steps 11-12 on every token that has a certificate to take. */
+    for (i = 0; i < n; i++)
+        if (b.going[i])
+            next[m++] = tokens[i];
+    tool_station_run(&s->run, next, m, jobs, finish_one, &b, scratch, NULL);
+out:
+    for (i = 0; b.jobs && i < n; i++)
+        tool_job_free(b.jobs[i]);
+    free(b.jobs);
+    free(b.going);
+    free(next);
+    free(scratch);
+    free(items);
+    free(who);
+}
+
+static int cmd_issue(int argc, char **argv)
+{
+    static const int allowed[] = {
+        O_MODULE,      O_CONFIG,  O_PROFILE,     O_PIN,         O_PURPOSE,    O_KEYTYPE,
+        O_CA,          O_JOBS,    O_JSON,        O_ALL,         O_TOKEN,      O_OPPASS,
+        O_OPTOKEN,     O_OPPIN,   O_CMP,         O_CMP_ROOT,    O_CMP_SECRET, O_CMP_REF,
+        O_CMP_CERT,    O_CMP_KEY, O_CMP_SRVCERT, O_CMP_TRUSTED, O_CMP_JOBS,   O_CMP_TIMEOUT,
+        O_CMP_LOCKDIR, 0};
+    tool_parsed p;
+    tool_session s;
+    tool_token **tokens = NULL;
+    tool_result *results = NULL;
+    tool_report rep;
+    size_t n = 0, i;
+    int rc;
+
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint issue (--all | --token URI...) --ca DIR [--purpose P]\n"
+               "                      [--key-type T] [--jobs N] [--json] [--pin-source FILE]\n"
+               "\n"
+               "Per token, SUMMARY steps 3-12: token present, log in, find a free key pair of\n"
+               "the type (or generate one), read the serial, build the request and have the\n"
+               "token sign it, the CA verifies and issues (requests ready together go as one\n"
+               "batch), verify against the root, write onto the token whose serial it names.\n"
+               "Safe to re-run: done tokens are skipped, free key pairs reused, certificates\n"
+               "issued but never written are taken from the CA and written, never re-issued.\n"
+               "\n"
+               "  --ca DIR                a CA made by `tokenmint ca init`\n"
+               "  --purpose P             a profile purpose (default: the profile's default)\n"
+               "  --key-type T            ec:P-256 (default), ec:P-384, rsa:2048, rsa:3072, "
+               "ed25519\n"
+               "  --jobs N                workers (default: one per token, at most 64)\n"
+               "  --json                  one JSON object per token on stdout\n%s%s",
+               tool_token_help, tool_common_help);
+        fputs(tool_cmp_issue_help, stdout);
+        tool_parsed_free(&p);
+        return 0;
+    }
+    if (p.nargs) {
+        tool_err("issue: unexpected argument %s", p.args[0]);
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
+    }
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
+        rc = TOOL_EXIT_USAGE;
+        goto out;
+    }
+    results = calloc(n ? n : 1, sizeof *results);
+    tool_report_init(&rep, p.c.json, n);
+    issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
+    tool_report_summary(&rep, results, n);
+    for (i = 0; i < n; i++)
+        if (results[i].kind == TOOL_RES_FAILED)
+            rc = TOOL_EXIT_SOME_FAILED;
+    if (n == 0)
+        tool_err("no tokens to issue");
+out:
+    free(results);
+    free(tokens);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
+    return rc;
+}
+
+/* ---- csr / write ------------------------------------------------------------------------- */
+
+typedef struct csr_out {
+    pthread_mutex_t mu;
+} csr_out;
+
+static void csr_one(tool_run *run, tool_token *t, tool_result *res, void *user)
+{
+    csr_out *o = user;
+    X509_REQ *req = tool_pipeline_request(run, t, res);
+
+    if (req) {
+        pthread_mutex_lock(&o->mu);
+        PEM_write_X509_REQ(stdout, req);
+        fflush(stdout);
+        pthread_mutex_unlock(&o->mu);
+        X509_REQ_free(req);
+    } else {
+        tool_err("%s: step %d: %s", res->serial, res->step, res->error);
+    }
+}
+
+static int cmd_csr(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE,  O_CONFIG, O_PROFILE, O_PIN,   O_PURPOSE,
+                                  O_KEYTYPE, O_JOBS,   O_ALL,     O_TOKEN, O_OPPASS,
+                                  O_OPTOKEN, O_OPPIN,  0};
+    tool_parsed p;
+    tool_session s;
+    tool_token **tokens = NULL;
+    tool_result *results = NULL;
+    csr_out o;
+    size_t n = 0, i;
+    int rc;
+
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        printf(
+            "usage: tokenmint csr [--token URI... | --all] [--purpose P] [--key-type T]\n"
+            "\n"
+            "Steps 3-7 alone: for each token (default: all), a free key pair (or a new one)\n"
+            "and a request signed on the token, PEM on stdout. With `write`, the first and\n"
+            "last steps around stock `openssl ca`:\n"
+            "  tokenmint csr --token URI | openssl ca -batch -config DIR/ca.cnf -in /dev/stdin \\\n"
+            "      -out /dev/stdout | tokenmint write -\n%s%s",
+            tool_token_help, tool_common_help);
+        tool_parsed_free(&p);
+        return 0;
+    }
+    rc = tool_session_open(&s, &p.c, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
+        rc = TOOL_EXIT_USAGE;
+        goto out;
+    }
+    pthread_mutex_init(&o.mu, NULL);
+    results = calloc(n ? n : 1, sizeof *results);
+    tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), csr_one, &o,
+                     results, NULL);
+    for (i = 0; i < n; i++)
+        if (results[i].kind == TOOL_RES_FAILED)
+            rc = TOOL_EXIT_SOME_FAILED;
+    pthread_mutex_destroy(&o.mu);
+out:
+    free(results);
+    free(tokens);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
+    return rc;
+}
+
+static int load_certs(const char *path, STACK_OF(X509) * out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    X509 *x;
+    int n = 0;
+
+    if (!f) {
+        tool_err("%s: cannot open", path);
+        return -1;
+    }
+    /* PEM reading skips text around the blocks (`openssl ca` output has some). */
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        sk_X509_push(out, x);
+        n++;
+    }
+    ERR_clear_error();
+    if (n == 0) {
+        /* maybe one DER certificate */
+        rewind(f);
+        x = d2i_X509_fp(f, NULL);
+        if (x) {
+            sk_X509_push(out, x);
+            n++;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (n == 0)
+        tool_err("%s: no certificate (PEM or DER) found", path);
+    return n ? n : -1;
+}
+
+static int cmd_write(int argc, char **argv)
+{
+    static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_PIN,   O_CA, O_ROOT,
+                                  O_JSON,   O_OPPASS, O_OPTOKEN, O_OPPIN, 0};
+    tool_parsed p;
+    tool_session s;
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    X509_STORE *roots = NULL;
+    tool_report rep;
+    int rc, i;
+
+    if (!tool_parse(argc, argv, allowed, &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint write [--ca DIR | --root CA.pem] CERT... (- for stdin)\n"
+               "\n"
+               "Step 12 alone: each certificate goes onto the token whose serial it names, onto\n"
+               "the key pair it certifies (which must have no certificate yet). With --ca or\n"
+               "--root, each is first verified against that root (step 11).\n%s%s",
+               tool_token_help, tool_common_help);
+        tool_parsed_free(&p);
+        return 0;
+    }
+    if (p.nargs == 0) {
+        tool_err("write: name certificate files (or - for stdin)");
+        tool_parsed_free(&p);
+        sk_X509_free(certs);
+        return TOOL_EXIT_USAGE;
+    }
+    for (i = 0; i < p.nargs; i++)
+        if (load_certs(p.args[i], certs) < 0) {
+            tool_parsed_free(&p);
+            sk_X509_pop_free(certs, X509_free);
+            return TOOL_EXIT_USAGE;
+        }
+    rc = tool_session_open(&s, &p.c, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    if ((p.root || p.c.ca_dir) && !(roots = tool_root_store(p.root, p.c.ca_dir))) {
+        rc = TOOL_EXIT_USAGE;
+        goto out;
+    }
+    tool_report_init(&rep, p.c.json, sk_X509_num(certs));
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        tool_result res;
+        double t0 = tool_now_ms();
+        if (!tool_pipeline_write(&s.run, sk_X509_value(certs, i), roots, &res))
+            rc = TOOL_EXIT_SOME_FAILED;
+        res.ms = tool_now_ms() - t0;
+        tool_report_token(&rep, &res);
+    }
+out:
+    X509_STORE_free(roots);
+    sk_X509_pop_free(certs, X509_free);
+    tool_session_close(&s);
+    tool_parsed_free(&p);
+    return rc;
+}
+
+/* ---- operator hash -------------------------------------------------------------------------- */
+
+static int cmd_operator(int argc, char **argv)
+{
+    static const int allowed[] = {O_OPPASS, 0};
+    char pass[256], out[300], err[300];
+    size_t len = 0;
+    tool_parsed p;
+    int ok;
+
+    if (argc < 2 || strcmp(argv[1], "hash") != 0) {
+        tool_err("usage: tokenmint operator hash [--operator-pass-source FILE]");
+        return TOOL_EXIT_USAGE;
+    }
+    if (!tool_parse(argc - 1, argv + 1, allowed, &p))
+        return TOOL_EXIT_USAGE;
+    if (p.help) {
+        printf("usage: tokenmint operator hash [--operator-pass-source FILE]\n\nPrints the "
+               "`passphrase = scrypt:...` line for the [ operator ] section.\n");
+        tool_parsed_free(&p);
+        return 0;
+    }
+    ok = p.c.operator_pass
+             ? tool_read_secret_file(p.c.operator_pass, pass, sizeof pass, &len, err, sizeof err)
+             : tool_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
+    tool_parsed_free(&p);
+    if (!ok) {
+        tool_err("%s", p.c.operator_pass ? err : "no passphrase (no terminal?)");
+        return TOOL_EXIT_USAGE;
+    }
+    ok = tool_operator_hash(pass, out, sizeof out);
+    OPENSSL_cleanse(pass, sizeof pass);
+    if (!ok) {
+        tool_err("scrypt failed");
+        return TOOL_EXIT_USAGE;
+    }
+    printf("passphrase = %s\n", out);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"tokens", cmd_tokens},    {"ca", cmd_ca},          {"issue", cmd_issue},
+        {"csr", cmd_csr},          {"write", cmd_write},    {"verify", tool_cmd_verify},
+        {"watch", tool_cmd_watch}, {"show", tool_cmd_show}, {"operator", cmd_operator},
+        {"relay", tool_cmd_relay},
+    };
+    size_t i;
+
+    /* `tokenmint csr | head` must end with EPIPE between tokens, not a kill mid-token. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? TOOL_EXIT_USAGE : 0;
+    }
+    for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    tool_err("unknown command \"%s\"\n%s", argv[1], usage_main);
+    return TOOL_EXIT_USAGE;
+}

@@ -1,0 +1,255 @@
+/*
+ * CMP (RFC 4210 / 9480, lightweight profile RFC 9483) for tokenmint: the CA
+ * as a CMP server (`tokenmint ca serve`), the patent's relay as a CMP RA
+ * (`tokenmint relay`) and the station as a CMP client (`tokenmint issue
+ * --cmp URL`). Built on OpenSSL's CMP server and client code; HTTP through
+ * libmicrohttpd.
+ *
+ * Layers, one file each:
+ *   server.c      the request handler: one OSSL_CMP_SRV_CTX per transaction,
+ *                 replay refusal, deferred issuance (waiting + pollReq). It
+ *                 knows no CA: a backend issues.
+ *   http.c        POST application/pkixcmp over libmicrohttpd, body limit.
+ *   serve.c       `ca serve`: the backend is the CA directory (ca/ca.h).
+ *   relay.c       `relay`: the backend checks POP and the serial range, then
+ *                 forwards upstream with the relay's own credentials.
+ *   serial.c      the relay's serial comparison.
+ *   client.c      the client: many requests in flight, one OSSL_CMP_CTX each.
+ *
+ * TOKENMINT_DEBUG=1 shows OpenSSL's CMP log and every refusal on stderr.
+ *
+ * Ownership: as in tool/tool.h; a function returning a pointer says who frees it.
+ */
+#ifndef TOKENMINT_CMP_H
+#define TOKENMINT_CMP_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include <openssl/cmp.h>
+#include <openssl/x509.h>
+
+/* The largest HTTP body `ca serve` and `relay` read (a PKIMessage with a
+ * PKCS#10 request and a few extra certificates is 2-8 KiB). Larger bodies get
+ * HTTP 413 before anything is parsed. */
+#define TOOL_CMP_MAX_BODY_DEFAULT (64 * 1024)
+/* Transactions open at once (waiting for certConf or a poll); more are
+ * refused with failInfo systemUnavail until some finish or expire. */
+#define TOOL_CMP_MAX_TXNS 4096
+/* An open transaction nobody continues is forgotten after this. */
+#define TOOL_CMP_TXN_IDLE_SECONDS 300
+/* transactionIDs remembered to refuse a replayed request. */
+#define TOOL_CMP_SEEN_TIDS 200000
+
+/* PKIBody choice numbers (RFC 4210 section 5.1.2); OpenSSL 3.0 keeps its
+ * names for them internal. */
+enum {
+    TOOL_CMP_BODY_IR = 0,
+    TOOL_CMP_BODY_IP = 1,
+    TOOL_CMP_BODY_CR = 2,
+    TOOL_CMP_BODY_CP = 3,
+    TOOL_CMP_BODY_P10CR = 4,
+    TOOL_CMP_BODY_KUR = 7,
+    TOOL_CMP_BODY_KUP = 8,
+    TOOL_CMP_BODY_RR = 11,
+    TOOL_CMP_BODY_GENM = 21,
+    TOOL_CMP_BODY_ERROR = 23,
+    TOOL_CMP_BODY_POLLREP = 26,
+};
+
+/* ---- the handler's view of a request and the backend's answer ------------- */
+
+typedef struct tool_cmp_req {
+    int bodytype;         /* TOOL_CMP_BODY_P10CR, _IR or _CR */
+    const X509_REQ *p10;  /* p10cr: the token's signed PKCS#10 request */
+    const X509_REQ *tmpl; /* ir/cr: the CRMF template as an unsigned request (subject,
+                             public key, extensions); its POP was checked by OpenSSL */
+    EVP_PKEY *pub;        /* the requested key (borrowed) */
+    const char *peer;     /* sender name as text, for messages */
+} tool_cmp_req;
+
+typedef struct tool_cmp_answer {
+    X509 *cert;     /* owned: the certificate on success */
+    int failinfo;   /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
+    char text[512]; /* why it was refused: becomes the statusString */
+} tool_cmp_answer;
+
+typedef struct tool_cmp_backend {
+    void *ctx;
+    /* Issues (blocking). Returns 1 with ans->cert set, or 0 with failinfo/text. */
+    int (*issue)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
+} tool_cmp_backend;
+
+typedef struct tool_cmp_srv_opts {
+    OSSL_LIB_CTX *libctx;
+    /* PBMAC (shared secret): accepted when secret is set. Borrowed, copied. */
+    const unsigned char *secret;
+    size_t secret_len;
+    const char *ref; /* our senderKID in PBMAC responses; NULL: none */
+    /* Signature: responses signed with cert/key; client signatures checked
+     * against trusted. Either may be NULL. Borrowed (up-ref'd). */
+    X509 *cert;
+    EVP_PKEY *key;
+    X509_STORE *trusted;
+    STACK_OF(X509) * extra; /* chain sent with signed responses */
+    const X509_NAME *name;  /* our sender name when there is no cert */
+    int accept_raverified;  /* trust raVerified POPO (only behind an RA) */
+    /* Deferred approval: answer "waiting", issue after defer_ms, serve the
+     * certificate on a later pollReq. */
+    int deferred;
+    long defer_ms;
+    int check_after;      /* seconds, told to polling clients */
+    const char *log_name; /* refusals go to stderr under this name; NULL: debug only */
+} tool_cmp_srv_opts;
+
+typedef struct tool_cmp_srv tool_cmp_srv;
+
+tool_cmp_srv *tool_cmp_srv_new(const tool_cmp_srv_opts *o, const tool_cmp_backend *be, char *err,
+                               size_t errlen);
+void tool_cmp_srv_free(tool_cmp_srv *s);
+
+/*
+ * One HTTP body in, one response out. Returns the HTTP status: 200 with a DER
+ * PKIMessage in *out (malloc'd, caller frees), or 4xx/5xx with a line of text
+ * in *out when the body is no PKIMessage at all. Thread-safe: concurrent
+ * calls for different transactions run in parallel.
+ */
+int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
+                        size_t *outlen);
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+typedef struct tool_cmp_http tool_cmp_http;
+
+/* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). */
+tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
+                                   char *err, size_t errlen);
+int tool_cmp_http_port(tool_cmp_http *h);
+void tool_cmp_http_stop(tool_cmp_http *h);
+/* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
+int tool_cmp_http_serve_until_signal(tool_cmp_http *h, const char *port_file);
+
+/* ---- the serving side of `ca serve` and `relay` (cmp_front.c) --------------- */
+
+/* getopt codes of the options both servers take; each command's own start
+ * above them. */
+enum {
+    TOOL_FRONT_LISTEN = 4000,
+    TOOL_FRONT_PORTFILE,
+    TOOL_FRONT_SECRET,
+    TOOL_FRONT_REF,
+    TOOL_FRONT_TRUSTED,
+    TOOL_FRONT_SRVCERT,
+    TOOL_FRONT_SRVKEY,
+    TOOL_FRONT_MAXBODY,
+    TOOL_FRONT_PROFILE,
+};
+
+#define TOOL_CMP_FRONT_OPTIONS                                                                     \
+    {"listen", required_argument, 0, TOOL_FRONT_LISTEN},                                           \
+        {"port-file", required_argument, 0, TOOL_FRONT_PORTFILE},                                  \
+        {"secret-source", required_argument, 0, TOOL_FRONT_SECRET},                                \
+        {"ref", required_argument, 0, TOOL_FRONT_REF},                                             \
+        {"trusted", required_argument, 0, TOOL_FRONT_TRUSTED},                                     \
+        {"srv-cert", required_argument, 0, TOOL_FRONT_SRVCERT},                                    \
+        {"srv-key", required_argument, 0, TOOL_FRONT_SRVKEY},                                      \
+        {"max-body", required_argument, 0, TOOL_FRONT_MAXBODY},                                    \
+    {                                                                                              \
+        "profile", required_argument, 0, TOOL_FRONT_PROFILE                                        \
+    }
+
+typedef struct tool_cmp_front {
+    const char *name; /* "ca serve", "relay": prefixes every message */
+    const char *listen, *port_file, *secret_src, *ref, *trusted_src, *srvcert, *srvkey, *profile;
+    unsigned long long max_body;
+    /* loaded by tool_cmp_front_load, owned */
+    char secret[256];
+    size_t secret_len;
+    X509 *cert;
+    EVP_PKEY *key;
+    X509_STORE *trusted;
+    struct tm_profile *prof; /* the certificate profile (--profile) */
+    struct tm_violations *violations;
+} tool_cmp_front;
+
+void tool_cmp_front_init(tool_cmp_front *f, const char *name);
+/* One of the shared options: 1 taken, 0 not one of them, -1 bad value (said). */
+int tool_cmp_front_opt(tool_cmp_front *f, int code, const char *arg);
+/* --listen given, stations authenticated somehow, --srv-cert with --srv-key:
+ * then blocks SIGINT/SIGTERM (call it before anything starts a thread).
+ * 0 after saying what is missing. */
+int tool_cmp_front_check(const tool_cmp_front *f);
+/* Reads the secret, profile, signer and trust store and fills so's
+ * protection fields (borrowed from f). 0 after saying why. */
+int tool_cmp_front_load(tool_cmp_front *f, OSSL_LIB_CTX *libctx, tool_cmp_srv_opts *so);
+/* Serves until SIGINT/SIGTERM. TOOL_EXIT_OK after a clean stop, else TOOL_EXIT_USAGE. */
+int tool_cmp_front_run(tool_cmp_front *f, const tool_cmp_srv_opts *so, const tool_cmp_backend *be);
+void tool_cmp_front_clear(tool_cmp_front *f);
+
+/* ---- client ------------------------------------------------------------------ */
+
+typedef struct tool_cmp_client_opts {
+    const char *url; /* http://host:port/path */
+    unsigned char secret[256];
+    size_t secret_len; /* 0: signature protection */
+    char ref[256];
+    X509 *cert; /* owned: our signer certificate (signature protection) */
+    EVP_PKEY *key;
+    STACK_OF(X509) * extra;
+    X509 *srvcert;     /* owned: pinned server certificate, or NULL */
+    X509_STORE *trust; /* owned: to check server signatures, or NULL */
+    X509 *root;        /* owned: the CA root the station verifies against (step 11) */
+    int jobs;          /* requests in flight */
+    int timeout;       /* seconds per transaction, polling included */
+    OSSL_LIB_CTX *libctx;
+} tool_cmp_client_opts;
+
+/* One p10cr transaction. Returns the certificate, or NULL with the server's
+ * status (or the transport error) in err. */
+X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
+                            char *err, size_t errlen);
+void tool_cmp_client_opts_clear(tool_cmp_client_opts *o);
+/* Reads the client options shared by `issue --cmp` and `relay --upstream`:
+ * PREFIX-secret-source, PREFIX-ref, PREFIX-cert, PREFIX-key, PREFIX-srvcert,
+ * PREFIX-trusted. Returns 1, or 0 with err. */
+int tool_cmp_client_opt(tool_cmp_client_opts *o, const char *name, const char *value, char *err,
+                        size_t errlen);
+
+/* Checks what can be checked before the first transaction: the URL (http
+ * only), protection (a secret with its reference, or a certificate with its
+ * key). prefix names the options in messages ("--cmp", "--upstream").
+ * Returns 1, or 0 with err. */
+int tool_cmp_client_check(const tool_cmp_client_opts *o, const char *prefix, char *err,
+                          size_t errlen);
+
+/* ---- the station's CMP client as a CA backend (cmp/station.c) ----------------- */
+
+/* `issue --cmp URL`, `watch --cmp URL`: the --cmp* options as given. */
+typedef struct tool_cmp_station {
+    tool_cmp_client_opts o;  /* o.url points at url */
+    char url[2048];          /* --cmp; empty: not given */
+    char lock_dir[PATH_MAX]; /* --cmp-lock-dir; empty: the default */
+    int any;                 /* some --cmp* option was given */
+} tool_cmp_station;
+
+/* One option by its long name without dashes ("cmp", "cmp-root", "cmp-jobs",
+ * ...). Files are read here. Returns 1, or 0 with err naming the option. */
+int tool_cmp_station_opt(tool_cmp_station *s, const char *name, const char *value, char *err,
+                         size_t errlen);
+void tool_cmp_station_clear(tool_cmp_station *s);
+/* A CA (ca/ca.h) that issues over CMP. Takes what s holds (s is emptied).
+ * tool_ca_check then checks the whole configuration. */
+struct tool_ca;
+struct tool_ca *tool_cmp_ca_open(tool_cmp_station *s, char *err, size_t errlen);
+extern const char *tool_cmp_issue_help;
+
+/* ---- shared helpers -------------------------------------------------------------- */
+
+void tool_cmp_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* OSSL_CMP log callback that goes to stderr only with TOKENMINT_DEBUG. */
+int tool_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
+                    const char *msg);
+/* Compares token serials for the relay's range: documented in cmp_relay.c. */
+int tool_cmp_serial_cmp(const char *a, const char *b);
+
+#endif

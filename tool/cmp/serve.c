@@ -1,0 +1,221 @@
+/*
+ * `tokenmint ca serve DIR --listen ADDR:PORT`: the CA directory of
+ * `tokenmint ca init` as a CMP server. Requests are issued through the same
+ * tool_ca code as `tokenmint issue --ca DIR` (same flock on DIR/db.lock, same
+ * records), so the tool, stock `openssl ca` and this server can share a CA.
+ * Concurrent requests reach the CA through its group commit: every request
+ * ready at one moment is issued under one lock and one sync, and no response
+ * leaves before its certificate is on disk.
+ */
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "cmp/cmp.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+static const char *serve_help =
+    "usage: tokenmint ca serve DIR --listen ADDR:PORT [--secret-source FILE [--ref REF]]\n"
+    "                          [--trusted FILE --srv-cert FILE --srv-key FILE]\n"
+    "                          [--deferred [--defer-ms MS]] [--max-body BYTES] [--port-file F]\n"
+    "\n"
+    "Serves the CA directory DIR (made by `tokenmint ca init`) over CMP (RFC 4210/9483)\n"
+    "on HTTP POST, Content-Type application/pkixcmp, any path. Accepts p10cr (the\n"
+    "token's PKCS#10 request), ir and cr; issues per the serial-bound profile with the\n"
+    "same database and locking as `tokenmint issue --ca DIR`. Every certificate is on\n"
+    "disk (synced) before its response is sent.\n"
+    "\n"
+    "  --listen ADDR:PORT      where to listen, e.g. 127.0.0.1:8080 (port 0: any free port)\n"
+    "  --port-file F           write the port we listen on to F (for scripts)\n"
+    "  --secret-source FILE    accept PBMAC protection with the shared secret in FILE\n"
+    "                          (first line); responses are PBMAC-protected with it\n"
+    "  --ref REF               our senderKID in PBMAC-protected responses\n"
+    "  --trusted FILE          accept signature protection by certificates chaining to\n"
+    "                          the PEM certificates in FILE\n"
+    "  --srv-cert FILE         our CMP signer certificate (signed responses)\n"
+    "  --srv-key FILE          its PEM private key\n"
+    "  --deferred              answer \"waiting\"; the certificate is issued after approval\n"
+    "                          and handed out on the client's next pollReq\n"
+    "  --defer-ms MS           approval delay in deferred mode (default 500)\n"
+    "  --max-body BYTES        largest request body (default 65536; larger: HTTP 413)\n"
+    "  --profile FILE          certificate profile (default: built in)\n"
+    "  --module PATH           PKCS#11 module, when the CA key is a token key\n"
+    "  --db CONNINFO           the CA's records in this PostgreSQL database (else the one\n"
+    "                          DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
+    "                          only once its record is committed; a database that cannot\n"
+    "                          be reached is answered with CMP systemUnavail (retry)\n"
+    "\n"
+    "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n";
+
+enum {
+    S_DEFERRED = 2000,
+    S_DEFERMS,
+    S_MODULE,
+    S_DB,
+    S_HELP,
+};
+
+static const struct option serve_opts[] = {
+    TOOL_CMP_FRONT_OPTIONS,
+    {"deferred", no_argument, 0, S_DEFERRED},
+    {"defer-ms", required_argument, 0, S_DEFERMS},
+    {"module", required_argument, 0, S_MODULE},
+    {"db", required_argument, 0, S_DB},
+    {"help", no_argument, 0, S_HELP},
+    {0, 0, 0, 0},
+};
+
+typedef struct serve_be {
+    tool_ca *ca;
+    const tm_profile *prof;
+} serve_be;
+
+/* The CA's refusal text, mapped to the CMP failInfo that says the same. */
+static int failinfo_of(const char *error)
+{
+    if (strstr(error, "signature does not verify"))
+        return OSSL_CMP_PKIFAILUREINFO_badPOP;
+    if (strstr(error, "never bound twice"))
+        return OSSL_CMP_PKIFAILUREINFO_duplicateCertReq;
+    if (strstr(error, "profile") || strstr(error, "cannot issue"))
+        return OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
+    return OSSL_CMP_PKIFAILUREINFO_systemFailure;
+}
+
+static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
+{
+    serve_be *be = ctx;
+    tm_violations *v = tm_violations_new();
+    tm_binding b;
+    tool_ca_item item;
+    char why[400];
+    int ok = 0;
+
+    if (!v) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_systemFailure;
+        snprintf(ans->text, sizeof ans->text, "out of memory");
+        return 0;
+    }
+    /* p10cr: the PKCS#10 request; ir/cr: the CRMF template as an unsigned
+     * request. Either way OpenSSL's server code has checked the proof of
+     * possession before this callback runs. */
+    memset(&b, 0, sizeof b);
+    if (!tm_binding_from_req(be->prof, r->p10 ? r->p10 : r->tmpl, &b, v)) {
+        tm_violations_join(v, why, sizeof why);
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
+        snprintf(ans->text, sizeof ans->text, "the %s names no token: %s",
+                 r->p10 ? "request" : "certificate template", why);
+        goto out;
+    }
+    memset(&item, 0, sizeof item);
+    item.req = (X509_REQ *)(r->p10 ? r->p10 : r->tmpl);
+    item.pop_verified = 1;
+    item.token_text = b.serial_text;
+    item.purpose = b.purpose[0] ? b.purpose : tm_profile_default_purpose(be->prof);
+    tool_ca_submit(be->ca, &item);
+    if (!item.cert) {
+        ans->failinfo =
+            item.unavailable ? OSSL_CMP_PKIFAILUREINFO_systemUnavail : failinfo_of(item.error);
+        snprintf(ans->text, sizeof ans->text, "%s", item.error[0] ? item.error : "not issued");
+        goto out;
+    }
+    tool_cmp_debug("issued for token %s (%s)", b.serial_text, item.purpose);
+    ans->cert = item.cert;
+    ok = 1;
+out:
+    tm_violations_free(v);
+    return ok;
+}
+
+int tool_cmd_ca_serve(int argc, char **argv)
+{
+    const char *module = NULL, *db = NULL;
+    int deferred = 0, o, taken, rc = TOOL_EXIT_USAGE;
+    long defer_ms = 500;
+    char err[600], *end;
+    tool_crypto cr;
+    int have_cr = 0;
+    serve_be be = {0};
+    tool_cmp_backend backend;
+    tool_cmp_srv_opts so;
+    tool_cmp_front f;
+
+    /* argv[0] is "ca", argv[1] "serve" */
+    argc--;
+    argv++;
+    memset(&so, 0, sizeof so);
+    tool_cmp_front_init(&f, "ca serve");
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+        if ((taken = tool_cmp_front_opt(&f, o, optarg)) != 0) {
+            if (taken < 0)
+                return TOOL_EXIT_USAGE;
+            continue;
+        }
+        switch (o) {
+        case S_DEFERRED:
+            deferred = 1;
+            break;
+        case S_DEFERMS:
+            defer_ms = strtol(optarg, &end, 10);
+            if (*end || defer_ms < 0 || defer_ms > 3600000) {
+                tool_err("ca serve: --defer-ms %s: a number of milliseconds", optarg);
+                return TOOL_EXIT_USAGE;
+            }
+            break;
+        case S_DB:
+            db = optarg;
+            break;
+        case S_MODULE:
+            module = optarg;
+            break;
+        case 'h':
+        case S_HELP:
+            fputs(serve_help, stdout);
+            return TOOL_EXIT_OK;
+        default:
+            tool_err("ca serve: unknown option or missing value: %s (see --help)",
+                     argv[optind - 1]);
+            return TOOL_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        tool_err("ca serve: one CA directory expected\n%s", serve_help);
+        return TOOL_EXIT_USAGE;
+    }
+    if (!tool_cmp_front_check(&f))
+        return TOOL_EXIT_USAGE;
+    tool_crypto_open(&cr, module ? module : getenv("TOKENMINT_MODULE"));
+    have_cr = 1;
+    if (!tool_cmp_front_load(&f, cr.libctx, &so))
+        goto out;
+    be.prof = f.prof;
+    be.ca = tool_ca_open_db(argv[optind], db, f.prof, &cr, "cmp", err, sizeof err);
+    if (!be.ca) {
+        tool_err("ca serve: %s", err);
+        goto out;
+    }
+    tool_ca_set_lazy_view(be.ca, 1);
+    so.log_name = "tokenmint ca serve";
+    so.name = X509_get_subject_name(tool_ca_root(be.ca));
+    so.deferred = deferred;
+    so.defer_ms = defer_ms;
+    so.check_after = 1;
+    backend.ctx = &be;
+    backend.issue = serve_issue;
+    rc = tool_cmp_front_run(&f, &so, &backend);
+out:
+    tool_ca_close(be.ca);
+    tool_cmp_front_clear(&f);
+    if (have_cr)
+        tool_crypto_close(&cr);
+    return rc;
+}

@@ -1,0 +1,774 @@
+/*
+ * The issuing pipeline for one token: SUMMARY steps 3 to 12, one function
+ * per step, in order. Steps 1-2 (operator, station initialisation) happen
+ * once per run in main.c/operator.c; step 13 (next token) is the worker loop
+ * in station.c.
+ *
+ * Resumability lives here: a token that already holds a certificate for the
+ * purpose is done; a free key pair (no certificate) left by an interrupted
+ * run is reused; a certificate the CA issued for that key but that never
+ * reached the token is taken from the CA directory and written, not issued
+ * again.
+ */
+#include "ca/ca.h"
+#include "station/station.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#define PURPOSE_LABEL_PREFIX "tokenmint:"
+
+typedef struct token_ctx {
+    tool_run *run;
+    tool_token *t;
+    tool_result *res;
+    CK_SESSION_HANDLE s;
+    int have_session;
+    tool_token_key *keys;
+    size_t nkeys;
+    tool_token_cert *certs;
+    size_t ncerts;
+    /* the chosen key pair */
+    EVP_PKEY *pub; /* borrowed from keys[] or owned_pub */
+    EVP_PKEY *owned_pub;
+    unsigned char id[64];
+    size_t idlen;
+    char label[64];
+} token_ctx;
+
+static int fail(token_ctx *c, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(token_ctx *c, int step, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->res->error, sizeof c->res->error, fmt, ap);
+    va_end(ap);
+    c->res->step = step;
+    c->res->kind = TOOL_RES_FAILED;
+    return 0;
+}
+
+static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
+{
+    size_t i;
+    out[0] = 0;
+    for (i = 0; i < n && 2 * i + 2 < outlen; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* ---- step 3: is the token there? ------------------------------------------------ */
+
+static int token_present(token_ctx *c)
+{
+    CK_RV rv = tool_token_refresh(c->run->st, c->t);
+
+    if (rv != CKR_OK)
+        return fail(c, 3, "token not present (%s)", tool_ckr_name(rv));
+    if (!(c->t->info.flags & CKF_TOKEN_INITIALIZED) ||
+        !(c->t->info.flags & CKF_USER_PIN_INITIALIZED))
+        return fail(c, 3, "token is not initialised (no user PIN set)");
+    return 1;
+}
+
+/* ---- step 4: usable for issuance: open a session and log in ---------------------- */
+
+int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen)
+{
+    char pin[256];
+    size_t len = 0;
+    CK_RV rv;
+    int ok = 0;
+
+    if (t->info.flags & CKF_USER_PIN_LOCKED) {
+        snprintf(err, errlen, "user PIN is locked; not trying");
+        return 0;
+    }
+    if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
+        /* The module derives the PIN from the serial (claim 5): no PIN here. */
+        rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
+    } else {
+        if (!tool_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
+            return 0;
+        rv = run->st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len);
+        OPENSSL_cleanse(pin, sizeof pin);
+    }
+    /* Never retried: one wrong PIN costs the token one try, no more. */
+    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+        ok = 1;
+    else if (rv == CKR_PIN_INCORRECT)
+        snprintf(err, errlen, "wrong PIN (tried once; not retried)");
+    else if (rv == CKR_PIN_LOCKED)
+        snprintf(err, errlen, "user PIN is locked");
+    else
+        snprintf(err, errlen, "login failed: %s", tool_ckr_name(rv));
+    return ok;
+}
+
+static int token_usable(token_ctx *c)
+{
+    tool_station *st = c->run->st;
+    char err[256];
+    CK_RV rv;
+
+    rv = st->f->C_OpenSession(c->t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &c->s);
+    if (rv != CKR_OK)
+        return fail(c, 4, "cannot open a session: %s", tool_ckr_name(rv));
+    c->have_session = 1;
+    if (!tool_token_login(c->run, c->t, c->s, err, sizeof err))
+        return fail(c, 4, "%s", err);
+    if (!tool_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys) ||
+        !tool_token_list_certs(st, c->s, &c->certs, &c->ncerts))
+        return fail(c, 4, "cannot read the token's objects");
+    return 1;
+}
+
+/* A certificate on the token for this purpose that names this token. */
+static int already_done(token_ctx *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->ncerts; i++) {
+        tm_binding b;
+        if (!tm_binding_from_cert(c->run->prof, c->certs[i].cert, &b, NULL))
+            continue;
+        if (!tm_binding_names_serial(&b, c->t->serial, c->t->serial_len))
+            continue;
+        if (strcmp(b.purpose, c->run->purpose) != 0)
+            continue;
+        {
+            const ASN1_INTEGER *sn = X509_get0_serialNumber(c->certs[i].cert);
+            BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
+            char *h = bn ? BN_bn2hex(bn) : NULL;
+            snprintf(c->res->cert_serial, sizeof c->res->cert_serial, "%s", h ? h : "");
+            OPENSSL_free(h);
+            BN_free(bn);
+        }
+        hex(c->certs[i].id, c->certs[i].idlen, c->res->key_id, sizeof c->res->key_id);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- step 5: a free key pair of the asked type, or a new one --------------------- */
+
+static int key_is_type(EVP_PKEY *pk, tool_keytype kt)
+{
+    char group[64] = "";
+    size_t gl = 0;
+
+    switch (kt) {
+    case TOOL_KEY_P256:
+    case TOOL_KEY_P384:
+        if (!EVP_PKEY_is_a(pk, "EC") ||
+            !EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof group, &gl))
+            return 0;
+        return kt == TOOL_KEY_P256 ? (!strcmp(group, "prime256v1") || !strcmp(group, "P-256"))
+                                   : (!strcmp(group, "secp384r1") || !strcmp(group, "P-384"));
+    case TOOL_KEY_RSA2048:
+        return EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) == 2048;
+    case TOOL_KEY_RSA3072:
+        return EVP_PKEY_is_a(pk, "RSA") && EVP_PKEY_get_bits(pk) == 3072;
+    case TOOL_KEY_ED25519:
+        return EVP_PKEY_is_a(pk, "ED25519");
+    }
+    return 0;
+}
+
+static int key_has_cert(token_ctx *c, EVP_PKEY *pub)
+{
+    size_t i;
+    for (i = 0; i < c->ncerts; i++)
+        if (EVP_PKEY_eq(X509_get0_pubkey(c->certs[i].cert), pub) == 1)
+            return 1;
+    return 0;
+}
+
+static int find_free_key_pair(token_ctx *c)
+{
+    char want[64];
+    size_t i;
+
+    snprintf(want, sizeof want, PURPOSE_LABEL_PREFIX "%s", c->run->purpose);
+    for (i = 0; i < c->nkeys; i++) {
+        tool_token_key *k = &c->keys[i];
+        /* Key pairs made for another purpose, or by someone else, are left alone. */
+        if (strcmp(k->label, want) != 0 || !key_is_type(k->pub, c->run->keytype))
+            continue;
+        if (key_has_cert(c, k->pub))
+            continue;
+        c->pub = k->pub;
+        memcpy(c->id, k->id, k->idlen);
+        c->idlen = k->idlen;
+        snprintf(c->label, sizeof c->label, "%s", k->label);
+        c->res->key_reused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int generate_key_pair(token_ctx *c)
+{
+    static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const CK_BYTE p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+    static const CK_BYTE ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    static const CK_BYTE e65537[] = {0x01, 0x00, 0x01};
+    tool_station *st = c->run->st;
+    CK_BBOOL t = CK_TRUE, f = CK_FALSE;
+    CK_ULONG bits = 0;
+    CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    CK_ATTRIBUTE pub[8], priv[8];
+    CK_ULONG np = 0, nv = 0;
+    CK_OBJECT_HANDLE hpub, hpriv;
+    CK_RV rv;
+
+    snprintf(c->label, sizeof c->label, PURPOSE_LABEL_PREFIX "%s", c->run->purpose);
+    c->idlen = 8;
+    if (RAND_bytes(c->id, (int)c->idlen) != 1)
+        return fail(c, 5, "no random bytes for the key ID");
+
+#define A(arr, n, ty, p, l)                                                                        \
+    (arr[n].type = (ty), arr[n].pValue = (void *)(p), arr[n++].ulValueLen = (l))
+    A(pub, np, CKA_TOKEN, &t, sizeof t);
+    A(pub, np, CKA_VERIFY, &t, sizeof t);
+    A(pub, np, CKA_ID, c->id, c->idlen);
+    A(pub, np, CKA_LABEL, c->label, strlen(c->label));
+    A(priv, nv, CKA_TOKEN, &t, sizeof t);
+    A(priv, nv, CKA_PRIVATE, &t, sizeof t);
+    A(priv, nv, CKA_SENSITIVE, &t, sizeof t);
+    A(priv, nv, CKA_EXTRACTABLE, &f, sizeof f);
+    A(priv, nv, CKA_SIGN, &t, sizeof t);
+    A(priv, nv, CKA_ID, c->id, c->idlen);
+    A(priv, nv, CKA_LABEL, c->label, strlen(c->label));
+    switch (c->run->keytype) {
+    case TOOL_KEY_P256:
+        A(pub, np, CKA_EC_PARAMS, p256, sizeof p256);
+        break;
+    case TOOL_KEY_P384:
+        A(pub, np, CKA_EC_PARAMS, p384, sizeof p384);
+        break;
+    case TOOL_KEY_ED25519:
+        mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+        A(pub, np, CKA_EC_PARAMS, ed25519, sizeof ed25519);
+        break;
+    case TOOL_KEY_RSA2048:
+    case TOOL_KEY_RSA3072:
+        mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+        bits = c->run->keytype == TOOL_KEY_RSA2048 ? 2048 : 3072;
+        A(pub, np, CKA_MODULUS_BITS, &bits, sizeof bits);
+        A(pub, np, CKA_PUBLIC_EXPONENT, e65537, sizeof e65537);
+        break;
+    }
+#undef A
+    rv = st->f->C_GenerateKeyPair(c->s, &mech, pub, np, priv, nv, &hpub, &hpriv);
+    if (rv != CKR_OK)
+        return fail(c, 5, "key pair generation (%s) failed: %s", tool_keytype_name(c->run->keytype),
+                    tool_ckr_name(rv));
+    c->owned_pub = tool_token_public_key(st, c->s, hpub);
+    if (!c->owned_pub)
+        return fail(c, 5, "cannot read the new key pair's public key");
+    c->pub = c->owned_pub;
+    c->res->key_generated = 1;
+    return 1;
+}
+
+/* ---- step 6: the token's identification ----------------------------------------- */
+
+static int read_serial(token_ctx *c)
+{
+    unsigned char before[TM_SERIAL_MAX];
+    size_t blen = c->t->serial_len;
+    CK_RV rv;
+
+    memcpy(before, c->t->serial, blen);
+    rv = tool_token_refresh(c->run->st, c->t);
+    if (rv != CKR_OK)
+        return fail(c, 6, "cannot read the token serial: %s", tool_ckr_name(rv));
+    if (c->t->serial_len == 0)
+        return fail(c, 6, "the token reports an empty serial number; it cannot be bound");
+    /* Another token in the same slot is not the one we logged in to. */
+    if (blen != c->t->serial_len || memcmp(before, c->t->serial, blen) != 0)
+        return fail(c, 6, "the token in this slot changed during issuance");
+    return 1;
+}
+
+/* ---- step 7: the request, signed on the token ----------------------------------- */
+
+static const char *digest_for(tool_keytype kt)
+{
+    switch (kt) {
+    case TOOL_KEY_P384:
+        return "SHA384";
+    case TOOL_KEY_ED25519:
+        return NULL;
+    default:
+        return "SHA256";
+    }
+}
+
+/* The token signs its own request (claim 7) through the tokenmint provider:
+ * the key is opened by pkcs11: URI; the provider checks at signing time that
+ * the request names this token. */
+static int sign_request_on_token(token_ctx *c, X509_REQ *req)
+{
+    tool_crypto *cr = c->run->crypto;
+    char uri[600], err[400];
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *md = NULL;
+    int ok = 0;
+
+    if (!cr->have_provider)
+        return fail(c, 7, "cannot sign on the token: %s", cr->err);
+    if (!tool_key_uri(c->t, c->id, c->idlen, "private", uri, sizeof uri))
+        return fail(c, 7, "cannot form the key's pkcs11: URI");
+    key = tool_crypto_load_key(cr, uri, c->run->pin, err, sizeof err);
+    if (!key) {
+        fail(c, 7, "the provider cannot open the token key: %s", err);
+        goto out;
+    }
+    md = EVP_MD_CTX_new();
+    if (!md ||
+        EVP_DigestSignInit_ex(md, NULL, digest_for(c->run->keytype), cr->libctx, NULL, key, NULL) <=
+            0 ||
+        X509_REQ_sign_ctx(req, md) <= 0) {
+        fail(c, 7, "the token did not sign the request: %s", tool_ossl_err(err, sizeof err));
+        goto out;
+    }
+    ok = 1;
+out:
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    return ok;
+}
+
+static X509_REQ *build_request(token_ctx *c)
+{
+    X509_REQ *req = X509_REQ_new();
+    tm_violations *v = tm_violations_new();
+    char why[512];
+
+    if (!req || !v || !X509_REQ_set_version(req, 0) || !X509_REQ_set_pubkey(req, c->pub)) {
+        fail(c, 7, "out of memory building the request");
+        goto bad;
+    }
+    /* {public key, serial, purpose}: no user information (claim 7). */
+    if (!tm_profile_build_request(c->run->prof, req, c->t->serial, c->t->serial_len, c->t->model,
+                                  c->run->purpose, v)) {
+        tm_violations_join(v, why, sizeof why);
+        fail(c, 7, "cannot build the request: %s", why);
+        goto bad;
+    }
+    if (!sign_request_on_token(c, req))
+        goto bad;
+    tm_violations_free(v);
+    return req;
+bad:
+    tm_violations_free(v);
+    X509_REQ_free(req);
+    return NULL;
+}
+
+/* ---- steps 8-10: to the CA, which verifies and issues ---------------------------- */
+
+static X509 *ca_issue(token_ctx *c, X509_REQ *req)
+{
+    tool_ca_item item;
+
+    memset(&item, 0, sizeof item);
+    item.req = req;
+    item.token_text = c->t->serial_text;
+    item.purpose = c->run->purpose;
+    tool_ca_submit(c->run->ca, &item);
+    if (!item.cert) {
+        fail(c, 9, "CA refused: %s", item.error);
+        return NULL;
+    }
+    c->res->kind = TOOL_RES_ISSUED;
+    return item.cert;
+}
+
+/* ---- step 11: the station checks the certificate against the CA root -------------- */
+
+static int verify_certificate(token_ctx *c, X509 *cert, X509_STORE *roots)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    tm_binding b;
+    tm_violations *v = tm_violations_new();
+    char why[512];
+    int ok = 0;
+
+    if (!ctx || !v || !X509_STORE_CTX_init(ctx, roots, cert, NULL)) {
+        fail(c, 11, "out of memory verifying the certificate");
+        goto out;
+    }
+    if (X509_verify_cert(ctx) != 1) {
+        fail(c, 11, "certificate does not verify against the CA root: %s",
+             X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        goto out;
+    }
+    if (!tm_binding_from_cert(c->run->prof, cert, &b, v)) {
+        tm_violations_join(v, why, sizeof why);
+        fail(c, 11, "certificate has no serial binding: %s", why);
+        goto out;
+    }
+    if (!tm_binding_names_serial(&b, c->t->serial, c->t->serial_len)) {
+        fail(c, 11, "certificate names serial %s, not this token's %s", b.serial_text,
+             c->t->serial_text);
+        goto out;
+    }
+    if (c->pub && EVP_PKEY_eq(X509_get0_pubkey(cert), c->pub) != 1) {
+        fail(c, 11, "certificate is for another key than the token's key pair");
+        goto out;
+    }
+    ok = 1;
+out:
+    tm_violations_free(v);
+    X509_STORE_CTX_free(ctx);
+    return ok;
+}
+
+/* ---- step 12: onto the token whose serial the certificate names ------------------- */
+
+static int write_certificate(token_ctx *c, X509 *cert)
+{
+    tool_station *st = c->run->st;
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE ct = CKC_X_509;
+    CK_BBOOL t = CK_TRUE;
+    unsigned char *der = NULL, *subj = NULL, *iss = NULL, *sn = NULL;
+    int dl, sl, il, nl, ok = 0;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+
+    dl = i2d_X509(cert, &der);
+    sl = i2d_X509_NAME(X509_get_subject_name(cert), &subj);
+    il = i2d_X509_NAME(X509_get_issuer_name(cert), &iss);
+    nl = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &sn);
+    if (dl <= 0 || sl <= 0 || il <= 0 || nl <= 0) {
+        fail(c, 12, "cannot encode the certificate");
+        goto out;
+    }
+    {
+        CK_ATTRIBUTE tmpl[] = {
+            {CKA_CLASS, &cls, sizeof cls},
+            {CKA_CERTIFICATE_TYPE, &ct, sizeof ct},
+            {CKA_TOKEN, &t, sizeof t},
+            {CKA_VALUE, der, (CK_ULONG)dl},
+            {CKA_SUBJECT, subj, (CK_ULONG)sl},
+            {CKA_ISSUER, iss, (CK_ULONG)il},
+            {CKA_SERIAL_NUMBER, sn, (CK_ULONG)nl},
+            {CKA_ID, c->id, c->idlen},
+            {CKA_LABEL, c->label, strlen(c->label)},
+        };
+        /* The module's write policy checks the binding, key match and
+         * no-overwrite again, on its side of the boundary. */
+        rv = st->f->C_CreateObject(c->s, tmpl, sizeof tmpl / sizeof tmpl[0], &h);
+    }
+    if (rv != CKR_OK) {
+        fail(c, 12, "the token refused the certificate: %s", tool_ckr_name(rv));
+        goto out;
+    }
+    ok = 1;
+out:
+    OPENSSL_free(der);
+    OPENSSL_free(subj);
+    OPENSSL_free(iss);
+    OPENSSL_free(sn);
+    return ok;
+}
+
+/* ---- putting it together ------------------------------------------------------------ */
+
+static void ctx_init(token_ctx *c, tool_run *run, tool_token *t, tool_result *res)
+{
+    memset(c, 0, sizeof *c);
+    memset(res, 0, sizeof *res);
+    c->run = run;
+    c->t = t;
+    c->res = res;
+    snprintf(res->serial, sizeof res->serial, "%s", t->serial_text);
+    snprintf(res->label, sizeof res->label, "%s", t->label);
+}
+
+static void ctx_clear(token_ctx *c)
+{
+    if (c->have_session)
+        c->run->st->f->C_CloseSession(c->s);
+    tool_token_keys_free(c->keys, c->nkeys);
+    tool_token_certs_free(c->certs, c->ncerts);
+    EVP_PKEY_free(c->owned_pub);
+}
+
+static void cert_serial_hex(X509 *cert, char *out, size_t outlen)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *h = bn ? BN_bn2hex(bn) : NULL;
+    snprintf(out, outlen, "%s", h ? h : "");
+    OPENSSL_free(h);
+    BN_free(bn);
+}
+
+/* Steps 3..6: shared by issue and csr. Returns 1 to go on, 0 when failed or done. */
+static int prepare(token_ctx *c, int stop_when_done)
+{
+    if (!token_present(c) || !token_usable(c))
+        return 0;
+    if (stop_when_done && already_done(c)) {
+        c->res->kind = TOOL_RES_DONE;
+        return 0;
+    }
+    if (!find_free_key_pair(c) && !generate_key_pair(c))
+        return 0;
+    hex(c->id, c->idlen, c->res->key_id, sizeof c->res->key_id);
+    return read_serial(c);
+}
+
+/*
+ * The batch (claims 9, 16) splits a token's run in two around the CA:
+ * tool_job_prepare (steps 3-7) for every token, then one CA batch (8-10), then
+ * tool_job_finish (11-12) for every token. The session stays open in between.
+ */
+struct tool_job {
+    token_ctx c;
+    int lockfd;
+    X509_REQ *req;
+    X509 *cert;
+};
+
+tool_job *tool_job_new(tool_run *run, tool_token *t, tool_result *res)
+{
+    tool_job *j;
+
+    tool_return_val_if_fail(run != NULL && t != NULL && res != NULL, NULL);
+    j = calloc(1, sizeof *j);
+    if (j) {
+        ctx_init(&j->c, run, t, res);
+        j->lockfd = -1;
+    }
+    return j;
+}
+
+int tool_job_prepare(tool_job *j)
+{
+    token_ctx *c = &j->c;
+
+    /* Two processes never work on one token at once: the CA says where the
+     * lock is (a local CA in its directory, CMP in a station-local one). */
+    if (c->run->ca && c->t->serial_len) {
+        char e[600] = "";
+        j->lockfd = tool_ca_token_lock(c->run->ca, c->t->serial, c->t->serial_len, e, sizeof e);
+        if (j->lockfd == -2)
+            return fail(c, 3, "another tokenmint process is issuing to this token; re-run later");
+        if (j->lockfd < 0)
+            return fail(c, 3, "%s", e);
+    }
+    if (!prepare(c, 1))
+        return 0;
+    /* A certificate issued for this key by an interrupted run: write it, never re-issue. */
+    if (c->res->key_reused && c->run->ca) /* a CMP CA finds it by key itself */
+        j->cert = tool_ca_find_by_key(c->run->ca, c->pub, c->run->purpose);
+    if (j->cert) {
+        c->res->kind = TOOL_RES_WRITTEN;
+        return 1;
+    }
+    j->req = build_request(c);
+    return j->req != NULL;
+}
+
+X509_REQ *tool_job_request(tool_job *j)
+{
+    return j->cert ? NULL : j->req;
+}
+
+void tool_job_set_cert(tool_job *j, X509 *cert, const char *ca_error)
+{
+    if (!cert) {
+        fail(&j->c, 9, "CA refused: %s", ca_error ? ca_error : "no reason given");
+        return;
+    }
+    j->cert = cert;
+    j->c.res->kind = TOOL_RES_ISSUED;
+}
+
+void tool_job_finish(tool_job *j)
+{
+    token_ctx *c = &j->c;
+    X509_STORE *roots = NULL;
+
+    if (c->res->kind == TOOL_RES_FAILED || c->res->kind == TOOL_RES_DONE || !j->cert)
+        goto out;
+    cert_serial_hex(j->cert, c->res->cert_serial, sizeof c->res->cert_serial);
+    roots = X509_STORE_new();
+    if (!roots || !X509_STORE_add_cert(roots, tool_ca_root(c->run->ca))) {
+        fail(c, 11, "out of memory");
+        goto out;
+    }
+    if (!verify_certificate(c, j->cert, roots))
+        goto out;
+    write_certificate(c, j->cert);
+out:
+    X509_STORE_free(roots);
+}
+
+static const char *outcome(tool_result_kind k)
+{
+    switch (k) {
+    case TOOL_RES_FAILED:
+        return "failed";
+    case TOOL_RES_DONE:
+        return "done";
+    case TOOL_RES_WRITTEN:
+        return "written";
+    default:
+        return "issued";
+    }
+}
+
+void tool_job_free(tool_job *j)
+{
+    if (!j)
+        return;
+    /* Every token's run ends here exactly once, however far it got. */
+    tool_audit_line(j->c.run->cfg, j->c.t->serial_text, "issue", outcome(j->c.res->kind),
+                    j->c.res->kind == TOOL_RES_FAILED ? j->c.res->error : j->c.res->cert_serial);
+    X509_free(j->cert);
+    X509_REQ_free(j->req);
+    ctx_clear(&j->c);
+    tool_ca_token_unlock(j->lockfd);
+    free(j);
+}
+
+/* One token on its own (watch): its request goes to the CA through the group
+ * commit queue, with whatever else is ready at that moment. */
+void tool_pipeline_issue(tool_run *run, tool_token *t, tool_result *res)
+{
+    tool_job *j = tool_job_new(run, t, res);
+
+    if (!j) {
+        res->kind = TOOL_RES_FAILED;
+        snprintf(res->error, sizeof res->error, "out of memory");
+        return;
+    }
+    if (tool_job_prepare(j) && tool_job_request(j)) {
+        X509 *cert = ca_issue(&j->c, j->req);
+        if (cert)
+            tool_job_set_cert(j, cert, NULL);
+    }
+    tool_job_finish(j);
+    tool_job_free(j);
+}
+
+X509_REQ *tool_pipeline_request(tool_run *run, tool_token *t, tool_result *res)
+{
+    token_ctx c;
+    X509_REQ *req = NULL;
+
+    ctx_init(&c, run, t, res);
+    if (prepare(&c, 0))
+        req = build_request(&c);
+    if (req)
+        res->kind = TOOL_RES_ISSUED;
+    ctx_clear(&c);
+    return req;
+}
+
+int tool_pipeline_write(tool_run *run, X509 *cert, X509_STORE *roots, tool_result *res)
+{
+    tm_binding b;
+    tm_violations *v = tm_violations_new();
+    char why[512];
+    token_ctx c;
+    tool_token *t = NULL;
+    size_t i, k;
+    int ok = 0;
+    tool_return_val_if_fail(run != NULL && cert != NULL && res != NULL, 0);
+
+    memset(res, 0, sizeof *res);
+    res->kind = TOOL_RES_FAILED;
+    if (!v || !tm_binding_from_cert(run->prof, cert, &b, v)) {
+        tm_violations_join(v, why, sizeof why);
+        snprintf(res->error, sizeof res->error, "certificate has no serial binding: %s", why);
+        res->step = 12;
+        tm_violations_free(v);
+        return 0;
+    }
+    tm_violations_free(v);
+    snprintf(res->serial, sizeof res->serial, "%s", b.serial_text);
+    for (i = 0; i < run->st->ntokens; i++)
+        if (tm_binding_names_serial(&b, run->st->tokens[i].serial, run->st->tokens[i].serial_len))
+            t = &run->st->tokens[i];
+    if (!t) {
+        snprintf(res->error, sizeof res->error, "no token with serial %s at this station",
+                 b.serial_text);
+        res->step = 12;
+        return 0;
+    }
+    ctx_init(&c, run, t, res);
+    cert_serial_hex(cert, res->cert_serial, sizeof res->cert_serial);
+    if (!token_present(&c) || !token_usable(&c))
+        goto out;
+    for (k = 0; k < c.nkeys; k++)
+        if (EVP_PKEY_eq(c.keys[k].pub, X509_get0_pubkey(cert)) == 1)
+            break;
+    if (k == c.nkeys) {
+        fail(&c, 12, "no key pair on token %s matches the certificate", t->serial_text);
+        goto out;
+    }
+    if (key_has_cert(&c, c.keys[k].pub)) {
+        fail(&c, 12, "key pair already has a certificate; certificates are never overwritten");
+        goto out;
+    }
+    c.pub = c.keys[k].pub;
+    memcpy(c.id, c.keys[k].id, c.keys[k].idlen);
+    c.idlen = c.keys[k].idlen;
+    snprintf(c.label, sizeof c.label, "%s", c.keys[k].label);
+    hex(c.id, c.idlen, res->key_id, sizeof res->key_id);
+    if ((roots && !verify_certificate(&c, cert, roots)) || !write_certificate(&c, cert))
+        goto out;
+    res->kind = TOOL_RES_WRITTEN;
+    ok = 1;
+out:
+    ctx_clear(&c);
+    return ok;
+}
+
+int tool_token_state_read(tool_run *run, tool_token *t, tool_token_state *s)
+{
+    tool_result res;
+    token_ctx c;
+    size_t i;
+
+    memset(s, 0, sizeof *s);
+    ctx_init(&c, run, t, &res);
+    if (!(t->info.flags & CKF_TOKEN_INITIALIZED) || !(t->info.flags & CKF_USER_PIN_INITIALIZED)) {
+        s->state = "not initialised";
+        return 1;
+    }
+    if (t->info.flags & CKF_USER_PIN_LOCKED) {
+        s->state = "PIN locked";
+        return 1;
+    }
+    /* Certificates and public keys are public objects: no login, no PIN. */
+    if (run->st->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &c.s) != CKR_OK) {
+        s->state = "not present";
+        return 0;
+    }
+    c.have_session = 1;
+    if (!tool_token_list_keys(run->st, c.s, 1, &c.keys, &c.nkeys) ||
+        !tool_token_list_certs(run->st, c.s, &c.certs, &c.ncerts)) {
+        s->state = "unreadable";
+        ctx_clear(&c);
+        return 0;
+    }
+    s->ncerts = (int)c.ncerts;
+    s->nkeys = (int)c.nkeys;
+    for (i = 0; i < c.nkeys; i++)
+        if (!key_has_cert(&c, c.keys[i].pub))
+            s->nfree++;
+    s->state = s->ncerts ? "issued" : s->nfree ? "free key pair" : "no key";
+    ctx_clear(&c);
+    return 1;
+}

@@ -1,0 +1,123 @@
+/*
+ * PINs and passphrases: from a file (first line) or ONE prompt on the
+ * terminal for the whole run. Never from argv or the environment, never
+ * logged; every buffer is cleansed.
+ */
+#include "station/station.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+int tool_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
+                          size_t errlen)
+{
+    char buf[512];
+    ssize_t n;
+    size_t l;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return 0;
+    }
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return 0;
+    }
+    buf[n] = 0;
+    l = strcspn(buf, "\r\n");
+    if (l == 0 || l >= outlen) {
+        OPENSSL_cleanse(buf, sizeof buf);
+        snprintf(err, errlen, "%s: %s", path, l == 0 ? "empty first line" : "too long");
+        return 0;
+    }
+    memcpy(out, buf, l);
+    out[l] = 0;
+    *len = l;
+    OPENSSL_cleanse(buf, sizeof buf);
+    return 1;
+}
+
+int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len)
+{
+    struct termios old, noecho;
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC), echo_off = 0;
+    size_t l = 0;
+    char ch;
+
+    if (fd < 0)
+        return 0;
+    if (write(fd, prompt, strlen(prompt)) < 0) {
+        close(fd);
+        return 0;
+    }
+    if (tcgetattr(fd, &old) == 0) {
+        noecho = old;
+        noecho.c_lflag &= ~(tcflag_t)ECHO;
+        echo_off = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
+    }
+    while (read(fd, &ch, 1) == 1 && ch != '\n' && ch != '\r')
+        if (l + 1 < outlen)
+            out[l++] = ch;
+    out[l] = 0;
+    ch = 0;
+    if (echo_off)
+        tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0)
+        l = 0;
+    close(fd);
+    *len = l;
+    return l > 0;
+}
+
+void tool_pin_init(tool_pin *p, const char *source)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    p->source = source;
+}
+
+void tool_pin_clear(tool_pin *p)
+{
+    OPENSSL_cleanse(p->pin, sizeof p->pin);
+    pthread_mutex_destroy(&p->mu);
+}
+
+int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)
+{
+    int ok = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (!p->loaded && !p->failed) {
+        char e[300] = "";
+        if (p->source)
+            p->loaded =
+                tool_read_secret_file(p->source, p->pin, sizeof p->pin, &p->len, e, sizeof e);
+        else
+            p->loaded = tool_prompt_secret(
+                p->prompt ? p->prompt : "Token user PIN (used once per token): ", p->pin,
+                sizeof p->pin, &p->len);
+        if (!p->loaded) {
+            p->failed = 1;
+            snprintf(p->pin, sizeof p->pin, "%s",
+                     p->source ? e : "no PIN: give a PIN source file or run on a terminal");
+        }
+    }
+    if (p->loaded && p->len < outlen) {
+        memcpy(out, p->pin, p->len + 1);
+        *len = p->len;
+        ok = 1;
+    } else {
+        /* On failure p->pin holds the reason, not a secret. */
+        snprintf(err, errlen, "%s", p->failed ? p->pin : "PIN too long");
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}

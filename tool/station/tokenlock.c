@@ -1,0 +1,50 @@
+/*
+ * One process at a time per token on a station: a flock on DIR/<serial hex>.
+ * The local-CA path keeps the lock files in the CA directory (everyone who
+ * issues from that CA sees them); CMP mode has no CA directory, so the files
+ * live in a station-local directory instead.
+ */
+#include "station/station.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int tool_token_lock(const char *dir, const unsigned char *serial, size_t len)
+{
+    char path[PATH_MAX + 200];
+    size_t i, off;
+    int fd;
+
+    tool_return_val_if_fail(dir != NULL && serial != NULL && len > 0, -1);
+    off = (size_t)snprintf(path, sizeof path, "%s", dir);
+    if (off >= sizeof path - 3)
+        return -1;
+    mkdir(path, 0755);
+    off += (size_t)snprintf(path + off, sizeof path - off, "/");
+    for (i = 0; i < len && off + 3 < sizeof path; i++)
+        off += (size_t)snprintf(path + off, sizeof path - off, "%02x", serial[i]);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -1;
+    /* Never waits: a batch holds its tokens' locks until it ends, so two
+     * waiting batches could hold each other's tokens for ever. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(fd);
+        return busy ? -2 : -1;
+    }
+    return fd;
+}
+
+void tool_token_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}

@@ -1,0 +1,39 @@
+/*
+ * What the tool prints: per-token results and the summary (text, JSON,
+ * progress), certificates in words (show, verify), the trust store verify
+ * and write check against.
+ */
+#ifndef TOKENMINT_TOOL_UI_H
+#define TOKENMINT_TOOL_UI_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include <openssl/x509.h>
+
+#include "station/station.h"
+#include "tm_profile.h"
+
+/* ---- reporting ------------------------------------------------------------------ */
+
+typedef struct tool_report {
+    pthread_mutex_t mu;
+    int json;
+    int tty; /* progress bar */
+    size_t total, done, failed, issued, written, already;
+    double t0;
+} tool_report;
+
+void tool_report_init(tool_report *r, int json, size_t total);
+void tool_report_token(tool_report *r, const tool_result *res);
+void tool_report_phase(tool_report *r, const char *what, size_t done, size_t total);
+void tool_report_summary(tool_report *r, const tool_result *results, size_t n);
+
+/* A certificate in words (show, verify). */
+void tool_describe_cert(FILE *out, const tm_profile *prof, X509 *x);
+
+/* The root of --root FILE, else of --ca DIR (DIR/ca.pem), as a trust store.
+ * NULL after saying why. */
+X509_STORE *tool_root_store(const char *root, const char *ca_dir);
+
+#endif
