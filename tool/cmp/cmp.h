@@ -121,9 +121,31 @@ int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, 
 
 typedef struct tool_cmp_http tool_cmp_http;
 
-/* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). */
-tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
-                                   char *err, size_t errlen);
+/* What one client (source address) or all of them may hold, and how long a
+ * request may take to arrive. Defaults below; --max-connections,
+ * --max-per-client, --header-timeout, --body-timeout, --idle-timeout. */
+#define TOOL_CMP_MAX_CONNS_DEFAULT 1024
+#define TOOL_CMP_PER_CLIENT_DEFAULT 32
+#define TOOL_CMP_HEADER_TIMEOUT_DEFAULT 5 /* seconds from connect to the end of the headers */
+#define TOOL_CMP_BODY_TIMEOUT_DEFAULT 10  /* seconds from the headers to the end of the body */
+#define TOOL_CMP_IDLE_TIMEOUT_DEFAULT 15  /* seconds a kept-alive connection may idle */
+typedef struct tool_cmp_http_limits {
+    size_t max_body;
+    unsigned max_conns, per_client, header_s, body_s, idle_s;
+    const char *log_name; /* dropped connections are logged to stderr under it */
+} tool_cmp_http_limits;
+void tool_cmp_http_limits_init(tool_cmp_http_limits *l);
+#define TOOL_CMP_LIMITS_HELP                                                                       \
+    "  --max-connections N     connections open at once, all clients (default 1024)\n"             \
+    "  --max-per-client N      connections open at once from one address (default 32)\n"           \
+    "  --header-timeout S      seconds for a request's headers to arrive (default 5)\n"            \
+    "  --body-timeout S        seconds for its body after the headers (default 10)\n"              \
+    "  --idle-timeout S        seconds a kept-alive connection may idle (default 15)\n"            \
+    "                          (refused and timed-out connections are logged on stderr)\n"
+
+/* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). lim NULL: defaults. */
+tool_cmp_http *tool_cmp_http_start(const char *listen, const tool_cmp_http_limits *lim,
+                                   tool_cmp_srv *srv, char *err, size_t errlen);
 int tool_cmp_http_port(tool_cmp_http *h);
 void tool_cmp_http_stop(tool_cmp_http *h);
 /* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
@@ -143,6 +165,11 @@ enum {
     TOOL_FRONT_SRVKEY,
     TOOL_FRONT_MAXBODY,
     TOOL_FRONT_PROFILE,
+    TOOL_FRONT_MAXCONNS,
+    TOOL_FRONT_PERCLIENT,
+    TOOL_FRONT_HDRTIMEOUT,
+    TOOL_FRONT_BODYTIMEOUT,
+    TOOL_FRONT_IDLETIMEOUT,
 };
 
 #define TOOL_CMP_FRONT_OPTIONS                                                                     \
@@ -154,6 +181,11 @@ enum {
         {"srv-cert", required_argument, 0, TOOL_FRONT_SRVCERT},                                    \
         {"srv-key", required_argument, 0, TOOL_FRONT_SRVKEY},                                      \
         {"max-body", required_argument, 0, TOOL_FRONT_MAXBODY},                                    \
+        {"max-connections", required_argument, 0, TOOL_FRONT_MAXCONNS},                            \
+        {"max-per-client", required_argument, 0, TOOL_FRONT_PERCLIENT},                            \
+        {"header-timeout", required_argument, 0, TOOL_FRONT_HDRTIMEOUT},                           \
+        {"body-timeout", required_argument, 0, TOOL_FRONT_BODYTIMEOUT},                            \
+        {"idle-timeout", required_argument, 0, TOOL_FRONT_IDLETIMEOUT},                            \
     {                                                                                              \
         "profile", required_argument, 0, TOOL_FRONT_PROFILE                                        \
     }
@@ -162,6 +194,7 @@ typedef struct tool_cmp_front {
     const char *name; /* "ca serve", "relay": prefixes every message */
     const char *listen, *port_file, *secret_src, *ref, *trusted_src, *srvcert, *srvkey, *profile;
     unsigned long long max_body;
+    tool_cmp_http_limits lim; /* max_body copied in at run */
     /* loaded by tool_cmp_front_load, owned */
     char secret[256];
     size_t secret_len;

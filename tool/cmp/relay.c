@@ -46,7 +46,8 @@ static const char *relay_help =
     "  --upstream-secret-source FILE, --upstream-ref REF   PBMAC towards the CA\n"
     "  --upstream-cert F, --upstream-key F                 or signature towards the CA\n"
     "  --upstream-srvcert F, --upstream-trusted F          to check the CA's signatures\n"
-    "  --profile FILE          certificate profile (to read the serial; default: built in)\n";
+    "  --profile FILE          certificate profile (to read the serial; default: built "
+    "in)\n" TOOL_CMP_LIMITS_HELP;
 
 enum {
     R_UPSTREAM = 3000,

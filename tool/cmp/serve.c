@@ -44,7 +44,8 @@ static const char *serve_help =
     "  --deferred              answer \"waiting\"; the certificate is issued after approval\n"
     "                          and handed out on the client's next pollReq\n"
     "  --defer-ms MS           approval delay in deferred mode (default 500)\n"
-    "  --max-body BYTES        largest request body (default 65536; larger: HTTP 413)\n"
+    "  --max-body BYTES        largest request body (default 65536; larger: HTTP "
+    "413)\n" TOOL_CMP_LIMITS_HELP
     "  --profile FILE          certificate profile (default: built in)\n"
     "  --module PATH           PKCS#11 module, when the CA key is a token key\n"
     "  --db CONNINFO           the CA's records in this PostgreSQL database (else the one\n"
