@@ -66,12 +66,15 @@ typedef struct tool_cmp_req {
                              public key, extensions); its POP was checked by OpenSSL */
     EVP_PKEY *pub;        /* the requested key (borrowed) */
     const char *peer;     /* sender name as text, for messages */
+    const char *addr;     /* the client's network address, for the access log */
 } tool_cmp_req;
 
 typedef struct tool_cmp_answer {
-    X509 *cert;     /* owned: the certificate on success */
-    int failinfo;   /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
-    char text[512]; /* why it was refused: becomes the statusString */
+    X509 *cert;       /* owned: the certificate on success */
+    int failinfo;     /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
+    char text[512];   /* why it was refused: becomes the statusString */
+    char token[200];  /* issued: the token serial it is bound to, for the access log */
+    char purpose[32]; /* issued: its purpose, likewise */
 } tool_cmp_answer;
 
 typedef struct tool_cmp_backend {
@@ -116,6 +119,9 @@ void tool_cmp_srv_free(tool_cmp_srv *s);
  */
 int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
                         size_t *outlen);
+/* The same, naming the client's address in the log lines of refusals. */
+int tool_cmp_srv_handle_from(tool_cmp_srv *s, const char *addr, const unsigned char *body,
+                             size_t len, unsigned char **out, size_t *outlen);
 
 /* ---- HTTP ------------------------------------------------------------------ */
 

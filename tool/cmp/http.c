@@ -303,7 +303,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return text(c, u->status, u->why);
     /* the client has sent everything: the time we take is ours */
     conn_deadline(h, c, 0, NULL);
-    status = tool_cmp_srv_handle(h->srv, u->buf, u->len, &out, &outlen);
+    {
+        conn *cn = conn_of(c);
+        status =
+            tool_cmp_srv_handle_from(h->srv, cn ? cn->peer : NULL, u->buf, u->len, &out, &outlen);
+    }
     if (status == 200)
         ret = reply(c, 200, out, outlen, "application/pkixcmp");
     else

@@ -129,7 +129,8 @@ static int relay_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
         ans->failinfo = fi >= 0 ? fi : OSSL_CMP_PKIFAILUREINFO_systemUnavail;
         goto out;
     }
-    tool_cmp_debug("relay: forwarded token %s", b.serial_text);
+    snprintf(ans->token, sizeof ans->token, "%s", b.serial_text);
+    snprintf(ans->purpose, sizeof ans->purpose, "%s", b.purpose[0] ? b.purpose : "-");
     ok = 1;
 out:
     tm_violations_free(v);

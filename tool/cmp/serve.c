@@ -127,7 +127,8 @@ static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
         snprintf(ans->text, sizeof ans->text, "%s", item.error[0] ? item.error : "not issued");
         goto out;
     }
-    tool_cmp_debug("issued for token %s (%s)", b.serial_text, item.purpose);
+    snprintf(ans->token, sizeof ans->token, "%s", b.serial_text);
+    snprintf(ans->purpose, sizeof ans->purpose, "%s", item.purpose);
     ans->cert = item.cert;
     ok = 1;
 out:
