@@ -4,8 +4,13 @@
 add_executable(tool_json e2e/tool_json.c)
 target_link_libraries(tool_json PRIVATE PkgConfig::JSONC)
 
-foreach(t issue_32 interrupt concurrent openssl_ca operator pins cli watch demo)
+foreach(t issue_32 interrupt concurrent openssl_ca operator pins cli watch demo write_profile)
   tm_add_e2e(tool_${t} tool_${t}.sh tool)
+endforeach()
+
+# Issue 12: revocation and CRLs with stock openssl on the same CA.
+foreach(t revoke)
+  tm_add_e2e(ca_${t} ca_${t}.sh tool ca)
 endforeach()
 
 # The local CA and the operator passphrase check, without tokens.
@@ -16,7 +21,7 @@ tm_add_unit(test_tool_ca
           ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
           ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
           ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
-          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c
+          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c ${TM_TOOL_DIR}/ca/crl.c
   LIBS tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC Threads::Threads
        PkgConfig::SQLITE3 PkgConfig::LIBPQ ${CMAKE_DL_LIBS})
 target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR} ${PROJECT_SOURCE_DIR}/pkcs11)
