@@ -18,13 +18,13 @@
 
 #include "debug.h"
 
-struct tm_audit {
+struct mod_audit {
     int fd; /* -1: a log that discards */
 };
 
-tm_audit *tm_audit_open(const char *path, char *err, size_t errlen)
+mod_audit *mod_audit_open(const char *path, char *err, size_t errlen)
 {
-    tm_audit *a;
+    mod_audit *a;
 
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -49,7 +49,7 @@ tm_audit *tm_audit_open(const char *path, char *err, size_t errlen)
     return a;
 }
 
-void tm_audit_close(tm_audit *a)
+void mod_audit_close(mod_audit *a)
 {
     if (a == NULL)
         return;
@@ -76,8 +76,8 @@ static void add_string(json_object *obj, const char *key, const char *value)
     json_object_object_add(obj, key, value != NULL ? json_object_new_string(value) : NULL);
 }
 
-void tm_audit_event(tm_audit *a, const char *serial, const char *op, const char *outcome,
-                    const char *detail)
+void mod_audit_event(mod_audit *a, const char *serial, const char *op, const char *outcome,
+                     const char *detail)
 {
     json_object *obj = NULL;
     const char *text;
@@ -119,7 +119,7 @@ void tm_audit_event(tm_audit *a, const char *serial, const char *op, const char 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            tm_mod_debug("audit log write failed: %s", n < 0 ? strerror(errno) : "nothing written");
+            mod_debug("audit log write failed: %s", n < 0 ? strerror(errno) : "nothing written");
             break;
         }
         done += (size_t)n;

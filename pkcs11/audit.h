@@ -11,15 +11,15 @@
 
 #include <stddef.h>
 
-typedef struct tm_audit tm_audit;
+typedef struct mod_audit mod_audit;
 
 /* NULL path or "" gives a log that discards (still safe to call). */
-tm_audit *tm_audit_open(const char *path, char *err, size_t errlen);
-void tm_audit_close(tm_audit *a);
+mod_audit *mod_audit_open(const char *path, char *err, size_t errlen);
+void mod_audit_close(mod_audit *a);
 
 /* serial: raw serial bytes as text (already PrintableString-escaped); may be NULL.
  * detail may be NULL. Thread-safe. */
-void tm_audit_event(tm_audit *a, const char *serial, const char *op, const char *outcome,
-                    const char *detail);
+void mod_audit_event(mod_audit *a, const char *serial, const char *op, const char *outcome,
+                     const char *detail);
 
 #endif

@@ -72,7 +72,7 @@ static CK_FUNCTION_LIST *load_registered(const char *name, char *err, size_t err
     return found;
 }
 
-static int load_one(const tm_backend_conf *bc, CK_FUNCTION_LIST *self, tm_backend *b, char *err,
+static int load_one(const mod_backend_conf *bc, CK_FUNCTION_LIST *self, mod_backend *b, char *err,
                     size_t errlen)
 {
     char why[256] = "";
@@ -123,9 +123,9 @@ static int load_one(const tm_backend_conf *bc, CK_FUNCTION_LIST *self, tm_backen
     /* Someone else in this process (p11-kit's registry, the application, a
      * forked parent) initialised it: use it, and leave its C_Finalize to them. */
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        tm_mod_debug("backend '%s' was already initialised in this process: shared, not "
-                     "finalized by tokenmint",
-                     bc->name);
+        mod_debug("backend '%s' was already initialised in this process: shared, not "
+                  "finalized by tokenmint",
+                  bc->name);
         b->borrowed = 1;
         rv = CKR_OK;
     }
@@ -139,15 +139,15 @@ static int load_one(const tm_backend_conf *bc, CK_FUNCTION_LIST *self, tm_backen
         CK_INFO info;
         if (b->funcs->C_GetInfo(&info) == CKR_OK && !p11_kit_uri_match_module_info(b->uri, &info)) {
             b->selects_nothing = 1;
-            tm_mod_debug("backend '%s': its uri does not match the module, no token selected",
-                         b->name);
+            mod_debug("backend '%s': its uri does not match the module, no token selected",
+                      b->name);
         }
     }
-    tm_mod_debug("backend '%s' loaded from %s", b->name, b->where);
+    mod_debug("backend '%s' loaded from %s", b->name, b->where);
     return 1;
 }
 
-static void unload_one(tm_backend *b)
+static void unload_one(mod_backend *b)
 {
     if (b->initialized && !b->borrowed)
         b->funcs->C_Finalize(NULL);
@@ -162,13 +162,13 @@ static void unload_one(tm_backend *b)
     memset(b, 0, sizeof(*b));
 }
 
-int tm_backends_load(const tm_config *cfg, CK_FUNCTION_LIST *self, tm_backend **out, size_t *n,
-                     char *err, size_t errlen)
+int mod_backends_load(const mod_config *cfg, CK_FUNCTION_LIST *self, mod_backend **out, size_t *n,
+                      char *err, size_t errlen)
 {
-    tm_backend *b = calloc(cfg->n_backends > 0 ? cfg->n_backends : 1, sizeof(*b));
+    mod_backend *b = calloc(cfg->n_backends > 0 ? cfg->n_backends : 1, sizeof(*b));
     size_t i;
 
-    tm_return_val_if_fail(cfg != NULL && self != NULL && out != NULL && n != NULL, 0);
+    mod_return_val_if_fail(cfg != NULL && self != NULL && out != NULL && n != NULL, 0);
     *out = NULL;
     *n = 0;
     if (b == NULL) {
@@ -177,7 +177,7 @@ int tm_backends_load(const tm_config *cfg, CK_FUNCTION_LIST *self, tm_backend **
     }
     for (i = 0; i < cfg->n_backends; i++) {
         if (!load_one(&cfg->backends[i], self, &b[i], err, errlen)) {
-            tm_backends_unload(b, i + 1);
+            mod_backends_unload(b, i + 1);
             return 0;
         }
     }
@@ -186,7 +186,7 @@ int tm_backends_load(const tm_config *cfg, CK_FUNCTION_LIST *self, tm_backend **
     return 1;
 }
 
-void tm_backends_abandon(tm_backend *b, size_t n)
+void mod_backends_abandon(mod_backend *b, size_t n)
 {
     size_t i;
 
@@ -202,7 +202,7 @@ void tm_backends_abandon(tm_backend *b, size_t n)
     free(b);
 }
 
-void tm_backends_unload(tm_backend *b, size_t n)
+void mod_backends_unload(mod_backend *b, size_t n)
 {
     size_t i;
 
@@ -214,7 +214,7 @@ void tm_backends_unload(tm_backend *b, size_t n)
     free(b);
 }
 
-int tm_backend_selects(const tm_backend *b, const CK_SLOT_INFO *slot, const CK_TOKEN_INFO *token)
+int mod_backend_selects(const mod_backend *b, const CK_SLOT_INFO *slot, const CK_TOKEN_INFO *token)
 {
     if (b->selects_nothing)
         return 0;

@@ -9,11 +9,11 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "p11.h"
+#include "p11c.h"
 
 typedef struct p11_kit_uri P11KitUri;
 
-typedef struct tm_backend {
+typedef struct mod_backend {
     char *name;              /* from the config, for messages */
     char *where;             /* path or p11-kit name, for messages */
     CK_FUNCTION_LIST *funcs; /* the backend's own function list */
@@ -22,7 +22,7 @@ typedef struct tm_backend {
     int borrowed;            /* was already initialised by someone else: not ours to finalize */
     int initialized;         /* C_Initialize succeeded and C_Finalize not yet called */
     char *init_args;         /* owned copy handed to C_Initialize */
-} tm_backend;
+} mod_backend;
 
 /*
  * Loads and initialises every backend of cfg. self is the module's own
@@ -30,17 +30,17 @@ typedef struct tm_backend {
  * file) is refused. On failure everything loaded so far is finalized and
  * released, and err says which backend and why.
  */
-int tm_backends_load(const tm_config *cfg, CK_FUNCTION_LIST *self, tm_backend **out, size_t *n,
-                     char *err, size_t errlen);
+int mod_backends_load(const mod_config *cfg, CK_FUNCTION_LIST *self, mod_backend **out, size_t *n,
+                      char *err, size_t errlen);
 
 /* Finalizes (once) and releases every backend, then frees the array. */
-void tm_backends_unload(tm_backend *b, size_t n);
+void mod_backends_unload(mod_backend *b, size_t n);
 
 /* Frees the array without calling into any backend (C_Finalize at process
  * exit, when the backends may already have torn themselves down). */
-void tm_backends_abandon(tm_backend *b, size_t n);
+void mod_backends_abandon(mod_backend *b, size_t n);
 
 /* Does the backend's URI select this slot/token? */
-int tm_backend_selects(const tm_backend *b, const CK_SLOT_INFO *slot, const CK_TOKEN_INFO *token);
+int mod_backend_selects(const mod_backend *b, const CK_SLOT_INFO *slot, const CK_TOKEN_INFO *token);
 
 #endif

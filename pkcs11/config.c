@@ -181,7 +181,7 @@ static int valid_name(const char *n)
     return 1;
 }
 
-static int parse_backend(src *s, CONF *conf, tm_backend_conf *b)
+static int parse_backend(src *s, CONF *conf, mod_backend_conf *b)
 {
     char section[160];
     STACK_OF(CONF_VALUE) * values;
@@ -241,7 +241,7 @@ out:
     return ok;
 }
 
-static int parse_backends(src *s, CONF *conf, tm_config *c, const char *list)
+static int parse_backends(src *s, CONF *conf, mod_config *c, const char *list)
 {
     long line = locate(s, "tokenmint", "backends", 1);
     char *copy = strdup(list), *tok, *save = NULL;
@@ -295,7 +295,7 @@ out:
     return ok;
 }
 
-static int parse_sections(src *s, CONF *conf, tm_config *c)
+static int parse_sections(src *s, CONF *conf, mod_config *c)
 {
     STACK_OF(OPENSSL_CSTRING) *names = NCONF_get_section_names(conf);
     int i, ok = 0;
@@ -339,7 +339,7 @@ out:
     return ok;
 }
 
-static int parse(src *s, CONF *conf, tm_config *c)
+static int parse(src *s, CONF *conf, mod_config *c)
 {
     STACK_OF(CONF_VALUE) *values = NCONF_get_section(conf, "tokenmint");
     const char *backends = NULL;
@@ -399,16 +399,16 @@ static int parse(src *s, CONF *conf, tm_config *c)
     return parse_backends(s, conf, c, backends) && parse_sections(s, conf, c);
 }
 
-int tm_config_load_file(const char *path, tm_config **out, char *err, size_t errlen)
+int mod_config_load_file(const char *path, mod_config **out, char *err, size_t errlen)
 {
     src s = {.path = path, .err = err, .errlen = errlen};
     CONF *conf = NULL;
     BIO *bio = NULL;
-    tm_config *c = NULL;
+    mod_config *c = NULL;
     long eline = 0;
     int ok = 0;
 
-    tm_return_val_if_fail(out != NULL, 0);
+    mod_return_val_if_fail(out != NULL, 0);
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     *out = NULL;
@@ -446,10 +446,10 @@ out:
     return ok;
 }
 
-int tm_config_from_backend_list(const char *list, tm_config **out, char *err, size_t errlen)
+int mod_config_from_backend_list(const char *list, mod_config **out, char *err, size_t errlen)
 {
     src s = {.path = "TOKENMINT_BACKEND", .err = err, .errlen = errlen};
-    tm_config *c = calloc(1, sizeof(*c));
+    mod_config *c = calloc(1, sizeof(*c));
     char *copy = list != NULL ? strdup(list) : NULL, *tok, *save = NULL;
     size_t n = 1;
     int ok = 0;
@@ -467,7 +467,7 @@ int tm_config_from_backend_list(const char *list, tm_config **out, char *err, si
     if (c->backends == NULL)
         goto out;
     for (tok = strtok_r(copy, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
-        tm_backend_conf *b = &c->backends[c->n_backends];
+        mod_backend_conf *b = &c->backends[c->n_backends];
         char name[32];
 
         snprintf(name, sizeof(name), "env%zu", c->n_backends + 1);
@@ -489,17 +489,17 @@ out:
     return ok;
 }
 
-int tm_config_load_env(const char *default_path, tm_config **out, char *err, size_t errlen)
+int mod_config_load_env(const char *default_path, mod_config **out, char *err, size_t errlen)
 {
     const char *conf = getenv("TOKENMINT_CONF");
     const char *list = getenv("TOKENMINT_BACKEND");
 
     if (conf != NULL && conf[0] != '\0')
-        return tm_config_load_file(conf, out, err, errlen);
+        return mod_config_load_file(conf, out, err, errlen);
     if (list != NULL && list[0] != '\0')
-        return tm_config_from_backend_list(list, out, err, errlen);
+        return mod_config_from_backend_list(list, out, err, errlen);
     if (default_path != NULL && access(default_path, F_OK) == 0)
-        return tm_config_load_file(default_path, out, err, errlen);
+        return mod_config_load_file(default_path, out, err, errlen);
     *out = NULL;
     snprintf(err, errlen,
              "no configuration: TOKENMINT_CONF and TOKENMINT_BACKEND are not set and %s does not "
@@ -508,7 +508,7 @@ int tm_config_load_env(const char *default_path, tm_config **out, char *err, siz
     return 0;
 }
 
-void tm_config_free(tm_config *c)
+void mod_config_free(mod_config *c)
 {
     size_t i;
 

@@ -10,25 +10,25 @@
 
 #include <stddef.h>
 
-typedef struct tm_backend_conf {
+typedef struct mod_backend_conf {
     char *name;          /* the name listed in "backends" (or "env1".. for TOKENMINT_BACKEND) */
     char *module;        /* path of the module library, or NULL */
     char *p11kit_module; /* name of a module registered with p11-kit, or NULL */
     char *uri;           /* RFC 7512 URI selecting tokens, or NULL for all */
     char *init_args;     /* string for CK_C_INITIALIZE_ARGS.pReserved, or NULL */
     long line;           /* line of its section header, for messages (0: none) */
-} tm_backend_conf;
+} mod_backend_conf;
 
-typedef struct tm_config {
+typedef struct mod_config {
     char *path; /* file read; NULL when built from TOKENMINT_BACKEND */
-    tm_backend_conf *backends;
+    mod_backend_conf *backends;
     size_t n_backends;
     char *audit_log;      /* NULL: no audit log */
     char *station_secret; /* NULL: no derived PINs */
     char *trusted_roots;  /* NULL: no chain check */
     char *profile;        /* NULL: the built-in profile */
     int outside_profile_allow;
-} tm_config;
+} mod_config;
 
 /*
  * Loads a config file. Returns 1 on success. On failure returns 0 with
@@ -36,18 +36,18 @@ typedef struct tm_config {
  * the problem (at least audit_log when it was readable) so that the caller can
  * record the error there. The caller frees *out in both cases.
  */
-int tm_config_load_file(const char *path, tm_config **out, char *err, size_t errlen);
+int mod_config_load_file(const char *path, mod_config **out, char *err, size_t errlen);
 
 /* A config from TOKENMINT_BACKEND's colon-separated module paths. */
-int tm_config_from_backend_list(const char *list, tm_config **out, char *err, size_t errlen);
+int mod_config_from_backend_list(const char *list, mod_config **out, char *err, size_t errlen);
 
 /*
  * Picks the source the way the module does: TOKENMINT_CONF names a file; else
  * TOKENMINT_BACKEND lists module paths; else default_path is read. None of
  * them is an error that says how to provide one.
  */
-int tm_config_load_env(const char *default_path, tm_config **out, char *err, size_t errlen);
+int mod_config_load_env(const char *default_path, mod_config **out, char *err, size_t errlen);
 
-void tm_config_free(tm_config *c);
+void mod_config_free(mod_config *c);
 
 #endif

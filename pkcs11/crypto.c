@@ -8,12 +8,12 @@
 #define FORWARD(name, params, args)                                                                \
     static CK_RV tm_##name params                                                                  \
     {                                                                                              \
-        tm_call c;                                                                                 \
-        CK_RV rv = tm_enter_session(hSession, &c);                                                 \
+        mod_call c;                                                                                \
+        CK_RV rv = mod_enter_session(hSession, &c);                                                \
         if (rv != CKR_OK)                                                                          \
             return rv;                                                                             \
         rv = c.f->name args;                                                                       \
-        tm_leave();                                                                                \
+        mod_leave();                                                                               \
         return rv;                                                                                 \
     }
 
@@ -23,14 +23,14 @@
                            CK_OBJECT_HANDLE hKey)                                                  \
     {                                                                                              \
         CK_OBJECT_HANDLE bkey;                                                                     \
-        tm_call c;                                                                                 \
-        CK_RV rv = tm_enter_session(hSession, &c);                                                 \
+        mod_call c;                                                                                \
+        CK_RV rv = mod_enter_session(hSession, &c);                                                \
         if (rv != CKR_OK)                                                                          \
             return rv;                                                                             \
-        rv = tm_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);                              \
+        rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);                             \
         if (rv == CKR_OK)                                                                          \
             rv = c.f->name(c.bh, pMechanism, bkey);                                                \
-        tm_leave();                                                                                \
+        mod_leave();                                                                               \
         return rv;                                                                                 \
     }
 
@@ -57,15 +57,15 @@ FORWARD(C_DigestFinal, (CK_SESSION_HANDLE hSession, DATA_OUT), (c.bh, pOut, pulO
 static CK_RV tm_C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK)
         rv = c.f->C_DigestKey(c.bh, bkey);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -101,7 +101,7 @@ FORWARD(C_SeedRandom, (CK_SESSION_HANDLE hSession, DATA_IN), (c.bh, pIn, ulIn))
 FORWARD(C_GenerateRandom, (CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOut, CK_ULONG ulLen),
         (c.bh, pOut, ulLen))
 
-void tm_fill_crypto(CK_FUNCTION_LIST *f)
+void mod_fill_crypto(CK_FUNCTION_LIST *f)
 {
     f->C_EncryptInit = tm_C_EncryptInit;
     f->C_Encrypt = tm_C_Encrypt;

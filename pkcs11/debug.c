@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tm_mod_debug_enabled(void)
+int mod_debug_enabled(void)
 {
     /* Read every time: the value is tiny to fetch and tests flip it between runs
      * in one process (C_Initialize/C_Finalize cycles). "0" is off, as in the
@@ -14,11 +14,11 @@ int tm_mod_debug_enabled(void)
     return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
-void tm_mod_debug(const char *fmt, ...)
+void mod_debug(const char *fmt, ...)
 {
     va_list ap;
 
-    if (!tm_mod_debug_enabled())
+    if (!mod_debug_enabled())
         return;
     va_start(ap, fmt);
     fputs("tokenmint-pkcs11: ", stderr);
@@ -27,7 +27,7 @@ void tm_mod_debug(const char *fmt, ...)
     va_end(ap);
 }
 
-const char *tm_ckr_name(unsigned long rv)
+const char *mod_ckr_name(unsigned long rv)
 {
     static const struct {
         unsigned long rv;

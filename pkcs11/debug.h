@@ -5,28 +5,28 @@
 #ifndef TOKENMINT_DEBUG_H
 #define TOKENMINT_DEBUG_H
 
-int tm_mod_debug_enabled(void);
+int mod_debug_enabled(void);
 
 /* Guards at the edge of an internal API: a broken precondition is a bug in
  * the caller, reported (with TOKENMINT_DEBUG) instead of crashing. */
-#define tm_return_val_if_fail(expr, val)                                                           \
+#define mod_return_val_if_fail(expr, val)                                                          \
     do {                                                                                           \
         if (!(expr)) {                                                                             \
-            tm_mod_debug("%s: assertion '%s' failed", __func__, #expr);                            \
+            mod_debug("%s: assertion '%s' failed", __func__, #expr);                               \
             return (val);                                                                          \
         }                                                                                          \
     } while (0)
-#define tm_return_if_fail(expr)                                                                    \
+#define mod_return_if_fail(expr)                                                                   \
     do {                                                                                           \
         if (!(expr)) {                                                                             \
-            tm_mod_debug("%s: assertion '%s' failed", __func__, #expr);                            \
+            mod_debug("%s: assertion '%s' failed", __func__, #expr);                               \
             return;                                                                                \
         }                                                                                          \
     } while (0)
-void tm_mod_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void mod_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "CKR_PIN_INCORRECT" style name of a return value, or "CKR_0x..." (static buffer
  * per thread). */
-const char *tm_ckr_name(unsigned long rv);
+const char *mod_ckr_name(unsigned long rv);
 
 #endif

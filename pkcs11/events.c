@@ -8,7 +8,7 @@
 
 #include "debug.h"
 
-struct tm_events {
+struct mod_events {
     pthread_mutex_t lock;
     pthread_cond_t changed; /* an event was queued, or stopping */
     pthread_cond_t tick;    /* wakes the watcher early when stopping */
@@ -22,9 +22,9 @@ struct tm_events {
     unsigned interval_ms;
 };
 
-tm_events *tm_events_new(void (*rescan)(void *ctx), void *ctx, unsigned interval_ms)
+mod_events *mod_events_new(void (*rescan)(void *ctx), void *ctx, unsigned interval_ms)
 {
-    tm_events *e = calloc(1, sizeof(*e));
+    mod_events *e = calloc(1, sizeof(*e));
     pthread_condattr_t attr;
 
     if (e == NULL)
@@ -43,7 +43,7 @@ tm_events *tm_events_new(void (*rescan)(void *ctx), void *ctx, unsigned interval
 
 static void *watch(void *arg)
 {
-    tm_events *e = arg;
+    mod_events *e = arg;
     struct timespec until;
 
     pthread_mutex_lock(&e->lock);
@@ -62,7 +62,7 @@ static void *watch(void *arg)
     return NULL;
 }
 
-void tm_events_stop(tm_events *e)
+void mod_events_stop(mod_events *e)
 {
     int joining;
 
@@ -79,7 +79,7 @@ void tm_events_stop(tm_events *e)
         pthread_join(e->watcher, NULL);
 }
 
-void tm_events_free(tm_events *e)
+void mod_events_free(mod_events *e)
 {
     if (e == NULL)
         return;
@@ -90,7 +90,7 @@ void tm_events_free(tm_events *e)
     free(e);
 }
 
-void tm_events_push(tm_events *e, CK_SLOT_ID slot)
+void mod_events_push(mod_events *e, CK_SLOT_ID slot)
 {
     size_t i;
 
@@ -112,7 +112,7 @@ out:
     pthread_mutex_unlock(&e->lock);
 }
 
-static int pop(tm_events *e, CK_SLOT_ID *slot)
+static int pop(mod_events *e, CK_SLOT_ID *slot)
 {
     if (e->n == 0)
         return 0;
@@ -122,11 +122,11 @@ static int pop(tm_events *e, CK_SLOT_ID *slot)
     return 1;
 }
 
-CK_RV tm_events_wait(tm_events *e, CK_FLAGS flags, CK_SLOT_ID *slot)
+CK_RV mod_events_wait(mod_events *e, CK_FLAGS flags, CK_SLOT_ID *slot)
 {
     CK_RV rv = CKR_OK;
 
-    tm_return_val_if_fail(e != NULL && slot != NULL, CKR_ARGUMENTS_BAD);
+    mod_return_val_if_fail(e != NULL && slot != NULL, CKR_ARGUMENTS_BAD);
     pthread_mutex_lock(&e->lock);
     if (e->stopping) {
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -144,7 +144,7 @@ CK_RV tm_events_wait(tm_events *e, CK_FLAGS flags, CK_SLOT_ID *slot)
             goto out;
         }
         e->watching = 1;
-        tm_mod_debug("slot watcher started (every %u ms)", e->interval_ms);
+        mod_debug("slot watcher started (every %u ms)", e->interval_ms);
     }
     while (!e->stopping && !pop(e, slot))
         pthread_cond_wait(&e->changed, &e->lock);

@@ -21,7 +21,7 @@ typedef struct table {
     size_t used, deleted;
 } table;
 
-struct tm_handles {
+struct mod_handles {
     pthread_rwlock_t sessions_lock; /* lookups share it: no waiting between signers */
     table sessions;                 /* (handle, 0) -> (slot, backend session) */
     CK_ULONG next_session;
@@ -111,9 +111,9 @@ static void del(table *t, entry *e)
     t->deleted++;
 }
 
-tm_handles *tm_handles_new(void)
+mod_handles *mod_handles_new(void)
 {
-    tm_handles *h = calloc(1, sizeof(*h));
+    mod_handles *h = calloc(1, sizeof(*h));
 
     if (h == NULL)
         return NULL;
@@ -124,7 +124,7 @@ tm_handles *tm_handles_new(void)
     return h;
 }
 
-void tm_handles_free(tm_handles *h)
+void mod_handles_free(mod_handles *h)
 {
     if (h == NULL)
         return;
@@ -136,11 +136,12 @@ void tm_handles_free(tm_handles *h)
     free(h);
 }
 
-CK_SESSION_HANDLE tm_handles_add_session(tm_handles *h, CK_SLOT_ID slot, CK_SESSION_HANDLE backend)
+CK_SESSION_HANDLE mod_handles_add_session(mod_handles *h, CK_SLOT_ID slot,
+                                          CK_SESSION_HANDLE backend)
 {
     CK_SESSION_HANDLE s = 0;
 
-    tm_return_val_if_fail(h != NULL, 0);
+    mod_return_val_if_fail(h != NULL, 0);
     pthread_rwlock_wrlock(&h->sessions_lock);
     if (put(&h->sessions, h->next_session, 0, slot, backend))
         s = h->next_session++;
@@ -166,14 +167,14 @@ static int lookup(pthread_rwlock_t *lock, const table *t, CK_ULONG handle, CK_SL
     return found;
 }
 
-int tm_handles_session(tm_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
-                       CK_SESSION_HANDLE *backend)
+int mod_handles_session(mod_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
+                        CK_SESSION_HANDLE *backend)
 {
-    tm_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
+    mod_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
     return lookup(&h->sessions_lock, &h->sessions, s, slot, backend);
 }
 
-int tm_handles_remove_session(tm_handles *h, CK_SESSION_HANDLE s)
+int mod_handles_remove_session(mod_handles *h, CK_SESSION_HANDLE s)
 {
     entry *e;
 
@@ -185,7 +186,7 @@ int tm_handles_remove_session(tm_handles *h, CK_SESSION_HANDLE s)
     return e != NULL;
 }
 
-size_t tm_handles_remove_slot_sessions(tm_handles *h, CK_SLOT_ID slot)
+size_t mod_handles_remove_slot_sessions(mod_handles *h, CK_SLOT_ID slot)
 {
     size_t i, n = 0;
 
@@ -201,7 +202,7 @@ size_t tm_handles_remove_slot_sessions(tm_handles *h, CK_SLOT_ID slot)
     return n;
 }
 
-size_t tm_handles_session_count(tm_handles *h)
+size_t mod_handles_session_count(mod_handles *h)
 {
     size_t n;
 
@@ -211,12 +212,12 @@ size_t tm_handles_session_count(tm_handles *h)
     return n;
 }
 
-CK_OBJECT_HANDLE tm_handles_object(tm_handles *h, CK_SLOT_ID slot, CK_OBJECT_HANDLE backend)
+CK_OBJECT_HANDLE mod_handles_object(mod_handles *h, CK_SLOT_ID slot, CK_OBJECT_HANDLE backend)
 {
     CK_OBJECT_HANDLE o = 0;
     entry *e;
 
-    tm_return_val_if_fail(h != NULL, 0);
+    mod_return_val_if_fail(h != NULL, 0);
     /* Most objects were seen before (C_FindObjects again): a shared lookup. */
     pthread_rwlock_rdlock(&h->objects_lock);
     e = find(&h->reverse, slot, backend);
@@ -240,15 +241,15 @@ CK_OBJECT_HANDLE tm_handles_object(tm_handles *h, CK_SLOT_ID slot, CK_OBJECT_HAN
     return o;
 }
 
-int tm_handles_lookup_object(tm_handles *h, CK_OBJECT_HANDLE o, CK_SLOT_ID *slot,
-                             CK_OBJECT_HANDLE *backend)
+int mod_handles_lookup_object(mod_handles *h, CK_OBJECT_HANDLE o, CK_SLOT_ID *slot,
+                              CK_OBJECT_HANDLE *backend)
 {
-    tm_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
+    mod_return_val_if_fail(h != NULL && slot != NULL && backend != NULL, 0);
     return lookup(&h->objects_lock, &h->objects, o, slot, backend);
 }
 
 /* An object entry and its reverse entry; objects_lock held for writing. */
-static void forget(tm_handles *h, entry *e)
+static void forget(mod_handles *h, entry *e)
 {
     entry *r = find(&h->reverse, e->v1, e->v2);
 
@@ -257,7 +258,7 @@ static void forget(tm_handles *h, entry *e)
     del(&h->objects, e);
 }
 
-void tm_handles_forget_object(tm_handles *h, CK_OBJECT_HANDLE o)
+void mod_handles_forget_object(mod_handles *h, CK_OBJECT_HANDLE o)
 {
     entry *e;
 
@@ -267,7 +268,7 @@ void tm_handles_forget_object(tm_handles *h, CK_OBJECT_HANDLE o)
     pthread_rwlock_unlock(&h->objects_lock);
 }
 
-void tm_handles_forget_slot_objects(tm_handles *h, CK_SLOT_ID slot)
+void mod_handles_forget_slot_objects(mod_handles *h, CK_SLOT_ID slot)
 {
     size_t i;
 

@@ -12,30 +12,31 @@
 
 #include <stddef.h>
 
-#include "p11.h"
+#include "p11c.h"
 
-typedef struct tm_handles tm_handles;
+typedef struct mod_handles mod_handles;
 
-tm_handles *tm_handles_new(void);
-void tm_handles_free(tm_handles *h);
+mod_handles *mod_handles_new(void);
+void mod_handles_free(mod_handles *h);
 
 /* A new session handle for (slot, backend session); 0 when out of memory. */
-CK_SESSION_HANDLE tm_handles_add_session(tm_handles *h, CK_SLOT_ID slot, CK_SESSION_HANDLE backend);
+CK_SESSION_HANDLE mod_handles_add_session(mod_handles *h, CK_SLOT_ID slot,
+                                          CK_SESSION_HANDLE backend);
 /* 1 and the mapping when the handle is open, else 0. */
-int tm_handles_session(tm_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
-                       CK_SESSION_HANDLE *backend);
-int tm_handles_remove_session(tm_handles *h, CK_SESSION_HANDLE s);
+int mod_handles_session(mod_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
+                        CK_SESSION_HANDLE *backend);
+int mod_handles_remove_session(mod_handles *h, CK_SESSION_HANDLE s);
 /* Drops every session of a slot (C_CloseAllSessions, token removed); returns how many. */
-size_t tm_handles_remove_slot_sessions(tm_handles *h, CK_SLOT_ID slot);
-size_t tm_handles_session_count(tm_handles *h);
+size_t mod_handles_remove_slot_sessions(mod_handles *h, CK_SLOT_ID slot);
+size_t mod_handles_session_count(mod_handles *h);
 
 /* The handle of a backend object on a slot: the same handle every time it is
  * asked for, a new one the first time; 0 when out of memory. */
-CK_OBJECT_HANDLE tm_handles_object(tm_handles *h, CK_SLOT_ID slot, CK_OBJECT_HANDLE backend);
-int tm_handles_lookup_object(tm_handles *h, CK_OBJECT_HANDLE o, CK_SLOT_ID *slot,
-                             CK_OBJECT_HANDLE *backend);
-void tm_handles_forget_object(tm_handles *h, CK_OBJECT_HANDLE o);
+CK_OBJECT_HANDLE mod_handles_object(mod_handles *h, CK_SLOT_ID slot, CK_OBJECT_HANDLE backend);
+int mod_handles_lookup_object(mod_handles *h, CK_OBJECT_HANDLE o, CK_SLOT_ID *slot,
+                              CK_OBJECT_HANDLE *backend);
+void mod_handles_forget_object(mod_handles *h, CK_OBJECT_HANDLE o);
 /* Forgets every object of a slot (token removed: its handles must not come back). */
-void tm_handles_forget_slot_objects(tm_handles *h, CK_SLOT_ID slot);
+void mod_handles_forget_slot_objects(mod_handles *h, CK_SLOT_ID slot);
 
 #endif

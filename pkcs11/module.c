@@ -27,11 +27,11 @@
 #define TM_EXPORT __attribute__((visibility("default")))
 #define TM_POLL_MS 200
 
-tm_state tm_g;
+mod_state mod_g;
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int initialized; /* atomic */
-static long inflight;   /* atomic: calls between tm_enter and tm_leave */
+static long inflight;   /* atomic: calls between mod_enter and mod_leave */
 /* The process is exiting: libcrypto's cleanup or our own exit handler (which
  * runs before the exit handlers and destructors of every backend loaded before
  * it) has run, so backends and libcrypto may already be torn down. */
@@ -41,10 +41,10 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static CK_FUNCTION_LIST functions;
 static CK_INTERFACE interfaces[1];
 
-CK_RV tm_enter(void)
+CK_RV mod_enter(void)
 {
     /* Dekker-style with C_Finalize: either we see initialized == 0, or it
-     * sees our increment and waits for our tm_leave. */
+     * sees our increment and waits for our mod_leave. */
     __atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
         __atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
@@ -53,70 +53,70 @@ CK_RV tm_enter(void)
     return CKR_OK;
 }
 
-void tm_leave(void)
+void mod_leave(void)
 {
     __atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-CK_RV tm_enter_session(CK_SESSION_HANDLE h, tm_call *c)
+CK_RV mod_enter_session(CK_SESSION_HANDLE h, mod_call *c)
 {
     CK_SLOT_ID id;
-    CK_RV rv = tm_enter();
+    CK_RV rv = mod_enter();
 
     if (rv != CKR_OK)
         return rv;
-    if (!tm_handles_session(tm_g.handles, h, &id, &c->bh) ||
-        (c->slot = tm_slots_get(tm_g.slots, id)) == NULL) {
-        tm_leave();
+    if (!mod_handles_session(mod_g.handles, h, &id, &c->bh) ||
+        (c->slot = mod_slots_get(mod_g.slots, id)) == NULL) {
+        mod_leave();
         return CKR_SESSION_HANDLE_INVALID;
     }
-    c->backend = &tm_g.backends[c->slot->backend];
+    c->backend = &mod_g.backends[c->slot->backend];
     c->f = c->backend->funcs;
     return CKR_OK;
 }
 
-CK_RV tm_enter_slot(CK_SLOT_ID id, tm_call *c)
+CK_RV mod_enter_slot(CK_SLOT_ID id, mod_call *c)
 {
-    CK_RV rv = tm_enter();
+    CK_RV rv = mod_enter();
 
     if (rv != CKR_OK)
         return rv;
-    c->slot = tm_slots_get(tm_g.slots, id);
-    if (c->slot == NULL || !tm_slot_present(c->slot)) {
-        tm_leave();
+    c->slot = mod_slots_get(mod_g.slots, id);
+    if (c->slot == NULL || !mod_slot_present(c->slot)) {
+        mod_leave();
         return c->slot == NULL ? CKR_SLOT_ID_INVALID : CKR_TOKEN_NOT_PRESENT;
     }
-    c->backend = &tm_g.backends[c->slot->backend];
+    c->backend = &mod_g.backends[c->slot->backend];
     c->f = c->backend->funcs;
     c->bh = CK_INVALID_HANDLE;
     return CKR_OK;
 }
 
-CK_RV tm_call_object(const tm_call *c, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *bo, CK_RV invalid)
+CK_RV mod_call_object(const mod_call *c, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *bo, CK_RV invalid)
 {
     CK_SLOT_ID id;
 
-    if (!tm_handles_lookup_object(tm_g.handles, o, &id, bo) || id != c->slot->id)
+    if (!mod_handles_lookup_object(mod_g.handles, o, &id, bo) || id != c->slot->id)
         return invalid;
     return CKR_OK;
 }
 
-CK_OBJECT_HANDLE tm_call_export(const tm_call *c, CK_OBJECT_HANDLE bo)
+CK_OBJECT_HANDLE mod_call_export(const mod_call *c, CK_OBJECT_HANDLE bo)
 {
-    return tm_handles_object(tm_g.handles, c->slot->id, bo);
+    return mod_handles_object(mod_g.handles, c->slot->id, bo);
 }
 
-void tm_audit_slot(const tm_slot *slot, const char *op, const char *outcome, const char *detail)
+void mod_audit_slot(const mod_slot *slot, const char *op, const char *outcome, const char *detail)
 {
     const char *serial = slot != NULL && slot->serial_text[0] ? slot->serial_text : NULL;
 
-    tm_mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
-                 detail ? detail : "");
-    if (tm_g.audit != NULL)
-        tm_audit_event(tm_g.audit, serial, op, outcome, detail);
+    mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
+              detail ? detail : "");
+    if (mod_g.audit != NULL)
+        mod_audit_event(mod_g.audit, serial, op, outcome, detail);
 }
 
-static void slot_changed(void *ctx, const tm_slot *slot, int inserted)
+static void slot_changed(void *ctx, const mod_slot *slot, int inserted)
 {
     char detail[128];
 
@@ -124,22 +124,22 @@ static void slot_changed(void *ctx, const tm_slot *slot, int inserted)
     snprintf(detail, sizeof(detail), "slot %lu", (unsigned long)slot->id);
     if (!inserted) {
         /* The token's sessions and object handles died with it. */
-        tm_handles_remove_slot_sessions(tm_g.handles, slot->id);
-        tm_handles_forget_slot_objects(tm_g.handles, slot->id);
+        mod_handles_remove_slot_sessions(mod_g.handles, slot->id);
+        mod_handles_forget_slot_objects(mod_g.handles, slot->id);
     }
-    tm_audit_slot(slot, "token", inserted ? "inserted" : "removed", detail);
-    tm_events_push(tm_g.events, slot->id);
+    mod_audit_slot(slot, "token", inserted ? "inserted" : "removed", detail);
+    mod_events_push(mod_g.events, slot->id);
 }
 
-void tm_rescan(void)
+void mod_rescan(void)
 {
-    tm_slots_refresh(tm_g.slots, tm_g.backends, tm_g.n_backends, slot_changed, NULL);
+    mod_slots_refresh(mod_g.slots, mod_g.backends, mod_g.n_backends, slot_changed, NULL);
 }
 
 static void watcher_rescan(void *ctx)
 {
     (void)ctx;
-    tm_rescan();
+    mod_rescan();
 }
 
 static void note_exiting(void)
@@ -181,34 +181,34 @@ out:
     return ok;
 }
 
-/* Frees everything in tm_g; the backends are finalized here, once. */
+/* Frees everything in mod_g; the backends are finalized here, once. */
 static void teardown(void)
 {
-    tm_events_stop(tm_g.events);
-    if (__atomic_load_n(&exiting, __ATOMIC_SEQ_CST) && tm_g.backends != NULL) {
+    mod_events_stop(mod_g.events);
+    if (__atomic_load_n(&exiting, __ATOMIC_SEQ_CST) && mod_g.backends != NULL) {
         /* A C_Finalize from an exit handler: the backends' own static state
          * (SoftHSM2's, for one) may be gone already, and calling their
          * C_Finalize would crash. The process is ending: leave them be. */
-        tm_mod_debug("C_Finalize during process exit: backends are not finalized");
-        tm_backends_abandon(tm_g.backends, tm_g.n_backends);
-        tm_g.backends = NULL;
+        mod_debug("C_Finalize during process exit: backends are not finalized");
+        mod_backends_abandon(mod_g.backends, mod_g.n_backends);
+        mod_g.backends = NULL;
     }
-    tm_backends_unload(tm_g.backends, tm_g.n_backends);
-    tm_events_free(tm_g.events);
-    tm_slots_free(tm_g.slots);
-    tm_handles_free(tm_g.handles);
-    tm_station_secret_clear(&tm_g.secret);
+    mod_backends_unload(mod_g.backends, mod_g.n_backends);
+    mod_events_free(mod_g.events);
+    mod_slots_free(mod_g.slots);
+    mod_handles_free(mod_g.handles);
+    mod_station_secret_clear(&mod_g.secret);
     /* After libcrypto's atexit cleanup its objects cannot be freed safely;
      * the process is ending anyway. */
     if (!__atomic_load_n(&exiting, __ATOMIC_SEQ_CST)) {
-        sk_X509_pop_free(tm_g.roots, X509_free);
-        if (tm_g.profile != NULL)
-            tm_profile_free(tm_g.profile);
+        sk_X509_pop_free(mod_g.roots, X509_free);
+        if (mod_g.profile != NULL)
+            tm_profile_free(mod_g.profile);
     }
-    if (tm_g.audit != NULL)
-        tm_audit_close(tm_g.audit);
-    tm_config_free(tm_g.cfg);
-    memset(&tm_g, 0, sizeof(tm_g));
+    if (mod_g.audit != NULL)
+        mod_audit_close(mod_g.audit);
+    mod_config_free(mod_g.cfg);
+    memset(&mod_g, 0, sizeof(mod_g));
 }
 
 static void report_init_error(const char *msg)
@@ -216,15 +216,15 @@ static void report_init_error(const char *msg)
     /* A module must not write to an application's stderr unasked: the
      * message goes there only with TOKENMINT_DEBUG, and always to the audit
      * log when the config got far enough to name one. */
-    tm_mod_debug("C_Initialize failed: %s", msg);
-    if (tm_g.audit != NULL)
-        tm_audit_event(tm_g.audit, NULL, "config", "error", msg);
-    else if (tm_g.cfg != NULL && tm_g.cfg->audit_log != NULL) {
+    mod_debug("C_Initialize failed: %s", msg);
+    if (mod_g.audit != NULL)
+        mod_audit_event(mod_g.audit, NULL, "config", "error", msg);
+    else if (mod_g.cfg != NULL && mod_g.cfg->audit_log != NULL) {
         char aerr[256];
-        tm_audit *a = tm_audit_open(tm_g.cfg->audit_log, aerr, sizeof(aerr));
+        mod_audit *a = mod_audit_open(mod_g.cfg->audit_log, aerr, sizeof(aerr));
         if (a != NULL) {
-            tm_audit_event(a, NULL, "config", "error", msg);
-            tm_audit_close(a);
+            mod_audit_event(a, NULL, "config", "error", msg);
+            mod_audit_close(a);
         }
     }
 }
@@ -255,7 +255,7 @@ static void child_after_fork(void)
      * touch) and let the child C_Initialize afresh. */
     __atomic_store_n(&initialized, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&inflight, 0, __ATOMIC_SEQ_CST);
-    memset(&tm_g, 0, sizeof(tm_g));
+    memset(&mod_g, 0, sizeof(mod_g));
     pthread_mutex_init(&init_lock, NULL);
 }
 
@@ -275,61 +275,64 @@ static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
     rv = CKR_GENERAL_ERROR;
     if (!openssl_atexit_registered)
         openssl_atexit_registered = OPENSSL_atexit(note_exiting);
-    if (!tm_config_load_env(TOKENMINT_CONF_DEFAULT, &tm_g.cfg, err, sizeof(err)))
+    tm_profile_set_debug_sink(p11c_debug_prefixed);
+    if (!mod_config_load_env(TOKENMINT_CONF_DEFAULT, &mod_g.cfg, err, sizeof(err)))
         goto fail;
-    if (tm_g.cfg->audit_log != NULL) {
+    if (mod_g.cfg->audit_log != NULL) {
         char aerr[512];
-        tm_g.audit = tm_audit_open(tm_g.cfg->audit_log, aerr, sizeof(aerr));
-        if (tm_g.audit == NULL) {
-            snprintf(err, sizeof(err), "%s: audit_log: %s", tm_g.cfg->path, aerr);
+        mod_g.audit = mod_audit_open(mod_g.cfg->audit_log, aerr, sizeof(aerr));
+        if (mod_g.audit == NULL) {
+            snprintf(err, sizeof(err), "%s: audit_log: %s", mod_g.cfg->path, aerr);
             goto fail;
         }
     }
-    if (tm_g.cfg->station_secret != NULL) {
+    if (mod_g.cfg->station_secret != NULL) {
         char serr[512];
-        if (!tm_station_secret_load(tm_g.cfg->station_secret, &tm_g.secret, serr, sizeof(serr))) {
-            snprintf(err, sizeof(err), "%s: station_secret: %s", tm_g.cfg->path, serr);
+        if (!mod_station_secret_load(mod_g.cfg->station_secret, &mod_g.secret, serr,
+                                     sizeof(serr))) {
+            snprintf(err, sizeof(err), "%s: station_secret: %s", mod_g.cfg->path, serr);
             goto fail;
         }
     }
     {
         tm_violations *v = tm_violations_new();
-        tm_g.profile = tm_profile_load(tm_g.cfg->profile, v);
-        if (tm_g.profile == NULL) {
+        mod_g.profile = tm_profile_load(mod_g.cfg->profile, v);
+        if (mod_g.profile == NULL) {
             char why[768] = "";
             if (v != NULL)
                 tm_violations_join(v, why, sizeof(why));
             snprintf(err, sizeof(err), "profile: %s", why[0] ? why : "cannot load");
         }
         tm_violations_free(v);
-        if (tm_g.profile == NULL)
+        if (mod_g.profile == NULL)
             goto fail;
     }
-    if (tm_g.cfg->trusted_roots != NULL &&
-        !load_roots(tm_g.cfg->trusted_roots, &tm_g.roots, err, sizeof(err)))
+    if (mod_g.cfg->trusted_roots != NULL &&
+        !load_roots(mod_g.cfg->trusted_roots, &mod_g.roots, err, sizeof(err)))
         goto fail;
-    tm_g.policy.profile = tm_g.profile;
-    tm_g.policy.trusted_roots = tm_g.roots;
-    tm_g.policy.outside_profile =
-        tm_g.cfg->outside_profile_allow ? TM_OUTSIDE_PROFILE_ALLOW : TM_OUTSIDE_PROFILE_REFUSE;
+    mod_g.policy.profile = mod_g.profile;
+    mod_g.policy.trusted_roots = mod_g.roots;
+    mod_g.policy.outside_profile =
+        mod_g.cfg->outside_profile_allow ? TM_OUTSIDE_PROFILE_ALLOW : TM_OUTSIDE_PROFILE_REFUSE;
 
-    tm_g.slots = tm_slots_new();
-    tm_g.handles = tm_handles_new();
-    tm_g.events = tm_events_new(watcher_rescan, NULL, TM_POLL_MS);
-    if (tm_g.slots == NULL || tm_g.handles == NULL || tm_g.events == NULL) {
+    mod_g.slots = mod_slots_new();
+    mod_g.handles = mod_handles_new();
+    mod_g.events = mod_events_new(watcher_rescan, NULL, TM_POLL_MS);
+    if (mod_g.slots == NULL || mod_g.handles == NULL || mod_g.events == NULL) {
         snprintf(err, sizeof(err), "out of memory");
         rv = CKR_HOST_MEMORY;
         goto fail;
     }
-    if (!tm_backends_load(tm_g.cfg, &functions, &tm_g.backends, &tm_g.n_backends, err, sizeof(err)))
+    if (!mod_backends_load(mod_g.cfg, &functions, &mod_g.backends, &mod_g.n_backends, err,
+                           sizeof(err)))
         goto fail;
     /* Registered after the backends were loaded, so it runs before their exit
      * handlers; the module is linked nodelete, so the handler stays mapped. */
     if (!atexit_registered)
         atexit_registered = (atexit(note_exiting) == 0);
-    tm_rescan();
+    mod_rescan();
     __atomic_store_n(&initialized, 1, __ATOMIC_SEQ_CST);
-    tm_mod_debug("initialised with %zu backend(s)", tm_g.n_backends);
+    mod_debug("initialised with %zu backend(s)", mod_g.n_backends);
     rv = CKR_OK;
     goto unlock;
 fail:
@@ -354,13 +357,13 @@ static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
     __atomic_store_n(&initialized, 0, __ATOMIC_SEQ_CST);
     /* Wake blocked C_WaitForSlotEvent callers, then wait for every call in
      * flight to return before the backends are finalized. */
-    tm_events_stop(tm_g.events);
+    mod_events_stop(mod_g.events);
     while (__atomic_load_n(&inflight, __ATOMIC_SEQ_CST) > 0) {
         struct timespec ms = {0, 1000000L};
         nanosleep(&ms, NULL);
     }
     teardown();
-    tm_mod_debug("finalized");
+    mod_debug("finalized");
 out:
     pthread_mutex_unlock(&init_lock);
     return rv;
@@ -375,12 +378,12 @@ static void pad(CK_UTF8CHAR *dst, size_t n, const char *src)
 
 static CK_RV tm_C_GetInfo(CK_INFO_PTR pInfo)
 {
-    CK_RV rv = tm_enter();
+    CK_RV rv = mod_enter();
 
     if (rv != CKR_OK)
         return rv;
     if (pInfo == NULL) {
-        tm_leave();
+        mod_leave();
         return CKR_ARGUMENTS_BAD;
     }
     memset(pInfo, 0, sizeof(*pInfo));
@@ -390,7 +393,7 @@ static CK_RV tm_C_GetInfo(CK_INFO_PTR pInfo)
     pad(pInfo->libraryDescription, sizeof(pInfo->libraryDescription), "tokenmint issuing station");
     pInfo->libraryVersion.major = 0;
     pInfo->libraryVersion.minor = 1;
-    tm_leave();
+    mod_leave();
     return CKR_OK;
 }
 
@@ -404,9 +407,9 @@ static void fill(void)
     functions.C_Finalize = tm_C_Finalize;
     functions.C_GetInfo = tm_C_GetInfo;
     functions.C_GetFunctionList = tm_C_GetFunctionList;
-    tm_fill_slotcalls(&functions);
-    tm_fill_objects(&functions);
-    tm_fill_crypto(&functions);
+    mod_fill_slotcalls(&functions);
+    mod_fill_objects(&functions);
+    mod_fill_crypto(&functions);
     interfaces[0].pInterfaceName = (CK_CHAR *)"PKCS 11";
     interfaces[0].pFunctionList = &functions;
     interfaces[0].flags = 0;

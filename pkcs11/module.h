@@ -3,8 +3,8 @@
  * function list (module.c: lifecycle; slotcalls.c: slots, sessions, login;
  * objects.c: objects and the write policy; crypto.c: the rest).
  *
- * Every entry point brackets its work with tm_enter/tm_leave (or
- * tm_enter_session/tm_leave): C_Finalize waits until no call is in flight
+ * Every entry point brackets its work with mod_enter/mod_leave (or
+ * mod_enter_session/mod_leave): C_Finalize waits until no call is in flight
  * before it finalizes the backends, so no backend is called after its
  * C_Finalize. No global lock is held around a backend call.
  */
@@ -18,64 +18,64 @@
 #include "config.h"
 #include "events.h"
 #include "handles.h"
-#include "p11.h"
+#include "p11c.h"
 #include "pin.h"
 #include "policy.h"
 #include "slots.h"
 
-typedef struct tm_state {
-    tm_config *cfg;
-    tm_backend *backends;
+typedef struct mod_state {
+    mod_config *cfg;
+    mod_backend *backends;
     size_t n_backends;
-    tm_slots *slots;
-    tm_handles *handles;
-    tm_events *events;
-    tm_audit *audit;
+    mod_slots *slots;
+    mod_handles *handles;
+    mod_events *events;
+    mod_audit *audit;
     tm_profile *profile;
     STACK_OF(X509) * roots;
-    tm_policy policy;
-    tm_station_secret secret;
-} tm_state;
+    mod_policy policy;
+    mod_station_secret secret;
+} mod_state;
 
-/* Valid between tm_enter and tm_leave. */
-extern tm_state tm_g;
+/* Valid between mod_enter and mod_leave. */
+extern mod_state mod_g;
 
 /* A station secret is loaded: a NULL PIN means the token's derived PIN. */
-static inline int tm_derived_pins(void)
+static inline int mod_derived_pins(void)
 {
-    return tm_g.secret.bytes != NULL;
+    return mod_g.secret.bytes != NULL;
 }
 
-CK_RV tm_enter(void);
-void tm_leave(void);
+CK_RV mod_enter(void);
+void mod_leave(void);
 
 /* What a call on one session needs, looked up once. */
-typedef struct tm_call {
-    tm_slot *slot;
-    tm_backend *backend;
+typedef struct mod_call {
+    mod_slot *slot;
+    mod_backend *backend;
     CK_FUNCTION_LIST *f;
     CK_SESSION_HANDLE bh; /* the backend's session handle */
-} tm_call;
+} mod_call;
 
-/* tm_enter plus session lookup; on error nothing is left entered. */
-CK_RV tm_enter_session(CK_SESSION_HANDLE h, tm_call *c);
-/* tm_enter plus slot lookup (the slot must be present); same contract. */
-CK_RV tm_enter_slot(CK_SLOT_ID id, tm_call *c);
+/* mod_enter plus session lookup; on error nothing is left entered. */
+CK_RV mod_enter_session(CK_SESSION_HANDLE h, mod_call *c);
+/* mod_enter plus slot lookup (the slot must be present); same contract. */
+CK_RV mod_enter_slot(CK_SLOT_ID id, mod_call *c);
 
 /* Module object handle -> backend handle, on the call's token only. */
-CK_RV tm_call_object(const tm_call *c, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *bo, CK_RV invalid);
+CK_RV mod_call_object(const mod_call *c, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *bo, CK_RV invalid);
 /* Backend object handle -> module handle (0 when out of memory). */
-CK_OBJECT_HANDLE tm_call_export(const tm_call *c, CK_OBJECT_HANDLE bo);
+CK_OBJECT_HANDLE mod_call_export(const mod_call *c, CK_OBJECT_HANDLE bo);
 
 /* Audit an event on a token (slot may be NULL). */
-void tm_audit_slot(const tm_slot *slot, const char *op, const char *outcome, const char *detail);
+void mod_audit_slot(const mod_slot *slot, const char *op, const char *outcome, const char *detail);
 
 /* Re-reads every backend's slot list, queueing events and audit records. */
-void tm_rescan(void);
+void mod_rescan(void);
 
 /* Each file fills its part of the function list. */
-void tm_fill_slotcalls(CK_FUNCTION_LIST *f);
-void tm_fill_objects(CK_FUNCTION_LIST *f);
-void tm_fill_crypto(CK_FUNCTION_LIST *f);
+void mod_fill_slotcalls(CK_FUNCTION_LIST *f);
+void mod_fill_objects(CK_FUNCTION_LIST *f);
+void mod_fill_crypto(CK_FUNCTION_LIST *f);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * Objects and keys, and the write policy on the way in: a certificate reaches
- * a token only through C_CreateObject and tm_policy_decide. C_CopyObject and
+ * a token only through C_CreateObject and mod_policy_decide. C_CopyObject and
  * C_SetAttributeValue are closed as side doors for certificates.
  */
 #include "module.h"
@@ -12,7 +12,7 @@
 
 /* Is the backend object a certificate? Unreadable class counts as "yes": the
  * safe answer for a gate. */
-static int is_certificate(const tm_call *c, CK_OBJECT_HANDLE bo)
+static int is_certificate(const mod_call *c, CK_OBJECT_HANDLE bo)
 {
     CK_OBJECT_CLASS cls = 0;
     CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof(cls)};
@@ -25,48 +25,48 @@ static int is_certificate(const tm_call *c, CK_OBJECT_HANDLE bo)
 static CK_RV tm_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                                CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
 {
-    tm_policy_decision d;
+    mod_policy_decision d;
     CK_OBJECT_HANDLE bo;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     if (phObject == NULL || (pTemplate == NULL && ulCount > 0)) {
-        tm_leave();
+        mod_leave();
         return CKR_ARGUMENTS_BAD;
     }
     memset(&d, 0, sizeof(d));
     /* Held around decide + create: two writers must not both see "this key
      * has no certificate yet". Per token, so other tokens are not held up. */
     pthread_mutex_lock(&c.slot->write_lock);
-    tm_policy_decide(&tm_g.policy, c.f, c.bh, c.slot->serial, c.slot->serial_len, pTemplate,
-                     ulCount, &d);
+    mod_policy_decide(&mod_g.policy, c.f, c.bh, c.slot->serial, c.slot->serial_len, pTemplate,
+                      ulCount, &d);
     if (!d.is_certificate && d.rv != CKR_OK) {
         rv = d.rv; /* the policy could not even look (out of memory) */
     } else if (!d.is_certificate) {
         rv = c.f->C_CreateObject(c.bh, pTemplate, ulCount, &bo);
     } else if (d.rv != CKR_OK) {
         rv = d.rv;
-        tm_audit_slot(c.slot, "certificate", "refused", d.reason);
+        mod_audit_slot(c.slot, "certificate", "refused", d.reason);
     } else {
         rv = c.f->C_CreateObject(c.bh, d.templ, d.templ_count, &bo);
         if (rv == CKR_OK) {
-            tm_audit_slot(c.slot, "certificate", "written", d.reason[0] ? d.reason : NULL);
+            mod_audit_slot(c.slot, "certificate", "written", d.reason[0] ? d.reason : NULL);
         } else {
             char detail[600];
-            snprintf(detail, sizeof(detail), "the token refused to store it: %s", tm_ckr_name(rv));
-            tm_audit_slot(c.slot, "certificate", "failed", detail);
+            snprintf(detail, sizeof(detail), "the token refused to store it: %s", mod_ckr_name(rv));
+            mod_audit_slot(c.slot, "certificate", "failed", detail);
         }
     }
     pthread_mutex_unlock(&c.slot->write_lock);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     if (rv == CKR_OK) {
-        *phObject = tm_call_export(&c, bo);
+        *phObject = mod_call_export(&c, bo);
         if (*phObject == 0)
             rv = CKR_HOST_MEMORY;
     }
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -77,12 +77,12 @@ static CK_RV tm_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObjec
                              CK_OBJECT_HANDLE_PTR phNewObject)
 {
     CK_OBJECT_HANDLE bo, bnew;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
     if (rv != CKR_OK)
         goto out;
     if (phNewObject == NULL) {
@@ -91,33 +91,33 @@ static CK_RV tm_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObjec
     }
     if (is_certificate(&c, bo)) {
         rv = CKR_ACTION_PROHIBITED;
-        tm_audit_slot(c.slot, "certificate", "refused",
-                      "C_CopyObject of a certificate: certificates are written only through "
-                      "C_CreateObject and the write policy");
+        mod_audit_slot(c.slot, "certificate", "refused",
+                       "C_CopyObject of a certificate: certificates are written only through "
+                       "C_CreateObject and the write policy");
         goto out;
     }
     rv = c.f->C_CopyObject(c.bh, bo, pTemplate, ulCount, &bnew);
-    if (rv == CKR_OK && (*phNewObject = tm_call_export(&c, bnew)) == 0)
+    if (rv == CKR_OK && (*phNewObject = mod_call_export(&c, bnew)) == 0)
         rv = CKR_HOST_MEMORY;
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     CK_OBJECT_HANDLE bo;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
     if (rv == CKR_OK)
         rv = c.f->C_DestroyObject(c.bh, bo);
     if (rv == CKR_OK)
-        tm_handles_forget_object(tm_g.handles, hObject);
-    tm_leave();
+        mod_handles_forget_object(mod_g.handles, hObject);
+    mod_leave();
     return rv;
 }
 
@@ -125,15 +125,15 @@ static CK_RV tm_C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hOb
                                 CK_ULONG_PTR pulSize)
 {
     CK_OBJECT_HANDLE bo;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
     if (rv == CKR_OK)
         rv = c.f->C_GetObjectSize(c.bh, bo, pulSize);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -141,15 +141,15 @@ static CK_RV tm_C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE
                                     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
     CK_OBJECT_HANDLE bo;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
     if (rv == CKR_OK)
         rv = c.f->C_GetAttributeValue(c.bh, bo, pTemplate, ulCount);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -161,12 +161,12 @@ static CK_RV tm_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE
     CK_OBJECT_HANDLE bo;
     CK_ULONG i;
     int binding = 0;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
+    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
     if (rv != CKR_OK)
         goto out;
     if (pTemplate == NULL && ulCount > 0) {
@@ -180,27 +180,27 @@ static CK_RV tm_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE
             binding = 1;
     if (binding && is_certificate(&c, bo)) {
         rv = CKR_ATTRIBUTE_READ_ONLY;
-        tm_audit_slot(c.slot, "certificate", "refused",
-                      "C_SetAttributeValue of a certificate's value, subject or CKA_ID: these "
-                      "are fixed by the write policy");
+        mod_audit_slot(c.slot, "certificate", "refused",
+                       "C_SetAttributeValue of a certificate's value, subject or CKA_ID: these "
+                       "are fixed by the write policy");
         goto out;
     }
     rv = c.f->C_SetAttributeValue(c.bh, bo, pTemplate, ulCount);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                                   CK_ULONG ulCount)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_FindObjectsInit(c.bh, pTemplate, ulCount);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -208,30 +208,30 @@ static CK_RV tm_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR p
                               CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
     CK_ULONG i;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_FindObjects(c.bh, phObject, ulMaxObjectCount, pulObjectCount);
     for (i = 0; rv == CKR_OK && i < *pulObjectCount; i++) {
-        phObject[i] = tm_call_export(&c, phObject[i]);
+        phObject[i] = mod_call_export(&c, phObject[i]);
         if (phObject[i] == 0)
             rv = CKR_HOST_MEMORY;
     }
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_FindObjectsFinal(c.bh);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -240,8 +240,8 @@ static CK_RV tm_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech
                               CK_OBJECT_HANDLE_PTR phKey)
 {
     CK_OBJECT_HANDLE bk;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
@@ -250,10 +250,10 @@ static CK_RV tm_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMech
         goto out;
     }
     rv = c.f->C_GenerateKey(c.bh, pMechanism, pTemplate, ulCount, &bk);
-    if (rv == CKR_OK && (*phKey = tm_call_export(&c, bk)) == 0)
+    if (rv == CKR_OK && (*phKey = mod_call_export(&c, bk)) == 0)
         rv = CKR_HOST_MEMORY;
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -265,8 +265,8 @@ tm_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 {
     CK_OBJECT_HANDLE bpub, bpriv;
     char detail[64];
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
@@ -277,29 +277,29 @@ tm_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     rv = c.f->C_GenerateKeyPair(c.bh, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
                                 pPrivateKeyTemplate, ulPrivateKeyAttributeCount, &bpub, &bpriv);
     snprintf(detail, sizeof(detail), "mechanism 0x%lx%s%s", (unsigned long)pMechanism->mechanism,
-             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : tm_ckr_name(rv));
-    tm_audit_slot(c.slot, "keypair", rv == CKR_OK ? "generated" : "failed", detail);
+             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : mod_ckr_name(rv));
+    mod_audit_slot(c.slot, "keypair", rv == CKR_OK ? "generated" : "failed", detail);
     if (rv == CKR_OK) {
-        *phPublicKey = tm_call_export(&c, bpub);
-        *phPrivateKey = tm_call_export(&c, bpriv);
+        *phPublicKey = mod_call_export(&c, bpub);
+        *phPrivateKey = mod_call_export(&c, bpriv);
         if (*phPublicKey == 0 || *phPrivateKey == 0) {
             /* The caller is told the generation failed and gets no handles,
              * so nothing could ever use or remove the pair: a token object
              * left behind would be an orphan key taking a key slot. */
             if (*phPublicKey != 0)
-                tm_handles_forget_object(tm_g.handles, *phPublicKey);
+                mod_handles_forget_object(mod_g.handles, *phPublicKey);
             if (*phPrivateKey != 0)
-                tm_handles_forget_object(tm_g.handles, *phPrivateKey);
+                mod_handles_forget_object(mod_g.handles, *phPrivateKey);
             c.f->C_DestroyObject(c.bh, bpub);
             c.f->C_DestroyObject(c.bh, bpriv);
             *phPublicKey = *phPrivateKey = CK_INVALID_HANDLE;
-            tm_audit_slot(c.slot, "keypair", "discarded",
-                          "out of memory for the new handles; the key pair was destroyed");
+            mod_audit_slot(c.slot, "keypair", "discarded",
+                           "out of memory for the new handles; the key pair was destroyed");
             rv = CKR_HOST_MEMORY;
         }
     }
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -308,17 +308,17 @@ static CK_RV tm_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
                           CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
 {
     CK_OBJECT_HANDLE bw, bk;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hWrappingKey, &bw, CKR_WRAPPING_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hWrappingKey, &bw, CKR_WRAPPING_KEY_HANDLE_INVALID);
     if (rv == CKR_OK)
-        rv = tm_call_object(&c, hKey, &bk, CKR_KEY_HANDLE_INVALID);
+        rv = mod_call_object(&c, hKey, &bk, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK)
         rv = c.f->C_WrapKey(c.bh, pMechanism, bw, bk, pWrappedKey, pulWrappedKeyLen);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -328,20 +328,20 @@ static CK_RV tm_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
                             CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
     CK_OBJECT_HANDLE bu, bk;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hUnwrappingKey, &bu, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hUnwrappingKey, &bu, CKR_UNWRAPPING_KEY_HANDLE_INVALID);
     if (rv == CKR_OK && phKey == NULL)
         rv = CKR_ARGUMENTS_BAD;
     if (rv == CKR_OK)
         rv = c.f->C_UnwrapKey(c.bh, pMechanism, bu, pWrappedKey, ulWrappedKeyLen, pTemplate,
                               ulAttributeCount, &bk);
-    if (rv == CKR_OK && (*phKey = tm_call_export(&c, bk)) == 0)
+    if (rv == CKR_OK && (*phKey = mod_call_export(&c, bk)) == 0)
         rv = CKR_HOST_MEMORY;
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -350,23 +350,23 @@ static CK_RV tm_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
                             CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
     CK_OBJECT_HANDLE bb, bk;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    rv = tm_call_object(&c, hBaseKey, &bb, CKR_KEY_HANDLE_INVALID);
+    rv = mod_call_object(&c, hBaseKey, &bb, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK && phKey == NULL)
         rv = CKR_ARGUMENTS_BAD;
     if (rv == CKR_OK)
         rv = c.f->C_DeriveKey(c.bh, pMechanism, bb, pTemplate, ulAttributeCount, &bk);
-    if (rv == CKR_OK && (*phKey = tm_call_export(&c, bk)) == 0)
+    if (rv == CKR_OK && (*phKey = mod_call_export(&c, bk)) == 0)
         rv = CKR_HOST_MEMORY;
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
-void tm_fill_objects(CK_FUNCTION_LIST *f)
+void mod_fill_objects(CK_FUNCTION_LIST *f)
 {
     f->C_CreateObject = tm_C_CreateObject;
     f->C_CopyObject = tm_C_CopyObject;

@@ -31,7 +31,7 @@ static void set_err(char *err, size_t errlen, const char *path, const char *what
         snprintf(err, errlen, "station secret %s: %s", path, what);
 }
 
-int tm_station_secret_load(const char *path, tm_station_secret *out, char *err, size_t errlen)
+int mod_station_secret_load(const char *path, mod_station_secret *out, char *err, size_t errlen)
 {
     struct stat st;
     unsigned char *buf = NULL;
@@ -127,7 +127,7 @@ out:
     return ok;
 }
 
-void tm_station_secret_clear(tm_station_secret *s)
+void mod_station_secret_clear(mod_station_secret *s)
 {
     if (s == NULL)
         return;
@@ -144,7 +144,7 @@ void tm_station_secret_clear(tm_station_secret *s)
  * uint32_be(i)). Bytes >= 250 are skipped so that every digit 0-9 is equally
  * likely (250 = 25 * 10).
  */
-static int hmac_block(const tm_station_secret *secret, const unsigned char *serial,
+static int hmac_block(const mod_station_secret *secret, const unsigned char *serial,
                       size_t serial_len, uint32_t counter, unsigned char out[32])
 {
     unsigned char msg[256 + 4]; /* serials are at most 64 bytes; the heap covers the rest */
@@ -179,9 +179,9 @@ static int hmac_block(const tm_station_secret *secret, const unsigned char *seri
     return ok;
 }
 
-size_t tm_pin_derive(const tm_station_secret *secret, const unsigned char *serial,
-                     size_t serial_len, CK_ULONG min_len, CK_ULONG max_len, char *pin,
-                     size_t pin_max)
+size_t mod_pin_derive(const mod_station_secret *secret, const unsigned char *serial,
+                      size_t serial_len, CK_ULONG min_len, CK_ULONG max_len, char *pin,
+                      size_t pin_max)
 {
     unsigned char block[32];
     size_t want = TM_PIN_DEFAULT_LEN;

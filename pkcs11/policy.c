@@ -24,9 +24,9 @@
 
 #define FIND_BATCH 32
 
-static void reason(tm_policy_decision *d, const char *fmt, ...)
+static void reason(mod_policy_decision *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void reason(tm_policy_decision *d, const char *fmt, ...)
+static void reason(mod_policy_decision *d, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -461,7 +461,7 @@ out:
 /* The caller's template into d->templ with room for extra attributes more;
  * its CKA_ID left out when without_id is set. */
 static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, CK_ULONG extra, int without_id,
-                      tm_policy_decision *d)
+                      mod_policy_decision *d)
 {
     CK_ULONG i;
     d->templ = calloc(count + extra + 1, sizeof(CK_ATTRIBUTE));
@@ -483,7 +483,7 @@ static int copy_templ(const CK_ATTRIBUTE *in, CK_ULONG count, CK_ULONG extra, in
 
 /* Appends the certificate's CKA_SUBJECT, CKA_ISSUER or CKA_SERIAL_NUMBER (DER,
  * as PKCS#11 describes a certificate) unless the caller's template has it. */
-static int add_cert_field(tm_policy_decision *d, const CK_ATTRIBUTE *templ, CK_ULONG count,
+static int add_cert_field(mod_policy_decision *d, const CK_ATTRIBUTE *templ, CK_ULONG count,
                           CK_ATTRIBUTE_TYPE type, X509 *cert)
 {
     unsigned char *der = NULL;
@@ -499,10 +499,10 @@ static int add_cert_field(tm_policy_decision *d, const CK_ATTRIBUTE *templ, CK_U
     return ok;
 }
 
-void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
-                      CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
-                      size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
-                      tm_policy_decision *out)
+void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
+                       CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
+                       size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                       mod_policy_decision *out)
 {
     token tok = {backend, backend_session};
     const CK_ATTRIBUTE *cls_a, *type_a, *value_a;
@@ -754,7 +754,7 @@ out:
     ERR_clear_error();
 }
 
-void tm_policy_decision_clear(tm_policy_decision *d)
+void mod_policy_decision_clear(mod_policy_decision *d)
 {
     if (d == NULL)
         return;

@@ -10,23 +10,23 @@
 #ifndef TOKENMINT_POLICY_H
 #define TOKENMINT_POLICY_H
 
-#include "p11.h"
+#include "p11c.h"
 #include "tm_profile.h"
 #include <openssl/x509.h>
 
 typedef enum {
     TM_OUTSIDE_PROFILE_REFUSE = 0, /* default: only serial-bound certificates */
     TM_OUTSIDE_PROFILE_ALLOW,      /* e.g. CA certificates: stored as they come */
-} tm_outside_profile;
+} mod_outside_profile;
 
-typedef struct tm_policy {
+typedef struct mod_policy {
     const tm_profile *profile;      /* borrowed; never NULL */
     STACK_OF(X509) * trusted_roots; /* borrowed; NULL or empty: no chain check */
-    tm_outside_profile outside_profile;
-} tm_policy;
+    mod_outside_profile outside_profile;
+} mod_policy;
 
 /* What the policy decided for one C_CreateObject template. */
-typedef struct tm_policy_decision {
+typedef struct mod_policy_decision {
     int is_certificate;  /* 0: not an X.509 certificate object, policy does not apply;
                             1 also for a malformed or repeated CKA_CLASS /
                             CKA_CERTIFICATE_TYPE (then refused) */
@@ -34,10 +34,10 @@ typedef struct tm_policy_decision {
     char reason[512];    /* why it was refused (or what was done), for the audit log */
     CK_ATTRIBUTE *templ; /* template to pass to the backend: the caller's plus CKA_ID /
                             CKA_LABEL set from the matching key; owned, free with
-                            tm_policy_decision_clear */
+                            mod_policy_decision_clear */
     CK_ULONG templ_count;
     tm_binding binding; /* valid when the certificate was in the profile */
-} tm_policy_decision;
+} mod_policy_decision;
 
 /*
  * Decides a C_CreateObject on a token. token_serial is the trimmed raw serial
@@ -59,10 +59,10 @@ typedef struct tm_policy_decision {
  * A backend error while searching the token is returned as the backend gave it.
  * Outside the profile under "allow", the template is passed on unchanged.
  */
-void tm_policy_decide(const tm_policy *policy, CK_FUNCTION_LIST *backend,
-                      CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
-                      size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
-                      tm_policy_decision *out);
-void tm_policy_decision_clear(tm_policy_decision *d);
+void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
+                       CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
+                       size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
+                       mod_policy_decision *out);
+void mod_policy_decision_clear(mod_policy_decision *d);
 
 #endif

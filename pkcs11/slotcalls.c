@@ -15,7 +15,7 @@
 static CK_RV tm_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
                               CK_ULONG_PTR pulCount)
 {
-    CK_RV rv = tm_enter();
+    CK_RV rv = mod_enter();
 
     (void)tokenPresent; /* only slots holding a selected token are exposed */
     if (rv != CKR_OK)
@@ -26,17 +26,17 @@ static CK_RV tm_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
     }
     /* The list may only change on the call that asks for its size. */
     if (pSlotList == NULL)
-        tm_rescan();
-    rv = tm_slots_list(tm_g.slots, pSlotList, pulCount);
+        mod_rescan();
+    rv = mod_slots_list(mod_g.slots, pSlotList, pulCount);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
-    tm_slot *slot;
-    CK_RV rv = tm_enter();
+    mod_slot *slot;
+    CK_RV rv = mod_enter();
 
     if (rv != CKR_OK)
         return rv;
@@ -44,13 +44,13 @@ static CK_RV tm_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
-    slot = tm_slots_get(tm_g.slots, slotID);
+    slot = mod_slots_get(mod_g.slots, slotID);
     if (slot == NULL) {
         rv = CKR_SLOT_ID_INVALID;
         goto out;
     }
-    rv = tm_g.backends[slot->backend].funcs->C_GetSlotInfo(slot->bslot, pInfo);
-    if (!tm_slot_present(slot)) {
+    rv = mod_g.backends[slot->backend].funcs->C_GetSlotInfo(slot->bslot, pInfo);
+    if (!mod_slot_present(slot)) {
         /* The slot ID names a token that went away: say so, whatever the
          * backend now has in that slot. */
         if (rv != CKR_OK) {
@@ -63,70 +63,70 @@ static CK_RV tm_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
         pInfo->flags = (pInfo->flags & ~CKF_TOKEN_PRESENT) | CKF_REMOVABLE_DEVICE;
     }
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_slot(slotID, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_slot(slotID, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetTokenInfo(c.slot->bslot, pInfo);
     /* The one change to token info: with a station secret, C_Login takes a
      * NULL PIN and derives it, which clients know as a protected path. */
-    if (rv == CKR_OK && tm_derived_pins())
+    if (rv == CKR_OK && mod_derived_pins())
         pInfo->flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
                                    CK_ULONG_PTR pulCount)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_slot(slotID, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_slot(slotID, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
                                    CK_MECHANISM_INFO_PTR pInfo)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_slot(slotID, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_slot(slotID, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
                             CK_UTF8CHAR_PTR pLabel)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_slot(slotID, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_slot(slotID, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_InitToken(c.slot->bslot, pPin, ulPinLen, pLabel);
-    tm_audit_slot(c.slot, "init-token", rv == CKR_OK ? "ok" : "failed",
-                  rv == CKR_OK ? NULL : tm_ckr_name(rv));
-    tm_leave();
+    mod_audit_slot(c.slot, "init-token", rv == CKR_OK ? "ok" : "failed",
+                   rv == CKR_OK ? NULL : mod_ckr_name(rv));
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
-    CK_RV rv = tm_enter();
+    CK_RV rv = mod_enter();
 
     if (rv != CKR_OK)
         return rv;
@@ -135,10 +135,10 @@ static CK_RV tm_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID
         goto out;
     }
     if (flags & CKF_DONT_BLOCK)
-        tm_rescan();
-    rv = tm_events_wait(tm_g.events, flags, pSlot);
+        mod_rescan();
+    rv = mod_events_wait(mod_g.events, flags, pSlot);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -146,8 +146,8 @@ static CK_RV tm_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAp
                               CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
 {
     CK_SESSION_HANDLE bh;
-    tm_call c;
-    CK_RV rv = tm_enter_slot(slotID, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_slot(slotID, &c);
 
     (void)Notify; /* callbacks would carry backend handles: not offered */
     if (rv != CKR_OK)
@@ -159,70 +159,70 @@ static CK_RV tm_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAp
     rv = c.f->C_OpenSession(c.slot->bslot, flags, pApplication, NULL, &bh);
     if (rv != CKR_OK)
         goto out;
-    *phSession = tm_handles_add_session(tm_g.handles, c.slot->id, bh);
+    *phSession = mod_handles_add_session(mod_g.handles, c.slot->id, bh);
     if (*phSession == 0) {
         c.f->C_CloseSession(bh);
         rv = CKR_HOST_MEMORY;
     }
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_CloseSession(CK_SESSION_HANDLE hSession)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_CloseSession(c.bh);
     if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
         rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
-        tm_handles_remove_session(tm_g.handles, hSession);
-    tm_leave();
+        mod_handles_remove_session(mod_g.handles, hSession);
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_CloseAllSessions(CK_SLOT_ID slotID)
 {
-    tm_slot *slot;
-    CK_RV rv = tm_enter();
+    mod_slot *slot;
+    CK_RV rv = mod_enter();
 
     if (rv != CKR_OK)
         return rv;
-    slot = tm_slots_get(tm_g.slots, slotID);
+    slot = mod_slots_get(mod_g.slots, slotID);
     if (slot == NULL) {
         rv = CKR_SLOT_ID_INVALID;
         goto out;
     }
-    if (tm_slot_present(slot))
-        rv = tm_g.backends[slot->backend].funcs->C_CloseAllSessions(slot->bslot);
-    tm_handles_remove_slot_sessions(tm_g.handles, slot->id);
+    if (mod_slot_present(slot))
+        rv = mod_g.backends[slot->backend].funcs->C_CloseAllSessions(slot->bslot);
+    mod_handles_remove_slot_sessions(mod_g.handles, slot->id);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetSessionInfo(c.bh, pInfo);
     if (rv == CKR_OK)
         pInfo->slotID = c.slot->id;
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 /* The token's derived PIN; 0 with the reason in why when there is none. */
-static size_t derive_pin(const tm_slot *slot, char *pin, size_t max, char *why, size_t whylen)
+static size_t derive_pin(const mod_slot *slot, char *pin, size_t max, char *why, size_t whylen)
 {
-    size_t n = tm_pin_derive(&tm_g.secret, slot->serial, slot->serial_len, slot->min_pin,
-                             slot->max_pin, pin, max);
+    size_t n = mod_pin_derive(&mod_g.secret, slot->serial, slot->serial_len, slot->min_pin,
+                              slot->max_pin, pin, max);
 
     if (n == 0 && slot->serial_len == 0)
         snprintf(why, whylen, "no PIN can be derived (token has no serial)");
@@ -242,18 +242,18 @@ static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UT
 {
     char pin[TM_PIN_MAX + 1], detail[160];
     int derived = 0;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    if (pPin == NULL && tm_derived_pins() && userType != CKU_SO) {
+    if (pPin == NULL && mod_derived_pins() && userType != CKU_SO) {
         char why[96];
         size_t n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
         if (n == 0) {
             rv = CKR_FUNCTION_FAILED;
             snprintf(detail, sizeof(detail), "%s: %s", user_name(userType), why);
-            tm_audit_slot(c.slot, "login", "failed", detail);
+            mod_audit_slot(c.slot, "login", "failed", detail);
             goto out;
         }
         derived = 1;
@@ -267,23 +267,23 @@ static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UT
              derived        ? "derived"
              : pPin == NULL ? "no"
                             : "given",
-             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : tm_ckr_name(rv));
-    tm_audit_slot(c.slot, "login",
-                  rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN ? "ok" : "failed", detail);
+             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : mod_ckr_name(rv));
+    mod_audit_slot(c.slot, "login",
+                   rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN ? "ok" : "failed", detail);
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_Logout(CK_SESSION_HANDLE hSession)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_Logout(c.bh);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -291,12 +291,12 @@ static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
 {
     char pin[TM_PIN_MAX + 1], why[96] = "";
     int derived = 0;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    if (pPin == NULL && tm_derived_pins()) {
+    if (pPin == NULL && mod_derived_pins()) {
         size_t n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
         if (n == 0) {
             rv = CKR_FUNCTION_FAILED;
@@ -309,11 +309,11 @@ static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
         rv = c.f->C_InitPIN(c.bh, pPin, ulPinLen);
     }
 audit:
-    tm_audit_slot(c.slot, "init-pin", rv == CKR_OK ? "ok" : "failed",
-                  rv == CKR_OK ? (derived ? "user PIN set to the derived PIN" : "user PIN set")
-                  : why[0]     ? why
-                               : tm_ckr_name(rv));
-    tm_leave();
+    mod_audit_slot(c.slot, "init-pin", rv == CKR_OK ? "ok" : "failed",
+                   rv == CKR_OK ? (derived ? "user PIN set to the derived PIN" : "user PIN set")
+                   : why[0]     ? why
+                                : mod_ckr_name(rv));
+    mod_leave();
     return rv;
 }
 
@@ -328,15 +328,15 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
     char pin[TM_PIN_MAX + 1], why[96];
     CK_SESSION_INFO si;
     size_t n = 0;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
-    if (!tm_derived_pins() || (pOldPin != NULL && pNewPin != NULL)) {
+    if (!mod_derived_pins() || (pOldPin != NULL && pNewPin != NULL)) {
         rv = c.f->C_SetPIN(c.bh, pOldPin, ulOldLen, pNewPin, ulNewLen);
-        tm_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
-                      rv == CKR_OK ? NULL : tm_ckr_name(rv));
+        mod_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
+                       rv == CKR_OK ? NULL : mod_ckr_name(rv));
         goto out;
     }
     if (pOldPin == NULL && pNewPin == NULL) {
@@ -347,7 +347,7 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
     if (rv != CKR_OK)
         goto out;
     if (si.state == CKS_RW_SO_FUNCTIONS) {
-        tm_mod_debug("C_SetPIN: a derived PIN is for the user, not for the SO");
+        mod_debug("C_SetPIN: a derived PIN is for the user, not for the SO");
         rv = CKR_USER_TYPE_INVALID;
         goto out;
     }
@@ -360,26 +360,26 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
         rv = c.f->C_SetPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n, pNewPin, ulNewLen);
     }
     OPENSSL_cleanse(pin, sizeof(pin));
-    tm_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
-                  n == 0            ? why
-                  : rv != CKR_OK    ? tm_ckr_name(rv)
-                  : pNewPin == NULL ? "user PIN set to the derived PIN"
-                                    : "user PIN changed from the derived PIN");
+    mod_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
+                   n == 0            ? why
+                   : rv != CKR_OK    ? mod_ckr_name(rv)
+                   : pNewPin == NULL ? "user PIN set to the derived PIN"
+                                     : "user PIN changed from the derived PIN");
 out:
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
                                     CK_ULONG_PTR pulLen)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetOperationState(c.bh, pState, pulLen);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
@@ -387,46 +387,46 @@ static CK_RV tm_C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSta
                                     CK_OBJECT_HANDLE hEnc, CK_OBJECT_HANDLE hAuth)
 {
     CK_OBJECT_HANDLE benc = CK_INVALID_HANDLE, bauth = CK_INVALID_HANDLE;
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     if (hEnc != CK_INVALID_HANDLE)
-        rv = tm_call_object(&c, hEnc, &benc, CKR_KEY_HANDLE_INVALID);
+        rv = mod_call_object(&c, hEnc, &benc, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK && hAuth != CK_INVALID_HANDLE)
-        rv = tm_call_object(&c, hAuth, &bauth, CKR_KEY_HANDLE_INVALID);
+        rv = mod_call_object(&c, hAuth, &bauth, CKR_KEY_HANDLE_INVALID);
     if (rv == CKR_OK)
         rv = c.f->C_SetOperationState(c.bh, pState, ulLen, benc, bauth);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetFunctionStatus(c.bh);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
 static CK_RV tm_C_CancelFunction(CK_SESSION_HANDLE hSession)
 {
-    tm_call c;
-    CK_RV rv = tm_enter_session(hSession, &c);
+    mod_call c;
+    CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_CancelFunction(c.bh);
-    tm_leave();
+    mod_leave();
     return rv;
 }
 
-void tm_fill_slotcalls(CK_FUNCTION_LIST *f)
+void mod_fill_slotcalls(CK_FUNCTION_LIST *f)
 {
     f->C_GetSlotList = tm_C_GetSlotList;
     f->C_GetSlotInfo = tm_C_GetSlotInfo;

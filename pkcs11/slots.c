@@ -10,19 +10,19 @@ typedef struct hidden {
     CK_SLOT_ID bslot;
 } hidden;
 
-struct tm_slots {
+struct mod_slots {
     pthread_mutex_t refresh_lock; /* serializes refreshes; the only writer */
     pthread_rwlock_t lock;        /* guards the arrays against growth */
-    tm_slot **slots;              /* slots[i]->id == i + 1 */
+    mod_slot **slots;             /* slots[i]->id == i + 1 */
     size_t n, cap;
     hidden *hidden; /* present slots the URI does not select: not asked again */
     size_t n_hidden, cap_hidden;
     int scanned; /* the first scan reports no changes: those tokens were there at start */
 };
 
-tm_slots *tm_slots_new(void)
+mod_slots *mod_slots_new(void)
 {
-    tm_slots *s = calloc(1, sizeof(*s));
+    mod_slots *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
         return NULL;
@@ -31,7 +31,7 @@ tm_slots *tm_slots_new(void)
     return s;
 }
 
-void tm_slots_free(tm_slots *s)
+void mod_slots_free(mod_slots *s)
 {
     size_t i;
 
@@ -48,14 +48,14 @@ void tm_slots_free(tm_slots *s)
     free(s);
 }
 
-int tm_slot_present(const tm_slot *slot)
+int mod_slot_present(const mod_slot *slot)
 {
     return __atomic_load_n(&slot->present, __ATOMIC_ACQUIRE);
 }
 
-tm_slot *tm_slots_get(tm_slots *s, CK_SLOT_ID id)
+mod_slot *mod_slots_get(mod_slots *s, CK_SLOT_ID id)
 {
-    tm_slot *slot = NULL;
+    mod_slot *slot = NULL;
 
     pthread_rwlock_rdlock(&s->lock);
     if (id >= 1 && id <= s->n)
@@ -64,16 +64,16 @@ tm_slot *tm_slots_get(tm_slots *s, CK_SLOT_ID id)
     return slot;
 }
 
-CK_RV tm_slots_list(tm_slots *s, CK_SLOT_ID *list, CK_ULONG *count)
+CK_RV mod_slots_list(mod_slots *s, CK_SLOT_ID *list, CK_ULONG *count)
 {
     CK_ULONG n = 0;
     CK_RV rv = CKR_OK;
     size_t i;
 
-    tm_return_val_if_fail(s != NULL && count != NULL, CKR_ARGUMENTS_BAD);
+    mod_return_val_if_fail(s != NULL && count != NULL, CKR_ARGUMENTS_BAD);
     pthread_rwlock_rdlock(&s->lock);
     for (i = 0; i < s->n; i++) {
-        if (!tm_slot_present(s->slots[i]))
+        if (!mod_slot_present(s->slots[i]))
             continue;
         if (list != NULL && n < *count)
             list[n] = s->slots[i]->id;
@@ -87,19 +87,19 @@ CK_RV tm_slots_list(tm_slots *s, CK_SLOT_ID *list, CK_ULONG *count)
 }
 
 /* Present entry for (backend, bslot), called under refresh_lock only. */
-static tm_slot *find_present(tm_slots *s, size_t backend, CK_SLOT_ID bslot)
+static mod_slot *find_present(mod_slots *s, size_t backend, CK_SLOT_ID bslot)
 {
     size_t i;
 
     for (i = 0; i < s->n; i++) {
-        tm_slot *t = s->slots[i];
-        if (t->backend == backend && t->bslot == bslot && tm_slot_present(t))
+        mod_slot *t = s->slots[i];
+        if (t->backend == backend && t->bslot == bslot && mod_slot_present(t))
             return t;
     }
     return NULL;
 }
 
-static hidden *find_hidden(tm_slots *s, size_t backend, CK_SLOT_ID bslot)
+static hidden *find_hidden(mod_slots *s, size_t backend, CK_SLOT_ID bslot)
 {
     size_t i;
 
@@ -109,9 +109,9 @@ static hidden *find_hidden(tm_slots *s, size_t backend, CK_SLOT_ID bslot)
     return NULL;
 }
 
-static tm_slot *add_slot(tm_slots *s, size_t backend, CK_SLOT_ID bslot, const CK_TOKEN_INFO *ti)
+static mod_slot *add_slot(mod_slots *s, size_t backend, CK_SLOT_ID bslot, const CK_TOKEN_INFO *ti)
 {
-    tm_slot *t = calloc(1, sizeof(*t));
+    mod_slot *t = calloc(1, sizeof(*t));
 
     if (t == NULL)
         return NULL;
@@ -130,7 +130,7 @@ static tm_slot *add_slot(tm_slots *s, size_t backend, CK_SLOT_ID bslot, const CK
     pthread_rwlock_wrlock(&s->lock);
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
-        tm_slot **ns = realloc(s->slots, cap * sizeof(*ns));
+        mod_slot **ns = realloc(s->slots, cap * sizeof(*ns));
         if (ns == NULL) {
             pthread_rwlock_unlock(&s->lock);
             pthread_mutex_destroy(&t->write_lock);
@@ -146,7 +146,7 @@ static tm_slot *add_slot(tm_slots *s, size_t backend, CK_SLOT_ID bslot, const CK
     return t;
 }
 
-static void add_hidden(tm_slots *s, size_t backend, CK_SLOT_ID bslot)
+static void add_hidden(mod_slots *s, size_t backend, CK_SLOT_ID bslot)
 {
     if (s->n_hidden == s->cap_hidden) {
         size_t cap = s->cap_hidden ? s->cap_hidden * 2 : 8;
@@ -159,7 +159,7 @@ static void add_hidden(tm_slots *s, size_t backend, CK_SLOT_ID bslot)
     s->hidden[s->n_hidden++] = (hidden){backend, bslot};
 }
 
-static CK_SLOT_ID *backend_slots(tm_backend *b, CK_ULONG *n)
+static CK_SLOT_ID *backend_slots(mod_backend *b, CK_ULONG *n)
 {
     CK_SLOT_ID *list = NULL;
     int tries;
@@ -186,10 +186,10 @@ static CK_SLOT_ID *backend_slots(tm_backend *b, CK_ULONG *n)
     return NULL;
 }
 
-static void refresh_backend(tm_slots *s, tm_backend *backends, size_t bi, tm_slot_change_fn change,
-                            void *ctx)
+static void refresh_backend(mod_slots *s, mod_backend *backends, size_t bi,
+                            mod_slot_change_fn change, void *ctx)
 {
-    tm_backend *b = &backends[bi];
+    mod_backend *b = &backends[bi];
     CK_ULONG n = 0, j;
     CK_SLOT_ID *list;
     size_t i;
@@ -198,41 +198,41 @@ static void refresh_backend(tm_slots *s, tm_backend *backends, size_t bi, tm_slo
         return;
     list = backend_slots(b, &n);
     if (list == NULL) {
-        tm_mod_debug("backend '%s': C_GetSlotList failed, keeping its slots as they were", b->name);
+        mod_debug("backend '%s': C_GetSlotList failed, keeping its slots as they were", b->name);
         return;
     }
     for (j = 0; j < n; j++) {
         CK_SLOT_INFO si;
         CK_TOKEN_INFO ti;
-        tm_slot *t;
+        mod_slot *t;
 
         if (find_present(s, bi, list[j]) != NULL || find_hidden(s, bi, list[j]) != NULL)
             continue;
         if (b->funcs->C_GetSlotInfo(list[j], &si) != CKR_OK || !(si.flags & CKF_TOKEN_PRESENT) ||
             b->funcs->C_GetTokenInfo(list[j], &ti) != CKR_OK)
             continue; /* not ready: looked at again on the next scan */
-        if (!tm_backend_selects(b, &si, &ti)) {
+        if (!mod_backend_selects(b, &si, &ti)) {
             add_hidden(s, bi, list[j]);
             continue;
         }
         t = add_slot(s, bi, list[j], &ti);
         if (t == NULL)
             continue;
-        tm_mod_debug("slot %lu: token '%s' on backend '%s' slot %lu", (unsigned long)t->id,
-                     t->serial_text, b->name, (unsigned long)t->bslot);
+        mod_debug("slot %lu: token '%s' on backend '%s' slot %lu", (unsigned long)t->id,
+                  t->serial_text, b->name, (unsigned long)t->bslot);
         if (s->scanned && change != NULL)
             change(ctx, t, 1);
     }
     for (i = 0; i < s->n; i++) {
-        tm_slot *t = s->slots[i];
+        mod_slot *t = s->slots[i];
         int seen = 0;
-        if (t->backend != bi || !tm_slot_present(t))
+        if (t->backend != bi || !mod_slot_present(t))
             continue;
         for (j = 0; j < n && !seen; j++)
             seen = (list[j] == t->bslot);
         if (!seen) {
             __atomic_store_n(&t->present, 0, __ATOMIC_RELEASE);
-            tm_mod_debug("slot %lu: token '%s' removed", (unsigned long)t->id, t->serial_text);
+            mod_debug("slot %lu: token '%s' removed", (unsigned long)t->id, t->serial_text);
             if (change != NULL)
                 change(ctx, t, 0);
         }
@@ -252,12 +252,12 @@ static void refresh_backend(tm_slots *s, tm_backend *backends, size_t bi, tm_slo
     free(list);
 }
 
-void tm_slots_refresh(tm_slots *s, tm_backend *backends, size_t n, tm_slot_change_fn change,
-                      void *ctx)
+void mod_slots_refresh(mod_slots *s, mod_backend *backends, size_t n, mod_slot_change_fn change,
+                       void *ctx)
 {
     size_t i;
 
-    tm_return_if_fail(s != NULL && (backends != NULL || n == 0));
+    mod_return_if_fail(s != NULL && (backends != NULL || n == 0));
     pthread_mutex_lock(&s->refresh_lock);
     for (i = 0; i < n; i++)
         refresh_backend(s, backends, i, change, ctx);

@@ -4,8 +4,8 @@
  * and a token keeps its ID while it stays present. A token that is removed
  * and comes back gets a fresh ID (it may be another token in the same reader).
  *
- * A tm_slot never changes after it is made except for its present flag, and
- * lives until tm_slots_free, so a pointer to it may be used without a lock.
+ * A mod_slot never changes after it is made except for its present flag, and
+ * lives until mod_slots_free, so a pointer to it may be used without a lock.
  */
 #ifndef TOKENMINT_SLOTS_H
 #define TOKENMINT_SLOTS_H
@@ -14,41 +14,41 @@
 #include <stddef.h>
 
 #include "backends.h"
-#include "p11.h"
+#include "p11c.h"
 #include "tm_profile.h"
 
-typedef struct tm_slot {
+typedef struct mod_slot {
     CK_SLOT_ID id;                       /* the module's slot ID */
     size_t backend;                      /* index into the backend array */
     CK_SLOT_ID bslot;                    /* the backend's slot ID */
-    int present;                         /* read with tm_slot_present */
+    int present;                         /* read with mod_slot_present */
     unsigned char serial[TM_SERIAL_MAX]; /* trimmed raw CK_TOKEN_INFO.serialNumber */
     size_t serial_len;
     char serial_text[TM_SERIAL_TEXT_MAX + 1]; /* tm_serial_encode of it; "" if none */
     CK_ULONG min_pin, max_pin;
     pthread_mutex_t write_lock; /* held around write-policy decision + create */
-} tm_slot;
+} mod_slot;
 
-typedef struct tm_slots tm_slots;
+typedef struct mod_slots mod_slots;
 
 /* Told about every token that appeared (inserted 1) or went away (0). */
-typedef void (*tm_slot_change_fn)(void *ctx, const tm_slot *slot, int inserted);
+typedef void (*mod_slot_change_fn)(void *ctx, const mod_slot *slot, int inserted);
 
-tm_slots *tm_slots_new(void);
-void tm_slots_free(tm_slots *s);
+mod_slots *mod_slots_new(void);
+void mod_slots_free(mod_slots *s);
 
 /*
  * Rescans the backends' slot lists. Only refreshes serialize with each other;
  * no lock that a token call needs is held around the backend calls.
  */
-void tm_slots_refresh(tm_slots *s, tm_backend *backends, size_t n, tm_slot_change_fn change,
-                      void *ctx);
+void mod_slots_refresh(mod_slots *s, mod_backend *backends, size_t n, mod_slot_change_fn change,
+                       void *ctx);
 
 /* The slot with this ID (present or not), or NULL if the ID was never given out. */
-tm_slot *tm_slots_get(tm_slots *s, CK_SLOT_ID id);
-int tm_slot_present(const tm_slot *slot);
+mod_slot *mod_slots_get(mod_slots *s, CK_SLOT_ID id);
+int mod_slot_present(const mod_slot *slot);
 
 /* C_GetSlotList semantics over the present slots (NULL list: count only). */
-CK_RV tm_slots_list(tm_slots *s, CK_SLOT_ID *list, CK_ULONG *count);
+CK_RV mod_slots_list(mod_slots *s, CK_SLOT_ID *list, CK_ULONG *count);
 
 #endif

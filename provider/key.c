@@ -15,9 +15,9 @@
 #include "session.h"
 #include "uri.h"
 
-tm_key *tm_key_new(tm_prov *prov, tm_key_type type)
+prov_key *prov_key_new(prov_ctx *prov, prov_key_type type)
 {
-    tm_key *k = calloc(1, sizeof(*k));
+    prov_key *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return NULL;
     k->refs = 1;
@@ -27,14 +27,14 @@ tm_key *tm_key_new(tm_prov *prov, tm_key_type type)
     return k;
 }
 
-tm_key *tm_key_up(tm_key *k)
+prov_key *prov_key_up(prov_key *k)
 {
     if (k != NULL)
         __atomic_add_fetch(&k->refs, 1, __ATOMIC_SEQ_CST);
     return k;
 }
 
-void tm_key_free(tm_key *k)
+void prov_key_free(prov_key *k)
 {
     if (k == NULL || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_SEQ_CST) > 0)
         return;
@@ -44,7 +44,7 @@ void tm_key_free(tm_key *k)
     free(k);
 }
 
-OSSL_PARAM *tm_key_public_params(const tm_key *k, int selection)
+OSSL_PARAM *prov_key_public_params(const prov_key *k, int selection)
 {
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
@@ -65,7 +65,7 @@ OSSL_PARAM *tm_key_public_params(const tm_key *k, int selection)
     return params;
 }
 
-EVP_PKEY *tm_key_soft_public(tm_key *k)
+EVP_PKEY *prov_key_soft_public(prov_key *k)
 {
     OSSL_LIB_CTX *libctx;
     OSSL_PARAM *params = NULL;
@@ -74,11 +74,11 @@ EVP_PKEY *tm_key_soft_public(tm_key *k)
 
     if ((pkey = __atomic_load_n(&k->soft, __ATOMIC_ACQUIRE)) != NULL)
         return pkey;
-    if ((libctx = tm_prov_libctx(k->prov)) == NULL ||
-        (params = tm_key_public_params(k, OSSL_KEYMGMT_SELECT_PUBLIC_KEY |
-                                              OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) == NULL)
+    if ((libctx = prov_libctx(k->prov)) == NULL ||
+        (params = prov_key_public_params(k, OSSL_KEYMGMT_SELECT_PUBLIC_KEY |
+                                                OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) == NULL)
         goto out;
-    pctx = EVP_PKEY_CTX_new_from_name(libctx, tm_key_type_name(k), TM_NOT_US);
+    pctx = EVP_PKEY_CTX_new_from_name(libctx, prov_key_type_name(k), TM_NOT_US);
     if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
         EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
         goto out;
@@ -93,7 +93,7 @@ out:
     return pkey;
 }
 
-const char *tm_key_type_name(const tm_key *k)
+const char *prov_key_type_name(const prov_key *k)
 {
     switch (k->type) {
     case TM_KEY_RSA:
@@ -106,7 +106,7 @@ const char *tm_key_type_name(const tm_key *k)
     return "?";
 }
 
-int tm_key_bits(const tm_key *k)
+int prov_key_bits(const prov_key *k)
 {
     switch (k->type) {
     case TM_KEY_RSA:
@@ -119,24 +119,24 @@ int tm_key_bits(const tm_key *k)
     return 0;
 }
 
-int tm_key_security_bits(const tm_key *k)
+int prov_key_security_bits(const prov_key *k)
 {
     switch (k->type) {
     case TM_KEY_RSA:
-        return BN_security_bits(tm_key_bits(k), -1);
+        return BN_security_bits(prov_key_bits(k), -1);
     case TM_KEY_EC:
-        return tm_key_bits(k) / 2;
+        return prov_key_bits(k) / 2;
     case TM_KEY_ED25519:
         return 128;
     }
     return 0;
 }
 
-int tm_key_max_sig(const tm_key *k)
+int prov_key_max_sig(const prov_key *k)
 {
     switch (k->type) {
     case TM_KEY_RSA:
-        return (tm_key_bits(k) + 7) / 8;
+        return (prov_key_bits(k) + 7) / 8;
     case TM_KEY_EC: {
         /* SEQUENCE of two INTEGERs, each at most field_len + 1 content bytes */
         int content = 2 * (2 + (int)k->field_len + 1);
@@ -148,7 +148,7 @@ int tm_key_max_sig(const tm_key *k)
     return 0;
 }
 
-const char *tm_key_default_digest(const tm_key *k)
+const char *prov_key_default_digest(const prov_key *k)
 {
     if (k->type == TM_KEY_ED25519)
         return "";
@@ -159,12 +159,12 @@ const char *tm_key_default_digest(const tm_key *k)
     return "SHA256";
 }
 
-int tm_key_has_private(const tm_key *k)
+int prov_key_has_private(const prov_key *k)
 {
     return k->tok != NULL && k->priv != CK_INVALID_HANDLE;
 }
 
-int tm_key_public_eq(const tm_key *a, const tm_key *b)
+int prov_key_public_eq(const prov_key *a, const prov_key *b)
 {
     if (a->type != b->type)
         return 0;
@@ -193,7 +193,7 @@ static CK_OBJECT_HANDLE find_partner(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
 }
 
 /* CKA_EC_POINT is a DER OCTET STRING by the spec; some modules give it raw. */
-static int set_point(tm_key *k, const unsigned char *v, size_t len)
+static int set_point(prov_key *k, const unsigned char *v, size_t len)
 {
     const unsigned char *p = v;
     ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
@@ -218,7 +218,7 @@ out:
 }
 
 /* Public half from a certificate with the key's CKA_ID. */
-static int point_from_cert(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
+static int point_from_cert(prov_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
                            CK_OBJECT_HANDLE cert)
 {
     unsigned char *der = NULL;
@@ -227,7 +227,7 @@ static int point_from_cert(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
     X509 *x = NULL;
     int pklen = 0, ok = 0;
 
-    if (tm_object_attr(f, s, cert, CKA_VALUE, &der, &len) != CKR_OK)
+    if (prov_object_attr(f, s, cert, CKA_VALUE, &der, &len) != CKR_OK)
         return 0;
     p = der;
     x = d2i_X509(NULL, &p, (long)len);
@@ -238,7 +238,7 @@ static int point_from_cert(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
     return ok;
 }
 
-int tm_key_set_curve(tm_key *k, int nid)
+int prov_key_set_curve(prov_key *k, int nid)
 {
     switch (nid) {
     case NID_X9_62_prime256v1:
@@ -258,7 +258,7 @@ int tm_key_set_curve(tm_key *k, int nid)
     return 1;
 }
 
-static int ec_params(tm_key *k, const unsigned char *v, size_t len)
+static int ec_params(prov_key *k, const unsigned char *v, size_t len)
 {
     const unsigned char *p = v;
     ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
@@ -271,20 +271,20 @@ static int ec_params(tm_key *k, const unsigned char *v, size_t len)
                                              'd',  's',  '2', '5', '5', '1', '9'};
         return nid == NID_ED25519 || (len == sizeof(name) && memcmp(v, name, len) == 0);
     }
-    return tm_key_set_curve(k, nid);
+    return prov_key_set_curve(k, nid);
 }
 
 /* Modulus and exponent of obj into k: both, or neither. */
-static int rsa_public_from(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
+static int rsa_public_from(prov_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
                            CK_OBJECT_HANDLE obj)
 {
     unsigned char *v = NULL;
     CK_ULONG len = 0;
 
-    if (tm_object_attr(f, s, obj, CKA_MODULUS, &v, &len) == CKR_OK)
+    if (prov_object_attr(f, s, obj, CKA_MODULUS, &v, &len) == CKR_OK)
         k->n = BN_bin2bn(v, (int)len, NULL);
     free(v);
-    if (tm_object_attr(f, s, obj, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
+    if (prov_object_attr(f, s, obj, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
         k->e = BN_bin2bn(v, (int)len, NULL);
     free(v);
     if (k->n != NULL && k->e != NULL)
@@ -295,48 +295,49 @@ static int rsa_public_from(tm_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
     return 0;
 }
 
-static void mark_issuing(tm_prov *prov, tm_key *k)
+static void mark_issuing(prov_ctx *prov, prov_key *k)
 {
     for (size_t i = 0; i < prov->n_issuing; i++) {
-        tm_uri *u = prov->issuing[i];
-        if (tm_uri_match_token(u, tm_token_info(k->tok)) &&
-            tm_uri_match_object(u, CKO_PRIVATE_KEY, k->id, k->id_len, k->label, strlen(k->label))) {
+        prov_uri *u = prov->issuing[i];
+        if (prov_uri_match_token(u, prov_token_info(k->tok)) &&
+            prov_uri_match_object(u, CKO_PRIVATE_KEY, k->id, k->id_len, k->label,
+                                  strlen(k->label))) {
             k->issuing = 1;
             return;
         }
     }
 }
 
-tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
-                           CK_OBJECT_CLASS klass)
+prov_key *prov_key_from_object(prov_ctx *prov, prov_token *tok, CK_SESSION_HANDLE s,
+                               CK_OBJECT_HANDLE obj, CK_OBJECT_CLASS klass)
 {
-    CK_FUNCTION_LIST *f = tm_module_fn(tm_token_module(tok));
+    CK_FUNCTION_LIST *f = prov_module_fn(prov_token_module(tok));
     CK_KEY_TYPE kt = 0;
     CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof(kt)};
     unsigned char *v = NULL;
     CK_ULONG len = 0;
-    tm_key *k = NULL;
+    prov_key *k = NULL;
     CK_RV rv;
 
     rv = f->C_GetAttributeValue(s, obj, &a, 1);
     if (rv != CKR_OK) {
         TM_RAISE(prov, TM_R_MODULE, "cannot read key type on token %s: %s",
-                 tm_token_serial_text(tok), tm_ckr_str(rv));
+                 prov_token_serial_text(tok), prov_ckr_str(rv));
         return NULL;
     }
     switch (kt) {
     case CKK_RSA:
-        k = tm_key_new(prov, TM_KEY_RSA);
+        k = prov_key_new(prov, TM_KEY_RSA);
         break;
     case CKK_EC:
-        k = tm_key_new(prov, TM_KEY_EC);
+        k = prov_key_new(prov, TM_KEY_EC);
         break;
     case CKK_EC_EDWARDS:
-        k = tm_key_new(prov, TM_KEY_ED25519);
+        k = prov_key_new(prov, TM_KEY_ED25519);
         break;
     default:
         TM_DBG("skipping key of type 0x%lx on token %s", (unsigned long)kt,
-               tm_token_serial_text(tok));
+               prov_token_serial_text(tok));
         return NULL;
     }
     if (k == NULL)
@@ -344,12 +345,12 @@ tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK
     k->tok = tok;
     if (klass == CKO_PRIVATE_KEY)
         k->priv = obj;
-    if (tm_object_attr(f, s, obj, CKA_ID, &v, &len) == CKR_OK && len <= sizeof(k->id)) {
+    if (prov_object_attr(f, s, obj, CKA_ID, &v, &len) == CKR_OK && len <= sizeof(k->id)) {
         memcpy(k->id, v, len);
         k->id_len = len;
     }
     free(v);
-    if (tm_object_attr(f, s, obj, CKA_LABEL, &v, &len) == CKR_OK && len < sizeof(k->label))
+    if (prov_object_attr(f, s, obj, CKA_LABEL, &v, &len) == CKR_OK && len < sizeof(k->label))
         memcpy(k->label, v, len);
     free(v);
     v = NULL;
@@ -363,11 +364,12 @@ tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK
                 goto nopub;
         }
     } else {
-        if (tm_object_attr(f, s, obj, CKA_EC_PARAMS, &v, &len) != CKR_OK || !ec_params(k, v, len)) {
+        if (prov_object_attr(f, s, obj, CKA_EC_PARAMS, &v, &len) != CKR_OK ||
+            !ec_params(k, v, len)) {
             TM_RAISE(prov, TM_R_UNSUPPORTED,
                      "key '%s' on token %s: unsupported curve (P-256, P-384, P-521 and "
                      "Ed25519 are supported)",
-                     k->label, tm_token_serial_text(tok));
+                     k->label, prov_token_serial_text(tok));
             goto fail;
         }
         free(v);
@@ -375,7 +377,8 @@ tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK
         CK_OBJECT_HANDLE pub =
             klass == CKO_PUBLIC_KEY ? obj : find_partner(f, s, CKO_PUBLIC_KEY, k->id, k->id_len);
         int have = 0;
-        if (pub != CK_INVALID_HANDLE && tm_object_attr(f, s, pub, CKA_EC_POINT, &v, &len) == CKR_OK)
+        if (pub != CK_INVALID_HANDLE &&
+            prov_object_attr(f, s, pub, CKA_EC_POINT, &v, &len) == CKR_OK)
             have = set_point(k, v, len);
         free(v);
         v = NULL;
@@ -393,16 +396,16 @@ nopub:
     TM_RAISE(prov, TM_R_OBJECT_NOT_FOUND,
              "key '%s' on token %s: its public half is not readable (no public key object or "
              "certificate with the same CKA_ID)",
-             k->label, tm_token_serial_text(tok));
+             k->label, prov_token_serial_text(tok));
 fail:
     free(v);
-    tm_key_free(k);
+    prov_key_free(k);
     return NULL;
 }
 
-int tm_key_sign(tm_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_len,
-                const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
-                size_t outmax)
+int prov_key_sign(prov_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_len,
+                  const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
+                  size_t outmax)
 {
     CK_MECHANISM m = {mech, param, param_len};
     CK_FUNCTION_LIST *f;
@@ -410,12 +413,12 @@ int tm_key_sign(tm_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_l
     CK_ULONG olen = outmax;
     CK_RV rv;
 
-    if (!tm_key_has_private(k)) {
+    if (!prov_key_has_private(k)) {
         TM_RAISE(k->prov, TM_R_SIGN, "this key has no private half on a token");
         return 0;
     }
-    f = tm_module_fn(tm_token_module(k->tok));
-    s = tm_session_get(k->prov, k->tok);
+    f = prov_module_fn(prov_token_module(k->tok));
+    s = prov_session_get(k->prov, k->tok);
     if (s == CK_INVALID_HANDLE)
         return 0;
     ERR_set_mark(); /* see module_load: backend noise stays out of the queue */
@@ -434,10 +437,10 @@ int tm_key_sign(tm_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_l
     ERR_pop_to_mark();
     /* C_Sign ends the operation on every error but this one: a session with
      * an operation still active is not reused. */
-    tm_session_put(k->tok, s, rv == CKR_BUFFER_TOO_SMALL ? CKR_SESSION_CLOSED : rv);
+    prov_session_put(k->tok, s, rv == CKR_BUFFER_TOO_SMALL ? CKR_SESSION_CLOSED : rv);
     if (rv != CKR_OK) {
         TM_RAISE(k->prov, TM_R_SIGN, "token %s could not sign with key '%s' (mechanism 0x%lx): %s",
-                 tm_token_serial_text(k->tok), k->label, (unsigned long)mech, tm_ckr_str(rv));
+                 prov_token_serial_text(k->tok), k->label, (unsigned long)mech, prov_ckr_str(rv));
         return 0;
     }
     *outlen = olen;

@@ -10,15 +10,15 @@
 #include <openssl/bn.h>
 #include "provider.h"
 
-typedef enum { TM_KEY_RSA, TM_KEY_EC, TM_KEY_ED25519 } tm_key_type;
+typedef enum { TM_KEY_RSA, TM_KEY_EC, TM_KEY_ED25519 } prov_key_type;
 
-struct tm_key {
+struct prov_key {
     int refs;
-    tm_prov *prov;
-    tm_key_type type;
+    prov_ctx *prov;
+    prov_key_type type;
     int pss_only; /* an RSA-PSS typed key (imported) */
 
-    tm_token *tok;         /* NULL: public key only, not on a token */
+    prov_token *tok;       /* NULL: public key only, not on a token */
     CK_OBJECT_HANDLE priv; /* CK_INVALID_HANDLE when only the public half is known */
     unsigned char id[64];
     size_t id_len;
@@ -36,45 +36,45 @@ struct tm_key {
     EVP_PKEY *soft; /* the public half in the default provider, made on demand */
 };
 
-tm_key *tm_key_new(tm_prov *prov, tm_key_type type);
-tm_key *tm_key_up(tm_key *k);
-void tm_key_free(tm_key *k);
+prov_key *prov_key_new(prov_ctx *prov, prov_key_type type);
+prov_key *prov_key_up(prov_key *k);
+void prov_key_free(prov_key *k);
 
 /*
  * Builds a key from a token object (private or public key) found on session
  * s. For a private key the public half comes from the matching public key
  * object or certificate (same CKA_ID). NULL with an error raised.
  */
-tm_key *tm_key_from_object(tm_prov *prov, tm_token *tok, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
-                           CK_OBJECT_CLASS klass);
+prov_key *prov_key_from_object(prov_ctx *prov, prov_token *tok, CK_SESSION_HANDLE s,
+                               CK_OBJECT_HANDLE obj, CK_OBJECT_CLASS klass);
 
 /* Sets the named curve (P-256, P-384, P-521) of an EC key; 0 for any other. */
-int tm_key_set_curve(tm_key *k, int nid);
+int prov_key_set_curve(prov_key *k, int nid);
 /*
  * The public half as OSSL_PARAMs, as much as selection asks for
  * (OSSL_KEYMGMT_SELECT_PUBLIC_KEY, _ALL_PARAMETERS: an EC key's curve name).
  * NULL on failure; free with OSSL_PARAM_free.
  */
-OSSL_PARAM *tm_key_public_params(const tm_key *k, int selection);
+OSSL_PARAM *prov_key_public_params(const prov_key *k, int selection);
 
 /* "RSA", "EC", "ED25519". */
-const char *tm_key_type_name(const tm_key *k);
-int tm_key_bits(const tm_key *k);
-int tm_key_security_bits(const tm_key *k);
+const char *prov_key_type_name(const prov_key *k);
+int prov_key_bits(const prov_key *k);
+int prov_key_security_bits(const prov_key *k);
 /* Largest signature this key makes, in bytes (DER for ECDSA). */
-int tm_key_max_sig(const tm_key *k);
+int prov_key_max_sig(const prov_key *k);
 /* The digest a signature uses when the caller names none: matched to the
  * curve for EC, SHA-256 for RSA, "" (none) for Ed25519. */
-const char *tm_key_default_digest(const tm_key *k);
-int tm_key_has_private(const tm_key *k);
+const char *prov_key_default_digest(const prov_key *k);
+int prov_key_has_private(const prov_key *k);
 /* Same public key? */
-int tm_key_public_eq(const tm_key *a, const tm_key *b);
+int prov_key_public_eq(const prov_key *a, const prov_key *b);
 
 /*
  * The public half as a default-provider key (verification is not done on the
  * token). Borrowed, cached in the key; NULL on failure.
  */
-EVP_PKEY *tm_key_soft_public(tm_key *k);
+EVP_PKEY *prov_key_soft_public(prov_key *k);
 /* Property query that keeps lookups away from this provider. */
 #define TM_NOT_US "provider!=tokenmint"
 
@@ -82,8 +82,8 @@ EVP_PKEY *tm_key_soft_public(tm_key *k);
  * Signs in on the token with mechanism mech (param may be NULL). out must
  * hold outmax bytes. Returns 1, or 0 with an error naming the token.
  */
-int tm_key_sign(tm_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_len,
-                const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
-                size_t outmax);
+int prov_key_sign(prov_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG param_len,
+                  const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
+                  size_t outmax);
 
 #endif

@@ -17,9 +17,9 @@
 
 #include "key.h"
 
-static void *km_new(void *provctx, tm_key_type type, int pss)
+static void *km_new(void *provctx, prov_key_type type, int pss)
 {
-    tm_key *k = tm_key_new(provctx, type);
+    prov_key *k = prov_key_new(provctx, type);
     if (k != NULL)
         k->pss_only = pss;
     return k;
@@ -47,30 +47,30 @@ static void *ed25519_new(void *provctx)
 
 static void km_free(void *keydata)
 {
-    tm_key_free(keydata);
+    prov_key_free(keydata);
 }
 
 static void *km_load(const void *reference, size_t reference_sz)
 {
-    tm_key *k;
+    prov_key *k;
 
     return_val_if_fail(reference != NULL && reference_sz == sizeof(k), NULL);
     memcpy(&k, reference, sizeof(k));
-    return tm_key_up(k);
+    return prov_key_up(k);
 }
 
-static int has_public(const tm_key *k)
+static int has_public(const prov_key *k)
 {
     return k->type == TM_KEY_RSA ? k->n != NULL && k->e != NULL : k->pub_len > 0;
 }
 
 static int km_has(const void *keydata, int selection)
 {
-    const tm_key *k = keydata;
+    const prov_key *k = keydata;
 
     if (k == NULL)
         return 0;
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && !tm_key_has_private(k))
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && !prov_key_has_private(k))
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) && !has_public(k))
         return 0;
@@ -82,7 +82,7 @@ static int km_has(const void *keydata, int selection)
 
 static int km_match(const void *a, const void *b, int selection)
 {
-    const tm_key *x = a, *y = b;
+    const prov_key *x = a, *y = b;
 
     if (x->type != y->type)
         return 0;
@@ -90,31 +90,31 @@ static int km_match(const void *a, const void *b, int selection)
         x->curve_nid != y->curve_nid)
         return 0;
     if (selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
-        return tm_key_public_eq(x, y);
+        return prov_key_public_eq(x, y);
     return 1;
 }
 
 static int km_get_params(void *keydata, OSSL_PARAM params[])
 {
-    tm_key *k = keydata;
+    prov_key *k = keydata;
     OSSL_PARAM *p;
 
     return_val_if_fail(k != NULL, 0);
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) != NULL &&
-        !OSSL_PARAM_set_int(p, tm_key_bits(k)))
+        !OSSL_PARAM_set_int(p, prov_key_bits(k)))
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_SECURITY_BITS)) != NULL &&
-        !OSSL_PARAM_set_int(p, tm_key_security_bits(k)))
+        !OSSL_PARAM_set_int(p, prov_key_security_bits(k)))
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MAX_SIZE)) != NULL &&
-        !OSSL_PARAM_set_int(p, tm_key_max_sig(k)))
+        !OSSL_PARAM_set_int(p, prov_key_max_sig(k)))
         return 0;
     if (k->type == TM_KEY_ED25519) {
         if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MANDATORY_DIGEST)) != NULL &&
             !OSSL_PARAM_set_utf8_string(p, ""))
             return 0;
     } else if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) != NULL &&
-               !OSSL_PARAM_set_utf8_string(p, tm_key_default_digest(k))) {
+               !OSSL_PARAM_set_utf8_string(p, prov_key_default_digest(k))) {
         return 0;
     }
     if (k->type == TM_KEY_RSA) {
@@ -184,15 +184,15 @@ static const OSSL_PARAM *ed_gettable_params(void *provctx)
 
 static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
 {
-    tm_key *k = keydata;
+    prov_key *k = keydata;
     OSSL_PARAM *params;
     int ok;
 
     return_val_if_fail(k != NULL, 0);
     /* The private half stays on the token. */
-    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && tm_key_has_private(k))
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && prov_key_has_private(k))
         return 0;
-    params = tm_key_public_params(k, selection);
+    params = prov_key_public_params(k, selection);
     ok = params != NULL && cb(params, cbarg);
     OSSL_PARAM_free(params);
     return ok;
@@ -242,7 +242,7 @@ static int has_private_params(const OSSL_PARAM params[])
 
 static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
-    tm_key *k = keydata;
+    prov_key *k = keydata;
     const OSSL_PARAM *p;
     const void *pub = NULL;
     size_t pub_len = 0;
@@ -274,7 +274,7 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
         nid = OBJ_txt2nid(group);
         if (nid == NID_undef)
             nid = EC_curve_nist2nid(group);
-        if (!tm_key_set_curve(k, nid))
+        if (!prov_key_set_curve(k, nid))
             return 0;
     }
     if ((p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY)) == NULL ||
@@ -301,7 +301,7 @@ static const char *ed_query(int operation_id)
 }
 
 #define TM_KEYMGMT(prefix, newfn, gettable, types, query)                                          \
-    const OSSL_DISPATCH tm_##prefix##_keymgmt_functions[] = {                                      \
+    const OSSL_DISPATCH prov_##prefix##_keymgmt_functions[] = {                                    \
         {OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))newfn},                                            \
         {OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free},                                         \
         {OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))km_load},                                         \

@@ -16,13 +16,13 @@ static int has_san(X509_REQ *req)
     return yes;
 }
 
-static int check_request(tm_prov *prov, const tm_key *key, X509_REQ *req)
+static int check_request(prov_ctx *prov, const prov_key *key, X509_REQ *req)
 {
     tm_binding b;
     tm_violations *why = tm_violations_new();
     size_t serial_len;
-    const unsigned char *serial = tm_token_serial(key->tok, &serial_len);
-    const char *mine = tm_token_serial_text(key->tok);
+    const unsigned char *serial = prov_token_serial(key->tok, &serial_len);
+    const char *mine = prov_token_serial_text(key->tok);
     char reasons[512] = "";
     int ok = 0, named = 0;
 
@@ -73,7 +73,7 @@ out:
     return ok;
 }
 
-static int check_certificate(tm_prov *prov, const tm_key *key, X509 *tbs)
+static int check_certificate(prov_ctx *prov, const prov_key *key, X509 *tbs)
 {
     tm_violations *why = tm_violations_new();
     size_t n = tm_profile_check_cert(prov->profile, tbs, why);
@@ -81,14 +81,14 @@ static int check_certificate(tm_prov *prov, const tm_key *key, X509 *tbs)
     for (size_t i = 0; i < n; i++) {
         const char *msg = tm_violations_get(why, i);
         TM_RAISE(prov, TM_R_PROFILE, "issuing key '%s' on token %s refuses to sign: %s", key->label,
-                 tm_token_serial_text(key->tok),
+                 prov_token_serial_text(key->tok),
                  msg != NULL ? msg : "profile violation (message lost)");
     }
     tm_violations_free(why);
     return n == 0;
 }
 
-int tm_guard_check(tm_prov *prov, const tm_key *key, const unsigned char *data, size_t len)
+int prov_guard_check(prov_ctx *prov, const prov_key *key, const unsigned char *data, size_t len)
 {
     X509_REQ *req;
     X509 *tbs;
@@ -100,7 +100,7 @@ int tm_guard_check(tm_prov *prov, const tm_key *key, const unsigned char *data, 
         return 1;
     /* The same bound as for data that arrives in pieces (signature.c). */
     if (len > TM_GUARD_MAX) {
-        if (!tm_guard_could_be_der(data, len < 8 ? len : 8, len))
+        if (!prov_guard_could_be_der(data, len < 8 ? len : 8, len))
             return 1;
         TM_RAISE(prov, TM_R_PROFILE,
                  "refusing to sign a %zu-byte DER structure too large for the profile check", len);
@@ -118,7 +118,7 @@ int tm_guard_check(tm_prov *prov, const tm_key *key, const unsigned char *data, 
     return ok;
 }
 
-int tm_guard_could_be_der(const unsigned char *head, size_t head_len, size_t total)
+int prov_guard_could_be_der(const unsigned char *head, size_t head_len, size_t total)
 {
     size_t hdr, body = 0;
 

@@ -10,7 +10,7 @@
 #include "key.h"
 
 /* 1: may be signed. 0: refused, one error raised per reason. */
-int tm_guard_check(tm_prov *prov, const tm_key *key, const unsigned char *data, size_t len);
+int prov_guard_check(prov_ctx *prov, const prov_key *key, const unsigned char *data, size_t len);
 
 /* Data longer than this is not buffered for the check (see signature.c). */
 #define TM_GUARD_MAX (1024 * 1024)
@@ -20,6 +20,6 @@ int tm_guard_check(tm_prov *prov, const tm_key *key, const unsigned char *data, 
  * a single DER SEQUENCE spanning exactly total bytes, i.e. could it be a
  * request or certificate body the check never saw? 1 when it could.
  */
-int tm_guard_could_be_der(const unsigned char *head, size_t head_len, size_t total);
+int prov_guard_could_be_der(const unsigned char *head, size_t head_len, size_t total);
 
 #endif

@@ -18,7 +18,6 @@
 #include <openssl/provider.h>
 
 #include "session.h"
-#include "tm_debug.h"
 #include "uri.h"
 
 #ifndef TOKENMINT_DEFAULT_MODULE
@@ -28,7 +27,7 @@
 #define TOKENMINT_VERSION "0"
 #endif
 
-int tm_prov_debug_on;
+int prov_debug_on;
 
 static OSSL_FUNC_core_get_params_fn *c_get_params;
 static OSSL_FUNC_core_new_error_fn *c_new_error;
@@ -36,7 +35,7 @@ static OSSL_FUNC_core_set_error_debug_fn *c_set_error_debug;
 static OSSL_FUNC_core_vset_error_fn *c_vset_error;
 static OSSL_FUNC_core_obj_create_fn *c_obj_create;
 
-void tm_prov_debug(const char *fmt, ...)
+void prov_debug(const char *fmt, ...)
 {
     va_list ap;
 
@@ -48,13 +47,13 @@ void tm_prov_debug(const char *fmt, ...)
     va_end(ap);
 }
 
-void tm_raise(tm_prov *prov, int reason, const char *file, int line, const char *func,
-              const char *fmt, ...)
+void prov_raise(prov_ctx *prov, int reason, const char *file, int line, const char *func,
+                const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    if (tm_prov_debug_on) {
+    if (prov_debug_on) {
         va_list cp;
         va_copy(cp, ap);
         fputs("tokenmint: error: ", stderr);
@@ -71,7 +70,7 @@ void tm_raise(tm_prov *prov, int reason, const char *file, int line, const char 
     va_end(ap);
 }
 
-const char *tm_ckr_str(CK_RV rv)
+const char *prov_ckr_str(CK_RV rv)
 {
     switch (rv) {
 #define C(x)                                                                                       \
@@ -121,13 +120,13 @@ const char *tm_ckr_str(CK_RV rv)
 
 /* ---- lazily made parts ---------------------------------------------------- */
 
-tm_module *tm_prov_module(tm_prov *prov)
+prov_module *prov_module_of(prov_ctx *prov)
 {
-    tm_module *m;
+    prov_module *m;
 
     pthread_mutex_lock(&prov->lock);
     if (prov->module == NULL)
-        prov->module = tm_module_get(prov, prov->module_path);
+        prov->module = prov_module_get(prov, prov->module_path);
     m = prov->module;
     pthread_mutex_unlock(&prov->lock);
     return m;
@@ -138,7 +137,7 @@ tm_module *tm_prov_module(tm_prov *prov)
  * provider of the parent again (this one included), and the copy of this
  * provider must not in turn make its own.
  */
-OSSL_LIB_CTX *tm_prov_libctx(tm_prov *prov)
+OSSL_LIB_CTX *prov_libctx(prov_ctx *prov)
 {
     OSSL_LIB_CTX *c;
 
@@ -150,9 +149,9 @@ OSSL_LIB_CTX *tm_prov_libctx(tm_prov *prov)
     return c;
 }
 
-EVP_MD *tm_prov_md(tm_prov *prov, const char *name)
+EVP_MD *prov_md(prov_ctx *prov, const char *name)
 {
-    OSSL_LIB_CTX *libctx = tm_prov_libctx(prov);
+    OSSL_LIB_CTX *libctx = prov_libctx(prov);
     EVP_MD *md = NULL;
 
     if (libctx == NULL)
@@ -193,7 +192,7 @@ static int parse_bool(const char *v, int *out)
 }
 
 /* issuing-keys: pkcs11: URIs separated by white space (a comma may stand inside a URI). */
-static int parse_issuing(tm_prov *prov, const char *list)
+static int parse_issuing(prov_ctx *prov, const char *list)
 {
     char *copy = strdup(list), *tok, *save = NULL;
     int ok = 1;
@@ -203,8 +202,8 @@ static int parse_issuing(tm_prov *prov, const char *list)
     for (tok = strtok_r(copy, " \t\r\n", &save); tok != NULL;
          tok = strtok_r(NULL, " \t\r\n", &save)) {
         char err[512];
-        tm_uri *u = tm_uri_parse(tok, err, sizeof(err));
-        tm_uri **grown;
+        prov_uri *u = prov_uri_parse(tok, err, sizeof(err));
+        prov_uri **grown;
         if (u == NULL) {
             TM_RAISE(prov, TM_R_CONFIG, "provider option issuing-keys: %s", err);
             ok = 0;
@@ -212,7 +211,7 @@ static int parse_issuing(tm_prov *prov, const char *list)
         }
         grown = realloc(prov->issuing, (prov->n_issuing + 1) * sizeof(*grown));
         if (grown == NULL) {
-            tm_uri_free(u);
+            prov_uri_free(u);
             ok = 0;
             break;
         }
@@ -223,7 +222,7 @@ static int parse_issuing(tm_prov *prov, const char *list)
     return ok;
 }
 
-static int read_options(tm_prov *prov)
+static int read_options(prov_ctx *prov)
 {
     char *module = NULL, *pin_source = NULL, *issuing = NULL, *profile = NULL, *enforce = NULL,
          *debug = NULL;
@@ -243,7 +242,7 @@ static int read_options(tm_prov *prov)
         TM_RAISE(prov, TM_R_CONFIG, "cannot read the provider's configuration");
         return 0;
     }
-    if (debug != NULL && !parse_bool(debug, &tm_prov_debug_on)) {
+    if (debug != NULL && !parse_bool(debug, &prov_debug_on)) {
         TM_RAISE(prov, TM_R_CONFIG, "provider option debug = '%s': use on or off", debug);
         return 0;
     }
@@ -271,7 +270,7 @@ static int read_options(tm_prov *prov)
     return 1;
 }
 
-static int load_profile(tm_prov *prov)
+static int load_profile(prov_ctx *prov)
 {
     tm_violations *errs = tm_violations_new();
     char msg[1024];
@@ -295,14 +294,14 @@ static int load_profile(tm_prov *prov)
 
 static void prov_teardown(void *provctx)
 {
-    tm_prov *prov = provctx;
+    prov_ctx *prov = provctx;
 
     if (prov == NULL)
         return;
     /* The module stays initialised until exit (see session.c). */
-    tm_module_put(prov->module);
+    prov_module_put(prov->module);
     for (size_t i = 0; i < prov->n_issuing; i++)
-        tm_uri_free(prov->issuing[i]);
+        prov_uri_free(prov->issuing[i]);
     free(prov->issuing);
     tm_profile_free(prov->profile);
     for (size_t i = 0; i < prov->n_mds; i++)
@@ -332,7 +331,7 @@ static const OSSL_PARAM *prov_gettable_params(void *provctx)
 
 static int prov_get_params(void *provctx, OSSL_PARAM params[])
 {
-    tm_prov *prov = provctx;
+    prov_ctx *prov = provctx;
     OSSL_PARAM *p;
 
     if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) != NULL &&
@@ -354,33 +353,33 @@ static int prov_get_params(void *provctx, OSSL_PARAM params[])
         return 0;
     /* How many C_Login calls this process made (tests assert "once"). */
     if ((p = OSSL_PARAM_locate(params, "login-calls")) != NULL &&
-        !OSSL_PARAM_set_ulong(p, prov->module != NULL ? tm_module_login_calls(prov->module) : 0))
+        !OSSL_PARAM_set_ulong(p, prov->module != NULL ? prov_module_login_calls(prov->module) : 0))
         return 0;
     return 1;
 }
 
 static const OSSL_ALGORITHM tm_store[] = {
-    {"pkcs11", TM_PROV_PROPS, tm_store_functions, "PKCS#11 tokens (RFC 7512 URIs)"},
+    {"pkcs11", TM_PROV_PROPS, prov_store_functions, "PKCS#11 tokens (RFC 7512 URIs)"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM tm_keymgmt[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", TM_PROV_PROPS, tm_rsa_keymgmt_functions,
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", TM_PROV_PROPS, prov_rsa_keymgmt_functions,
      "RSA keys on PKCS#11 tokens"},
-    {"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", TM_PROV_PROPS, tm_rsapss_keymgmt_functions,
+    {"RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", TM_PROV_PROPS, prov_rsapss_keymgmt_functions,
      "RSA-PSS keys on PKCS#11 tokens"},
-    {"EC:id-ecPublicKey:1.2.840.10045.2.1", TM_PROV_PROPS, tm_ec_keymgmt_functions,
+    {"EC:id-ecPublicKey:1.2.840.10045.2.1", TM_PROV_PROPS, prov_ec_keymgmt_functions,
      "EC keys on PKCS#11 tokens"},
-    {"ED25519:1.3.101.112", TM_PROV_PROPS, tm_ed25519_keymgmt_functions,
+    {"ED25519:1.3.101.112", TM_PROV_PROPS, prov_ed25519_keymgmt_functions,
      "Ed25519 keys on PKCS#11 tokens"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM tm_signature[] = {
-    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", TM_PROV_PROPS, tm_rsa_signature_functions,
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", TM_PROV_PROPS, prov_rsa_signature_functions,
      "RSA signatures on PKCS#11 tokens"},
-    {"ECDSA", TM_PROV_PROPS, tm_ecdsa_signature_functions, "ECDSA on PKCS#11 tokens"},
-    {"ED25519:1.3.101.112", TM_PROV_PROPS, tm_eddsa_signature_functions,
+    {"ECDSA", TM_PROV_PROPS, prov_ecdsa_signature_functions, "ECDSA on PKCS#11 tokens"},
+    {"ED25519:1.3.101.112", TM_PROV_PROPS, prov_eddsa_signature_functions,
      "Ed25519 on PKCS#11 tokens"},
     {NULL, NULL, NULL, NULL},
 };
@@ -431,11 +430,12 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
                                                               const OSSL_DISPATCH **out,
                                                               void **provctx)
 {
-    tm_prov *prov;
+    prov_ctx *prov;
     const OSSL_DISPATCH *core_in = in;
 
-    if (tm_debug_enabled())
-        tm_prov_debug_on = 1;
+    if (p11c_debug_enabled())
+        prov_debug_on = 1;
+    tm_profile_set_debug_sink(p11c_debug_prefixed);
     for (; in->function_id != 0; in++) {
         switch (in->function_id) {
         case OSSL_FUNC_CORE_GET_PARAMS:

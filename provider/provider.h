@@ -11,7 +11,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/types.h>
 
-#include "p11.h"
+#include "p11c.h"
 #include "tm_profile.h"
 
 #define TM_PROV_NAME "tokenmint"
@@ -31,13 +31,13 @@ enum {
     TM_R_UNSUPPORTED,
 };
 
-typedef struct tm_uri tm_uri;
-typedef struct tm_module tm_module;
-typedef struct tm_token tm_token;
-typedef struct tm_key tm_key;
+typedef struct prov_uri prov_uri;
+typedef struct prov_module prov_module;
+typedef struct prov_token prov_token;
+typedef struct prov_key prov_key;
 
 /* One provider instance (one per library context that loads it). */
-typedef struct tm_prov {
+typedef struct prov_ctx {
     const OSSL_CORE_HANDLE *handle;
     const OSSL_DISPATCH *core_in; /* the core's functions, for the child context */
     pthread_mutex_t lock;
@@ -46,38 +46,38 @@ typedef struct tm_prov {
     char *pin_source;
     char *profile_path;
     int enforce;
-    tm_uri **issuing;
+    prov_uri **issuing;
     size_t n_issuing;
     tm_profile *profile;
-    tm_module *module; /* loaded on first use, shared process-wide */
-    EVP_MD *mds[8];    /* digests fetched so far */
+    prov_module *module; /* loaded on first use, shared process-wide */
+    EVP_MD *mds[8];      /* digests fetched so far */
     size_t n_mds;
-} tm_prov;
+} prov_ctx;
 
 /* ---- provider.c ---------------------------------------------------------- */
 
 /* Raises an error for the core's error queue; fmt is the person-readable part. */
-void tm_raise(tm_prov *prov, int reason, const char *file, int line, const char *func,
-              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void prov_raise(prov_ctx *prov, int reason, const char *file, int line, const char *func,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 #define TM_RAISE(prov, reason, ...)                                                                \
-    tm_raise((prov), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
+    prov_raise((prov), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 /* The module, loaded and initialised on first call; NULL with an error raised. */
-tm_module *tm_prov_module(tm_prov *prov);
+prov_module *prov_module_of(prov_ctx *prov);
 /* The child library context for software digests; NULL on failure. */
-OSSL_LIB_CTX *tm_prov_libctx(tm_prov *prov);
+OSSL_LIB_CTX *prov_libctx(prov_ctx *prov);
 
 /* A digest from the child context, fetched once per provider; borrowed, with
  * a reference the caller owns (EVP_MD_free it). NULL when unknown. */
-EVP_MD *tm_prov_md(tm_prov *prov, const char *name);
+EVP_MD *prov_md(prov_ctx *prov, const char *name);
 
 /* TOKENMINT_DEBUG or the provider's debug option: lines to stderr. */
-extern int tm_prov_debug_on;
-void tm_prov_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int prov_debug_on;
+void prov_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define TM_DBG(...)                                                                                \
     do {                                                                                           \
-        if (tm_prov_debug_on)                                                                      \
-            tm_prov_debug(__VA_ARGS__);                                                            \
+        if (prov_debug_on)                                                                         \
+            prov_debug(__VA_ARGS__);                                                               \
     } while (0)
 
 #define return_val_if_fail(expr, val)                                                              \
@@ -89,17 +89,17 @@ void tm_prov_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
     } while (0)
 
 /* CKR_* as text for messages. */
-const char *tm_ckr_str(CK_RV rv);
+const char *prov_ckr_str(CK_RV rv);
 
 /* ---- dispatch tables (one file each) -------------------------------------- */
 
-extern const OSSL_DISPATCH tm_store_functions[];
-extern const OSSL_DISPATCH tm_rsa_keymgmt_functions[];
-extern const OSSL_DISPATCH tm_rsapss_keymgmt_functions[];
-extern const OSSL_DISPATCH tm_ec_keymgmt_functions[];
-extern const OSSL_DISPATCH tm_ed25519_keymgmt_functions[];
-extern const OSSL_DISPATCH tm_rsa_signature_functions[];
-extern const OSSL_DISPATCH tm_ecdsa_signature_functions[];
-extern const OSSL_DISPATCH tm_eddsa_signature_functions[];
+extern const OSSL_DISPATCH prov_store_functions[];
+extern const OSSL_DISPATCH prov_rsa_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_rsapss_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ec_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
+extern const OSSL_DISPATCH prov_rsa_signature_functions[];
+extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
+extern const OSSL_DISPATCH prov_eddsa_signature_functions[];
 
 #endif

@@ -24,8 +24,8 @@
 
 #include "session.h"
 
-struct tm_token {
-    tm_module *mod;
+struct prov_token {
+    prov_module *mod;
     CK_SLOT_ID slot;
     CK_TOKEN_INFO info;
     unsigned char serial[TM_SERIAL_MAX];
@@ -46,8 +46,8 @@ struct tm_token {
     int mechs_loaded;
 };
 
-struct tm_module {
-    tm_module *next;
+struct prov_module {
+    prov_module *next;
     char *path;
     void *dl;
     CK_FUNCTION_LIST *f;
@@ -55,13 +55,13 @@ struct tm_module {
     int dead;  /* finalised at exit: no more calls */
     unsigned refs;
     pthread_mutex_t lock; /* guards tokens, login_calls */
-    tm_token **tokens;
+    prov_token **tokens;
     size_t n_tokens;
     unsigned long login_calls;
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static tm_module *registry;
+static prov_module *registry;
 static int atexit_registered;
 
 /*
@@ -73,19 +73,19 @@ static int atexit_registered;
 static void finalize_at_exit(void)
 {
     pthread_mutex_lock(&reg_lock);
-    for (tm_module *m = registry; m != NULL; m = m->next) {
+    for (prov_module *m = registry; m != NULL; m = m->next) {
         if (m->owned && !m->dead) {
             CK_RV rv = m->f->C_Finalize(NULL);
-            TM_DBG("exit: C_Finalize %s -> %s", m->path, tm_ckr_str(rv));
+            TM_DBG("exit: C_Finalize %s -> %s", m->path, prov_ckr_str(rv));
         }
         m->dead = 1;
     }
     pthread_mutex_unlock(&reg_lock);
 }
 
-static tm_module *module_load(tm_prov *prov, const char *path)
+static prov_module *module_load(prov_ctx *prov, const char *path)
 {
-    tm_module *m = calloc(1, sizeof(*m));
+    prov_module *m = calloc(1, sizeof(*m));
     CK_C_GetFunctionList get_list;
     CK_C_INITIALIZE_ARGS args;
     CK_RV rv;
@@ -117,7 +117,7 @@ static tm_module *module_load(tm_prov *prov, const char *path)
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         TM_DBG("module %s already initialised in this process: sharing it", path);
     } else if (rv != CKR_OK) {
-        TM_RAISE(prov, TM_R_MODULE, "C_Initialize of %s failed: %s", path, tm_ckr_str(rv));
+        TM_RAISE(prov, TM_R_MODULE, "C_Initialize of %s failed: %s", path, prov_ckr_str(rv));
         goto fail;
     } else {
         m->owned = 1;
@@ -136,9 +136,9 @@ fail:
     return NULL;
 }
 
-tm_module *tm_module_get(tm_prov *prov, const char *path)
+prov_module *prov_module_get(prov_ctx *prov, const char *path)
 {
-    tm_module *m;
+    prov_module *m;
 
     return_val_if_fail(path != NULL, NULL);
     pthread_mutex_lock(&reg_lock);
@@ -164,7 +164,7 @@ tm_module *tm_module_get(tm_prov *prov, const char *path)
     return m;
 }
 
-void tm_module_put(tm_module *m)
+void prov_module_put(prov_module *m)
 {
     if (m == NULL)
         return;
@@ -174,12 +174,12 @@ void tm_module_put(tm_module *m)
     pthread_mutex_unlock(&reg_lock);
 }
 
-CK_FUNCTION_LIST *tm_module_fn(const tm_module *m)
+CK_FUNCTION_LIST *prov_module_fn(const prov_module *m)
 {
     return m->f;
 }
 
-unsigned long tm_module_login_calls(const tm_module *m)
+unsigned long prov_module_login_calls(const prov_module *m)
 {
     unsigned long n;
     pthread_mutex_lock((pthread_mutex_t *)&m->lock);
@@ -188,9 +188,9 @@ unsigned long tm_module_login_calls(const tm_module *m)
     return n;
 }
 
-static tm_token *token_new(tm_module *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info)
+static prov_token *token_new(prov_module *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info)
 {
-    tm_token *t = calloc(1, sizeof(*t));
+    prov_token *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
     t->mod = m;
@@ -211,7 +211,7 @@ static tm_token *token_new(tm_module *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
  * one. When that cannot be remembered, the new one sends no PIN at all:
  * forgetting would let a refused PIN cost the token another retry.
  */
-static void failed_copy(tm_token *t, const tm_token *old)
+static void failed_copy(prov_token *t, const prov_token *old)
 {
     t->pins_blocked |= old->pins_blocked;
     if (old->n_failed == 0)
@@ -228,7 +228,7 @@ static void failed_copy(tm_token *t, const tm_token *old)
 }
 
 /* Room for one more refused PIN, made before the PIN goes to the token. */
-static int failed_reserve_locked(tm_token *t)
+static int failed_reserve_locked(prov_token *t)
 {
     if (t->n_failed < t->cap_failed)
         return 1;
@@ -241,7 +241,7 @@ static int failed_reserve_locked(tm_token *t)
     return 1;
 }
 
-static void scan(tm_module *m)
+static void scan(prov_module *m)
 {
     CK_FUNCTION_LIST *f = m->f;
     CK_SLOT_ID *slots = NULL;
@@ -261,11 +261,11 @@ static void scan(tm_module *m)
         m->tokens[i]->present = 0;
     for (CK_ULONG i = 0; i < n; i++) {
         CK_TOKEN_INFO info;
-        tm_token *t = NULL;
+        prov_token *t = NULL;
         if (f->C_GetTokenInfo(slots[i], &info) != CKR_OK)
             continue;
         for (size_t j = 0; j < m->n_tokens; j++) {
-            tm_token *c = m->tokens[j];
+            prov_token *c = m->tokens[j];
             if (c->slot == slots[i] &&
                 memcmp(c->info.serialNumber, info.serialNumber, sizeof(info.serialNumber)) == 0) {
                 t = c;
@@ -277,7 +277,7 @@ static void scan(tm_module *m)
             t->info = info;
             continue;
         }
-        tm_token **grown = realloc(m->tokens, (m->n_tokens + 1) * sizeof(*grown));
+        prov_token **grown = realloc(m->tokens, (m->n_tokens + 1) * sizeof(*grown));
         if (grown == NULL)
             break;
         m->tokens = grown;
@@ -286,7 +286,7 @@ static void scan(tm_module *m)
         /* Refused PINs follow the serial, not the slot: a token plugged in
          * again under a new slot ID must not get them a second time. */
         for (size_t j = 0; j < m->n_tokens; j++) {
-            tm_token *old = m->tokens[j];
+            prov_token *old = m->tokens[j];
             if (memcmp(old->info.serialNumber, info.serialNumber, sizeof(info.serialNumber)) != 0)
                 continue;
             pthread_mutex_lock(&old->lock);
@@ -298,13 +298,13 @@ static void scan(tm_module *m)
     TM_DBG("module %s: %lu token(s)", m->path, (unsigned long)n);
 out:
     if (rv != CKR_OK)
-        TM_DBG("C_GetSlotList on %s: %s", m->path, tm_ckr_str(rv));
+        TM_DBG("C_GetSlotList on %s: %s", m->path, prov_ckr_str(rv));
     free(slots);
 }
 
-tm_token **tm_module_tokens(tm_module *m, int rescan, size_t *n)
+prov_token **prov_module_tokens(prov_module *m, int rescan, size_t *n)
 {
-    tm_token **out = NULL;
+    prov_token **out = NULL;
     size_t k = 0;
 
     *n = 0;
@@ -326,28 +326,28 @@ out:
     return out;
 }
 
-tm_module *tm_token_module(const tm_token *t)
+prov_module *prov_token_module(const prov_token *t)
 {
     return t->mod;
 }
 
-const CK_TOKEN_INFO *tm_token_info(const tm_token *t)
+const CK_TOKEN_INFO *prov_token_info(const prov_token *t)
 {
     return &t->info;
 }
 
-const unsigned char *tm_token_serial(const tm_token *t, size_t *len)
+const unsigned char *prov_token_serial(const prov_token *t, size_t *len)
 {
     *len = t->serial_len;
     return t->serial;
 }
 
-const char *tm_token_serial_text(const tm_token *t)
+const char *prov_token_serial_text(const prov_token *t)
 {
     return t->serial_text;
 }
 
-int tm_token_has_mech(tm_token *t, CK_MECHANISM_TYPE mech)
+int prov_token_has_mech(prov_token *t, CK_MECHANISM_TYPE mech)
 {
     CK_FUNCTION_LIST *f = t->mod->f;
     int found = 0;
@@ -372,7 +372,7 @@ int tm_token_has_mech(tm_token *t, CK_MECHANISM_TYPE mech)
 }
 
 /* Token lock held. */
-static CK_RV session_open_locked(tm_token *t, CK_SESSION_HANDLE *s)
+static CK_RV session_open_locked(prov_token *t, CK_SESSION_HANDLE *s)
 {
     CK_RV rv;
 
@@ -389,7 +389,7 @@ static CK_RV session_open_locked(tm_token *t, CK_SESSION_HANDLE *s)
 }
 
 /* Token lock held. */
-static void session_close_locked(tm_token *t, CK_SESSION_HANDLE s, CK_RV last)
+static void session_close_locked(prov_token *t, CK_SESSION_HANDLE s, CK_RV last)
 {
     int dead = last == CKR_SESSION_HANDLE_INVALID || last == CKR_SESSION_CLOSED ||
                last == CKR_DEVICE_REMOVED || last == CKR_TOKEN_NOT_PRESENT ||
@@ -418,7 +418,7 @@ static void session_close_locked(tm_token *t, CK_SESSION_HANDLE s, CK_RV last)
         t->logged_in = 0;
 }
 
-CK_SESSION_HANDLE tm_session_get(tm_prov *prov, tm_token *t)
+CK_SESSION_HANDLE prov_session_get(prov_ctx *prov, prov_token *t)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     CK_RV rv;
@@ -428,13 +428,13 @@ CK_SESSION_HANDLE tm_session_get(tm_prov *prov, tm_token *t)
     pthread_mutex_unlock(&t->lock);
     if (rv != CKR_OK) {
         TM_RAISE(prov, TM_R_MODULE, "cannot open a session on token %s: %s", t->serial_text,
-                 tm_ckr_str(rv));
+                 prov_ckr_str(rv));
         return CK_INVALID_HANDLE;
     }
     return s;
 }
 
-void tm_session_put(tm_token *t, CK_SESSION_HANDLE s, CK_RV last)
+void prov_session_put(prov_token *t, CK_SESSION_HANDLE s, CK_RV last)
 {
     if (s == CK_INVALID_HANDLE)
         return;
@@ -445,8 +445,8 @@ void tm_session_put(tm_token *t, CK_SESSION_HANDLE s, CK_RV last)
     pthread_mutex_unlock(&t->lock);
 }
 
-CK_RV tm_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                     CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
+CK_RV prov_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                       CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
 {
     CK_ATTRIBUTE a = {type, NULL, 0};
     CK_RV rv = f->C_GetAttributeValue(s, o, &a, 1);
@@ -476,7 +476,7 @@ CK_RV tm_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
  * already: then the token needs no PIN from us, and asking for one would make
  * a caller that holds none fail.
  */
-static int session_shows_login_locked(tm_token *t, CK_SESSION_HANDLE s)
+static int session_shows_login_locked(prov_token *t, CK_SESSION_HANDLE s)
 {
     CK_SESSION_INFO si;
 
@@ -486,7 +486,7 @@ static int session_shows_login_locked(tm_token *t, CK_SESSION_HANDLE s)
     return t->logged_in;
 }
 
-int tm_token_logged_in(tm_token *t)
+int prov_token_logged_in(prov_token *t)
 {
     CK_SESSION_HANDLE s;
     CK_RV rv;
@@ -503,10 +503,10 @@ int tm_token_logged_in(tm_token *t)
 }
 
 /* A PIN's fingerprint for the "never again" list; salted with the serial. */
-static int pin_fingerprint(tm_prov *prov, const tm_token *t, const char *pin, size_t pin_len,
+static int pin_fingerprint(prov_ctx *prov, const prov_token *t, const char *pin, size_t pin_len,
                            unsigned char out[32])
 {
-    OSSL_LIB_CTX *libctx = tm_prov_libctx(prov);
+    OSSL_LIB_CTX *libctx = prov_libctx(prov);
     EVP_MD *md = libctx != NULL ? EVP_MD_fetch(libctx, "SHA256", NULL) : NULL;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned int len = 0;
@@ -520,7 +520,7 @@ static int pin_fingerprint(tm_prov *prov, const tm_token *t, const char *pin, si
     return ok && len == 32;
 }
 
-int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
+int prov_token_login(prov_ctx *prov, prov_token *t, const char *pin, size_t pin_len)
 {
     CK_FUNCTION_LIST *f = t->mod->f;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
@@ -562,7 +562,7 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
     rv = session_open_locked(t, &s);
     if (rv != CKR_OK) {
         TM_RAISE(prov, TM_R_MODULE, "cannot open a session on token %s: %s", t->serial_text,
-                 tm_ckr_str(rv));
+                 prov_ckr_str(rv));
         goto out;
     }
     if (session_shows_login_locked(t, s)) {
@@ -576,7 +576,7 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
     rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)pin, pin != NULL ? pin_len : 0);
     ERR_pop_to_mark();
     TM_DBG("C_Login token %s (%s) -> %s", t->serial_text, pin != NULL ? "PIN" : "protected path",
-           tm_ckr_str(rv));
+           prov_ckr_str(rv));
     switch (rv) {
     case CKR_OK:
     case CKR_USER_ALREADY_LOGGED_IN:
@@ -589,7 +589,7 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
         memcpy(t->failed[t->n_failed++], fp, sizeof(fp)); /* room reserved above */
         TM_RAISE(prov, TM_R_LOGIN,
                  "token %s refused the %s (%s); this process will not try it again", t->serial_text,
-                 pin != NULL ? "PIN" : "protected-path login", tm_ckr_str(rv));
+                 pin != NULL ? "PIN" : "protected-path login", prov_ckr_str(rv));
         rv = CKR_OK; /* the session itself is fine */
         break;
     case CKR_PIN_LOCKED:
@@ -598,7 +598,8 @@ int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len)
         rv = CKR_OK;
         break;
     default:
-        TM_RAISE(prov, TM_R_LOGIN, "login to token %s failed: %s", t->serial_text, tm_ckr_str(rv));
+        TM_RAISE(prov, TM_R_LOGIN, "login to token %s failed: %s", t->serial_text,
+                 prov_ckr_str(rv));
         break;
     }
 out:

@@ -11,43 +11,43 @@
 
 /* Loads and initialises path, or shares it when already loaded. Refcounted.
  * NULL with an error raised. */
-tm_module *tm_module_get(tm_prov *prov, const char *path);
-void tm_module_put(tm_module *m);
-CK_FUNCTION_LIST *tm_module_fn(const tm_module *m);
+prov_module *prov_module_get(prov_ctx *prov, const char *path);
+void prov_module_put(prov_module *m);
+CK_FUNCTION_LIST *prov_module_fn(const prov_module *m);
 
 /*
  * Tokens present now (the slot list is re-read when rescan is set: a token
  * named by a URI may have been plugged in since). The returned array is owned
  * by the module and stays valid until the module is freed; *n its length.
  */
-tm_token **tm_module_tokens(tm_module *m, int rescan, size_t *n);
+prov_token **prov_module_tokens(prov_module *m, int rescan, size_t *n);
 /* How often C_Login was called through this module in this process. */
-unsigned long tm_module_login_calls(const tm_module *m);
+unsigned long prov_module_login_calls(const prov_module *m);
 
-tm_module *tm_token_module(const tm_token *t);
-const CK_TOKEN_INFO *tm_token_info(const tm_token *t);
+prov_module *prov_token_module(const prov_token *t);
+const CK_TOKEN_INFO *prov_token_info(const prov_token *t);
 /* The hardware serial, trimmed (raw bytes) and as subject text. */
-const unsigned char *tm_token_serial(const tm_token *t, size_t *len);
-const char *tm_token_serial_text(const tm_token *t);
-int tm_token_has_mech(tm_token *t, CK_MECHANISM_TYPE mech);
+const unsigned char *prov_token_serial(const prov_token *t, size_t *len);
+const char *prov_token_serial_text(const prov_token *t);
+int prov_token_has_mech(prov_token *t, CK_MECHANISM_TYPE mech);
 
 /* A session from the pool (opened when none is idle); CK_INVALID_HANDLE with
- * an error raised. Give it back with tm_session_put and the last CK_RV seen,
+ * an error raised. Give it back with prov_session_put and the last CK_RV seen,
  * so a session that died is dropped instead of reused. */
-CK_SESSION_HANDLE tm_session_get(tm_prov *prov, tm_token *t);
-void tm_session_put(tm_token *t, CK_SESSION_HANDLE s, CK_RV last);
+CK_SESSION_HANDLE prov_session_get(prov_ctx *prov, prov_token *t);
+void prov_session_put(prov_token *t, CK_SESSION_HANDLE s, CK_RV last);
 
 /* Reads one attribute of an object into a fresh buffer (one byte more than
  * the value, so text can be terminated); caller frees *val. */
-CK_RV tm_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                     CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len);
+CK_RV prov_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                       CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len);
 
-int tm_token_logged_in(tm_token *t);
+int prov_token_logged_in(prov_token *t);
 /*
  * Logs the user in, once. pin NULL means the protected authentication path
  * (pinpad or the module's derived PIN). A PIN that failed before on this token
  * is refused here without reaching the token. Returns 1, or 0 with an error.
  */
-int tm_token_login(tm_prov *prov, tm_token *t, const char *pin, size_t pin_len);
+int prov_token_login(prov_ctx *prov, prov_token *t, const char *pin, size_t pin_len);
 
 #endif

@@ -102,8 +102,8 @@ static const hash_info *hash_by_md(const EVP_MD *md)
 }
 
 typedef struct {
-    tm_prov *prov;
-    tm_key *key;
+    prov_ctx *prov;
+    prov_key *key;
     int pad;
     EVP_MD *md;
     const hash_info *hi;
@@ -152,7 +152,7 @@ static void sig_freectx(void *vctx)
     reset_data(c);
     EVP_MD_CTX_free(c->mdctx);
     EVP_MD_free(c->md);
-    tm_key_free(c->key);
+    prov_key_free(c->key);
     free(c);
 }
 
@@ -165,7 +165,7 @@ static void *sig_dupctx(void *vctx)
     *d = *c;
     d->buf = NULL;
     d->mdctx = NULL;
-    tm_key_up(d->key);
+    prov_key_up(d->key);
     if (d->md != NULL)
         EVP_MD_up_ref(d->md);
     if (c->buf != NULL) {
@@ -194,7 +194,7 @@ static int set_md(sig_ctx *c, const char *name)
         return 0;
     }
     /* Fetched once per provider: a fetch per signature is measurable. */
-    md = tm_prov_md(c->prov, name);
+    md = prov_md(c->prov, name);
     hi = hash_by_md(md);
     if (hi == NULL) {
         EVP_MD_free(md);
@@ -214,14 +214,14 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[]);
 
 static int init_common(sig_ctx *c, void *vkey, const OSSL_PARAM params[])
 {
-    tm_key *k = vkey;
+    prov_key *k = vkey;
 
-    if (k == NULL || (!c->verify && !tm_key_has_private(k))) {
+    if (k == NULL || (!c->verify && !prov_key_has_private(k))) {
         TM_RAISE(c->prov, TM_R_SIGN, "this key has no private half on a token");
         return 0;
     }
-    tm_key_free(c->key);
-    c->key = tm_key_up(k);
+    prov_key_free(c->key);
+    c->key = prov_key_up(k);
     c->pad = k->pss_only ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING;
     c->saltlen = SALT_DIGEST;
     c->salt_set = 0;
@@ -259,7 +259,7 @@ static CK_MECHANISM_TYPE raw_mech(const sig_ctx *c)
  */
 static int signs_whole_message(const sig_ctx *c, int *combined)
 {
-    *combined = c->key->type != TM_KEY_ED25519 && !tm_token_has_mech(c->key->tok, raw_mech(c));
+    *combined = c->key->type != TM_KEY_ED25519 && !prov_token_has_mech(c->key->tok, raw_mech(c));
     return c->key->type == TM_KEY_ED25519 || *combined;
 }
 
@@ -267,7 +267,7 @@ static int sig_digest_sign_init(void *vctx, const char *mdname, void *vkey,
                                 const OSSL_PARAM params[])
 {
     sig_ctx *c = vctx;
-    tm_key *k = vkey;
+    prov_key *k = vkey;
     int combined;
 
     c->digest_mode = 1;
@@ -277,7 +277,7 @@ static int sig_digest_sign_init(void *vctx, const char *mdname, void *vkey,
     if (k->type != TM_KEY_ED25519) {
         if (!set_md(c, mdname != NULL && mdname[0] != '\0' ? mdname
                        : c->md != NULL                     ? EVP_MD_get0_name(c->md)
-                                                           : tm_key_default_digest(k)))
+                                                           : prov_key_default_digest(k)))
             return 0;
         c->md_started = 0; /* the running hash starts at the first update */
     }
@@ -366,7 +366,7 @@ static int pss_salt(const sig_ctx *c, const hash_info *hi)
     if (c->saltlen >= 0)
         return c->saltlen;
     if (c->saltlen == SALT_MAX) {
-        int em_len = (tm_key_bits(c->key) - 1 + 7) / 8;
+        int em_len = (prov_key_bits(c->key) - 1 + 7) / 8;
         return em_len - (int)hi->len - 2;
     }
     return (int)hi->len;
@@ -380,7 +380,7 @@ static int pss_salt(const sig_ctx *c, const hash_info *hi)
 static int token_sign(sig_ctx *c, const unsigned char *msg, size_t msg_len, int combined,
                       unsigned char *sig, size_t *siglen, size_t sigsize)
 {
-    tm_key *k = c->key;
+    prov_key *k = c->key;
     unsigned char in[EVP_MAX_MD_SIZE + 32], raw[512];
     const unsigned char *data = msg;
     size_t data_len = msg_len, raw_len = 0;
@@ -388,7 +388,7 @@ static int token_sign(sig_ctx *c, const unsigned char *msg, size_t msg_len, int 
     CK_RSA_PKCS_PSS_PARAMS pss;
     void *param = NULL;
     CK_ULONG param_len = 0;
-    size_t need = (size_t)tm_key_max_sig(k);
+    size_t need = (size_t)prov_key_max_sig(k);
 
     if (sigsize < need && k->type != TM_KEY_EC) {
         TM_RAISE(c->prov, TM_R_SIGN, "signature buffer of %zu bytes is too small (need %zu)",
@@ -425,7 +425,7 @@ static int token_sign(sig_ctx *c, const unsigned char *msg, size_t msg_len, int 
     } else if (k->type == TM_KEY_EC && combined) {
         mech = c->hi->ecdsa_combined;
     }
-    if (!tm_key_sign(k, mech, param, param_len, data, data_len, raw, &raw_len, sizeof(raw)))
+    if (!prov_key_sign(k, mech, param, param_len, data, data_len, raw, &raw_len, sizeof(raw)))
         return 0;
     if (k->type == TM_KEY_EC)
         return ecdsa_to_der(c, raw, raw_len, sig, siglen, sigsize);
@@ -442,7 +442,7 @@ static int sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsi
 
     return_val_if_fail(c != NULL && c->key != NULL, 0);
     if (sig == NULL) {
-        *siglen = (size_t)tm_key_max_sig(c->key);
+        *siglen = (size_t)prov_key_max_sig(c->key);
         return 1;
     }
     if (c->key->type == TM_KEY_ED25519) {
@@ -463,19 +463,19 @@ static int sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen,
 
     return_val_if_fail(c != NULL && c->key != NULL && c->digest_mode, 0);
     if (sig == NULL) {
-        *siglen = (size_t)tm_key_max_sig(c->key);
+        *siglen = (size_t)prov_key_max_sig(c->key);
         return 1;
     }
     if (c->keep_for_guard) {
         if (c->overflow) {
-            if (tm_guard_could_be_der(c->head, c->head_len, c->total)) {
+            if (prov_guard_could_be_der(c->head, c->head_len, c->total)) {
                 TM_RAISE(c->prov, TM_R_PROFILE,
                          "refusing to sign a %zu-byte DER structure too large for the profile "
                          "check",
                          c->total);
                 goto out;
             }
-        } else if (!tm_guard_check(c->prov, c->key, c->buf, c->len)) {
+        } else if (!prov_guard_check(c->prov, c->key, c->buf, c->len)) {
             goto out;
         }
     }
@@ -514,13 +514,13 @@ static int sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_
 
     return_val_if_fail(c != NULL && c->key != NULL && c->digest_mode, 0);
     if (sig == NULL) {
-        *siglen = (size_t)tm_key_max_sig(c->key);
+        *siglen = (size_t)prov_key_max_sig(c->key);
         return 1;
     }
     if (c->total > 0 || c->md_started) /* updates came first: finish those */
         return sig_digest_sign_update(c, tbs, tbslen) &&
                sig_digest_sign_final(c, sig, siglen, sigsize);
-    if (c->keep_for_guard && !tm_guard_check(c->prov, c->key, tbs, tbslen))
+    if (c->keep_for_guard && !prov_guard_check(c->prov, c->key, tbs, tbslen))
         return 0;
     if (signs_whole_message(c, &combined))
         return token_sign(c, tbs, tbslen, combined, sig, siglen, sigsize);
@@ -690,7 +690,7 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         }
         if (c->key != NULL && c->key->type != TM_KEY_RSA) {
             TM_RAISE(c->prov, TM_R_UNSUPPORTED, "a padding mode applies to RSA keys only, not %s",
-                     tm_key_type_name(c->key));
+                     prov_key_type_name(c->key));
             return 0;
         }
         c->pad = pad;
@@ -714,7 +714,7 @@ static int sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
         EVP_MD *md;
         if (!OSSL_PARAM_get_utf8_string_ptr(p, &s))
             return 0;
-        md = tm_prov_md(c->prov, s);
+        md = prov_md(c->prov, s);
         c->mgf1 = hash_by_md(md);
         EVP_MD_free(md);
         if (c->mgf1 == NULL) {
@@ -745,7 +745,7 @@ static const OSSL_PARAM *sig_settable_ctx_params(void *vctx, void *provctx)
  */
 static EVP_PKEY_CTX *soft_ctx(sig_ctx *c, EVP_PKEY *pkey, EVP_MD_CTX *mctx)
 {
-    OSSL_LIB_CTX *libctx = tm_prov_libctx(c->prov);
+    OSSL_LIB_CTX *libctx = prov_libctx(c->prov);
     EVP_PKEY_CTX *pctx = NULL;
     OSSL_PARAM p[5];
     int n = 0, salt = c->saltlen;
@@ -804,7 +804,7 @@ static int sig_verify(void *vctx, const unsigned char *sig, size_t siglen, const
     int r;
 
     return_val_if_fail(c != NULL && c->key != NULL && c->verify, 0);
-    pctx = soft_ctx(c, tm_key_soft_public(c->key), NULL);
+    pctx = soft_ctx(c, prov_key_soft_public(c->key), NULL);
     r = pctx != NULL && EVP_PKEY_verify(pctx, sig, siglen, tbs, tbslen) == 1;
     EVP_PKEY_CTX_free(pctx);
     return r;
@@ -840,7 +840,7 @@ static int sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t 
     int r = 0;
 
     return_val_if_fail(c != NULL && c->verify, 0);
-    if (mctx != NULL && soft_ctx(c, tm_key_soft_public(c->key), mctx) != NULL)
+    if (mctx != NULL && soft_ctx(c, prov_key_soft_public(c->key), mctx) != NULL)
         r = EVP_DigestVerify(mctx, sig, siglen, c->buf != NULL ? c->buf : (unsigned char *)"",
                              c->len) == 1;
     EVP_MD_CTX_free(mctx);
@@ -855,7 +855,7 @@ static int sig_digest_verify(void *vctx, const unsigned char *sig, size_t siglen
 }
 
 #define TM_SIGNATURE(prefix)                                                                       \
-    const OSSL_DISPATCH tm_##prefix##_signature_functions[] = {                                    \
+    const OSSL_DISPATCH prov_##prefix##_signature_functions[] = {                                  \
         {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_newctx},                                  \
         {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},                                \
         {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},                                  \

@@ -20,15 +20,15 @@
 
 typedef struct {
     int is_key;
-    tm_key *key;
+    prov_key *key;
     unsigned char *der; /* certificate */
     size_t der_len;
     char desc[160];
 } found_obj;
 
 typedef struct {
-    tm_prov *prov;
-    tm_uri *uri;
+    prov_ctx *prov;
+    prov_uri *uri;
     char *uri_text_safe; /* for messages: without pin-value */
     int expect;          /* OSSL_STORE_INFO_* or 0 */
     int searched;
@@ -64,7 +64,7 @@ static char *safe_uri(const char *uri)
 
 static void *st_open(void *provctx, const char *uri)
 {
-    tm_prov *prov = provctx;
+    prov_ctx *prov = provctx;
     store_ctx *c;
     char err[512];
 
@@ -75,7 +75,7 @@ static void *st_open(void *provctx, const char *uri)
         return NULL;
     c->prov = prov;
     c->uri_text_safe = safe_uri(uri);
-    c->uri = tm_uri_parse(uri, err, sizeof(err));
+    c->uri = prov_uri_parse(uri, err, sizeof(err));
     if (c->uri == NULL) {
         TM_RAISE(prov, TM_R_BAD_URI, "%s (URI %s)", err,
                  c->uri_text_safe != NULL ? c->uri_text_safe : "?");
@@ -130,43 +130,43 @@ static void wanted(const store_ctx *c, int *priv, int *pub, int *cert)
     *cert = c->expect == 0 || c->expect == OSSL_STORE_INFO_CERT;
 }
 
-static int obtain_pin_and_login(store_ctx *c, tm_token *t, OSSL_PASSPHRASE_CALLBACK *pw_cb,
+static int obtain_pin_and_login(store_ctx *c, prov_token *t, OSSL_PASSPHRASE_CALLBACK *pw_cb,
                                 void *pw_cbarg)
 {
     char pin[TM_PIN_MAX], err[512];
     size_t pin_len = 0;
     int ok = 0;
 
-    if (tm_token_logged_in(t))
+    if (prov_token_logged_in(t))
         return 1;
     if (c->uri->has_pin)
-        return tm_token_login(c->prov, t, c->uri->pin, c->uri->pin_len);
+        return prov_token_login(c->prov, t, c->uri->pin, c->uri->pin_len);
     if (c->prov->pin_source != NULL) {
-        if (!tm_pin_from_source(c->prov->pin_source, tm_token_serial_text(t), pin, sizeof(pin),
-                                &pin_len, err, sizeof(err))) {
+        if (!prov_pin_from_source(c->prov->pin_source, prov_token_serial_text(t), pin, sizeof(pin),
+                                  &pin_len, err, sizeof(err))) {
             TM_RAISE(c->prov, TM_R_PIN_NEEDED, "provider pin-source: %s", err);
             return 0;
         }
-        ok = tm_token_login(c->prov, t, pin, pin_len);
+        ok = prov_token_login(c->prov, t, pin, pin_len);
         goto out;
     }
-    if (tm_token_info(t)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)
-        return tm_token_login(c->prov, t, NULL, 0);
+    if (prov_token_info(t)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        return prov_token_login(c->prov, t, NULL, 0);
     if (pw_cb != NULL) {
         char info[128];
         OSSL_PARAM pp[2];
-        snprintf(info, sizeof(info), "PIN for token %s", tm_token_serial_text(t));
+        snprintf(info, sizeof(info), "PIN for token %s", prov_token_serial_text(t));
         pp[0] = OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO, info, 0);
         pp[1] = OSSL_PARAM_construct_end();
         if (pw_cb(pin, sizeof(pin) - 1, &pin_len, pp, pw_cbarg) && pin_len > 0) {
-            ok = tm_token_login(c->prov, t, pin, pin_len);
+            ok = prov_token_login(c->prov, t, pin, pin_len);
             goto out;
         }
     }
     TM_RAISE(c->prov, TM_R_PIN_NEEDED,
              "token %s needs a PIN to reach its private keys: add pin-value or pin-source to "
              "the URI, or set the provider's pin-source",
-             tm_token_serial_text(t));
+             prov_token_serial_text(t));
 out:
     OPENSSL_cleanse(pin, sizeof(pin));
     return ok;
@@ -175,22 +175,22 @@ out:
 /* Handles asked for per C_FindObjects call. */
 #define TM_FIND_CHUNK 64
 
-static void take_object(store_ctx *c, tm_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+static void take_object(store_ctx *c, prov_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                         CK_OBJECT_CLASS klass)
 {
-    CK_FUNCTION_LIST *f = tm_module_fn(tm_token_module(t));
+    CK_FUNCTION_LIST *f = prov_module_fn(prov_token_module(t));
     found_obj o;
 
     memset(&o, 0, sizeof(o));
     if (klass == CKO_CERTIFICATE) {
         CK_ULONG len = 0;
-        if (tm_object_attr(f, s, h, CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
+        if (prov_object_attr(f, s, h, CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
             free(o.der);
             return;
         }
         o.der_len = len;
     } else {
-        o.key = tm_key_from_object(c->prov, t, s, h, klass);
+        o.key = prov_key_from_object(c->prov, t, s, h, klass);
         if (o.key == NULL)
             return;
         o.is_key = 1;
@@ -199,16 +199,16 @@ static void take_object(store_ctx *c, tm_token *t, CK_SESSION_HANDLE s, CK_OBJEC
              klass == CKO_PRIVATE_KEY  ? "private key"
              : klass == CKO_PUBLIC_KEY ? "public key"
                                        : "certificate",
-             tm_token_serial_text(t));
+             prov_token_serial_text(t));
     if (!push(c, &o)) {
-        tm_key_free(o.key);
+        prov_key_free(o.key);
         free(o.der);
     }
 }
 
-static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
+static void search_token(store_ctx *c, prov_token *t, CK_OBJECT_CLASS klass)
 {
-    CK_FUNCTION_LIST *f = tm_module_fn(tm_token_module(t));
+    CK_FUNCTION_LIST *f = prov_module_fn(prov_token_module(t));
     CK_ATTRIBUTE tmpl[3];
     CK_ULONG nt = 0, n = 0, total = 0;
     CK_OBJECT_HANDLE *hs = NULL;
@@ -221,7 +221,7 @@ static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
         tmpl[nt++] = (CK_ATTRIBUTE){CKA_ID, (void *)c->uri->id, c->uri->id_len};
     if (c->uri->label_ptr != NULL)
         tmpl[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->uri->label_ptr, c->uri->label_len};
-    if ((s = tm_session_get(c->prov, t)) == CK_INVALID_HANDLE)
+    if ((s = prov_session_get(c->prov, t)) == CK_INVALID_HANDLE)
         return;
     /*
      * All handles are collected before any attribute is read: reading
@@ -255,16 +255,16 @@ static void search_token(store_ctx *c, tm_token *t, CK_OBJECT_CLASS klass)
     for (CK_ULONG i = 0; rv == CKR_OK && i < total; i++)
         take_object(c, t, s, hs[i], klass);
     free(hs);
-    tm_session_put(t, s, rv);
+    prov_session_put(t, s, rv);
     if (rv != CKR_OK)
         TM_RAISE(c->prov, TM_R_MODULE, "object search on token %s failed: %s",
-                 tm_token_serial_text(t), tm_ckr_str(rv));
+                 prov_token_serial_text(t), prov_ckr_str(rv));
 }
 
 static void search(store_ctx *c, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-    tm_module *m = tm_prov_module(c->prov);
-    tm_token **toks = NULL;
+    prov_module *m = prov_module_of(c->prov);
+    prov_token **toks = NULL;
     size_t n = 0, matched = 0;
     int priv, pub, cert;
 
@@ -273,15 +273,15 @@ static void search(store_ctx *c, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg
         return;
     }
     wanted(c, &priv, &pub, &cert);
-    toks = tm_module_tokens(m, 0, &n);
+    toks = prov_module_tokens(m, 0, &n);
     /* A token named by the URI but not seen yet may have been plugged in. */
     for (int pass = 0; pass < 2 && matched == 0; pass++) {
         if (pass == 1) {
             free(toks);
-            toks = tm_module_tokens(m, 1, &n);
+            toks = prov_module_tokens(m, 1, &n);
         }
         for (size_t i = 0; i < n; i++)
-            matched += tm_uri_match_token(c->uri, tm_token_info(toks[i])) ? 1 : 0;
+            matched += prov_uri_match_token(c->uri, prov_token_info(toks[i])) ? 1 : 0;
     }
     if (matched == 0) {
         TM_RAISE(c->prov, TM_R_TOKEN_NOT_FOUND, "no token matches %s (%zu token(s) present)",
@@ -290,8 +290,8 @@ static void search(store_ctx *c, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        tm_token *t = toks[i];
-        if (!tm_uri_match_token(c->uri, tm_token_info(t)))
+        prov_token *t = toks[i];
+        if (!prov_uri_match_token(c->uri, prov_token_info(t)))
             continue;
         if (priv) {
             if (obtain_pin_and_login(c, t, pw_cb, pw_cbarg))
@@ -335,7 +335,7 @@ static int st_load(void *loaderctx, OSSL_CALLBACK *object_cb, void *object_cbarg
         type = OSSL_OBJECT_PKEY;
         params[k++] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &type);
         params[k++] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
-                                                       (char *)tm_key_type_name(o->key), 0);
+                                                       (char *)prov_key_type_name(o->key), 0);
         params[k++] =
             OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &o->key, sizeof(o->key));
     } else {
@@ -361,17 +361,17 @@ static int st_close(void *loaderctx)
     if (c == NULL)
         return 1;
     for (size_t i = 0; i < c->n_objs; i++) {
-        tm_key_free(c->objs[i].key);
+        prov_key_free(c->objs[i].key);
         free(c->objs[i].der);
     }
     free(c->objs);
-    tm_uri_free(c->uri);
+    prov_uri_free(c->uri);
     free(c->uri_text_safe);
     free(c);
     return 1;
 }
 
-const OSSL_DISPATCH tm_store_functions[] = {
+const OSSL_DISPATCH prov_store_functions[] = {
     {OSSL_FUNC_STORE_OPEN, (void (*)(void))st_open},
     {OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS, (void (*)(void))st_settable_ctx_params},
     {OSSL_FUNC_STORE_SET_CTX_PARAMS, (void (*)(void))st_set_ctx_params},

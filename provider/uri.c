@@ -104,9 +104,9 @@ out:
     OPENSSL_clear_free(copy, strlen(rest));
 }
 
-tm_uri *tm_uri_parse(const char *text, char *err, size_t errlen)
+prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
 {
-    tm_uri *u = NULL;
+    prov_uri *u = NULL;
     char dummy[8];
     int rc;
 
@@ -170,8 +170,8 @@ tm_uri *tm_uri_parse(const char *text, char *err, size_t errlen)
         p11_kit_uri_set_pin_value(u->p11, NULL);
     } else if (ps != NULL) {
         char perr[256];
-        if (!tm_pin_from_source(ps, NULL, u->pin, sizeof(u->pin), &u->pin_len, perr,
-                                sizeof(perr))) {
+        if (!prov_pin_from_source(ps, NULL, u->pin, sizeof(u->pin), &u->pin_len, perr,
+                                  sizeof(perr))) {
             snprintf(err, errlen, "pkcs11 URI pin-source: %s", perr);
             goto fail;
         }
@@ -180,11 +180,11 @@ tm_uri *tm_uri_parse(const char *text, char *err, size_t errlen)
     return u;
 
 fail:
-    tm_uri_free(u);
+    prov_uri_free(u);
     return NULL;
 }
 
-void tm_uri_free(tm_uri *u)
+void prov_uri_free(prov_uri *u)
 {
     if (u == NULL)
         return;
@@ -193,14 +193,14 @@ void tm_uri_free(tm_uri *u)
     free(u);
 }
 
-int tm_uri_match_token(const tm_uri *u, const CK_TOKEN_INFO *info)
+int prov_uri_match_token(const prov_uri *u, const CK_TOKEN_INFO *info)
 {
     return_val_if_fail(u != NULL && info != NULL, 0);
     return p11_kit_uri_match_token_info(u->p11, (CK_TOKEN_INFO *)info);
 }
 
-int tm_uri_match_object(const tm_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
-                        size_t id_len, const char *label, size_t label_len)
+int prov_uri_match_object(const prov_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
+                          size_t id_len, const char *label, size_t label_len)
 {
     return_val_if_fail(u != NULL, 0);
     if (u->has_class && u->klass != klass)
@@ -213,8 +213,8 @@ int tm_uri_match_object(const tm_uri *u, CK_OBJECT_CLASS klass, const unsigned c
     return 1;
 }
 
-int tm_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
-                       size_t *pin_len, char *err, size_t errlen)
+int prov_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
+                         size_t *pin_len, char *err, size_t errlen)
 {
     char path[4096];
     const char *src = source;

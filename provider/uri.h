@@ -11,7 +11,7 @@
 
 #define TM_PIN_MAX 256
 
-struct tm_uri {
+struct prov_uri {
     P11KitUri *p11;
     int has_class;
     CK_OBJECT_CLASS klass;
@@ -28,21 +28,21 @@ struct tm_uri {
  * Parses text; on failure returns NULL and writes a message naming the part
  * that is wrong into err (if not NULL). The PIN never appears in err.
  */
-tm_uri *tm_uri_parse(const char *text, char *err, size_t errlen);
-void tm_uri_free(tm_uri *u);
+prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen);
+void prov_uri_free(prov_uri *u);
 
 /* Does the URI's token part (token, serial, manufacturer, model) match? */
-int tm_uri_match_token(const tm_uri *u, const CK_TOKEN_INFO *info);
+int prov_uri_match_token(const prov_uri *u, const CK_TOKEN_INFO *info);
 /* Does the URI's object part (id, object, type) match these attributes? */
-int tm_uri_match_object(const tm_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
-                        size_t id_len, const char *label, size_t label_len);
+int prov_uri_match_object(const prov_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
+                          size_t id_len, const char *label, size_t label_len);
 
 /*
  * Reads a PIN from a pin-source: a path or file: URI. "%s" in the path is
  * replaced by serial when serial is not NULL (per-token PIN files). The first line is the
  * PIN. Returns 1 with the PIN in pin (cleansed by the caller), 0 with err set.
  */
-int tm_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
-                       size_t *pin_len, char *err, size_t errlen);
+int prov_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
+                         size_t *pin_len, char *err, size_t errlen);
 
 #endif

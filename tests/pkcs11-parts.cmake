@@ -5,17 +5,17 @@ set(TM_PKCS11_DIR ${PROJECT_SOURCE_DIR}/pkcs11)
 
 tm_add_unit(test_policy
   SOURCES unit/test_policy.c ${TM_PKCS11_DIR}/policy.c
-  LIBS tokenmint-profile PkgConfig::P11KIT OpenSSL::Crypto)
+  LIBS tokenmint-p11client tokenmint-profile PkgConfig::P11KIT OpenSSL::Crypto)
 target_include_directories(test_policy PRIVATE ${TM_PKCS11_DIR})
 
 tm_add_unit(test_pin
   SOURCES unit/test_pin.c ${TM_PKCS11_DIR}/pin.c
-  LIBS PkgConfig::P11KIT OpenSSL::Crypto)
+  LIBS tokenmint-p11client OpenSSL::Crypto)
 target_include_directories(test_pin PRIVATE ${TM_PKCS11_DIR})
 
 tm_add_unit(test_audit
   SOURCES unit/test_audit.c ${TM_PKCS11_DIR}/audit.c ${TM_PKCS11_DIR}/debug.c
-  LIBS PkgConfig::JSONC Threads::Threads)
+  LIBS tokenmint-p11client PkgConfig::JSONC Threads::Threads)
 target_include_directories(test_audit PRIVATE ${TM_PKCS11_DIR})
 
 # The shim through pkcs11-tool, and two shim copies inside one process.
@@ -26,7 +26,7 @@ tm_add_e2e(shim_inprocess shim_inprocess.sh shim)
 # that makes the token.
 add_executable(tm-policy-softhsm unit/policy_softhsm.c ${TM_PKCS11_DIR}/policy.c)
 target_include_directories(tm-policy-softhsm PRIVATE ${TM_PKCS11_DIR})
-target_link_libraries(tm-policy-softhsm PRIVATE PkgConfig::CMOCKA tokenmint-profile
+target_link_libraries(tm-policy-softhsm PRIVATE PkgConfig::CMOCKA tokenmint-p11client tokenmint-profile
   PkgConfig::P11KIT OpenSSL::Crypto ${CMAKE_DL_LIBS})
 tm_add_e2e(policy_softhsm policy_softhsm.sh)
 
@@ -49,7 +49,7 @@ add_custom_target(policy-fuzz-seeds ALL DEPENDS "${TM_POLICY_SEEDS}/.stamp")
 
 add_executable(fuzz_policy_replay fuzz/fuzz_policy.c fuzz/replay_main.c ${TM_PKCS11_DIR}/policy.c)
 target_include_directories(fuzz_policy_replay PRIVATE ${TM_PKCS11_DIR})
-target_link_libraries(fuzz_policy_replay PRIVATE tokenmint-profile PkgConfig::P11KIT OpenSSL::Crypto)
+target_link_libraries(fuzz_policy_replay PRIVATE tokenmint-p11client tokenmint-profile PkgConfig::P11KIT OpenSSL::Crypto)
 add_dependencies(fuzz_policy_replay policy-fuzz-seeds)
 add_test(NAME policy_fuzz_replay COMMAND fuzz_policy_replay "${TM_POLICY_SEEDS}")
 set_tests_properties(policy_fuzz_replay PROPERTIES LABELS "fuzz" TIMEOUT 300)
@@ -60,7 +60,7 @@ if(TOKENMINT_LIBFUZZER)
   target_compile_options(fuzz_policy PRIVATE -fsanitize=fuzzer,address,undefined
                                              -fno-sanitize-recover=undefined)
   target_link_options(fuzz_policy PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(fuzz_policy PRIVATE tokenmint-profile PkgConfig::P11KIT OpenSSL::Crypto)
+  target_link_libraries(fuzz_policy PRIVATE tokenmint-p11client tokenmint-profile PkgConfig::P11KIT OpenSSL::Crypto)
   add_dependencies(fuzz_policy policy-fuzz-seeds)
   # new inputs go to a scratch directory emptied before each run: bounded time
   set(_tm_policy_fuzz_work "${CMAKE_CURRENT_BINARY_DIR}/policy-fuzz-work")

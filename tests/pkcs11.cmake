@@ -17,8 +17,7 @@ tm_add_e2e(pkcs11_p11kit pkcs11_p11kit.sh pkcs11)
 
 # The test client for what stock clients cannot do (events, cycles, NULL PINs).
 add_executable(tm-pkcs11-client e2e/pkcs11_client.c)
-target_include_directories(tm-pkcs11-client PRIVATE ${PROJECT_SOURCE_DIR}/pkcs11)
-target_link_libraries(tm-pkcs11-client PRIVATE PkgConfig::P11KIT Threads::Threads ${CMAKE_DL_LIBS})
+target_link_libraries(tm-pkcs11-client PRIVATE tokenmint-p11client PkgConfig::P11KIT Threads::Threads ${CMAKE_DL_LIBS})
 tm_add_e2e(pkcs11_leak pkcs11_leak.sh pkcs11)
 tm_add_e2e(pkcs11_events pkcs11_events.sh pkcs11)
 tm_add_e2e(pkcs11_derived_pin pkcs11_derived_pin.sh pkcs11)
@@ -26,11 +25,9 @@ tm_add_e2e(pkcs11_config_errors pkcs11_config_errors.sh pkcs11)
 
 # Benchmarks (built, never run by ctest).
 add_executable(bench_sign bench/bench_sign.c)
-target_include_directories(bench_sign PRIVATE ${PROJECT_SOURCE_DIR}/pkcs11)
-target_link_libraries(bench_sign PRIVATE PkgConfig::P11KIT Threads::Threads ${CMAKE_DL_LIBS})
+target_link_libraries(bench_sign PRIVATE tokenmint-p11client PkgConfig::P11KIT Threads::Threads ${CMAKE_DL_LIBS})
 add_executable(bench_station bench/bench_station.c)
-target_include_directories(bench_station PRIVATE ${PROJECT_SOURCE_DIR}/pkcs11)
-target_link_libraries(bench_station PRIVATE PkgConfig::P11KIT ${CMAKE_DL_LIBS})
+target_link_libraries(bench_station PRIVATE tokenmint-p11client PkgConfig::P11KIT ${CMAKE_DL_LIBS})
 tm_add_e2e(pkcs11_64_tokens pkcs11_64_tokens.sh pkcs11)
 tm_add_e2e(pkcs11_lifecycle pkcs11_lifecycle.sh pkcs11)
 tm_add_e2e(pkcs11_parallel pkcs11_parallel.sh pkcs11)

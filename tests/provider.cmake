@@ -17,5 +17,4 @@ endforeach()
 
 # Benchmark: built, never run by ctest.
 add_executable(bench_provider bench/bench_provider.c)
-target_include_directories(bench_provider PRIVATE ${PROJECT_SOURCE_DIR}/pkcs11)
-target_link_libraries(bench_provider PRIVATE OpenSSL::Crypto PkgConfig::P11KIT ${CMAKE_DL_LIBS})
+target_link_libraries(bench_provider PRIVATE tokenmint-p11client OpenSSL::Crypto PkgConfig::P11KIT ${CMAKE_DL_LIBS})

@@ -22,8 +22,8 @@ tm_add_unit(test_tool_ca
           ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
           ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
           ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c ${TM_TOOL_DIR}/ca/crl.c
-  LIBS tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC Threads::Threads
-       PkgConfig::SQLITE3 PkgConfig::LIBPQ ${CMAKE_DL_LIBS})
-target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR} ${PROJECT_SOURCE_DIR}/pkcs11)
+  LIBS tokenmint-p11client tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC
+       Threads::Threads PkgConfig::SQLITE3 PkgConfig::LIBPQ ${CMAKE_DL_LIBS})
+target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR})
 target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
   TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")

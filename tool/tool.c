@@ -3,7 +3,6 @@
  * OpenSSL errors and PKCS#11 return values as text.
  */
 #include "tool.h"
-#include "tm_debug.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +14,7 @@ void tool_debug(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    tm_debug_prefixed("tokenmint: debug", fmt, ap);
+    p11c_debug_prefixed("tokenmint: debug", fmt, ap);
     va_end(ap);
 }
 

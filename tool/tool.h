@@ -14,7 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 /* Exit codes, documented in the README. */
 #define TOOL_EXIT_OK 0

@@ -28,7 +28,7 @@
         }                                                                                          \
     } while (0)
 
-/* Debug lines to stderr when TOKENMINT_DEBUG is set in the environment. */
+/* Debug lines, to the sink installed with tm_profile_set_debug_sink. */
 void tm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* id-on-hardwareModuleName, RFC 4108 section 5 */

@@ -14,6 +14,7 @@
 #ifndef TOKENMINT_PROFILE_H
 #define TOKENMINT_PROFILE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <openssl/x509.h>
 
@@ -26,6 +27,14 @@ extern "C" {
 /* A serial rendered for the subject serialNumber attribute: every byte may be
  * escaped to three characters ("?XX"). */
 #define TM_SERIAL_TEXT_MAX (TM_SERIAL_MAX * 3)
+
+/* ---- debug lines ---------------------------------------------------------
+ * The library writes nothing itself: its debug lines go to a sink that the
+ * part linking it installs once at start (the PKCS#11 client layer's
+ * p11c_debug_prefixed, which honours TOKENMINT_DEBUG). Without a sink they
+ * are dropped. The prefix names the library ("tokenmint-profile"). */
+typedef void (*tm_debug_sink)(const char *prefix, const char *fmt, va_list ap);
+void tm_profile_set_debug_sink(tm_debug_sink sink);
 
 /* ---- violations: a list of messages, each naming what is wrong ---------- */
 

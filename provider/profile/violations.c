@@ -1,9 +1,9 @@
 /* The violation list: messages a person can act on, and a count that an
  * allocation failure cannot lower. */
 #include "profile_int.h"
-#include "tm_debug.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
@@ -13,27 +13,24 @@ struct tm_violations {
     size_t count; /* may exceed stored when an entry could not be kept */
 };
 
-int tm_debug_enabled(void)
-{
-    const char *env = getenv("TOKENMINT_DEBUG");
-    return env != NULL && *env != '\0' && strcmp(env, "0") != 0;
-}
+/* Atomic: a part may install its sink while another thread of the same
+ * program already checks a request. */
+static _Atomic(tm_debug_sink) debug_sink;
 
-void tm_debug_prefixed(const char *prefix, const char *fmt, va_list ap)
+void tm_profile_set_debug_sink(tm_debug_sink sink)
 {
-    if (!tm_debug_enabled())
-        return;
-    fprintf(stderr, "%s: ", prefix);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    atomic_store(&debug_sink, sink);
 }
 
 void tm_debug(const char *fmt, ...)
 {
+    tm_debug_sink sink = atomic_load(&debug_sink);
     va_list ap;
 
+    if (sink == NULL)
+        return;
     va_start(ap, fmt);
-    tm_debug_prefixed("tokenmint-profile", fmt, ap);
+    sink("tokenmint-profile", fmt, ap);
     va_end(ap);
 }
 

@@ -20,7 +20,7 @@
 #include <openssl/provider.h>
 #include <openssl/store.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 static double now(void)
 {

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 #define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
 

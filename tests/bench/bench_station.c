@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 static double now(void)
 {

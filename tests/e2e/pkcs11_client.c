@@ -42,7 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 static CK_FUNCTION_LIST *f;
 

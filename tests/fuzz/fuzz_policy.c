@@ -157,8 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)},
         {CKA_VALUE, (void *)data, size},
     };
-    tm_policy policy = {0};
-    tm_policy_decision d;
+    mod_policy policy = {0};
+    mod_policy_decision d;
     int mode;
 
     if (profile == NULL) {
@@ -186,10 +186,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tok.have_cert = mode & 1;
         policy.trusted_roots = mode & 2 ? roots : NULL;
         policy.outside_profile = mode & 4 ? TM_OUTSIDE_PROFILE_ALLOW : TM_OUTSIDE_PROFILE_REFUSE;
-        tm_policy_decide(&policy, &list, 1, SERIAL, sizeof(SERIAL) - 1, t, 3, &d);
+        mod_policy_decide(&policy, &list, 1, SERIAL, sizeof(SERIAL) - 1, t, 3, &d);
         if ((d.rv != CKR_OK && d.templ != NULL) || (d.rv == CKR_OK && d.templ == NULL))
             abort(); /* a refusal never hands out a template, an acceptance always does */
-        tm_policy_decision_clear(&d);
+        mod_policy_decision_clear(&d);
     }
     return 0;
 }

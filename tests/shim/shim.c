@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 

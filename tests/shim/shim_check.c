@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "p11.h"
+#include "p11c.h"
 
 static int failures;
 

@@ -34,7 +34,7 @@ static size_t serial_len;
 static tm_profile *profile;
 static EVP_PKEY *ca_key;
 static X509 *ca_cert;
-static tm_policy policy;
+static mod_policy policy;
 
 static CK_BBOOL yes = CK_TRUE;
 
@@ -159,7 +159,7 @@ static X509 *issue_for(EVP_PKEY *pk, const unsigned char *ser, size_t ser_len)
     return c;
 }
 
-static void decide_cert(X509 *c, tm_policy_decision *d, unsigned char **der)
+static void decide_cert(X509 *c, mod_policy_decision *d, unsigned char **der)
 {
     static CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     static CK_CERTIFICATE_TYPE ct = CKC_X_509;
@@ -172,7 +172,7 @@ static void decide_cert(X509 *c, tm_policy_decision *d, unsigned char **der)
     t[1] = (CK_ATTRIBUTE){CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)};
     t[2] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
     t[3] = (CK_ATTRIBUTE){CKA_VALUE, *der, (CK_ULONG)len};
-    tm_policy_decide(&policy, f, sess, serial, serial_len, t, 4, d);
+    mod_policy_decide(&policy, f, sess, serial, serial_len, t, 4, d);
 }
 
 static void check_key_type(CK_KEY_TYPE kt, const char *id, const char *label)
@@ -181,7 +181,7 @@ static void check_key_type(CK_KEY_TYPE kt, const char *id, const char *label)
     EVP_PKEY *pk = token_pubkey(pub, kt);
     X509 *c = issue_for(pk, serial, serial_len);
     X509 *again = issue_for(pk, serial, serial_len);
-    tm_policy_decision d;
+    mod_policy_decision d;
     unsigned char *der, *der2;
     CK_OBJECT_HANDLE obj;
     CK_ULONG i, len;
@@ -201,7 +201,7 @@ static void check_key_type(CK_KEY_TYPE kt, const char *id, const char *label)
     assert_true(found_id);
     /* the template is one SoftHSM2 accepts as it is */
     assert_int_equal(f->C_CreateObject(sess, d.templ, d.templ_count, &obj), CKR_OK);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     got_id = getattr(obj, CKA_ID, &len);
     assert_int_equal(len, strlen(id));
     assert_memory_equal(got_id, id, len);
@@ -210,7 +210,7 @@ static void check_key_type(CK_KEY_TYPE kt, const char *id, const char *label)
     /* the same key pair never gets a second certificate */
     decide_cert(again, &d, &der2);
     assert_int_equal(d.rv, CKR_DATA_INVALID);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     OPENSSL_free(der);
     OPENSSL_free(der2);
@@ -248,17 +248,17 @@ static void test_other_serial_and_unknown_key(void **state)
     EVP_PKEY *pk = token_pubkey(pub, CKK_EC);
     X509 *wrong_serial = issue_for(pk, other, sizeof(other) - 1);
     X509 *no_key = issue_for(stranger, serial, serial_len);
-    tm_policy_decision d;
+    mod_policy_decision d;
     unsigned char *der;
 
     decide_cert(wrong_serial, &d, &der);
     assert_int_equal(d.rv, CKR_ATTRIBUTE_VALUE_INVALID);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     OPENSSL_free(der);
 
     decide_cert(no_key, &d, &der);
     assert_int_equal(d.rv, CKR_KEY_HANDLE_INVALID);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     OPENSSL_free(der);
 
     X509_free(wrong_serial);

@@ -34,21 +34,21 @@ static const char *write_conf(const char *text)
 static void expect_error(const char *text, long line, const char *what)
 {
     char err[512], want[128];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     write_conf(text);
-    assert_int_equal(tm_config_load_file(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(mod_config_load_file(path, &c, err, sizeof(err)), 0);
     snprintf(want, sizeof(want), "%s:%ld: ", path, line);
     if (strncmp(err, want, strlen(want)) != 0 || strstr(err, what) == NULL)
         fail_msg("expected \"%s...%s\", got \"%s\"", want, what, err);
-    tm_config_free(c);
+    mod_config_free(c);
     unlink(path);
 }
 
 static void test_full_config(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
     write_conf("# a station\n"
@@ -66,7 +66,7 @@ static void test_full_config(void **state)
                "[ backend_nss ]\n"
                "p11kit_module = nss\n"
                "init_args = \"configdir='sql:/tmp/db' certPrefix='' flags=\"\n");
-    assert_int_equal(tm_config_load_file(path, &c, err, sizeof(err)), 1);
+    assert_int_equal(mod_config_load_file(path, &c, err, sizeof(err)), 1);
     assert_string_equal(c->path, path);
     assert_int_equal(c->n_backends, 2);
     assert_string_equal(c->backends[0].name, "softhsm");
@@ -85,25 +85,25 @@ static void test_full_config(void **state)
     assert_string_equal(c->trusted_roots, "/etc/tokenmint/roots.pem");
     assert_string_equal(c->profile, "/etc/tokenmint/profile.cnf");
     assert_int_equal(c->outside_profile_allow, 1);
-    tm_config_free(c);
+    mod_config_free(c);
     unlink(path);
 }
 
 static void test_minimal_defaults(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
     write_conf("[tokenmint]\nbackends = a\n[backend_a]\nmodule = /x.so\n");
-    assert_int_equal(tm_config_load_file(path, &c, err, sizeof(err)), 1);
+    assert_int_equal(mod_config_load_file(path, &c, err, sizeof(err)), 1);
     assert_null(c->audit_log);
     assert_null(c->station_secret);
     assert_null(c->trusted_roots);
     assert_null(c->profile);
     assert_null(c->backends[0].uri);
     assert_int_equal(c->outside_profile_allow, 0); /* refuse unless told */
-    tm_config_free(c);
+    mod_config_free(c);
     unlink(path);
 }
 
@@ -180,14 +180,14 @@ static void test_stray_sections_and_keys(void **state)
 static void test_no_tokenmint_section(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
     write_conf("[backend_a]\nmodule = /x\n");
-    assert_int_equal(tm_config_load_file(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(mod_config_load_file(path, &c, err, sizeof(err)), 0);
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "no [tokenmint] section"));
-    tm_config_free(c);
+    mod_config_free(c);
     unlink(path);
 
     expect_error("[tokenmint]\naudit_log = /a\n", 1, "[tokenmint] has no 'backends' key");
@@ -196,71 +196,71 @@ static void test_no_tokenmint_section(void **state)
 static void test_audit_log_kept_on_error(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
     /* a later error can still be recorded in the audit log */
     write_conf("[tokenmint]\nbackends = a\naudit_log = /tmp/a.jsonl\nbogus = 1\n[backend_a]\n"
                "module = /x\n");
-    assert_int_equal(tm_config_load_file(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(mod_config_load_file(path, &c, err, sizeof(err)), 0);
     assert_non_null(c);
     assert_string_equal(c->audit_log, "/tmp/a.jsonl");
-    tm_config_free(c);
+    mod_config_free(c);
     unlink(path);
 }
 
 static void test_missing_file(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
-    assert_int_equal(tm_config_load_file("/nonexistent/tokenmint.conf", &c, err, sizeof(err)), 0);
+    assert_int_equal(mod_config_load_file("/nonexistent/tokenmint.conf", &c, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "/nonexistent/tokenmint.conf: cannot open config file"));
-    tm_config_free(c);
+    mod_config_free(c);
 }
 
 static void test_backend_list(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
-    assert_int_equal(tm_config_from_backend_list("/a.so:/b.so", &c, err, sizeof(err)), 1);
+    assert_int_equal(mod_config_from_backend_list("/a.so:/b.so", &c, err, sizeof(err)), 1);
     assert_int_equal(c->n_backends, 2);
     assert_string_equal(c->backends[0].module, "/a.so");
     assert_string_equal(c->backends[1].module, "/b.so");
     assert_null(c->path);
-    tm_config_free(c);
+    mod_config_free(c);
 
-    assert_int_equal(tm_config_from_backend_list(":", &c, err, sizeof(err)), 0);
+    assert_int_equal(mod_config_from_backend_list(":", &c, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "TOKENMINT_BACKEND"));
-    tm_config_free(c);
+    mod_config_free(c);
 }
 
 static void test_env_precedence(void **state)
 {
     char err[512];
-    tm_config *c = NULL;
+    mod_config *c = NULL;
 
     (void)state;
     unsetenv("TOKENMINT_CONF");
     unsetenv("TOKENMINT_BACKEND");
-    assert_int_equal(tm_config_load_env("/nonexistent/default.conf", &c, err, sizeof(err)), 0);
+    assert_int_equal(mod_config_load_env("/nonexistent/default.conf", &c, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "TOKENMINT_CONF and TOKENMINT_BACKEND are not set"));
     assert_non_null(strstr(err, "/nonexistent/default.conf"));
-    tm_config_free(c);
+    mod_config_free(c);
 
     setenv("TOKENMINT_BACKEND", "/env.so", 1);
-    assert_int_equal(tm_config_load_env("/nonexistent/default.conf", &c, err, sizeof(err)), 1);
+    assert_int_equal(mod_config_load_env("/nonexistent/default.conf", &c, err, sizeof(err)), 1);
     assert_string_equal(c->backends[0].module, "/env.so");
-    tm_config_free(c);
+    mod_config_free(c);
 
     write_conf("[tokenmint]\nbackends = f\n[backend_f]\nmodule = /file.so\n");
     setenv("TOKENMINT_CONF", path, 1);
-    assert_int_equal(tm_config_load_env("/nonexistent/default.conf", &c, err, sizeof(err)), 1);
+    assert_int_equal(mod_config_load_env("/nonexistent/default.conf", &c, err, sizeof(err)), 1);
     assert_string_equal(c->backends[0].module, "/file.so");
-    tm_config_free(c);
+    mod_config_free(c);
     unsetenv("TOKENMINT_CONF");
     unsetenv("TOKENMINT_BACKEND");
     unlink(path);

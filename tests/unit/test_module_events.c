@@ -11,53 +11,53 @@
 #include "events.h"
 
 static int rescans;
-static tm_events *pushing_to;
+static mod_events *pushing_to;
 
 static void rescan(void *ctx)
 {
     (void)ctx;
     /* the watcher's third scan "finds" a token in slot 7 */
     if (__atomic_add_fetch(&rescans, 1, __ATOMIC_SEQ_CST) == 3)
-        tm_events_push(pushing_to, 7);
+        mod_events_push(pushing_to, 7);
 }
 
 static void test_dont_block(void **state)
 {
-    tm_events *e = tm_events_new(rescan, NULL, 10);
+    mod_events *e = mod_events_new(rescan, NULL, 10);
     CK_SLOT_ID slot = 0;
 
     (void)state;
-    assert_int_equal(tm_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_NO_EVENT);
-    tm_events_push(e, 4);
-    tm_events_push(e, 5);
-    tm_events_push(e, 4); /* already queued: one event per slot */
-    assert_int_equal(tm_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_OK);
+    assert_int_equal(mod_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_NO_EVENT);
+    mod_events_push(e, 4);
+    mod_events_push(e, 5);
+    mod_events_push(e, 4); /* already queued: one event per slot */
+    assert_int_equal(mod_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_OK);
     assert_int_equal(slot, 4);
-    assert_int_equal(tm_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_OK);
+    assert_int_equal(mod_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_OK);
     assert_int_equal(slot, 5);
-    assert_int_equal(tm_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_NO_EVENT);
-    tm_events_stop(e);
-    tm_events_free(e);
+    assert_int_equal(mod_events_wait(e, CKF_DONT_BLOCK, &slot), CKR_NO_EVENT);
+    mod_events_stop(e);
+    mod_events_free(e);
 }
 
 static void test_blocking_wait_sees_watcher_event(void **state)
 {
-    tm_events *e = tm_events_new(rescan, NULL, 10);
+    mod_events *e = mod_events_new(rescan, NULL, 10);
     CK_SLOT_ID slot = 0;
 
     (void)state;
     rescans = 0;
     pushing_to = e;
     /* nothing queued: starts the watcher and blocks until its scan pushes */
-    assert_int_equal(tm_events_wait(e, 0, &slot), CKR_OK);
+    assert_int_equal(mod_events_wait(e, 0, &slot), CKR_OK);
     assert_int_equal(slot, 7);
     assert_true(__atomic_load_n(&rescans, __ATOMIC_SEQ_CST) >= 3);
-    tm_events_stop(e);
-    tm_events_free(e);
+    mod_events_stop(e);
+    mod_events_free(e);
 }
 
 typedef struct waiter {
-    tm_events *e;
+    mod_events *e;
     CK_RV rv;
 } waiter;
 
@@ -65,7 +65,7 @@ static void *wait_thread(void *arg)
 {
     waiter *w = arg;
     CK_SLOT_ID slot;
-    w->rv = tm_events_wait(w->e, 0, &slot);
+    w->rv = mod_events_wait(w->e, 0, &slot);
     return NULL;
 }
 
@@ -76,19 +76,19 @@ static void quiet(void *ctx)
 
 static void test_stop_wakes_waiters(void **state)
 {
-    waiter w = {tm_events_new(quiet, NULL, 10), CKR_OK};
+    waiter w = {mod_events_new(quiet, NULL, 10), CKR_OK};
     CK_SLOT_ID slot;
     pthread_t t;
 
     (void)state;
     pthread_create(&t, NULL, wait_thread, &w);
     usleep(50000);
-    tm_events_stop(w.e);
+    mod_events_stop(w.e);
     pthread_join(t, NULL);
     assert_int_equal(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
     /* and later callers are told the same, without blocking */
-    assert_int_equal(tm_events_wait(w.e, 0, &slot), CKR_CRYPTOKI_NOT_INITIALIZED);
-    tm_events_free(w.e);
+    assert_int_equal(mod_events_wait(w.e, 0, &slot), CKR_CRYPTOKI_NOT_INITIALIZED);
+    mod_events_free(w.e);
 }
 
 int main(void)

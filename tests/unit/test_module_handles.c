@@ -16,32 +16,32 @@
 
 static void test_sessions_distinct_across_slots(void **state)
 {
-    tm_handles *h = tm_handles_new();
+    mod_handles *h = mod_handles_new();
     CK_SESSION_HANDLE a, b;
     CK_SLOT_ID slot;
     CK_SESSION_HANDLE bs;
 
     (void)state;
     /* both backends number their first session 1 */
-    a = tm_handles_add_session(h, 1, 1);
-    b = tm_handles_add_session(h, 2, 1);
+    a = mod_handles_add_session(h, 1, 1);
+    b = mod_handles_add_session(h, 2, 1);
     assert_true(a != 0 && b != 0 && a != b);
-    assert_true(tm_handles_session(h, a, &slot, &bs));
+    assert_true(mod_handles_session(h, a, &slot, &bs));
     assert_int_equal(slot, 1);
     assert_int_equal(bs, 1);
-    assert_true(tm_handles_session(h, b, &slot, &bs));
+    assert_true(mod_handles_session(h, b, &slot, &bs));
     assert_int_equal(slot, 2);
     assert_int_equal(bs, 1);
-    assert_true(tm_handles_remove_session(h, a));
-    assert_false(tm_handles_session(h, a, &slot, &bs));
-    assert_false(tm_handles_remove_session(h, a));
-    assert_true(tm_handles_session(h, b, &slot, &bs));
-    tm_handles_free(h);
+    assert_true(mod_handles_remove_session(h, a));
+    assert_false(mod_handles_session(h, a, &slot, &bs));
+    assert_false(mod_handles_remove_session(h, a));
+    assert_true(mod_handles_session(h, b, &slot, &bs));
+    mod_handles_free(h);
 }
 
 static void test_close_all_sessions_of_one_slot(void **state)
 {
-    tm_handles *h = tm_handles_new();
+    mod_handles *h = mod_handles_new();
     CK_SESSION_HANDLE s[30];
     CK_SLOT_ID slot;
     CK_SESSION_HANDLE bs;
@@ -49,66 +49,66 @@ static void test_close_all_sessions_of_one_slot(void **state)
 
     (void)state;
     for (i = 0; i < 30; i++)
-        s[i] = tm_handles_add_session(h, 1 + (i % 3), 100 + i);
-    assert_int_equal(tm_handles_session_count(h), 30);
-    assert_int_equal(tm_handles_remove_slot_sessions(h, 2), 10);
+        s[i] = mod_handles_add_session(h, 1 + (i % 3), 100 + i);
+    assert_int_equal(mod_handles_session_count(h), 30);
+    assert_int_equal(mod_handles_remove_slot_sessions(h, 2), 10);
     for (i = 0; i < 30; i++)
-        assert_int_equal(tm_handles_session(h, s[i], &slot, &bs), (i % 3) != 1);
-    assert_int_equal(tm_handles_session_count(h), 20);
-    tm_handles_free(h);
+        assert_int_equal(mod_handles_session(h, s[i], &slot, &bs), (i % 3) != 1);
+    assert_int_equal(mod_handles_session_count(h), 20);
+    mod_handles_free(h);
 }
 
 static void test_object_handles(void **state)
 {
-    tm_handles *h = tm_handles_new();
+    mod_handles *h = mod_handles_new();
     CK_OBJECT_HANDLE o1, o1again, o2, o3;
     CK_SLOT_ID slot;
     CK_OBJECT_HANDLE bo;
 
     (void)state;
-    o1 = tm_handles_object(h, 1, 5);
-    o1again = tm_handles_object(h, 1, 5);
-    o2 = tm_handles_object(h, 2, 5); /* same backend number, other token */
-    o3 = tm_handles_object(h, 1, 6);
+    o1 = mod_handles_object(h, 1, 5);
+    o1again = mod_handles_object(h, 1, 5);
+    o2 = mod_handles_object(h, 2, 5); /* same backend number, other token */
+    o3 = mod_handles_object(h, 1, 6);
     assert_true(o1 != 0);
     assert_int_equal(o1, o1again); /* stable across C_FindObjects calls */
     assert_true(o1 != o2 && o1 != o3 && o2 != o3);
-    assert_true(tm_handles_lookup_object(h, o2, &slot, &bo));
+    assert_true(mod_handles_lookup_object(h, o2, &slot, &bo));
     assert_int_equal(slot, 2);
     assert_int_equal(bo, 5);
-    tm_handles_forget_object(h, o1);
-    assert_false(tm_handles_lookup_object(h, o1, &slot, &bo));
+    mod_handles_forget_object(h, o1);
+    assert_false(mod_handles_lookup_object(h, o1, &slot, &bo));
     /* a forgotten object asked for again gets a new handle, never the old one */
-    assert_true(tm_handles_object(h, 1, 5) != o1);
-    tm_handles_forget_slot_objects(h, 1);
-    assert_false(tm_handles_lookup_object(h, o3, &slot, &bo));
-    assert_true(tm_handles_lookup_object(h, o2, &slot, &bo));
-    tm_handles_free(h);
+    assert_true(mod_handles_object(h, 1, 5) != o1);
+    mod_handles_forget_slot_objects(h, 1);
+    assert_false(mod_handles_lookup_object(h, o3, &slot, &bo));
+    assert_true(mod_handles_lookup_object(h, o2, &slot, &bo));
+    mod_handles_free(h);
 }
 
 static void test_many_objects_no_collision(void **state)
 {
     enum { SLOTS = 64, PER = 200 };
     static CK_OBJECT_HANDLE got[SLOTS * PER];
-    tm_handles *h = tm_handles_new();
+    mod_handles *h = mod_handles_new();
     size_t i, j;
 
     (void)state;
     for (i = 0; i < SLOTS; i++)
         for (j = 0; j < PER; j++)
-            got[i * PER + j] = tm_handles_object(h, i + 1, j + 1);
+            got[i * PER + j] = mod_handles_object(h, i + 1, j + 1);
     for (i = 0; i < SLOTS * PER; i++) {
         CK_SLOT_ID slot;
         CK_OBJECT_HANDLE bo;
         assert_true(got[i] != 0);
-        assert_true(tm_handles_lookup_object(h, got[i], &slot, &bo));
+        assert_true(mod_handles_lookup_object(h, got[i], &slot, &bo));
         assert_int_equal(slot, i / PER + 1);
         assert_int_equal(bo, i % PER + 1);
     }
     /* handles are handed out from one counter: all distinct */
     for (i = 1; i < SLOTS * PER; i++)
         assert_true(got[i] > got[i - 1]);
-    tm_handles_free(h);
+    mod_handles_free(h);
 }
 
 /* ---- slots over two mock backends ------------------------------------------ */
@@ -195,11 +195,11 @@ MOCK_FUNCS(ma)
 MOCK_FUNCS(mb)
 
 static CK_FUNCTION_LIST fa, fb;
-static tm_backend backends[2];
+static mod_backend backends[2];
 static int inserted, removed;
 static CK_SLOT_ID last_changed;
 
-static void changed(void *ctx, const tm_slot *slot, int in)
+static void changed(void *ctx, const mod_slot *slot, int in)
 {
     (void)ctx;
     if (in)
@@ -224,20 +224,20 @@ static int setup_mocks(void **state)
     fb.C_GetSlotInfo = mb_slot;
     fb.C_GetTokenInfo = mb_token;
     memset(backends, 0, sizeof(backends));
-    backends[0] = (tm_backend){.name = "a", .funcs = &fa, .initialized = 1};
-    backends[1] = (tm_backend){.name = "b", .funcs = &fb, .initialized = 1};
+    backends[0] = (mod_backend){.name = "a", .funcs = &fa, .initialized = 1};
+    backends[1] = (mod_backend){.name = "b", .funcs = &fb, .initialized = 1};
     inserted = removed = 0;
     return 0;
 }
 
-static CK_SLOT_ID id_of(tm_slots *s, const char *serial)
+static CK_SLOT_ID id_of(mod_slots *s, const char *serial)
 {
     CK_SLOT_ID list[16];
     CK_ULONG n = 16, i;
 
-    assert_int_equal(tm_slots_list(s, list, &n), CKR_OK);
+    assert_int_equal(mod_slots_list(s, list, &n), CKR_OK);
     for (i = 0; i < n; i++) {
-        tm_slot *t = tm_slots_get(s, list[i]);
+        mod_slot *t = mod_slots_get(s, list[i]);
         if (strcmp(t->serial_text, serial) == 0)
             return t->id;
     }
@@ -246,18 +246,18 @@ static CK_SLOT_ID id_of(tm_slots *s, const char *serial)
 
 static void test_slot_ids_distinct_across_backends(void **state)
 {
-    tm_slots *s = tm_slots_new();
+    mod_slots *s = mod_slots_new();
     CK_SLOT_ID list[8];
     CK_ULONG n = 8;
-    tm_slot *t;
+    mod_slot *t;
 
     (void)state;
-    tm_slots_refresh(s, backends, 2, changed, NULL);
-    assert_int_equal(tm_slots_list(s, list, &n), CKR_OK);
+    mod_slots_refresh(s, backends, 2, changed, NULL);
+    assert_int_equal(mod_slots_list(s, list, &n), CKR_OK);
     assert_int_equal(n, 4);
     assert_true(list[0] != list[1] && list[0] != list[2] && list[0] != list[3] &&
                 list[1] != list[2] && list[1] != list[3] && list[2] != list[3]);
-    t = tm_slots_get(s, id_of(s, "BBBB0002"));
+    t = mod_slots_get(s, id_of(s, "BBBB0002"));
     assert_non_null(t);
     assert_int_equal(t->backend, 1);
     assert_int_equal(t->bslot, 1);
@@ -267,38 +267,38 @@ static void test_slot_ids_distinct_across_backends(void **state)
 
     /* size query, then too small a buffer */
     n = 0;
-    assert_int_equal(tm_slots_list(s, NULL, &n), CKR_OK);
+    assert_int_equal(mod_slots_list(s, NULL, &n), CKR_OK);
     assert_int_equal(n, 4);
     n = 2;
-    assert_int_equal(tm_slots_list(s, list, &n), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(mod_slots_list(s, list, &n), CKR_BUFFER_TOO_SMALL);
     assert_int_equal(n, 4);
-    tm_slots_free(s);
+    mod_slots_free(s);
 }
 
 static void test_slot_ids_stable_while_present(void **state)
 {
-    tm_slots *s = tm_slots_new();
+    mod_slots *s = mod_slots_new();
     CK_SLOT_ID a1, a2, b1, b2, a1new;
 
     (void)state;
-    tm_slots_refresh(s, backends, 2, changed, NULL);
+    mod_slots_refresh(s, backends, 2, changed, NULL);
     a1 = id_of(s, "AAAA0001");
     a2 = id_of(s, "AAAA0002");
     b1 = id_of(s, "BBBB0001");
     b2 = id_of(s, "BBBB0002");
 
     ma.present[0] = 0; /* token AAAA0001 pulled */
-    tm_slots_refresh(s, backends, 2, changed, NULL);
+    mod_slots_refresh(s, backends, 2, changed, NULL);
     assert_int_equal(removed, 1);
     assert_int_equal(last_changed, a1);
     assert_int_equal(id_of(s, "AAAA0001"), 0);
-    assert_false(tm_slot_present(tm_slots_get(s, a1)));
+    assert_false(mod_slot_present(mod_slots_get(s, a1)));
     assert_int_equal(id_of(s, "AAAA0002"), a2);
     assert_int_equal(id_of(s, "BBBB0001"), b1);
     assert_int_equal(id_of(s, "BBBB0002"), b2);
 
     ma.present[0] = 1; /* and back: a new ID, the old one stays dead */
-    tm_slots_refresh(s, backends, 2, changed, NULL);
+    mod_slots_refresh(s, backends, 2, changed, NULL);
     assert_int_equal(inserted, 1);
     a1new = id_of(s, "AAAA0001");
     assert_true(a1new != 0 && a1new != a1 && a1new != a2 && a1new != b1 && a1new != b2);
@@ -307,24 +307,24 @@ static void test_slot_ids_stable_while_present(void **state)
 
     /* a backend whose slot list fails keeps its tokens as they were */
     mb.fail_list = 1;
-    tm_slots_refresh(s, backends, 2, changed, NULL);
+    mod_slots_refresh(s, backends, 2, changed, NULL);
     assert_int_equal(id_of(s, "BBBB0001"), b1);
     assert_int_equal(removed, 1);
-    tm_slots_free(s);
+    mod_slots_free(s);
 }
 
 static void test_uninitialised_backend_ignored(void **state)
 {
-    tm_slots *s = tm_slots_new();
+    mod_slots *s = mod_slots_new();
     CK_ULONG n = 0;
 
     (void)state;
     backends[1].initialized = 0;
-    tm_slots_refresh(s, backends, 2, changed, NULL);
-    assert_int_equal(tm_slots_list(s, NULL, &n), CKR_OK);
+    mod_slots_refresh(s, backends, 2, changed, NULL);
+    assert_int_equal(mod_slots_list(s, NULL, &n), CKR_OK);
     assert_int_equal(n, 2);
-    assert_null(tm_slots_get(s, 3));
-    tm_slots_free(s);
+    assert_null(mod_slots_get(s, 3));
+    mod_slots_free(s);
 }
 
 int main(void)

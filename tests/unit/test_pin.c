@@ -18,7 +18,7 @@
 static const unsigned char serial_a[] = "5a1f0c3e9b2d4411";
 static const unsigned char serial_b[] = "5a1f0c3e9b2d4412";
 
-static void make_secret(tm_station_secret *s, unsigned char fill, size_t len)
+static void make_secret(mod_station_secret *s, unsigned char fill, size_t len)
 {
     s->bytes = malloc(len);
     assert_non_null(s->bytes);
@@ -26,10 +26,10 @@ static void make_secret(tm_station_secret *s, unsigned char fill, size_t len)
     s->len = len;
 }
 
-static size_t derive(const tm_station_secret *s, const unsigned char *serial, CK_ULONG min,
+static size_t derive(const mod_station_secret *s, const unsigned char *serial, CK_ULONG min,
                      CK_ULONG max, char *pin)
 {
-    return tm_pin_derive(s, serial, strlen((const char *)serial), min, max, pin, TM_PIN_MAX);
+    return mod_pin_derive(s, serial, strlen((const char *)serial), min, max, pin, TM_PIN_MAX);
 }
 
 static void assert_digits(const char *pin, size_t len)
@@ -42,7 +42,7 @@ static void assert_digits(const char *pin, size_t len)
 
 static void test_deterministic(void **state)
 {
-    tm_station_secret s1, s2;
+    mod_station_secret s1, s2;
     char p1[TM_PIN_MAX], p2[TM_PIN_MAX];
 
     /* two separately loaded copies of the same secret give the same PIN */
@@ -52,8 +52,8 @@ static void test_deterministic(void **state)
     assert_int_equal(derive(&s2, serial_a, 4, 255, p2), 16);
     assert_string_equal(p1, p2);
     assert_digits(p1, 16);
-    tm_station_secret_clear(&s1);
-    tm_station_secret_clear(&s2);
+    mod_station_secret_clear(&s1);
+    mod_station_secret_clear(&s2);
     assert_null(s1.bytes);
     assert_int_equal(s1.len, 0);
 }
@@ -63,7 +63,7 @@ static void test_deterministic(void **state)
  * serial), block i = HMAC(secret, serial || uint32_be(i)). */
 static void test_known_answers(void **state)
 {
-    tm_station_secret s;
+    mod_station_secret s;
     char pin[TM_PIN_MAX];
 
     make_secret(&s, 0x42, 32);
@@ -71,12 +71,12 @@ static void test_known_answers(void **state)
     assert_string_equal(pin, "4554883513647318");
     assert_int_equal(derive(&s, serial_a, 63, 255, pin), 63);
     assert_string_equal(pin, "455488351364731833594293129597998635761207060068479623648210589");
-    tm_station_secret_clear(&s);
+    mod_station_secret_clear(&s);
 }
 
 static void test_differs_by_serial_and_secret(void **state)
 {
-    tm_station_secret s1, s2;
+    mod_station_secret s1, s2;
     char pa[TM_PIN_MAX], pb[TM_PIN_MAX], pc[TM_PIN_MAX];
 
     make_secret(&s1, 0x42, 32);
@@ -86,13 +86,13 @@ static void test_differs_by_serial_and_secret(void **state)
     assert_int_equal(derive(&s2, serial_a, 4, 255, pc), 16);
     assert_string_not_equal(pa, pb);
     assert_string_not_equal(pa, pc);
-    tm_station_secret_clear(&s1);
-    tm_station_secret_clear(&s2);
+    mod_station_secret_clear(&s1);
+    mod_station_secret_clear(&s2);
 }
 
 static void test_length_clamped(void **state)
 {
-    tm_station_secret s;
+    mod_station_secret s;
     char pin[TM_PIN_MAX], longer[TM_PIN_MAX];
 
     make_secret(&s, 0x11, 48);
@@ -120,8 +120,8 @@ static void test_length_clamped(void **state)
     /* min above max: an impossible range */
     assert_int_equal(derive(&s, serial_a, 10, 6, pin), 0);
     /* output buffer too small for the length the token needs */
-    assert_int_equal(tm_pin_derive(&s, serial_a, 16, 4, 255, pin, 10), 0);
-    tm_station_secret_clear(&s);
+    assert_int_equal(mod_pin_derive(&s, serial_a, 16, 4, 255, pin, 10), 0);
+    mod_station_secret_clear(&s);
 }
 
 static void test_digits_are_unbiased_enough(void **state)
@@ -129,7 +129,7 @@ static void test_digits_are_unbiased_enough(void **state)
     /* Over many serials every digit appears; a modulo-256 bias or a
      * hex-to-decimal mistake (digits 0-5 only) shows up as a missing or
      * heavily over-represented digit. */
-    tm_station_secret s;
+    mod_station_secret s;
     char pin[TM_PIN_MAX];
     unsigned counts[10] = {0};
     unsigned char serial[16];
@@ -147,20 +147,20 @@ static void test_digits_are_unbiased_enough(void **state)
         assert_true(counts[d] > 650);
         assert_true(counts[d] < 950);
     }
-    tm_station_secret_clear(&s);
+    mod_station_secret_clear(&s);
 }
 
 static void test_bad_arguments(void **state)
 {
-    tm_station_secret s;
-    tm_station_secret empty = {NULL, 0};
+    mod_station_secret s;
+    mod_station_secret empty = {NULL, 0};
     char pin[TM_PIN_MAX];
 
     make_secret(&s, 0x01, 32);
-    assert_int_equal(tm_pin_derive(&empty, serial_a, 16, 4, 0, pin, sizeof(pin)), 0);
-    assert_int_equal(tm_pin_derive(&s, serial_a, 0, 4, 0, pin, sizeof(pin)), 0);
-    assert_int_equal(tm_pin_derive(&s, NULL, 16, 4, 0, pin, sizeof(pin)), 0);
-    tm_station_secret_clear(&s);
+    assert_int_equal(mod_pin_derive(&empty, serial_a, 16, 4, 0, pin, sizeof(pin)), 0);
+    assert_int_equal(mod_pin_derive(&s, serial_a, 0, 4, 0, pin, sizeof(pin)), 0);
+    assert_int_equal(mod_pin_derive(&s, NULL, 16, 4, 0, pin, sizeof(pin)), 0);
+    mod_station_secret_clear(&s);
 }
 
 /* ---- the secret file ------------------------------------------------------ */
@@ -196,22 +196,22 @@ static void write_file(const char *path, const char *content, size_t len, mode_t
 static void test_secret_accepted_0600(void **state)
 {
     char path[128], err[256];
-    tm_station_secret s = {NULL, 0};
+    mod_station_secret s = {NULL, 0};
 
     snprintf(path, sizeof(path), "%s/good", dir);
     write_file(path, SECRET_TEXT, strlen(SECRET_TEXT), 0600);
-    assert_int_equal(tm_station_secret_load(path, &s, err, sizeof(err)), 1);
+    assert_int_equal(mod_station_secret_load(path, &s, err, sizeof(err)), 1);
     assert_int_equal(s.len, strlen(SECRET_TEXT));
     assert_memory_equal(s.bytes, SECRET_TEXT, s.len);
-    tm_station_secret_clear(&s);
+    mod_station_secret_clear(&s);
 }
 
 static void expect_refused(const char *path, const char *needle)
 {
     char err[256];
-    tm_station_secret s = {NULL, 0};
+    mod_station_secret s = {NULL, 0};
 
-    assert_int_equal(tm_station_secret_load(path, &s, err, sizeof(err)), 0);
+    assert_int_equal(mod_station_secret_load(path, &s, err, sizeof(err)), 0);
     assert_null(s.bytes);
     /* names the path and the problem, never the content */
     assert_non_null(strstr(err, path));

@@ -414,7 +414,8 @@ static void templ_done(req_templ *t)
     OPENSSL_free(t->der);
 }
 
-static const CK_ATTRIBUTE *out_attr(const tm_policy_decision *d, CK_ATTRIBUTE_TYPE type, int *count)
+static const CK_ATTRIBUTE *out_attr(const mod_policy_decision *d, CK_ATTRIBUTE_TYPE type,
+                                    int *count)
 {
     const CK_ATTRIBUTE *first = NULL;
     CK_ULONG i;
@@ -429,7 +430,7 @@ static const CK_ATTRIBUTE *out_attr(const tm_policy_decision *d, CK_ATTRIBUTE_TY
     return first;
 }
 
-static void assert_attr(const tm_policy_decision *d, CK_ATTRIBUTE_TYPE type, const void *v,
+static void assert_attr(const mod_policy_decision *d, CK_ATTRIBUTE_TYPE type, const void *v,
                         CK_ULONG len)
 {
     int count;
@@ -441,17 +442,17 @@ static void assert_attr(const tm_policy_decision *d, CK_ATTRIBUTE_TYPE type, con
     assert_memory_equal(a->pValue, v, len);
 }
 
-static void assert_reason(const tm_policy_decision *d, const char *needle)
+static void assert_reason(const mod_policy_decision *d, const char *needle)
 {
     if (strstr(d->reason, needle) == NULL)
         fail_msg("reason \"%s\" does not contain \"%s\"", d->reason, needle);
 }
 
-static tm_policy policy;
+static mod_policy policy;
 
-static void decide(req_templ *t, tm_policy_decision *d, const unsigned char *serial, size_t len)
+static void decide(req_templ *t, mod_policy_decision *d, const unsigned char *serial, size_t len)
 {
-    tm_policy_decide(&policy, &mock, SESSION, serial, len, t->a, t->n, d);
+    mod_policy_decide(&policy, &mock, SESSION, serial, len, t->a, t->n, d);
     /* whatever the outcome, the policy leaves no search open on the session */
     assert_int_equal(find_active, 0);
     /* and a refusal carries no template */
@@ -513,7 +514,7 @@ static int setup(void **state)
 static void test_accepted_gets_key_id_and_label(void **state)
 {
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
     unsigned char *subj = NULL, *iss = NULL, *sn = NULL;
     int subj_len, iss_len, sn_len;
@@ -545,7 +546,7 @@ static void test_accepted_gets_key_id_and_label(void **state)
     OPENSSL_free(subj);
     OPENSSL_free(iss);
     OPENSSL_free(sn);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     assert_null(d.templ);
     templ_done(&t);
     X509_free(c);
@@ -554,7 +555,7 @@ static void test_accepted_gets_key_id_and_label(void **state)
 static void test_given_label_and_subject_kept(void **state)
 {
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key, "\xa1", "key-1", 1);
@@ -566,7 +567,7 @@ static void test_given_label_and_subject_kept(void **state)
     assert_attr(&d, CKA_LABEL, "my cert", 7);
     assert_attr(&d, CKA_SUBJECT, "\x30\x00", 2);
     assert_attr(&d, CKA_ID, "\xa1", 1);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -575,7 +576,7 @@ static void test_rsa_and_ed25519_keys_match(void **state)
 {
     X509 *rc = issue(rsa_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
     X509 *ec = issue(ed_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key, "\x01", "ec", 1);
@@ -586,7 +587,7 @@ static void test_rsa_and_ed25519_keys_match(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_OK);
     assert_attr(&d, CKA_ID, "\x02", 1);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
 
     templ_cert(&t, ec);
@@ -594,7 +595,7 @@ static void test_rsa_and_ed25519_keys_match(void **state)
     assert_int_equal(d.rv, CKR_OK);
     assert_attr(&d, CKA_ID, "\x03", 1);
     assert_attr(&d, CKA_LABEL, "ed", 2);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(rc);
     X509_free(ec);
@@ -604,7 +605,7 @@ static void test_rsa_private_key_alone_matches(void **state)
 {
     /* no public key object: the private key's readable modulus identifies it */
     X509 *c = issue(rsa_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(rsa_key, "rsa-1", "rsa", 0);
@@ -612,7 +613,7 @@ static void test_rsa_private_key_alone_matches(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_OK);
     assert_attr(&d, CKA_ID, "rsa-1", 5);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -621,7 +622,7 @@ static void test_bare_ec_point_matches(void **state)
 {
     /* some tokens return CKA_EC_POINT without the OCTET STRING wrapper */
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
     mobj *o = obj_new(CKO_PUBLIC_KEY);
 
@@ -637,7 +638,7 @@ static void test_bare_ec_point_matches(void **state)
         int count;
         assert_null(out_attr(&d, CKA_LABEL, &count));
     }
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -645,7 +646,7 @@ static void test_bare_ec_point_matches(void **state)
 static void test_other_serial_refused(void **state)
 {
     X509 *c = issue(ec_key, OTHER_SERIAL, OTHER_SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key, "\xa1", "key-1", 1);
@@ -655,7 +656,7 @@ static void test_other_serial_refused(void **state)
     assert_int_equal(d.rv, CKR_ATTRIBUTE_VALUE_INVALID);
     assert_reason(&d, "certificate names serial 77aa00bb11cc22dd; this token is "
                       "5a1f0c3e9b2d4411");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -663,7 +664,7 @@ static void test_other_serial_refused(void **state)
 static void test_no_matching_key_refused(void **state)
 {
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key2, "\x01", "another key", 1);
@@ -675,7 +676,7 @@ static void test_no_matching_key_refused(void **state)
     assert_int_equal(d.rv, CKR_KEY_HANDLE_INVALID);
     assert_reason(&d, "no key pair on token 5a1f0c3e9b2d4411 matches the certificate's "
                       "public key");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -685,7 +686,7 @@ static void test_second_certificate_refused(void **state)
     X509 *first = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
     X509 *second = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
     X509 *other;
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
     char first_serial[80];
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(first), NULL);
@@ -704,7 +705,7 @@ static void test_second_certificate_refused(void **state)
     assert_reason(&d, "key pair a1b2 on token 5a1f0c3e9b2d4411 already has a certificate");
     assert_reason(&d, first_serial);
     assert_reason(&d, "certificates never overwrite one another");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* found by public key, under another CKA_ID */
     mock_reset();
@@ -713,7 +714,7 @@ static void test_second_certificate_refused(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_DATA_INVALID);
     assert_reason(&d, first_serial);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* a certificate of another key pair does not block this one */
     mock_reset();
@@ -723,7 +724,7 @@ static void test_second_certificate_refused(void **state)
     token_cert(other, "\x01");
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_OK);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     templ_done(&t);
     X509_free(first);
@@ -734,7 +735,7 @@ static void test_second_certificate_refused(void **state)
 static void test_outside_profile_refuse_and_allow(void **state)
 {
     /* a CA certificate: no serial binding */
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
     CK_ULONG i;
 
@@ -745,7 +746,7 @@ static void test_outside_profile_refuse_and_allow(void **state)
     assert_reason(&d, "certificate is outside the serial-bound profile: ");
     /* the profile library's own words follow */
     assert_true(strlen(d.reason) > strlen("certificate is outside the serial-bound profile: "));
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     policy.outside_profile = TM_OUTSIDE_PROFILE_ALLOW;
     decide(&t, &d, SERIAL, SERIAL_LEN);
@@ -760,7 +761,7 @@ static void test_outside_profile_refuse_and_allow(void **state)
         /* a copy the caller can free independently */
         assert_ptr_not_equal(d.templ[i].pValue, t.a[i].pValue);
     }
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
 }
 
@@ -768,7 +769,7 @@ static void test_chain_to_trusted_root(void **state)
 {
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
     STACK_OF(X509) *roots = sk_X509_new_null();
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key, "\xa1", "key-1", 1);
@@ -780,7 +781,7 @@ static void test_chain_to_trusted_root(void **state)
     sk_X509_push(roots, ca_cert);
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_OK);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* only some other root configured */
     sk_X509_pop(roots);
@@ -788,13 +789,13 @@ static void test_chain_to_trusted_root(void **state)
     assert_int_equal(d.rv, CKR_SIGNATURE_INVALID);
     assert_reason(&d, "certificate does not chain to a trusted root: ");
     assert_reason(&d, "unable to get local issuer certificate");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* an empty list means no chain check */
     sk_X509_pop(roots);
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_OK);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     sk_X509_free(roots);
     templ_done(&t);
@@ -806,7 +807,7 @@ static void test_forged_signature_refused_by_chain(void **state)
     /* issued in ca_cert's name but signed with another key */
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca2_key);
     STACK_OF(X509) *roots = sk_X509_new_null();
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key, "\xa1", "key-1", 1);
@@ -816,7 +817,7 @@ static void test_forged_signature_refused_by_chain(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_SIGNATURE_INVALID);
     assert_reason(&d, "signature");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     sk_X509_free(roots);
     templ_done(&t);
     X509_free(c);
@@ -825,7 +826,7 @@ static void test_forged_signature_refused_by_chain(void **state)
 static void test_garbage_value_refused(void **state)
 {
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
     int len;
     unsigned char *der = der_of(c, &len);
@@ -838,13 +839,13 @@ static void test_garbage_value_refused(void **state)
     assert_int_equal(d.is_certificate, 1);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
     assert_reason(&d, "CKA_VALUE is not a DER X.509 certificate");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* truncated */
     templ_for(&t, der, (CK_ULONG)len - 10);
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* a valid certificate followed by a stray byte */
     memcpy(longer, der, (size_t)len);
@@ -853,7 +854,7 @@ static void test_garbage_value_refused(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
     assert_reason(&d, "trailing");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* no CKA_VALUE at all */
     templ_for(&t, der, (CK_ULONG)len);
@@ -861,14 +862,14 @@ static void test_garbage_value_refused(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
     assert_reason(&d, "no CKA_VALUE");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     /* two CKA_VALUEs: the policy would check one, the backend might store the other */
     templ_for(&t, der, (CK_ULONG)len);
     templ_add(&t, CKA_VALUE, "x", 1);
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
     free(longer);
     OPENSSL_free(der);
@@ -884,7 +885,7 @@ static void test_undecodable_public_key_refused(void **state)
     int len;
     unsigned char *der = der_of(c, &len);
     unsigned char *at = NULL;
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     assert_int_equal(EVP_PKEY_get_octet_string_param(ec_key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
@@ -901,7 +902,7 @@ static void test_undecodable_public_key_refused(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
     assert_reason(&d, "public key cannot be decoded");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     OPENSSL_free(der);
     X509_free(c);
 }
@@ -909,7 +910,7 @@ static void test_undecodable_public_key_refused(void **state)
 static void test_missing_certificate_type_counts_as_x509(void **state)
 {
     X509 *c = issue(ec_key, OTHER_SERIAL, OTHER_SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     token_key_pair(ec_key, "\xa1", "key-1", 1);
@@ -918,7 +919,7 @@ static void test_missing_certificate_type_counts_as_x509(void **state)
     decide(&t, &d, SERIAL, SERIAL_LEN);
     assert_int_equal(d.is_certificate, 1);
     assert_int_equal(d.rv, CKR_ATTRIBUTE_VALUE_INVALID);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -932,14 +933,14 @@ static void test_malformed_class_refused(void **state)
         {CKA_CLASS, &short_cls, sizeof(short_cls)},
         {CKA_VALUE, "xx", 2},
     };
-    tm_policy_decision d;
+    mod_policy_decision d;
 
-    tm_policy_decide(&policy, &mock, SESSION, SERIAL, SERIAL_LEN, in, 2, &d);
+    mod_policy_decide(&policy, &mock, SESSION, SERIAL, SERIAL_LEN, in, 2, &d);
     assert_int_equal(d.is_certificate, 1);
     assert_int_equal(d.rv, CKR_ATTRIBUTE_VALUE_INVALID);
     assert_null(d.templ);
     assert_reason(&d, "CKA_CLASS");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 }
 
 static void test_repeated_class_or_type_refused(void **state)
@@ -949,7 +950,7 @@ static void test_repeated_class_or_type_refused(void **state)
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_CERTIFICATE_TYPE attr_cert = CKC_X_509_ATTR_CERT;
     X509 *c = issue(ec_key, OTHER_SERIAL, OTHER_SERIAL_LEN, ca_cert, ca_key);
-    tm_policy_decision d;
+    mod_policy_decision d;
     req_templ t;
 
     templ_cert(&t, c);
@@ -959,7 +960,7 @@ static void test_repeated_class_or_type_refused(void **state)
     assert_int_equal(d.is_certificate, 1);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
     assert_reason(&d, "repeats CKA_CLASS");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
 
     templ_cert(&t, c);
@@ -969,7 +970,7 @@ static void test_repeated_class_or_type_refused(void **state)
     assert_int_equal(d.is_certificate, 1);
     assert_int_equal(d.rv, CKR_TEMPLATE_INCONSISTENT);
     assert_reason(&d, "repeats CKA_CERTIFICATE_TYPE");
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
     templ_done(&t);
     X509_free(c);
 }
@@ -988,20 +989,20 @@ static void test_other_objects_pass_through(void **state)
         {CKA_CERTIFICATE_TYPE, &other, sizeof(other)},
         {CKA_VALUE, "xx", 2},
     };
-    tm_policy_decision d;
+    mod_policy_decision d;
 
-    tm_policy_decide(&policy, &mock, SESSION, SERIAL, SERIAL_LEN, in, 3, &d);
+    mod_policy_decide(&policy, &mock, SESSION, SERIAL, SERIAL_LEN, in, 3, &d);
     assert_int_equal(d.is_certificate, 0);
     assert_int_equal(d.rv, CKR_OK);
     assert_int_equal(d.templ_count, 3);
     assert_memory_equal(d.templ[2].pValue, "garbage is fine here", 20);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 
-    tm_policy_decide(&policy, &mock, SESSION, SERIAL, SERIAL_LEN, attr_cert, 3, &d);
+    mod_policy_decide(&policy, &mock, SESSION, SERIAL, SERIAL_LEN, attr_cert, 3, &d);
     assert_int_equal(d.is_certificate, 0);
     assert_int_equal(d.rv, CKR_OK);
     assert_int_equal(d.templ_count, 3);
-    tm_policy_decision_clear(&d);
+    mod_policy_decision_clear(&d);
 }
 
 int main(void)

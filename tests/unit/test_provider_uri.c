@@ -12,8 +12,8 @@
 
 #include "uri.h"
 
-int tm_prov_debug_on;
-void tm_prov_debug(const char *fmt, ...)
+int prov_debug_on;
+void prov_debug(const char *fmt, ...)
 {
     (void)fmt;
 }
@@ -21,10 +21,10 @@ void tm_prov_debug(const char *fmt, ...)
 static void full_uri_parses(void **state)
 {
     char err[256] = "";
-    tm_uri *u =
-        tm_uri_parse("pkcs11:token=tm-0001;serial=8bcb10f34ab57aae;manufacturer=SoftHSM%20project;"
-                     "model=SoftHSM%20v2;object=key01;id=%01%02;type=private;pin-value=1234",
-                     err, sizeof(err));
+    prov_uri *u = prov_uri_parse(
+        "pkcs11:token=tm-0001;serial=8bcb10f34ab57aae;manufacturer=SoftHSM%20project;"
+        "model=SoftHSM%20v2;object=key01;id=%01%02;type=private;pin-value=1234",
+        err, sizeof(err));
     CK_TOKEN_INFO info;
 
     assert_non_null(u);
@@ -42,22 +42,22 @@ static void full_uri_parses(void **state)
     memcpy(info.serialNumber, "8bcb10f34ab57aae", 16);
     memcpy(info.manufacturerID, "SoftHSM project", 15);
     memcpy(info.model, "SoftHSM v2", 10);
-    assert_true(tm_uri_match_token(u, &info));
+    assert_true(prov_uri_match_token(u, &info));
     info.serialNumber[0] = '9';
-    assert_false(tm_uri_match_token(u, &info));
-    assert_true(
-        tm_uri_match_object(u, CKO_PRIVATE_KEY, (const unsigned char *)"\x01\x02", 2, "key01", 5));
+    assert_false(prov_uri_match_token(u, &info));
+    assert_true(prov_uri_match_object(u, CKO_PRIVATE_KEY, (const unsigned char *)"\x01\x02", 2,
+                                      "key01", 5));
     assert_false(
-        tm_uri_match_object(u, CKO_PUBLIC_KEY, (const unsigned char *)"\x01\x02", 2, "key01", 5));
+        prov_uri_match_object(u, CKO_PUBLIC_KEY, (const unsigned char *)"\x01\x02", 2, "key01", 5));
     assert_false(
-        tm_uri_match_object(u, CKO_PRIVATE_KEY, (const unsigned char *)"\x01", 1, "key01", 5));
-    tm_uri_free(u);
+        prov_uri_match_object(u, CKO_PRIVATE_KEY, (const unsigned char *)"\x01", 1, "key01", 5));
+    prov_uri_free(u);
 }
 
 static void expect_error(const char *uri, const char *needle)
 {
     char err[256] = "";
-    tm_uri *u = tm_uri_parse(uri, err, sizeof(err));
+    prov_uri *u = prov_uri_parse(uri, err, sizeof(err));
     if (u != NULL || strstr(err, needle) == NULL)
         fail_msg("URI %s: expected an error containing '%s', got '%s'", uri, needle, err);
     assert_null(strstr(err, "s3cret"));
@@ -80,22 +80,22 @@ static void pin_source_file(void **state)
     char path[] = "/tmp/tm-pin.XXXXXX", err[256], pin[64], uri[128];
     size_t len = 0;
     int fd = mkstemp(path);
-    tm_uri *u;
+    prov_uri *u;
 
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "424242\nrest\n", 12), 12);
     close(fd);
     snprintf(uri, sizeof(uri), "pkcs11:serial=1?pin-source=file:%s", path);
-    u = tm_uri_parse(uri, err, sizeof(err));
+    u = prov_uri_parse(uri, err, sizeof(err));
     assert_non_null(u);
     assert_int_equal(u->pin_len, 6);
     assert_memory_equal(u->pin, "424242", 6);
-    tm_uri_free(u);
+    prov_uri_free(u);
     /* per-token files: %s is the serial */
-    assert_true(tm_pin_from_source(path, "ignored", pin, sizeof(pin), &len, err, sizeof(err)));
+    assert_true(prov_pin_from_source(path, "ignored", pin, sizeof(pin), &len, err, sizeof(err)));
     assert_int_equal(len, 6);
-    assert_false(tm_pin_from_source("/tmp/tm-no-such-%s.pin", "SER1", pin, sizeof(pin), &len, err,
-                                    sizeof(err)));
+    assert_false(prov_pin_from_source("/tmp/tm-no-such-%s.pin", "SER1", pin, sizeof(pin), &len, err,
+                                      sizeof(err)));
     assert_non_null(strstr(err, "/tmp/tm-no-such-SER1.pin"));
     unlink(path);
 }

@@ -922,6 +922,7 @@ int main(int argc, char **argv)
 
     /* `tokenmint csr | head` must end with EPIPE between tokens, not a kill mid-token. */
     signal(SIGPIPE, SIG_IGN);
+    tm_profile_set_debug_sink(p11c_debug_prefixed);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         fputs(usage_main, argc < 2 ? stderr : stdout);

@@ -9,7 +9,7 @@
  * an ID we have seen before is a replay and is refused.
  */
 #include "cmp/cmp.h"
-#include "tm_debug.h"
+#include "p11c.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,7 +32,7 @@ void tool_cmp_debug(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    tm_debug_prefixed("tokenmint cmp", fmt, ap);
+    p11c_debug_prefixed("tokenmint cmp", fmt, ap);
     va_end(ap);
 }
 

@@ -1,0 +1,42 @@
+/*
+ * The PKCS#11 client layer: the one public header that the module, the
+ * provider and the tool compile against. It brings p11-kit's PKCS#11 2.40
+ * header plus the few 3.0 definitions p11-kit 0.24 lacks (the module needs
+ * them for C_GetInterfaceList / C_GetInterface), and the helpers every
+ * PKCS#11 caller in tokenmint shares, so there is one copy of each.
+ *
+ * Names: p11c_. Link target: tokenmint-p11client (static).
+ */
+#ifndef TOKENMINT_P11C_H
+#define TOKENMINT_P11C_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <p11-kit/pkcs11.h>
+
+#ifndef CKF_INTERFACE_FORK_SAFE
+typedef struct CK_INTERFACE {
+    CK_CHAR *pInterfaceName;
+    CK_VOID_PTR pFunctionList;
+    CK_FLAGS flags;
+} CK_INTERFACE;
+typedef CK_INTERFACE *CK_INTERFACE_PTR;
+typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
+#define CKF_INTERFACE_FORK_SAFE 0x00000001UL
+typedef CK_RV (*CK_C_GetInterfaceList)(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
+typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                   CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+#endif
+
+/* ---- debug switch ------------------------------------------------------
+ * The one TOKENMINT_DEBUG switch: set, non-empty and not "0" means on. Read
+ * on every call: tests switch it between runs in one process, and there is
+ * no cached state for threads to race on. Each part keeps its own prefix so
+ * a line says who wrote it. Debug lines never carry a PIN or a secret. */
+int p11c_debug_enabled(void);
+/* "PREFIX: message\n" on stderr when enabled. */
+void p11c_debug_prefixed(const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+#endif
