@@ -9,7 +9,7 @@ foreach(t issue_32 interrupt concurrent openssl_ca operator pins cli watch demo 
 endforeach()
 
 # Issue 12: revocation and CRLs with stock openssl on the same CA.
-foreach(t revoke)
+foreach(t revoke ocsp)
   tm_add_e2e(ca_${t} ca_${t}.sh tool ca)
 endforeach()
 

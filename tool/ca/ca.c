@@ -78,15 +78,15 @@ int tool_ca_revoke(tool_ca *ca, const char *token, const char *cert_serial, int 
     return ca->ops->revoke(ca, token, cert_serial, reason, revoked, already, err, errlen);
 }
 
-int tool_ca_status(tool_ca *ca, const X509 *cert, char *status, int64_t *revoked_at, int *reason,
-                   char *err, size_t errlen)
+int tool_ca_status(tool_ca *ca, const X509_NAME *issuer, const ASN1_INTEGER *serial, char *status,
+                   int64_t *revoked_at, int *reason, char *err, size_t errlen)
 {
-    tool_return_val_if_fail(ca != NULL && cert != NULL, -1);
+    tool_return_val_if_fail(ca != NULL && issuer != NULL && serial != NULL, -1);
     if (!ca->ops->status) {
         snprintf(err, errlen, "the %s cannot tell revocation status", ca->ops->name);
         return -1;
     }
-    return ca->ops->status(ca, cert, status, revoked_at, reason, err, errlen);
+    return ca->ops->status(ca, issuer, serial, status, revoked_at, reason, err, errlen);
 }
 
 X509_CRL *tool_ca_crl(tool_ca *ca, size_t *entries, char *err, size_t errlen)

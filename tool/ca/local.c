@@ -1186,17 +1186,17 @@ out:
     return ok;
 }
 
-static int local_status(tool_ca *base, const X509 *cert, char *status, int64_t *revoked_at,
-                        int *reason, char *err, size_t errlen)
+static int local_status(tool_ca *base, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                        char *status, int64_t *revoked_at, int *reason, char *err, size_t errlen)
 {
     local_ca *ca = (local_ca *)base;
     tool_cs_record r;
     char *sn;
     int code, rc = -1;
 
-    if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca->root)) != 0)
+    if (X509_NAME_cmp(issuer, X509_get_subject_name(ca->root)) != 0)
         return 0; /* not ours */
-    sn = tool_cs_serial_hex(X509_get0_serialNumber(cert));
+    sn = tool_cs_serial_hex(serial);
     if (!sn) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1218,6 +1218,16 @@ static int local_status(tool_ca *base, const X509 *cert, char *status, int64_t *
     tool_cs_record_clear(&r);
     OPENSSL_free(sn);
     return rc;
+}
+
+int tool_ca_local_signer(tool_ca *base, X509 **root, EVP_PKEY **key)
+{
+    local_ca *ca = local_of(base);
+    if (!ca || !ca->key)
+        return 0;
+    *root = ca->root;
+    *key = ca->key;
+    return 1;
 }
 
 static X509_CRL *local_crl(tool_ca *base, size_t *entries, char *err, size_t errlen)

@@ -139,6 +139,13 @@ typedef struct tool_cmp_http_limits {
     size_t max_body;
     unsigned max_conns, per_client, header_s, body_s, idle_s;
     const char *log_name; /* dropped connections are logged to stderr under it */
+    /* What is not CMP (`ca serve`: OCSP, the CRL over GET): asked first for
+     * every GET and every POST of application/ocsp-request. Returns the
+     * HTTP status with a malloc'd body and its type, or 0: not handled. */
+    int (*extra)(void *ctx, const char *method, const char *url, const char *ctype,
+                 const unsigned char *body, size_t len, unsigned char **out, size_t *outlen,
+                 const char **out_type);
+    void *extra_ctx;
 } tool_cmp_http_limits;
 void tool_cmp_http_limits_init(tool_cmp_http_limits *l);
 #define TOOL_CMP_LIMITS_HELP                                                                       \

@@ -212,6 +212,7 @@ typedef struct upload {
     size_t len, cap;
     int status; /* nonzero: refuse with this once the body is consumed */
     const char *why;
+    int extra; /* for h->lim.extra (OCSP, CRL), not CMP */
 } upload;
 
 static enum MHD_Result reply(struct MHD_Connection *c, int status, const void *data, size_t len,
@@ -246,7 +247,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int status;
     enum MHD_Result ret;
 
-    (void)url;
     (void)version;
     if (!u) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
@@ -256,6 +256,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         *con_cls = u;
         conn_deadline(h, c, h->lim.body_s, "request body");
+        if (h->lim.extra &&
+            (!strcmp(method, "GET") ||
+             (!strcmp(method, "POST") && ct && !strncasecmp(ct, "application/ocsp-request", 24)))) {
+            u->extra = 1;
+            if (cl && strtoull(cl, NULL, 10) > h->lim.max_body) {
+                u->status = 413;
+                u->why = "body larger than this server's limit\n";
+                return text(c, u->status, u->why);
+            }
+            return MHD_YES;
+        }
         if (strcmp(method, "POST") != 0) {
             u->status = 405;
             u->why = "CMP over HTTP takes POST only\n";
@@ -303,6 +314,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return text(c, u->status, u->why);
     /* the client has sent everything: the time we take is ours */
     conn_deadline(h, c, 0, NULL);
+    if (u->extra) {
+        const char *type = "text/plain";
+        status = h->lim.extra(h->lim.extra_ctx, method, url,
+                              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+                              u->buf, u->len, &out, &outlen, &type);
+        if (status) {
+            ret = reply(c, status, out ? (const char *)out : "error\n", out ? outlen : 6, type);
+            free(out);
+            return ret;
+        }
+    }
     {
         conn *cn = conn_of(c);
         status =

@@ -9,6 +9,7 @@
  */
 #include "ca/ca.h"
 #include "cli/cli.h"
+#include "ca/ocsp.h"
 #include "cmp/cmp.h"
 
 #include <getopt.h>
@@ -30,7 +31,9 @@ static const char *serve_help =
     "on HTTP POST, Content-Type application/pkixcmp, any path. Accepts p10cr (the\n"
     "token's PKCS#10 request), ir and cr; issues per the serial-bound profile with the\n"
     "same database and locking as `tokenmint issue --ca DIR`. Every certificate is on\n"
-    "disk (synced) before its response is sent.\n"
+    "disk (synced) before its response is sent. Also an OCSP responder (RFC 6960: POST\n"
+    "application/ocsp-request, or GET .../ocsp/BASE64) answering from the CA's records,\n"
+    "and GET .../crl serves the CRL `tokenmint ca crl DIR` made last (DER).\n"
     "\n"
     "  --listen ADDR:PORT      where to listen, e.g. 127.0.0.1:8080 (port 0: any free port)\n"
     "  --port-file F           write the port we listen on to F (for scripts)\n"
@@ -47,6 +50,8 @@ static const char *serve_help =
     "  --max-body BYTES        largest request body (default 65536; larger: HTTP "
     "413)\n" TOOL_CMP_LIMITS_HELP
     "  --profile FILE          certificate profile (default: built in)\n"
+    "  --ocsp-cert F, --ocsp-key F  a delegated OCSP signer (issued by this CA, EKU\n"
+    "                          OCSPSigning); default: OCSP responses signed by the CA key\n"
     "  --module PATH           PKCS#11 module, when the CA key is a token key\n"
     "  --db CONNINFO           the CA's records in this PostgreSQL database (else the one\n"
     "                          DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
@@ -60,6 +65,8 @@ enum {
     S_DEFERMS,
     S_MODULE,
     S_DB,
+    S_OCSPCERT,
+    S_OCSPKEY,
     S_HELP,
 };
 
@@ -69,6 +76,8 @@ static const struct option serve_opts[] = {
     {"defer-ms", required_argument, 0, S_DEFERMS},
     {"module", required_argument, 0, S_MODULE},
     {"db", required_argument, 0, S_DB},
+    {"ocsp-cert", required_argument, 0, S_OCSPCERT},
+    {"ocsp-key", required_argument, 0, S_OCSPKEY},
     {"help", no_argument, 0, S_HELP},
     {0, 0, 0, 0},
 };
@@ -138,7 +147,8 @@ out:
 
 int tool_cmd_ca_serve(int argc, char **argv)
 {
-    const char *module = NULL, *db = NULL;
+    const char *module = NULL, *db = NULL, *ocsp_cert = NULL, *ocsp_key = NULL;
+    tool_ocsp *ocsp = NULL;
     int deferred = 0, o, taken, rc = TOOL_EXIT_USAGE;
     long defer_ms = 500;
     char err[600], *end;
@@ -176,6 +186,12 @@ int tool_cmd_ca_serve(int argc, char **argv)
         case S_DB:
             db = optarg;
             break;
+        case S_OCSPCERT:
+            ocsp_cert = optarg;
+            break;
+        case S_OCSPKEY:
+            ocsp_key = optarg;
+            break;
         case S_MODULE:
             module = optarg;
             break;
@@ -206,6 +222,14 @@ int tool_cmd_ca_serve(int argc, char **argv)
         goto out;
     }
     tool_ca_set_lazy_view(be.ca, 1);
+    ocsp = tool_ocsp_new(be.ca, argv[optind], ocsp_cert, ocsp_key, cr.libctx, "tokenmint ca serve",
+                         err, sizeof err);
+    if (!ocsp) {
+        tool_err("ca serve: %s", err);
+        goto out;
+    }
+    f.lim.extra = tool_ocsp_http;
+    f.lim.extra_ctx = ocsp;
     so.log_name = "tokenmint ca serve";
     so.name = X509_get_subject_name(tool_ca_root(be.ca));
     so.deferred = deferred;
@@ -215,6 +239,7 @@ int tool_cmd_ca_serve(int argc, char **argv)
     backend.issue = serve_issue;
     rc = tool_cmp_front_run(&f, &so, &backend);
 out:
+    tool_ocsp_free(ocsp);
     tool_ca_close(be.ca);
     tool_cmp_front_clear(&f);
     if (have_cr)

@@ -34,7 +34,8 @@ static void check_revocation(tool_ca *ca, X509 *cert, verdict *v)
 
     if (!ca)
         return;
-    known = tool_ca_status(ca, cert, &st, &at, &reason, err, sizeof err);
+    known = tool_ca_status(ca, X509_get_issuer_name(cert), X509_get0_serialNumber(cert), &st, &at,
+                           &reason, err, sizeof err);
     if (known < 0) {
         snprintf(msg, sizeof msg, "revocation status unknown: %s", err);
         add_why(v, msg);
