@@ -27,3 +27,18 @@ tm_add_unit(test_tool_ca
 target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR})
 target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
   TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")
+
+# Benchmark (issue 12): time to make a CRL with 100,000 revoked entries.
+add_executable(bench_crl bench/bench_crl.c ${TM_TOOL_DIR}/ca/crl.c ${TM_TOOL_DIR}/ca/castore.c
+               ${TM_TOOL_DIR}/ca/castore_schema.c ${TM_TOOL_DIR}/ca/castore_sqlite.c
+               ${TM_TOOL_DIR}/ca/castore_pg.c ${TM_TOOL_DIR}/tool.c)
+target_include_directories(bench_crl PRIVATE ${TM_TOOL_DIR})
+target_compile_definitions(bench_crl PRIVATE _GNU_SOURCE)
+target_link_libraries(bench_crl PRIVATE tokenmint-p11client tokenmint-profile OpenSSL::Crypto
+                      PkgConfig::P11KIT PkgConfig::SQLITE3 PkgConfig::LIBPQ Threads::Threads)
+
+# Benchmark (issue 12): signed OCSP responses per second from ca serve
+# (tests/bench/bench_ocsp.sh starts the server and runs it).
+add_executable(bench_ocsp bench/bench_ocsp.c)
+target_compile_definitions(bench_ocsp PRIVATE _GNU_SOURCE)
+target_link_libraries(bench_ocsp PRIVATE OpenSSL::Crypto Threads::Threads)

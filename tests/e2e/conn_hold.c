@@ -64,11 +64,12 @@ static int open_one(const struct sockaddr_in *to, const struct in_addr *from)
 
 int main(int argc, char **argv)
 {
-    static const char header[] = "POST /pkix/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                 "Content-Type: application/pkixcmp\r\nX-Slow: "
-                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    static const char header[] =
+        "POST /pkix/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/pkixcmp\r\nX-Slow: "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     struct sockaddr_in to;
     struct in_addr from[MAX_FROM];
     int nfrom = 0, idle = 0, slow = 0, fds[MAX_CONNS], nfd = 0, opened = 0, i;
