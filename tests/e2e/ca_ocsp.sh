@@ -5,7 +5,7 @@
 # server; the nonce comes back; GET requests (RFC 6960 A.1) work; a
 # certificate of another CA is unknown; a delegated OCSP signer signs when
 # given, and one without OCSPSigning is refused at start; GET /crl serves
-# the CRL `tokenmint ca crl` made.
+# the CRL `tokenmint ca crl` made; stock `openssl cmp -cmd rr` revokes.
 . "$TM_SOURCE_DIR/tests/e2e/cmp_lib.sh"
 tm_make_tokens 2
 CA="$TM_TMP/ca"
@@ -70,9 +70,20 @@ grep -q "^HTTP 404" nocrl.http || { cat nocrl.http; tm_fail "no CRL made yet: 40
 grep -q "^HTTP 200" crl.http || { cat crl.http; tm_fail "GET /crl"; }
 openssl crl -inform DER -in crl.der -CAfile "$CA/ca.pem" -noout 2>&1 | grep -q "verify OK" ||
     tm_fail "the served CRL should verify"
+
+# 6. CMP rr with stock openssl cmp (PBMAC): OCSP says revoked at once; a
+# second rr is refused with certRevoked.
+openssl cmp -cmd rr -server "127.0.0.1:$CMP_PORT/pkix/" -secret "file:$SECRET" -ref station \
+    -oldcert c1.pem -revreason 4 -unprotected_errors >rr.log 2>&1 || { cat rr.log; tm_fail "openssl cmp -cmd rr"; }
+ocsp c1.pem rr.out
+grep -q "^c1.pem: revoked" rr.out || { cat rr.out; tm_fail "c1 revoked over CMP rr"; }
+openssl cmp -cmd rr -server "127.0.0.1:$CMP_PORT/pkix/" -secret "file:$SECRET" -ref station \
+    -oldcert c1.pem -revreason 4 -unprotected_errors >rr2.log 2>&1 && tm_fail "a second rr must be refused"
+grep -q "certRevoked" rr2.log || { cat rr2.log; tm_fail "the second rr: certRevoked"; }
+grep -q "revoked serial .* (rr)" serve.log || { cat serve.log; tm_fail "rr should be in the access log"; }
 cmp_stop "$CMP_PID"
 
-# 6. a delegated OCSP signer (issued by the CA, EKU OCSPSigning)
+# 7. a delegated OCSP signer (issued by the CA, EKU OCSPSigning)
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ocsp.key \
     -subj "/CN=tokenmint OCSP" -out ocsp.csr 2>/dev/null
 KEY=$(awk -F' *= *' '/^private_key/ {print $2}' "$CA/ca.cnf")
@@ -88,7 +99,7 @@ cmp_start serve2 "$T" ca serve "$CA" --secret-source "$SECRET" --ocsp-cert ocsp.
 URL="http://127.0.0.1:$CMP_PORT/ocsp"
 ocsp c1.pem del.out -resp_text
 grep -q "Response verify OK" del.out || { cat del.out; tm_fail "the delegated response should verify"; }
-grep -q "^c1.pem: good" del.out || { cat del.out; tm_fail "c1 good via the delegated signer"; }
+grep -q "^c1.pem: revoked" del.out || { cat del.out; tm_fail "c1 revoked via the delegated signer"; }
 grep -q "Responder Id: CN = tokenmint OCSP" del.out || { cat del.out; tm_fail "signed by the delegated signer"; }
 cmp_stop "$CMP_PID"
 echo "ca_ocsp: OK"

@@ -81,6 +81,11 @@ typedef struct tool_cmp_backend {
     void *ctx;
     /* Issues (blocking). Returns 1 with ans->cert set, or 0 with failinfo/text. */
     int (*issue)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
+    /* rr (issue 12): revokes issuer/serial. 1 done; 0 with failinfo/text
+     * (certRevoked when it already was, badCertId when unknown). NULL: rr
+     * is refused. */
+    int (*revoke)(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                  tool_cmp_answer *ans);
 } tool_cmp_backend;
 
 typedef struct tool_cmp_srv_opts {

@@ -238,6 +238,7 @@ int tool_cmd_relay(int argc, char **argv)
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    (const unsigned char *)"tokenmint relay", -1, -1, 0);
     so.name = name;
+    memset(&backend, 0, sizeof backend);
     backend.ctx = &be;
     backend.issue = relay_issue;
     rc = tool_cmp_front_run(&f, &so, &backend);

@@ -484,12 +484,27 @@ static OSSL_CMP_PKISI *cb_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
                              const X509_NAME *issuer, const ASN1_INTEGER *serial)
 {
     txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+    tool_cmp_answer ans;
+
     (void)req;
-    (void)issuer;
-    (void)serial;
-    t->rejected = 1;
-    return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
-                   t->refuse ? t->refuse : "revocation is not offered by this server");
+    if (t->refuse || !t->srv->be.revoke || !issuer || !serial) {
+        t->rejected = 1;
+        return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
+                       t->refuse            ? t->refuse
+                       : !t->srv->be.revoke ? "revocation is not offered by this server"
+                                            : "the revocation request names no certificate");
+    }
+    memset(&ans, 0, sizeof ans);
+    ans.failinfo = -1;
+    if (!t->srv->be.revoke(t->srv->be.ctx, issuer, serial, &ans)) {
+        t->rejected = 1;
+        return refusal(t, ans.failinfo >= 0 ? ans.failinfo : OSSL_CMP_PKIFAILUREINFO_badRequest,
+                       ans.text[0] ? ans.text : "not revoked");
+    }
+    if (t->srv->o.log_name)
+        fprintf(stderr, "%s: revoked serial %s to %s (rr)\n", t->srv->o.log_name, ans.token,
+                t->addr[0] ? t->addr : "?");
+    return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 }
 
 static int cb_genm(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
