@@ -9,6 +9,8 @@ export TOKENMINT_MODULE="$TM_MODULE"
 export TOKENMINT_PROVIDER_DIR="$TM_PROVIDER_DIR"
 export TOKENMINT_BACKEND="${TOKENMINT_BACKEND:-$TM_SOFTHSM_MODULE}"
 unset TOKENMINT_CONF TOKENMINT_TOOL_CONF
+# the station's state (the record of refused PINs) per test, not in /var/lib
+export TOKENMINT_STATE_DIR="$TM_TMP/state"
 T="$TM_TOOL"
 PIN="$TM_TMP/pin"
 echo "$TM_USER_PIN" >"$PIN"

@@ -44,6 +44,9 @@
 #                            rule per function (a new one replaces the old);
 #                            every call rewrites the fail file, which restarts
 #                            the count of all fail rules. N counts per process.
+#   tm_shim_flags SERIAL FLAG...  C_GetTokenInfo of that token adds the flags
+#                            (CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_COUNT_LOW, ...);
+#                            no FLAG: back to what the backend says
 #   tm_shim_clear            removes every control file
 #
 # Needs TM_SHIM (set by ctest) and TM_TMP (tm_tmpdir / tm_make_tokens).
@@ -121,6 +124,16 @@ tm_shim_hide() {
     { _tm_shim_others hidden "$1"; echo "$1"; } | _tm_shim_rewrite hidden
 }
 
+tm_shim_flags() {
+    local serial=${1:-}
+    [ -n "$serial" ] || {
+        echo "usage: tm_shim_flags SERIAL [FLAG...]" >&2
+        return 1
+    }
+    shift
+    { _tm_shim_others flags "$serial"; [ $# -eq 0 ] || echo "$serial $*"; } | _tm_shim_rewrite flags
+}
+
 tm_shim_show() {
     [ -n "${1:-}" ] || {
         echo "usage: tm_shim_show SERIAL" >&2
@@ -161,5 +174,5 @@ tm_shim_fail() {
 
 tm_shim_clear() {
     [ -d "${TM_SHIM_CTL:-}" ] || return 1
-    rm -f "$TM_SHIM_CTL/hidden" "$TM_SHIM_CTL/latency" "$TM_SHIM_CTL/fail"
+    rm -f "$TM_SHIM_CTL/hidden" "$TM_SHIM_CTL/latency" "$TM_SHIM_CTL/fail" "$TM_SHIM_CTL/flags"
 }

@@ -24,6 +24,9 @@
  *             file was (re)loaded, the 3rd C_Sign returns that code without
  *             reaching the backend (sticky: and every later one). The code is
  *             a CKR_ name, hex (0x32) or decimal.
+ *   flags     "SERIAL CKF_USER_PIN_FINAL_TRY [CKF_USER_PIN_COUNT_LOW ...]": those
+ *             flags are added to the token's CK_TOKEN_INFO (names or hex), so a
+ *             test can show what SoftHSM2 never reports.
  *
  * A hidden token's slot stays in C_GetSlotList(CK_FALSE) but not in
  * C_GetSlotList(CK_TRUE); C_GetSlotInfo clears CKF_TOKEN_PRESENT; slot calls
@@ -332,6 +335,14 @@ static struct {
 static ctl_file ctl_hidden = {"hidden", 0, {0}};
 static ctl_file ctl_latency = {"latency", 0, {0}};
 static ctl_file ctl_fail = {"fail", 0, {0}};
+static ctl_file ctl_flags = {"flags", 0, {0}};
+
+typedef struct flag_rule {
+    char serial[17];
+    CK_FLAGS add;
+} flag_rule;
+static flag_rule *flag_rules;
+static size_t n_flag_rules;
 
 static char (*hidden)[17];
 static size_t n_hidden;
@@ -563,6 +574,50 @@ static void fail_line(char *line, const char *path, int lineno)
     n_fails++;
 }
 
+static void flags_line(char *line, const char *path, int lineno)
+{
+    static const struct {
+        const char *name;
+        CK_FLAGS v;
+    } names[] = {
+        {"CKF_USER_PIN_COUNT_LOW", CKF_USER_PIN_COUNT_LOW},
+        {"CKF_USER_PIN_FINAL_TRY", CKF_USER_PIN_FINAL_TRY},
+        {"CKF_USER_PIN_LOCKED", CKF_USER_PIN_LOCKED},
+        {"CKF_PROTECTED_AUTHENTICATION_PATH", CKF_PROTECTED_AUTHENTICATION_PATH},
+    };
+    char *save = NULL, *serial = strtok_r(line, " \t", &save), *w;
+    flag_rule r;
+    void *grown;
+    size_t i;
+
+    memset(&r, 0, sizeof(r));
+    if (serial == NULL || strlen(serial) > 16) {
+        warn("%s:%d: expected \"SERIAL FLAG...\"", path, lineno);
+        return;
+    }
+    snprintf(r.serial, sizeof(r.serial), "%s", serial);
+    while ((w = strtok_r(NULL, " \t", &save)) != NULL) {
+        char *end;
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strcmp(w, names[i].name) == 0)
+                break;
+        if (i < sizeof(names) / sizeof(names[0])) {
+            r.add |= names[i].v;
+            continue;
+        }
+        r.add |= (CK_FLAGS)strtoul(w, &end, 0);
+        if (*end != '\0') {
+            warn("%s:%d: unknown flag \"%s\"", path, lineno, w);
+            return;
+        }
+    }
+    grown = realloc(flag_rules, (n_flag_rules + 1) * sizeof(*flag_rules));
+    if (grown == NULL)
+        return;
+    flag_rules = grown;
+    flag_rules[n_flag_rules++] = r;
+}
+
 static void serial_of(const CK_TOKEN_INFO *ti, char out[17])
 {
     size_t n = sizeof(ti->serialNumber);
@@ -710,6 +765,13 @@ static void reload_control(void)
         if (ctl_latency.present)
             ctl_read(path, latency_line);
     }
+    if (ctl_changed(&ctl_flags, path, sizeof(path))) {
+        free(flag_rules);
+        flag_rules = NULL;
+        n_flag_rules = 0;
+        if (ctl_flags.present)
+            ctl_read(path, flags_line);
+    }
     if (ctl_changed(&ctl_fail, path, sizeof(path))) {
         free(fails);
         fails = NULL;
@@ -813,7 +875,10 @@ static CK_RV shim_C_Initialize(CK_VOID_PTR args)
 
     /* Fresh state: nothing from an earlier C_Initialize carries over, and a
      * fail rule counts from this run's start. */
-    ctl_hidden.present = ctl_latency.present = ctl_fail.present = 0;
+    ctl_hidden.present = ctl_latency.present = ctl_fail.present = ctl_flags.present = 0;
+    free(flag_rules);
+    flag_rules = NULL;
+    n_flag_rules = 0;
     free(hidden);
     hidden = NULL;
     n_hidden = 0;
@@ -954,8 +1019,20 @@ static CK_RV shim_C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 
 static CK_RV shim_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
+    CK_RV rv;
     PRE(C_GetTokenInfo, K_SLOT, slot);
-    return be->C_GetTokenInfo(slot, info);
+    rv = be->C_GetTokenInfo(slot, info);
+    if (rv == CKR_OK && info != NULL) {
+        char serial[17];
+        size_t i;
+        serial_of(info, serial);
+        pthread_mutex_lock(&lock);
+        for (i = 0; i < n_flag_rules; i++)
+            if (strcmp(flag_rules[i].serial, serial) == 0)
+                info->flags |= flag_rules[i].add;
+        pthread_mutex_unlock(&lock);
+    }
+    return rv;
 }
 
 static CK_RV shim_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot, CK_VOID_PTR reserved)

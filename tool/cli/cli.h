@@ -15,6 +15,8 @@
 int tool_cmd_show(int argc, char **argv);
 int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_watch(int argc, char **argv);
+int tool_cmd_clean(int argc, char **argv);
+int tool_cmd_pin(int argc, char **argv);
 
 /* Shared option handling for the subcommands. */
 typedef struct tool_common {
@@ -31,6 +33,7 @@ typedef struct tool_common {
     int json;
     int all;
     int jobs;
+    int allow_final_try; /* --allow-final-try: may spend a token's last PIN try */
     char **uris;
     size_t nuris;
     tool_cmp_station cmp; /* --cmp*: owned until the session's CA takes it */
@@ -58,6 +61,8 @@ enum {
     O_ROOT,
     O_COUNT,
     O_DB,
+    O_REMOVE,
+    O_FINALTRY,
     O_HELP,
     /* the CMP CA (cmp/station.c) */
     O_CMP,
@@ -78,6 +83,7 @@ typedef struct tool_parsed {
     const char *key, *key_file, *subject, *root;
     const char *db; /* --db: the CA's PostgreSQL connection string */
     long count;
+    int remove; /* clean --remove */
     int help;
     char **args; /* positional */
     int nargs;
@@ -108,6 +114,12 @@ void tool_session_close(tool_session *s);
 /* Tokens selected by --all / --token, as pointers into s->st.tokens (caller frees array). */
 int tool_session_tokens(tool_session *s, const tool_common *c, int default_all, tool_token ***out,
                         size_t *n);
+/* Usage checks for a command that logs in to the tokens, before the first
+ * one is touched: the profile can certify the key type for the purpose
+ * (when keys may be made), the PIN is there (file readable, or a terminal
+ * when some token needs a PIN). Returns TOOL_EXIT_OK or TOOL_EXIT_USAGE
+ * after saying why. Also puts count-low tokens last (see tool_pin_expect). */
+int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int makes_keys);
 
 int tool_cmd_ca_serve(int argc, char **argv);
 int tool_cmd_relay(int argc, char **argv);

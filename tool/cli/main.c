@@ -8,6 +8,8 @@
 #include "cmp/cmp.h"
 #include "ui/ui.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -38,6 +41,8 @@ static const char *usage_main =
     "  verify   check every certificate on every token\n"
     "  watch    station mode: issue each token as it is plugged in\n"
     "  show     a certificate or token in words\n"
+    "  clean    list (and with --remove destroy) what interrupted runs left on tokens\n"
+    "  pin derive      move tokens from their factory PIN to the module's derived PIN\n"
     "  operator hash   make the scrypt hash line for the config file\n"
     "\n"
     "`tokenmint COMMAND --help` for each. Exit: 0 all done, 1 some tokens failed,\n"
@@ -55,6 +60,7 @@ const char *tool_token_help =
     "  --token URI             a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c\n"
     "  --pin-source FILE       user PIN in FILE (else the module's derived PIN for tokens that\n"
     "                          report a protected path, else ONE prompt on the terminal)\n"
+    "  --allow-final-try       send the PIN even to a token whose next wrong PIN locks it\n"
     "  --operator-pass-source FILE   operator passphrase (checked against the config's hash)\n"
     "  --operator-token URI    operator token: log in, sign a challenge, chain to [operator] ca\n"
     "  --operator-pin-source FILE    the operator token's PIN\n";
@@ -80,6 +86,8 @@ static const struct option long_opts[] = {
     {"root", required_argument, 0, O_ROOT},
     {"count", required_argument, 0, O_COUNT},
     {"db", required_argument, 0, O_DB},
+    {"remove", no_argument, 0, O_REMOVE},
+    {"allow-final-try", no_argument, 0, O_FINALTRY},
     {"help", no_argument, 0, O_HELP},
     {"cmp", required_argument, 0, O_CMP},
     {"cmp-root", required_argument, 0, O_CMP_ROOT},
@@ -135,8 +143,9 @@ int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
             tool_err("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
             return 0;
         }
+        /* Every command that takes a PIN takes --allow-final-try with it. */
         for (ok = 0, i = 0; allowed[i]; i++)
-            ok |= allowed[i] == o;
+            ok |= allowed[i] == o || (o == O_FINALTRY && allowed[i] == O_PIN);
         if (!ok && o != O_HELP) {
             tool_err("%s: option %s does not apply here (see %s --help)", argv[0], argv[optind - 1],
                      argv[0]);
@@ -181,6 +190,12 @@ int tool_parse(int argc, char **argv, const int *allowed, tool_parsed *p)
             }
             break;
         }
+        case O_REMOVE:
+            p->remove = 1;
+            break;
+        case O_FINALTRY:
+            p->c.allow_final_try = 1;
+            break;
         case O_HELP:
             p->help = 1;
             break;
@@ -307,6 +322,14 @@ int tool_session_open(tool_session *s, tool_common *c, int flags)
     }
     if ((flags & TOOL_SESSION_CA) && !session_local_ca(s, c))
         return TOOL_EXIT_USAGE;
+    /* A command that may log in keeps the station's record of refused PINs:
+     * without it a refused PIN could be sent again on the next run. */
+    if ((flags & TOOL_SESSION_OPERATOR) &&
+        !tool_pin_record_open(&s->pin, tool_state_dir(&s->cfg), err, sizeof err)) {
+        tool_err("%s", err);
+        return TOOL_EXIT_USAGE;
+    }
+    s->pin.allow_final_try = c->allow_final_try;
     s->run.st = &s->st;
     s->run.crypto = &s->crypto;
     s->run.prof = s->prof;
@@ -383,6 +406,50 @@ bad:
     return 0;
 }
 
+int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int makes_keys)
+{
+    char why[600], pin[256];
+    size_t len = 0, i, k;
+    int need_pin = 0;
+    tool_token *tmp;
+
+    if (makes_keys &&
+        !tool_profile_can_certify(s->prof, s->run.purpose, s->run.keytype, why, sizeof why)) {
+        tool_err("--purpose %s with --key-type %s: %s (nothing was done to any token)",
+                 s->run.purpose, tool_keytype_name(s->run.keytype), why);
+        return TOOL_EXIT_USAGE;
+    }
+    for (i = 0; i < n; i++)
+        need_pin |= !(tokens[i]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
+    if (s->pin.source) {
+        /* Read now: a missing or bad PIN file is one usage error, not a failure per token. */
+        if (!tool_pin_get(&s->pin, pin, sizeof pin, &len, why, sizeof why)) {
+            tool_err("--pin-source: %s (nothing was done to any token)", why);
+            return TOOL_EXIT_USAGE;
+        }
+        OPENSSL_cleanse(pin, sizeof pin);
+    } else if (need_pin) {
+        int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            tool_err("no PIN: a token needs its user PIN and there is no terminal to ask on (%s); "
+                     "give --pin-source FILE (nothing was done to any token)",
+                     strerror(errno));
+            return TOOL_EXIT_USAGE;
+        }
+        close(fd);
+    }
+    /* Count-low tokens last: an untested PIN goes to the tokens one at a time
+     * in this order (tool_pin_expect). The workers take tokens in order, so a
+     * token waiting for its turn only ever waits for tokens under way. */
+    for (i = 0, k = 0; i < n; i++)
+        if (!(tokens[i]->info.flags & CKF_USER_PIN_COUNT_LOW)) {
+            tmp = tokens[i];
+            memmove(tokens + k + 1, tokens + k, (i - k) * sizeof *tokens);
+            tokens[k++] = tmp;
+        }
+    return TOOL_EXIT_OK;
+}
+
 /* ---- tokens ---------------------------------------------------------------------------- */
 
 static int cmd_tokens(int argc, char **argv)
@@ -397,7 +464,9 @@ static int cmd_tokens(int argc, char **argv)
         return TOOL_EXIT_USAGE;
     if (p.help) {
         printf("usage: tokenmint tokens [--json]\n\nEvery token at the station: serial, label, "
-               "model, state\n(not initialised, PIN locked, no key, free key pair, issued: N "
+               "model, the PIN it takes (user: entered; derived: by the module from the "
+               "station\nsecret, see `pin derive`), state\n(not initialised, PIN locked, no key, "
+               "free key pair, issued: N "
                "certificates).\nNo PIN needed: only public objects are read.\n\n%s",
                tool_common_help);
         tool_parsed_free(&p);
@@ -407,11 +476,16 @@ static int cmd_tokens(int argc, char **argv)
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!p.c.json)
-        printf("%-18s %-12s %-16s %s\n", "SERIAL", "LABEL", "MODEL", "STATE");
+        printf("%-18s %-12s %-16s %-8s %s\n", "SERIAL", "LABEL", "MODEL", "PIN", "STATE");
     for (i = 0; i < s.st.ntokens; i++) {
         tool_token *t = &s.st.tokens[i];
         tool_token_state ts;
         char state[64];
+        /* Which PIN the token takes: the module reports a protected path for
+         * a token it derives the PIN for (switched by `pin derive`). */
+        const char *pin = !(t->info.flags & CKF_USER_PIN_INITIALIZED)         ? "-"
+                          : t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH ? "derived"
+                                                                              : "user";
         tool_token_state_read(&s.run, t, &ts);
         if (!strcmp(ts.state, "issued"))
             snprintf(state, sizeof state, "issued: %d certificate%s%s", ts.ncerts,
@@ -425,13 +499,14 @@ static int cmd_tokens(int argc, char **argv)
             json_object_object_add(o, "model", json_object_new_string(t->model));
             json_object_object_add(o, "uri", json_object_new_string(t->uri));
             json_object_object_add(o, "state", json_object_new_string(ts.state));
+            json_object_object_add(o, "pin", json_object_new_string(pin));
             json_object_object_add(o, "certificates", json_object_new_int(ts.ncerts));
             json_object_object_add(o, "key_pairs", json_object_new_int(ts.nkeys));
             json_object_object_add(o, "free_key_pairs", json_object_new_int(ts.nfree));
             puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
             json_object_put(o);
         } else {
-            printf("%-18s %-12s %-16s %s\n", t->serial_text, t->label, t->model, state);
+            printf("%-18s %-12s %-16s %-8s %s\n", t->serial_text, t->label, t->model, pin, state);
         }
     }
     {
@@ -684,6 +759,12 @@ static int cmd_issue(int argc, char **argv)
         rc = TOOL_EXIT_USAGE;
         goto out;
     }
+    rc = tool_session_precheck(&s, tokens, n, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
+    /* Batch mode: every token's prepare ends in tool_job_prepare, which
+     * passes it on, so an untested PIN may go to the tokens in order. */
+    tool_pin_expect(&s.pin, tokens, n);
     results = calloc(n ? n : 1, sizeof *results);
     tool_report_init(&rep, p.c.json, n);
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
@@ -751,13 +832,16 @@ static int cmd_csr(int argc, char **argv)
         tool_parsed_free(&p);
         return 0;
     }
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
     if (rc != TOOL_EXIT_OK)
         goto out;
     if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
         rc = TOOL_EXIT_USAGE;
         goto out;
     }
+    rc = tool_session_precheck(&s, tokens, n, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
     pthread_mutex_init(&o.mu, NULL);
     results = calloc(n ? n : 1, sizeof *results);
     tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), csr_one, &o,
@@ -841,7 +925,7 @@ static int cmd_write(int argc, char **argv)
             sk_X509_pop_free(certs, X509_free);
             return TOOL_EXIT_USAGE;
         }
-    rc = tool_session_open(&s, &p.c, 1);
+    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
     if (rc != TOOL_EXIT_OK)
         goto out;
     if ((p.root || p.c.ca_dir) && !(roots = tool_root_store(p.root, p.c.ca_dir))) {
@@ -916,6 +1000,7 @@ int main(int argc, char **argv)
         {"write", cmd_write},        {"verify", tool_cmd_verify},
         {"watch", tool_cmd_watch},   {"show", tool_cmd_show},
         {"operator", cmd_operator},  {"relay", tool_cmd_relay},
+        {"clean", tool_cmd_clean},   {"pin", tool_cmd_pin},
         {"revoke", tool_cmd_revoke},
     };
     size_t i;

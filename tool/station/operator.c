@@ -34,7 +34,7 @@ static char audit_operator[256] = "";
 
 static int known_key(const char *sect, const char *name)
 {
-    static const char *tokenmint[] = {"audit", "profile", NULL};
+    static const char *tokenmint[] = {"audit", "profile", "state_dir", NULL};
     static const char *operator[] = {"require", "passphrase", "name", "ca", NULL};
     const char **k = strcmp(sect, "tokenmint") == 0 ? tokenmint : operator;
     for (; *k; k++)
@@ -53,6 +53,9 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
     char e[256];
 
     memset(cfg, 0, sizeof *cfg);
+    /* Before NCONF reads anything: /dev/zero or a FIFO must not be read at all. */
+    if (!tool_config_check(path, NULL, err, errlen))
+        goto out;
     if (!conf || NCONF_load(conf, path, &line) <= 0) {
         if (line > 0)
             snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
@@ -82,7 +85,9 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
                 continue;
             }
             if (i == 0)
-                slot = !strcmp(v->name, "audit") ? &cfg->audit : &cfg->profile;
+                slot = !strcmp(v->name, "audit")     ? &cfg->audit
+                       : !strcmp(v->name, "profile") ? &cfg->profile
+                                                     : &cfg->state_dir;
             else if (!strcmp(v->name, "passphrase"))
                 slot = &cfg->scrypt;
             else if (!strcmp(v->name, "name"))
@@ -94,6 +99,8 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
         }
     }
     ERR_clear_error();
+    if (cfg->audit && !tool_config_check(path, cfg->audit, err, errlen))
+        goto out;
     ok = 1;
 out:
     NCONF_free(conf);
@@ -110,6 +117,7 @@ void tool_config_clear(tool_config *cfg)
     free(cfg->operator_ca);
     free(cfg->audit);
     free(cfg->profile);
+    free(cfg->state_dir);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -37,6 +37,7 @@ typedef struct token_ctx {
     unsigned char id[64];
     size_t idlen;
     char label[64];
+    int login_tried; /* reached tool_token_login (PIN tries are counted there) */
 } token_ctx;
 
 static int fail(token_ctx *c, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -76,6 +77,12 @@ static int token_present(token_ctx *c)
 
 /* ---- step 4: usable for issuance: open a session and log in ---------------------- */
 
+/* One C_Login at a time across the station. SoftHSM2 rewrites a token's
+ * file in place on every login; a kill -9 inside that write empties it and
+ * the token is gone. Logins one after the other put at most one token inside
+ * that window at any moment, instead of every token at once. */
+static pthread_mutex_t login_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen)
 {
     char pin[256];
@@ -85,15 +92,31 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
 
     if (t->info.flags & CKF_USER_PIN_LOCKED) {
         snprintf(err, errlen, "user PIN is locked; not trying");
+        tool_pin_skip(run->pin, t);
         return 0;
     }
     if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
-        /* The module derives the PIN from the serial (claim 5): no PIN here. */
-        rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
-    } else {
-        if (!tool_pin_get(run->pin, pin, sizeof pin, &len, err, errlen))
+        /* The module derives the PIN from the serial (claim 5): no PIN here,
+         * but a wrong derived PIN costs a try like any other. */
+        tool_pin_skip(run->pin, t);
+        if ((t->info.flags & CKF_USER_PIN_FINAL_TRY) && !run->pin->allow_final_try) {
+            snprintf(err, errlen,
+                     "not tried: the token's next wrong PIN locks it (CKF_USER_PIN_FINAL_TRY); "
+                     "--allow-final-try logs in anyway");
             return 0;
+        }
+        pthread_mutex_lock(&login_mu);
+        rv = run->st->f->C_Login(s, CKU_USER, NULL, 0);
+        pthread_mutex_unlock(&login_mu);
+    } else {
+        if (!tool_pin_try_begin(run->pin, t, pin, sizeof pin, &len, err, errlen)) {
+            tool_pin_skip(run->pin, t);
+            return 0;
+        }
+        pthread_mutex_lock(&login_mu);
         rv = run->st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len);
+        pthread_mutex_unlock(&login_mu);
+        tool_pin_try_end(run->pin, t, pin, len, rv);
         OPENSSL_cleanse(pin, sizeof pin);
     }
     /* Never retried: one wrong PIN costs the token one try, no more. */
@@ -105,24 +128,80 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
         snprintf(err, errlen, "user PIN is locked");
     else
         snprintf(err, errlen, "login failed: %s", tool_ckr_name(rv));
+    if (!ok)
+        tool_audit_line(run->cfg, t->serial_text, "login", "failed", err);
     return ok;
 }
 
-static int token_usable(token_ctx *c)
+int tool_token_set_derived_pin(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err,
+                               size_t errlen)
+{
+    char pin[256];
+    size_t len = 0;
+    CK_RV rv;
+
+    if (t->info.flags & CKF_USER_PIN_LOCKED) {
+        snprintf(err, errlen, "user PIN is locked; not trying");
+        tool_pin_skip(run->pin, t);
+        return 0;
+    }
+    if (!tool_pin_try_begin(run->pin, t, pin, sizeof pin, &len, err, errlen)) {
+        tool_pin_skip(run->pin, t);
+        return 0;
+    }
+    /* The module derives the new PIN from the station secret and the serial;
+     * the old one is checked by the token and costs a try when wrong. */
+    pthread_mutex_lock(&login_mu);
+    rv = run->st->f->C_SetPIN(s, (CK_UTF8CHAR_PTR)pin, len, NULL, 0);
+    pthread_mutex_unlock(&login_mu);
+    tool_pin_try_end(run->pin, t, pin, len, rv);
+    OPENSSL_cleanse(pin, sizeof pin);
+    if (rv == CKR_OK)
+        return 1;
+    if (rv == CKR_PIN_INCORRECT)
+        snprintf(err, errlen, "wrong factory PIN (tried once; not retried)");
+    else if (rv == CKR_PIN_LOCKED)
+        snprintf(err, errlen, "user PIN is locked");
+    else if (rv == CKR_ARGUMENTS_BAD)
+        snprintf(err, errlen, "the module derives no PINs (no station_secret in its config?): %s",
+                 tool_ckr_name(rv));
+    else
+        snprintf(err, errlen, "C_SetPIN failed: %s", tool_ckr_name(rv));
+    tool_audit_line(run->cfg, t->serial_text, "set-pin", "failed", err);
+    return 0;
+}
+
+/* A session and the token's certificates: public objects, no login. */
+static int token_open(token_ctx *c)
 {
     tool_station *st = c->run->st;
-    char err[256];
     CK_RV rv;
 
     rv = st->f->C_OpenSession(c->t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &c->s);
     if (rv != CKR_OK)
         return fail(c, 4, "cannot open a session: %s", tool_ckr_name(rv));
     c->have_session = 1;
+    if (!tool_token_list_certs(st, c->s, &c->certs, &c->ncerts))
+        return fail(c, 4, "cannot read the token's certificates");
+    return 1;
+}
+
+/* The login, then the key pairs (private objects). Only for a token that has
+ * work to do: SoftHSM2 rewrites its token file on every C_Login, so a kill
+ * during a login can cost the token; a token already done is never logged
+ * in to. */
+static int token_usable(token_ctx *c)
+{
+    tool_station *st = c->run->st;
+    char err[256];
+
+    if (!c->have_session && !token_open(c))
+        return 0;
+    c->login_tried = 1;
     if (!tool_token_login(c->run, c->t, c->s, err, sizeof err))
         return fail(c, 4, "%s", err);
-    if (!tool_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys) ||
-        !tool_token_list_certs(st, c->s, &c->certs, &c->ncerts))
-        return fail(c, 4, "cannot read the token's objects");
+    if (!tool_token_list_keys(st, c->s, 0, &c->keys, &c->nkeys))
+        return fail(c, 4, "cannot read the token's key pairs");
     return 1;
 }
 
@@ -514,12 +593,15 @@ static void cert_serial_hex(X509 *cert, char *out, size_t outlen)
 /* Steps 3..6: shared by issue and csr. Returns 1 to go on, 0 when failed or done. */
 static int prepare(token_ctx *c, int stop_when_done)
 {
-    if (!token_present(c) || !token_usable(c))
+    if (!token_present(c) || !token_open(c))
         return 0;
+    /* "Done" is decided from public objects, before any login. */
     if (stop_when_done && already_done(c)) {
         c->res->kind = TOOL_RES_DONE;
         return 0;
     }
+    if (!token_usable(c))
+        return 0;
     if (!find_free_key_pair(c) && !generate_key_pair(c))
         return 0;
     hex(c->id, c->idlen, c->res->key_id, sizeof c->res->key_id);
@@ -551,7 +633,20 @@ tool_job *tool_job_new(tool_run *run, tool_token *t, tool_result *res)
     return j;
 }
 
+static int job_prepare(tool_job *j);
+
 int tool_job_prepare(tool_job *j)
+{
+    int ok = job_prepare(j);
+
+    /* A token that never came to a login no longer holds up the count-low
+     * tokens waiting for the PIN to be accepted. */
+    if (!j->c.login_tried)
+        tool_pin_skip(j->c.run->pin, j->c.t);
+    return ok;
+}
+
+static int job_prepare(tool_job *j)
 {
     token_ctx *c = &j->c;
 

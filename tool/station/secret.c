@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ void tool_pin_init(tool_pin *p, const char *source)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->source = source;
 }
 
@@ -88,6 +90,9 @@ void tool_pin_clear(tool_pin *p)
 {
     OPENSSL_cleanse(p->pin, sizeof p->pin);
     pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->passed);
+    p->passed = NULL;
 }
 
 int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)

@@ -101,9 +101,14 @@ typedef struct tool_config {
     char *operator_ca;
     char *audit;
     char *profile;
+    char *state_dir; /* [tokenmint] state_dir: the refused-PIN record lives here */
 } tool_config;
 
 int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errlen);
+/* Fails closed (station/config.c): path and every include are regular files
+ * that exist, every section and key is known; then audit (may be NULL) can be
+ * appended to. 0 with "FILE line N: problem" in err. */
+int tool_config_check(const char *path, const char *audit, char *err, size_t errlen);
 void tool_config_clear(tool_config *cfg);
 /* Authenticates the operator as the config asks. Returns 1 with the identity in
  * id, 0 with the reason in err. */
@@ -116,14 +121,25 @@ void tool_audit_line(const tool_config *cfg, const char *serial, const char *op,
 
 /* ---- PIN ------------------------------------------------------------------- */
 
+enum { TOOL_PIN_UNTRIED, TOOL_PIN_TRYING, TOOL_PIN_ACCEPTED, TOOL_PIN_REFUSED };
+
 struct tool_pin {
     pthread_mutex_t mu;
+    pthread_cond_t cv;  /* state changes (station/pintries.c) */
     const char *source; /* --pin-source FILE or NULL */
     const char *prompt; /* NULL: the token user PIN prompt */
     int loaded;
     int failed; /* no PIN available */
     char pin[256];
     size_t len;
+    /* PIN tries (station/pintries.c) */
+    int state;                               /* TOOL_PIN_* for this run */
+    char refused_by[TM_SERIAL_TEXT_MAX + 1]; /* first token that refused it */
+    tool_token **order;                      /* the run's tokens, borrowed (tool_pin_expect) */
+    unsigned char *passed;                   /* owned: order[i] tried, or will not */
+    size_t norder, pos;                      /* order[pos]: the next that may test a new PIN */
+    int allow_final_try;                     /* --allow-final-try */
+    char record[4096];                       /* refused-PIN record file; "" = none */
 };
 
 void tool_pin_init(tool_pin *p, const char *source);
@@ -134,6 +150,26 @@ int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, 
 int tool_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
                           size_t errlen);
 int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len);
+
+/* PIN tries (station/pintries.c). The station state directory: TOKENMINT_STATE_DIR,
+ * else the config's state_dir, else /var/lib/tokenmint (root) or the user's
+ * XDG state directory. Borrowed string. */
+const char *tool_state_dir(const tool_config *cfg);
+/* Opens (makes) DIR/refused-pins: mode 0600, ours, a regular file. 0 with err. */
+int tool_pin_record_open(tool_pin *p, const char *dir, char *err, size_t errlen);
+/* The run's tokens in the order an untested PIN may go to them (count-low
+ * tokens last); each must then pass through tool_pin_try_end or
+ * tool_pin_skip exactly once, or the tokens after it wait. Without it the
+ * first token to ask tests the PIN. */
+void tool_pin_expect(tool_pin *p, tool_token **order, size_t n);
+/* Before a C_Login with the PIN: 1 with the PIN in out, or 0 with why not
+ * ("not tried: ..."): final try, refused before (record), refused by another
+ * token of this run. After it, tool_pin_try_end with the CKR. A token of the
+ * run that never reaches a login calls tool_pin_skip once. */
+int tool_pin_try_begin(tool_pin *p, const tool_token *t, char *out, size_t outlen, size_t *len,
+                       char *err, size_t errlen);
+void tool_pin_try_end(tool_pin *p, const tool_token *t, const char *pin, size_t len, CK_RV rv);
+void tool_pin_skip(tool_pin *p, const tool_token *t);
 
 /* ---- the pipeline ------------------------------------------------------------ */
 
@@ -216,7 +252,34 @@ int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
                          tool_token_key **out, size_t *n);
 void tool_token_keys_free(tool_token_key *k, size_t n);
 EVP_PKEY *tool_token_public_key(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub);
+/* 1 when the private key is whole and usable (signs, same key type and domain
+ * as its public half); a kill -9 during generation can leave less. */
+int tool_token_key_complete(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                            CK_OBJECT_HANDLE pub);
 int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err, size_t errlen);
+/* C_SetPIN(factory PIN, NULL) through the module: the token takes its derived
+ * PIN from now on (pin derive). The factory PIN follows the PIN-try rules. */
+int tool_token_set_derived_pin(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *err,
+                               size_t errlen);
+
+/* Can the profile certify a key of this type for this purpose? Checked with
+ * the profile's own request builder on an ephemeral software key, before any
+ * token is touched (station/precheck.c). 0 with the profile's reason. */
+int tool_profile_can_certify(const tm_profile *prof, const char *purpose, tool_keytype kt,
+                             char *why, size_t whylen);
+
+/* Crash leftovers among the token's tokenmint objects (station/leftovers.c).
+ * Needs a logged-in session (private keys). Caller frees *out. */
+typedef struct tool_leftover {
+    CK_OBJECT_HANDLE h[2]; /* the objects `clean --remove` destroys */
+    size_t nh;
+    int removable;
+    char what[32]; /* "key pair", "private key", "public key", "certificate" */
+    char id[132];  /* CKA_ID, hex */
+    char label[64];
+    char why[600];
+} tool_leftover;
+int tool_leftovers_find(tool_run *run, CK_SESSION_HANDLE s, tool_leftover **out, size_t *n);
 
 /* ---- station workers ---------------------------------------------------------- */
 

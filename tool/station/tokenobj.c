@@ -185,6 +185,46 @@ EVP_PKEY *tool_token_public_key(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT
     return pk;
 }
 
+/*
+ * A private key is usable only when it is whole: a kill -9 during key
+ * generation can leave a private key object holding only the template's
+ * CKA_ID and label (SoftHSM2 stores the key material in a second write).
+ * Such an object must never be taken as "the free key pair": every signature
+ * would fail and the token would be stuck for good. Whole means: it signs,
+ * and its key type and domain (EC parameters, RSA modulus) are those of its
+ * public half.
+ */
+int tool_token_key_complete(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                            CK_OBJECT_HANDLE pub)
+{
+    CK_KEY_TYPE kv = (CK_KEY_TYPE)-1, kp = (CK_KEY_TYPE)-2;
+    CK_BBOOL sign = CK_FALSE;
+    CK_ATTRIBUTE_TYPE dom;
+    unsigned char *dv = NULL, *dp = NULL;
+    CK_ULONG lv = 0, lp = 0;
+    CK_ATTRIBUTE a[2] = {{CKA_KEY_TYPE, &kv, sizeof kv}, {CKA_SIGN, &sign, sizeof sign}};
+    CK_ATTRIBUTE b[1] = {{CKA_KEY_TYPE, &kp, sizeof kp}};
+    int ok = 0;
+
+    if (st->f->C_GetAttributeValue(s, priv, a, 2) != CKR_OK || sign != CK_TRUE ||
+        st->f->C_GetAttributeValue(s, pub, b, 1) != CKR_OK || kv != kp)
+        return 0;
+    if (kv == CKK_RSA)
+        dom = CKA_MODULUS;
+    else if (kv == CKK_EC || kv == CKK_EC_EDWARDS)
+        dom = CKA_EC_PARAMS;
+    else
+        return 0;
+    if (get_attr(st, s, priv, dom, &dv, &lv) != CKR_OK ||
+        get_attr(st, s, pub, dom, &dp, &lp) != CKR_OK)
+        goto out;
+    ok = lv > 0 && lv == lp && memcmp(dv, dp, lv) == 0;
+out:
+    free(dv);
+    free(dp);
+    return ok;
+}
+
 int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
                          tool_token_key **out, size_t *n)
 {
@@ -227,12 +267,14 @@ int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
             k->pub = tool_token_public_key(st, s, privs[i]);
         } else {
             CK_ATTRIBUTE pt[] = {{CKA_CLASS, &pcls, sizeof pcls}, {CKA_ID, k->id, k->idlen}};
-            if (find_all(st, s, pt, 2, &pubs, &npub) == CKR_OK && npub > 0)
+            if (find_all(st, s, pt, 2, &pubs, &npub) == CKR_OK && npub > 0 &&
+                tool_token_key_complete(st, s, privs[i], pubs[0]))
                 k->pub = tool_token_public_key(st, s, pubs[0]);
             free(pubs);
             pubs = NULL;
         }
-        /* A private key without a readable public half cannot be certified. */
+        /* A private key without a readable public half cannot be certified;
+         * an incomplete one cannot sign. Both are left to `tokenmint clean`. */
         if (!k->pub) {
             memset(k, 0, sizeof *k);
             continue;

@@ -156,6 +156,10 @@ int tool_cmd_watch(int argc, char **argv)
     rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
     if (rc != TOOL_EXIT_OK)
         goto out;
+    /* The profile against the key type, the PIN file: before any token comes. */
+    rc = tool_session_precheck(&s, NULL, 0, 1);
+    if (rc != TOOL_EXIT_OK)
+        goto out;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);

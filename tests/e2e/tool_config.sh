@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The tool config fails closed (issue 10, item 1): a misspelt section, an
+# unknown key, a missing include, an audit destination that cannot be
+# written, and a config that is not a regular file (/dev/zero, a directory,
+# a FIFO) are each refused with exit 2, a message naming the file, line and
+# problem, and nothing done to any token.
+. "$TM_SOURCE_DIR/tests/e2e/tool_lib.sh"
+tm_make_tokens 2 >/dev/null
+CA="$TM_TMP/ca"
+"$T" ca init "$CA" >/dev/null
+
+# refused CONFIG PATTERN: issue with that config exits 2, says PATTERN, touches nothing
+refused() {
+    local conf=$1 want=$2 rc=0
+    timeout 20 "$T" issue --all --ca "$CA" --pin-source "$PIN" --config "$conf" \
+        >"$TM_TMP/out" 2>"$TM_TMP/err" || rc=$?
+    [ "$rc" -eq 2 ] || { cat "$TM_TMP/out" "$TM_TMP/err"; tm_fail "config $conf: exit $rc, want 2 ($want)"; }
+    grep -q -- "$want" "$TM_TMP/err" || tm_fail "config $conf: message should say '$want': $(cat "$TM_TMP/err")"
+    "$T" tokens --json >"$TM_TMP/tokens.json"
+    [ "$("$TJ" get key_pairs <"$TM_TMP/tokens.json" | sort -u)" = 0 ] ||
+        tm_fail "config $conf: a token was touched"
+}
+
+c="$TM_TMP/typo.conf"
+printf '[tokenmint]\nprofile = %s\n\n[operatr]\nrequire = yes\n' "$TM_SOURCE_DIR/conf/profile.cnf" >"$c"
+refused "$c" "$c line 4: unknown section \[ operatr \]"
+
+c="$TM_TMP/key.conf"
+printf '[tokenmint]\nadit = /tmp/x\n' >"$c"
+refused "$c" "$c line 2: unknown key \"adit\" in \[ tokenmint \]"
+
+c="$TM_TMP/inc.conf"
+printf '.include %s/missing.cnf\n[tokenmint]\n' "$TM_TMP" >"$c"
+refused "$c" "$c line 1: .include $TM_TMP/missing.cnf: No such file"
+
+c="$TM_TMP/inc2.conf"
+printf '[operator]\nrequire = no\n' >"$TM_TMP/part.cnf"
+printf '.include %s/part.cnf\n[operatr]\n' "$TM_TMP" >"$c"
+refused "$c" "$c line 2: unknown section"
+printf '[operater]\n' >"$TM_TMP/part.cnf"
+printf '.include %s/part.cnf\n' "$TM_TMP" >"$c"
+refused "$c" "$TM_TMP/part.cnf line 1: unknown section \[ operater \]"
+
+c="$TM_TMP/audit.conf"
+printf '[tokenmint]\n\naudit = %s/no/such/dir/audit.jsonl\n' "$TM_TMP" >"$c"
+refused "$c" "$c line 3: audit = $TM_TMP/no/such/dir/audit.jsonl: cannot write"
+
+refused /dev/zero "/dev/zero: not a regular file"
+refused "$TM_TMP" "$TM_TMP: not a regular file"
+mkfifo "$TM_TMP/fifo.conf"
+refused "$TM_TMP/fifo.conf" "fifo.conf: not a regular file"
+
+# A good config still works.
+c="$TM_TMP/good.conf"
+printf '[tokenmint]\naudit = %s/audit.jsonl\n[operator]\nrequire = no\n' "$TM_TMP" >"$c"
+"$T" issue --all --ca "$CA" --pin-source "$PIN" --config "$c" >/dev/null || tm_fail "a good config"
+grep -q '"op":"issue"' "$TM_TMP/audit.jsonl" || tm_fail "the audit log is written"
+echo "PASS: the tool config fails closed"

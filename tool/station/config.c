@@ -1,0 +1,215 @@
+/*
+ * The tool config fails closed (issue 10, item 1). Before OpenSSL reads the
+ * file, every line of it and of every file it includes is checked: a section
+ * or key the tool does not know, a missing include, a file that is not a
+ * regular file (/dev/zero, a FIFO) is refused, naming file and line. NCONF
+ * alone would ignore a misspelt section (so `[operatr] require = yes` left
+ * operator authentication off) and a missing `.include`.
+ */
+#include "station/station.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_DEPTH 8
+#define MAX_CONFIG_BYTES (1024 * 1024)
+
+static const char *const tokenmint_keys[] = {"audit", "profile", "state_dir", NULL};
+static const char *const operator_keys[] = {"require", "passphrase", "name", "ca", NULL};
+
+static const char *const *keys_of(const char *section)
+{
+    if (strcmp(section, "tokenmint") == 0)
+        return tokenmint_keys;
+    if (strcmp(section, "operator") == 0)
+        return operator_keys;
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+/* A regular file we can read, not too big to be a config. */
+static int regular_file(const char *path, const char *from, int fromline, char *err, size_t errlen)
+{
+    struct stat sb;
+    char where[PATH_MAX + 64] = "";
+
+    if (from)
+        snprintf(where, sizeof where, "%s line %d: ", from, fromline);
+    if (stat(path, &sb) != 0) {
+        snprintf(err, errlen, "%s%s: %s", where, path, strerror(errno));
+        return 0;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s%s: not a regular file (a config must be one)", where, path);
+        return 0;
+    }
+    if (sb.st_size > MAX_CONFIG_BYTES) {
+        snprintf(err, errlen, "%s%s: %lld bytes is too big for a config file", where, path,
+                 (long long)sb.st_size);
+        return 0;
+    }
+    return 1;
+}
+
+typedef struct scan_ctx {
+    char section[128];
+    char audit_at[PATH_MAX + 32]; /* "FILE line N" of the audit key */
+} scan_ctx;
+
+static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen);
+
+/* ".include PATH" or ".include = PATH": the file (or every file of the
+ * directory, as OpenSSL reads them) must be there. */
+static int scan_include(const char *path, int lineno, char *arg, int depth, scan_ctx *c,
+                        char *err, size_t errlen)
+{
+    struct stat sb;
+    char inc[PATH_MAX];
+
+    if (*arg == '=')
+        arg = trim(arg + 1);
+    if (!*arg) {
+        snprintf(err, errlen, "%s line %d: .include names no file", path, lineno);
+        return 0;
+    }
+    if (depth >= MAX_DEPTH) {
+        snprintf(err, errlen, "%s line %d: includes nested deeper than %d", path, lineno,
+                 MAX_DEPTH);
+        return 0;
+    }
+    snprintf(inc, sizeof inc, "%s", arg);
+    if (stat(inc, &sb) != 0) {
+        snprintf(err, errlen, "%s line %d: .include %s: %s (a missing include is refused)", path,
+                 lineno, inc, strerror(errno));
+        return 0;
+    }
+    if (S_ISDIR(sb.st_mode))
+        return 1; /* OpenSSL reads its *.cnf / *.conf; the keys are checked after loading */
+    if (!regular_file(inc, path, lineno, err, errlen))
+        return 0;
+    return scan(inc, depth + 1, c, err, errlen);
+}
+
+static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen)
+{
+    char line[4096];
+    int lineno = 0, ok = 0;
+    FILE *f = fopen(path, "re");
+
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return 0;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char *s, *eq, *hash;
+        const char *const *keys;
+        lineno++;
+        if ((hash = strchr(line, '#')) != NULL)
+            *hash = 0;
+        s = trim(line);
+        if (!*s)
+            continue;
+        if (*s == '.') {
+            if (strncmp(s, ".include", 8) == 0 && (isspace((unsigned char)s[8]) || s[8] == '=')) {
+                if (!scan_include(path, lineno, trim(s + 8), depth, c, err, errlen))
+                    goto out;
+                continue;
+            }
+            if (strncmp(s, ".pragma", 7) == 0)
+                continue;
+            snprintf(err, errlen, "%s line %d: unknown directive \"%s\"", path, lineno, s);
+            goto out;
+        }
+        if (*s == '[') {
+            char *end = strchr(s, ']');
+            if (!end) {
+                snprintf(err, errlen, "%s line %d: section header without ]", path, lineno);
+                goto out;
+            }
+            *end = 0;
+            s = trim(s + 1);
+            if (!keys_of(s)) {
+                snprintf(err, errlen,
+                         "%s line %d: unknown section [ %s ] (the tool config has [ tokenmint ] "
+                         "and [ operator ])",
+                         path, lineno, s);
+                goto out;
+            }
+            snprintf(c->section, sizeof c->section, "%s", s);
+            continue;
+        }
+        eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s line %d: expected \"key = value\"", path, lineno);
+            goto out;
+        }
+        *eq = 0;
+        s = trim(s);
+        keys = keys_of(c->section);
+        if (!keys) {
+            snprintf(err, errlen, "%s line %d: \"%s\" outside a section (put it in [ tokenmint ] "
+                                  "or [ operator ])",
+                     path, lineno, s);
+            goto out;
+        }
+        for (; *keys && strcmp(*keys, s) != 0; keys++)
+            ;
+        if (!*keys) {
+            snprintf(err, errlen, "%s line %d: unknown key \"%s\" in [ %s ]", path, lineno, s,
+                     c->section);
+            goto out;
+        }
+        if (strcmp(c->section, "tokenmint") == 0 && strcmp(s, "audit") == 0)
+            snprintf(c->audit_at, sizeof c->audit_at, "%s line %d", path, lineno);
+    }
+    ok = 1;
+out:
+    fclose(f);
+    return ok;
+}
+
+int tool_config_check(const char *path, const char *audit, char *err, size_t errlen)
+{
+    scan_ctx c;
+    struct stat sb;
+    int fd;
+
+    tool_return_val_if_fail(path != NULL && err != NULL, 0);
+    memset(&c, 0, sizeof c);
+    snprintf(c.audit_at, sizeof c.audit_at, "%s", path);
+    if (!regular_file(path, NULL, 0, err, errlen) || !scan(path, 0, &c, err, errlen))
+        return 0;
+    if (!audit)
+        return 1;
+    /* Opened for appending as every audit line will be: a destination the
+     * tool cannot write is found now, not after a token was changed. */
+    fd = open(audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: audit = %s: cannot write: %s", c.audit_at, audit,
+                 strerror(errno));
+        return 0;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "%s: audit = %s: not a regular file", c.audit_at, audit);
+        return 0;
+    }
+    close(fd);
+    return 1;
+}
