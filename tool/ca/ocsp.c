@@ -317,7 +317,9 @@ int tool_ocsp_http(void *ctx, const char *method, const char *url, const char *c
         rsp = answer(o, bin, blen);
         free(bin);
     } else if (!strcmp(method, "GET")) {
-        return text_out("GET serves /crl and /ocsp/<request>; CMP takes POST\n", out, outlen, 404);
+        return text_out("CMP over HTTP takes POST only; GET serves .../crl and "
+                        ".../ocsp/<base64 request>\n",
+                        out, outlen, 405);
     } else {
         return 0;
     }
