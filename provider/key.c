@@ -11,6 +11,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "forward.h"
 #include "key.h"
 #include "session.h"
 #include "uri.h"
@@ -41,6 +42,11 @@ void prov_key_free(prov_key *k)
     BN_free(k->n);
     BN_free(k->e);
     EVP_PKEY_free(k->soft);
+    if (k->soft_kd != NULL) {
+        OSSL_FUNC_keymgmt_free_fn *fr = PROV_FWD_CALL(k->fwd, OSSL_FUNC_KEYMGMT_FREE, keymgmt_free);
+        if (fr != NULL)
+            fr(k->soft_kd);
+    }
     free(k);
 }
 
@@ -91,6 +97,15 @@ out:
     EVP_PKEY_CTX_free(pctx);
     OSSL_PARAM_free(params);
     return pkey;
+}
+
+const char *prov_key_op_name(const prov_key *k, int op)
+{
+    if (op == OSSL_OP_SIGNATURE)
+        return k->type == TM_KEY_RSA ? "RSA" : k->type == TM_KEY_EC ? "ECDSA" : "ED25519";
+    if (op == OSSL_OP_KEYEXCH)
+        return "ECDH";
+    return prov_key_type_name(k);
 }
 
 const char *prov_key_type_name(const prov_key *k)

@@ -34,7 +34,18 @@ struct prov_key {
     size_t pub_len;
 
     EVP_PKEY *soft; /* the public half in the default provider, made on demand */
+
+    /* A software key (not on a token) that came to this key manager: the
+     * other provider's key manager and its key data, which do all the work
+     * (forward.h). NULL for token keys. */
+    const struct prov_fwd *fwd;
+    void *soft_kd;
 };
+
+/* A software key: everything about it is forwarded. */
+#define PROV_KEY_IS_SOFT(k) ((k) != NULL && (k)->soft_kd != NULL)
+/* The name of its algorithm for operation op (OSSL_OP_SIGNATURE: "ECDSA"...). */
+const char *prov_key_op_name(const prov_key *k, int op);
 
 prov_key *prov_key_new(prov_ctx *prov, prov_key_type type);
 prov_key *prov_key_up(prov_key *k);

@@ -17,6 +17,7 @@
 #include <openssl/params.h>
 #include <openssl/provider.h>
 
+#include "forward.h"
 #include "session.h"
 #include "uri.h"
 
@@ -306,6 +307,7 @@ static void prov_teardown(void *provctx)
     tm_profile_free(prov->profile);
     for (size_t i = 0; i < prov->n_mds; i++)
         EVP_MD_free(prov->mds[i]);
+    prov_fwd_cache_free(prov);
     OSSL_LIB_CTX_free(prov->child);
     free(prov->module_path);
     free(prov->pin_source);
@@ -398,6 +400,23 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id, int *no
     return NULL;
 }
 
+int prov_algorithms_are_ours(const OSSL_ALGORITHM *algs)
+{
+    return algs != NULL && (algs == tm_store || algs == tm_keymgmt || algs == tm_signature);
+}
+
+/*
+ * TLS groups: see forward.h. Without them, a TLS context made while this
+ * provider comes first in the process has no EC groups at all.
+ */
+static int prov_get_capabilities(void *provctx, const char *capability, OSSL_CALLBACK *cb,
+                                 void *arg)
+{
+    if (strcasecmp(capability, "TLS-GROUP") == 0)
+        return prov_fwd_tls_groups(provctx, cb, arg);
+    return 1;
+}
+
 static const OSSL_ITEM *prov_reason_strings(void *provctx)
 {
     static const OSSL_ITEM r[] = {
@@ -422,6 +441,7 @@ static const OSSL_DISPATCH prov_functions[] = {
     {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))prov_get_params},
     {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))prov_query},
     {OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, (void (*)(void))prov_reason_strings},
+    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))prov_get_capabilities},
     {0, NULL},
 };
 

@@ -52,6 +52,7 @@ typedef struct prov_ctx {
     prov_module *module; /* loaded on first use, shared process-wide */
     EVP_MD *mds[8];      /* digests fetched so far */
     size_t n_mds;
+    void *fwd_cache; /* forward.c: other providers' implementations */
 } prov_ctx;
 
 /* ---- provider.c ---------------------------------------------------------- */
@@ -87,6 +88,9 @@ void prov_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
             return (val);                                                                          \
         }                                                                                          \
     } while (0)
+
+/* Is algs one of this provider's own algorithm tables (of any instance)? */
+int prov_algorithms_are_ours(const OSSL_ALGORITHM *algs);
 
 /* CKR_* as text for messages. */
 const char *prov_ckr_str(CK_RV rv);

@@ -24,6 +24,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "forward.h"
 #include "key.h"
 #include "profile_guard.h"
 #include "session.h"
@@ -122,6 +123,11 @@ typedef struct {
     unsigned char head[8];
     size_t head_len;
     int overflow;
+
+    /* a software key: the other provider's signature does everything */
+    int fwd_on;
+    const prov_fwd *fs;
+    void *inner;
 } sig_ctx;
 
 static void *sig_newctx(void *provctx, const char *propq)
@@ -149,6 +155,12 @@ static void sig_freectx(void *vctx)
     sig_ctx *c = vctx;
     if (c == NULL)
         return;
+    if (c->inner != NULL) {
+        OSSL_FUNC_signature_freectx_fn *fr =
+            PROV_FWD_CALL(c->fs, OSSL_FUNC_SIGNATURE_FREECTX, signature_freectx);
+        if (fr != NULL)
+            fr(c->inner);
+    }
     reset_data(c);
     EVP_MD_CTX_free(c->mdctx);
     EVP_MD_free(c->md);
@@ -165,6 +177,15 @@ static void *sig_dupctx(void *vctx)
     *d = *c;
     d->buf = NULL;
     d->mdctx = NULL;
+    d->inner = NULL;
+    if (c->inner != NULL) {
+        OSSL_FUNC_signature_dupctx_fn *dup =
+            PROV_FWD_CALL(c->fs, OSSL_FUNC_SIGNATURE_DUPCTX, signature_dupctx);
+        if (dup == NULL || (d->inner = dup(c->inner)) == NULL) {
+            free(d);
+            return NULL;
+        }
+    }
     prov_key_up(d->key);
     if (d->md != NULL)
         EVP_MD_up_ref(d->md);
@@ -854,27 +875,246 @@ static int sig_digest_verify(void *vctx, const unsigned char *sig, size_t siglen
            sig_digest_verify_final(vctx, sig, siglen);
 }
 
+/* ---- software keys: forwarded (forward.h) ---------------------------------- */
+
+/* Points c at the other provider's signature for k; 1 when k is a software key. */
+static int fwd_begin(sig_ctx *c, const prov_key *k, int *ok)
+{
+    OSSL_FUNC_signature_newctx_fn *nw;
+
+    c->fwd_on = 0;
+    *ok = 1;
+    if (!PROV_KEY_IS_SOFT(k))
+        return 0;
+    if (c->inner == NULL) {
+        c->fs = prov_fwd_find(c->prov, OSSL_OP_SIGNATURE, prov_key_op_name(k, OSSL_OP_SIGNATURE));
+        nw = PROV_FWD_CALL(c->fs, OSSL_FUNC_SIGNATURE_NEWCTX, signature_newctx);
+        if (nw == NULL || (c->inner = nw(c->fs->provctx, NULL)) == NULL) {
+            *ok = 0;
+            return 1;
+        }
+    }
+    c->fwd_on = 1;
+    return 1;
+}
+
+#define FWD_FN(c, ID, TYPE) PROV_FWD_CALL((c)->fs, OSSL_FUNC_SIGNATURE_##ID, signature_##TYPE)
+
+static int fw_sign_init(void *vctx, void *vkey, const OSSL_PARAM params[])
+{
+    sig_ctx *c = vctx;
+    prov_key *k = vkey;
+    int ok;
+
+    if (!fwd_begin(c, k, &ok))
+        return sig_sign_init(vctx, vkey, params);
+    OSSL_FUNC_signature_sign_init_fn *fn = ok ? FWD_FN(c, SIGN_INIT, sign_init) : NULL;
+    return fn != NULL && fn(c->inner, k->soft_kd, params);
+}
+
+static int fw_verify_init(void *vctx, void *vkey, const OSSL_PARAM params[])
+{
+    sig_ctx *c = vctx;
+    prov_key *k = vkey;
+    int ok;
+
+    if (!fwd_begin(c, k, &ok))
+        return sig_verify_init(vctx, vkey, params);
+    OSSL_FUNC_signature_verify_init_fn *fn = ok ? FWD_FN(c, VERIFY_INIT, verify_init) : NULL;
+    return fn != NULL && fn(c->inner, k->soft_kd, params);
+}
+
+static int fw_digest_sign_init(void *vctx, const char *mdname, void *vkey,
+                               const OSSL_PARAM params[])
+{
+    sig_ctx *c = vctx;
+    prov_key *k = vkey;
+    int ok;
+
+    if (!fwd_begin(c, k, &ok))
+        return sig_digest_sign_init(vctx, mdname, vkey, params);
+    OSSL_FUNC_signature_digest_sign_init_fn *fn =
+        ok ? FWD_FN(c, DIGEST_SIGN_INIT, digest_sign_init) : NULL;
+    return fn != NULL && fn(c->inner, mdname, k->soft_kd, params);
+}
+
+static int fw_digest_verify_init(void *vctx, const char *mdname, void *vkey,
+                                 const OSSL_PARAM params[])
+{
+    sig_ctx *c = vctx;
+    prov_key *k = vkey;
+    int ok;
+
+    if (!fwd_begin(c, k, &ok))
+        return sig_digest_verify_init(vctx, mdname, vkey, params);
+    OSSL_FUNC_signature_digest_verify_init_fn *fn =
+        ok ? FWD_FN(c, DIGEST_VERIFY_INIT, digest_verify_init) : NULL;
+    return fn != NULL && fn(c->inner, mdname, k->soft_kd, params);
+}
+
+static int fw_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                   const unsigned char *tbs, size_t tbslen)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_sign_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+    fn = FWD_FN(c, SIGN, sign);
+    return fn != NULL && fn(c->inner, sig, siglen, sigsize, tbs, tbslen);
+}
+
+static int fw_verify(void *vctx, const unsigned char *sig, size_t siglen, const unsigned char *tbs,
+                     size_t tbslen)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_verify_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_verify(vctx, sig, siglen, tbs, tbslen);
+    fn = FWD_FN(c, VERIFY, verify);
+    return fn != NULL && fn(c->inner, sig, siglen, tbs, tbslen);
+}
+
+static int fw_digest_sign_update(void *vctx, const unsigned char *data, size_t len)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_digest_sign_update_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_digest_sign_update(vctx, data, len);
+    fn = FWD_FN(c, DIGEST_SIGN_UPDATE, digest_sign_update);
+    return fn != NULL && fn(c->inner, data, len);
+}
+
+static int fw_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_digest_sign_final_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_digest_sign_final(vctx, sig, siglen, sigsize);
+    fn = FWD_FN(c, DIGEST_SIGN_FINAL, digest_sign_final);
+    return fn != NULL && fn(c->inner, sig, siglen, sigsize);
+}
+
+/* The other provider may stream only (RSA, ECDSA) or be one-shot only (EdDSA). */
+static int fw_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                          const unsigned char *tbs, size_t tbslen)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_digest_sign_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_digest_sign(vctx, sig, siglen, sigsize, tbs, tbslen);
+    if ((fn = FWD_FN(c, DIGEST_SIGN, digest_sign)) != NULL)
+        return fn(c->inner, sig, siglen, sigsize, tbs, tbslen);
+    if (sig == NULL) /* a size query must not feed the hash */
+        return fw_digest_sign_final(vctx, NULL, siglen, 0);
+    return fw_digest_sign_update(vctx, tbs, tbslen) &&
+           fw_digest_sign_final(vctx, sig, siglen, sigsize);
+}
+
+static int fw_digest_verify_update(void *vctx, const unsigned char *data, size_t len)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_digest_verify_update_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_digest_verify_update(vctx, data, len);
+    fn = FWD_FN(c, DIGEST_VERIFY_UPDATE, digest_verify_update);
+    return fn != NULL && fn(c->inner, data, len);
+}
+
+static int fw_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_digest_verify_final_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_digest_verify_final(vctx, sig, siglen);
+    fn = FWD_FN(c, DIGEST_VERIFY_FINAL, digest_verify_final);
+    return fn != NULL && fn(c->inner, sig, siglen);
+}
+
+static int fw_digest_verify(void *vctx, const unsigned char *sig, size_t siglen,
+                            const unsigned char *tbs, size_t tbslen)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_digest_verify_fn *fn;
+
+    if (!c->fwd_on)
+        return sig_digest_verify(vctx, sig, siglen, tbs, tbslen);
+    if ((fn = FWD_FN(c, DIGEST_VERIFY, digest_verify)) != NULL)
+        return fn(c->inner, sig, siglen, tbs, tbslen);
+    return fw_digest_verify_update(vctx, tbs, tbslen) && fw_digest_verify_final(vctx, sig, siglen);
+}
+
+static int fw_get_ctx_params(void *vctx, OSSL_PARAM params[])
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_get_ctx_params_fn *fn;
+
+    if (c == NULL || !c->fwd_on)
+        return sig_get_ctx_params(vctx, params);
+    fn = FWD_FN(c, GET_CTX_PARAMS, get_ctx_params);
+    return fn != NULL && fn(c->inner, params);
+}
+
+static int fw_set_ctx_params(void *vctx, const OSSL_PARAM params[])
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_set_ctx_params_fn *fn;
+
+    if (c == NULL || !c->fwd_on)
+        return sig_set_ctx_params(vctx, params);
+    fn = FWD_FN(c, SET_CTX_PARAMS, set_ctx_params);
+    return fn != NULL && fn(c->inner, params);
+}
+
+static const OSSL_PARAM *fw_gettable_ctx_params(void *vctx, void *provctx)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_gettable_ctx_params_fn *fn;
+
+    if (c == NULL || !c->fwd_on)
+        return sig_gettable_ctx_params(vctx, provctx);
+    fn = FWD_FN(c, GETTABLE_CTX_PARAMS, gettable_ctx_params);
+    return fn != NULL ? fn(c->inner, c->fs->provctx) : NULL;
+}
+
+static const OSSL_PARAM *fw_settable_ctx_params(void *vctx, void *provctx)
+{
+    sig_ctx *c = vctx;
+    OSSL_FUNC_signature_settable_ctx_params_fn *fn;
+
+    if (c == NULL || !c->fwd_on)
+        return sig_settable_ctx_params(vctx, provctx);
+    fn = FWD_FN(c, SETTABLE_CTX_PARAMS, settable_ctx_params);
+    return fn != NULL ? fn(c->inner, c->fs->provctx) : NULL;
+}
+
 #define TM_SIGNATURE(prefix)                                                                       \
     const OSSL_DISPATCH prov_##prefix##_signature_functions[] = {                                  \
         {OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))sig_newctx},                                  \
         {OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))sig_freectx},                                \
         {OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))sig_dupctx},                                  \
-        {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))sig_sign_init},                            \
-        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))sig_sign},                                      \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))sig_digest_sign_init},              \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))sig_digest_sign_update},          \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))sig_digest_sign_final},            \
-        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))sig_digest_sign},                        \
-        {OSSL_FUNC_SIGNATURE_VERIFY_INIT, (void (*)(void))sig_verify_init},                        \
-        {OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))sig_verify},                                  \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))sig_digest_verify_init},          \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))sig_digest_verify_update},      \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))sig_digest_verify_final},        \
-        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))sig_digest_verify},                    \
-        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))sig_get_ctx_params},                  \
-        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))sig_gettable_ctx_params},        \
-        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))sig_set_ctx_params},                  \
-        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))sig_settable_ctx_params},        \
+        {OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))fw_sign_init},                             \
+        {OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))fw_sign},                                       \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))fw_digest_sign_init},               \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))fw_digest_sign_update},           \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))fw_digest_sign_final},             \
+        {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))fw_digest_sign},                         \
+        {OSSL_FUNC_SIGNATURE_VERIFY_INIT, (void (*)(void))fw_verify_init},                         \
+        {OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))fw_verify},                                   \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))fw_digest_verify_init},           \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))fw_digest_verify_update},       \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))fw_digest_verify_final},         \
+        {OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))fw_digest_verify},                     \
+        {OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))fw_get_ctx_params},                   \
+        {OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))fw_gettable_ctx_params},         \
+        {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))fw_set_ctx_params},                   \
+        {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))fw_settable_ctx_params},         \
         {0, NULL},                                                                                 \
     }
 
