@@ -13,7 +13,7 @@ set(TM_TOOL_DIR ${PROJECT_SOURCE_DIR}/tool)
 tm_add_unit(test_tool_ca
   SOURCES unit/test_tool_ca.c ${TM_TOOL_DIR}/ca/ca.c ${TM_TOOL_DIR}/ca/local.c ${TM_TOOL_DIR}/station/tokenlock.c
           ${TM_TOOL_DIR}/station/crypto.c ${TM_TOOL_DIR}/tool.c ${TM_TOOL_DIR}/station/secret.c
-          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
+          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/pintries.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
           ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
           ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
           ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c
