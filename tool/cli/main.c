@@ -32,6 +32,8 @@ static const char *usage_main =
     "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
     "  ca serve serve a CA directory over CMP (HTTP)\n"
     "  ca list  the CA's certificates (ca show DIR SERIAL: one of them)\n"
+    "  ca crl   make the CA's CRL (full, numbered)\n"
+    "  revoke   revoke a token's certificates (or given ones) at the CA\n"
     "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
     "  issue    give tokens a key pair and a certificate bound to their serial\n"
     "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
@@ -568,6 +570,8 @@ static int cmd_ca(int argc, char **argv)
         return tool_cmd_ca_serve(argc, argv);
     if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0))
         return tool_cmd_ca_list(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "crl") == 0)
+        return tool_cmd_ca_crl(argc, argv);
     if (argc < 2 || strcmp(argv[1], "init") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
@@ -1027,12 +1031,13 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"tokens", cmd_tokens},     {"ca", cmd_ca},
-        {"issue", cmd_issue},       {"csr", cmd_csr},
-        {"write", cmd_write},       {"verify", tool_cmd_verify},
-        {"watch", tool_cmd_watch},  {"show", tool_cmd_show},
-        {"operator", cmd_operator}, {"relay", tool_cmd_relay},
-        {"clean", tool_cmd_clean},  {"pin", tool_cmd_pin},
+        {"tokens", cmd_tokens},      {"ca", cmd_ca},
+        {"issue", cmd_issue},        {"csr", cmd_csr},
+        {"write", cmd_write},        {"verify", tool_cmd_verify},
+        {"watch", tool_cmd_watch},   {"show", tool_cmd_show},
+        {"operator", cmd_operator},  {"relay", tool_cmd_relay},
+        {"clean", tool_cmd_clean},   {"pin", tool_cmd_pin},
+        {"revoke", tool_cmd_revoke},
     };
     size_t i;
 
