@@ -96,9 +96,14 @@ enum {
     O_UP_KEY,
     O_UP_SRVCERT,
     O_UP_TRUSTED,
+    O_OCSPCERT,
+    O_OCSPKEY,
     /* ca list, ca show */
     O_SERIAL,
     O_STATUS,
+    /* revoke, ca crl */
+    O_REASON,
+    O_OUT,
 };
 
 /* ---- the option and command tables (cli/options.c, cli/commands.c) ---------- */
@@ -190,5 +195,6 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
 int tool_cmd_ca_serve(int argc, char **argv);
 int tool_cmd_ca_list(int argc, char **argv);
 int tool_cmd_relay(int argc, char **argv);
+/* revoke and ca crl: ca/cmd_revoke.c (declared in ca/ca.h) */
 
 #endif

@@ -3,6 +3,7 @@
  * takes, in order) and where it runs. The parser refuses any option a
  * command's list does not name, so the help and the parser cannot disagree.
  */
+#include "ca/ca.h"
 #include "cli/cli.h"
 
 /* clang-format off */
@@ -17,7 +18,9 @@
 #define SERVER_OPTS \
     {TOOL_FRONT_LISTEN, NULL}, {TOOL_FRONT_PORTFILE, NULL}, {TOOL_FRONT_SECRET, NULL}, \
     {TOOL_FRONT_REF, NULL}, {TOOL_FRONT_TRUSTED, NULL}, {TOOL_FRONT_SRVCERT, NULL}, \
-    {TOOL_FRONT_SRVKEY, NULL}, {TOOL_FRONT_MAXBODY, NULL}
+    {TOOL_FRONT_SRVKEY, NULL}, {TOOL_FRONT_MAXBODY, NULL}, {TOOL_FRONT_MAXCONNS, NULL}, \
+    {TOOL_FRONT_PERCLIENT, NULL}, {TOOL_FRONT_HDRTIMEOUT, NULL}, {TOOL_FRONT_BODYTIMEOUT, NULL}, \
+    {TOOL_FRONT_IDLETIMEOUT, NULL}
 /* clang-format on */
 
 static const tool_cmd_opt tokens_opts[] = {
@@ -35,6 +38,8 @@ static const tool_cmd_opt ca_serve_opts[] = {
     {O_DEFERRED, NULL},
     {O_DEFERMS, NULL},
     {O_PROFILE, "certificate profile (default: built in)"},
+    {O_OCSPCERT, NULL},
+    {O_OCSPKEY, NULL},
     {O_MODULE, "PKCS#11 module, when the CA key is a token key"},
     {O_DB, "the CA's records in this PostgreSQL database (else the one\n"
            "DIR/ca.cnf names, else DIR/ca.db). A certificate is answered\n"
@@ -53,6 +58,22 @@ static const tool_cmd_opt ca_list_opts[] = {
 static const tool_cmd_opt ca_show_opts[] = {
     {O_JSON, "one JSON object"},
     {O_DB, "a PostgreSQL connection string instead of the directory's"},
+    {0, NULL}};
+
+static const tool_cmd_opt ca_crl_opts[] = {
+    {O_OUT, NULL},
+    {O_DB, "a PostgreSQL connection string instead of the directory's"},
+    {O_MODULE, "PKCS#11 module, when the CA key is a token key"},
+    {0, NULL}};
+
+static const tool_cmd_opt revoke_opts[] = {
+    {O_TOKEN, "a token by pkcs11: URI with serial= (repeatable)"},
+    {O_SERIAL, "a token by its serial (repeatable; the token need not be here)"},
+    {O_CA, NULL},
+    {O_REASON, NULL},
+    {O_DB, "a PostgreSQL connection string instead of the directory's"},
+    {O_CONFIG, "tool config (its audit log records each revocation)"},
+    {O_MODULE, "PKCS#11 module, when the CA key is a token key"},
     {0, NULL}};
 
 static const tool_cmd_opt relay_opts[] = {
@@ -141,7 +162,9 @@ const tool_command tool_commands[] = {
      "on HTTP POST, Content-Type application/pkixcmp, any path. Accepts p10cr (the\n"
      "token's PKCS#10 request), ir and cr; issues per the serial-bound profile with the\n"
      "same database and locking as `tokenmint issue --ca DIR`. Every certificate is on\n"
-     "disk (synced) before its response is sent.\n",
+     "disk (synced) before its response is sent. Also an OCSP responder (RFC 6960: POST\n"
+     "application/ocsp-request, or GET .../ocsp/BASE64) answering from the CA's records,\n"
+     "and GET .../crl serves the CRL `tokenmint ca crl DIR` made last (DER).\n",
      ca_serve_opts,
      "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n",
      tool_cmd_ca_serve},
@@ -157,6 +180,22 @@ const tool_command tool_commands[] = {
      "ca show DIR SERIAL [--json] [--db C]",
      "One certificate's record from the CA's database (see `tokenmint help ca list`).\n",
      ca_show_opts, NULL, tool_cmd_ca_list},
+    {"ca crl", "make the CA's CRL (full, numbered)",
+     "ca crl DIR [--out FILE] [--db CONNINFO] [--module PATH]",
+     "A full CRL of every certificate DIR revoked (tokenmint revoke or stock openssl ca\n"
+     "-revoke), numbered in DIR/crlnumber like `openssl ca -gencrl`, nextUpdate\n"
+     "default_crl_days (ca.cnf) from now, signed by the CA key. Written to DIR/crl.pem\n"
+     "(what `ca serve` serves) and, with --out, to FILE (PEM).\n",
+     ca_crl_opts, NULL, tool_cmd_ca_crl},
+    {"revoke", "revoke a token's certificates (or given ones) at the CA",
+     "revoke (--token URI... | --serial TOKENSERIAL... | CERT...) --ca DIR\n"
+     "--reason REASON [--db CONNINFO] [--config FILE] [--module PATH]",
+     "Revokes every certificate the CA DIR issued to a token (named by a pkcs11: URI\n"
+     "with serial=, or by its serial: the token need not be here), or the certificates\n"
+     "given as PEM files. Idempotent: already revoked certificates are reported as such.\n"
+     "Then make a CRL with `tokenmint ca crl DIR`; `ca serve` answers OCSP at once.\n",
+     revoke_opts, "Exit: 0 done, 1 something named is unknown to the CA, 2 usage or setup error.\n",
+     tool_cmd_revoke},
     {"relay", "CMP relay: check requests (signature, serial range), forward to the CA",
      "relay --listen ADDR:PORT --upstream URL --serial-range LO-HI\n"
      "[--secret-source FILE [--ref REF]] [--trusted FILE --srv-cert F --srv-key F]\n"

@@ -82,6 +82,21 @@ const tool_option tool_options[] = {
     {TOOL_FRONT_SRVKEY, "srv-key", "FILE", "its PEM private key"},
     {TOOL_FRONT_MAXBODY, "max-body", "BYTES",
      "largest request body (default 65536; larger: HTTP 413)"},
+    {TOOL_FRONT_MAXCONNS, "max-connections", "N",
+     "connections open at once, all clients (default 1024)"},
+    {TOOL_FRONT_PERCLIENT, "max-per-client", "N",
+     "connections open at once from one address (default 32)"},
+    {TOOL_FRONT_HDRTIMEOUT, "header-timeout", "S",
+     "seconds for a request's headers to arrive (default 5)"},
+    {TOOL_FRONT_BODYTIMEOUT, "body-timeout", "S",
+     "seconds for its body after the headers (default 10)"},
+    {TOOL_FRONT_IDLETIMEOUT, "idle-timeout", "S",
+     "seconds a kept-alive connection may idle (default 15)\n"
+     "(refused and timed-out connections are logged on stderr)"},
+    {O_OCSPCERT, "ocsp-cert", "FILE",
+     "a delegated OCSP signer (issued by this CA, EKU OCSPSigning);\n"
+     "default: OCSP responses signed by the CA key"},
+    {O_OCSPKEY, "ocsp-key", "FILE", "the delegated OCSP signer's PEM private key"},
     {O_DEFERRED, "deferred", NULL,
      "answer \"waiting\"; the certificate is issued after approval\n"
      "and handed out on the client's next pollReq"},
@@ -99,6 +114,11 @@ const tool_option tool_options[] = {
     {O_REMOVE, "remove", NULL, "destroy the leftovers listed"},
     {O_SERIAL, "serial", "S", "one certificate serial (hex)"},
     {O_STATUS, "status", "S", "valid, revoked, expired or superseded"},
+    /* revoke, ca crl */
+    {O_REASON, "reason", "REASON",
+     "unspecified, keyCompromise, CACompromise, affiliationChanged,\n"
+     "superseded, cessationOfOperation, certificateHold"},
+    {O_OUT, "out", "FILE", "also write the CRL to FILE (PEM)"},
     {O_HELP, "help", NULL, "this help"},
     {0, NULL, NULL, NULL},
 };
@@ -163,11 +183,15 @@ void tool_command_help(FILE *out, const tool_command *cmd)
     const tool_cmd_opt *co;
     const char *p, *nl;
 
-    /* usage lines: the first after "usage: tokenmint ", the rest under it */
+    /* usage lines: the first after "usage: tokenmint ", the rest continue it,
+     * under its first option */
     for (p = cmd->usage;; p = nl + 1) {
         nl = strchr(p, '\n');
-        fprintf(out, "%s%.*s\n", p == cmd->usage ? "usage: tokenmint " : "       tokenmint ",
-                nl ? (int)(nl - p) : (int)strlen(p), p);
+        if (p == cmd->usage)
+            fputs("usage: tokenmint ", out);
+        else
+            fprintf(out, "%*s", (int)(sizeof "usage: tokenmint " + strlen(cmd->name)), "");
+        fprintf(out, "%.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
         if (!nl)
             break;
     }

@@ -78,7 +78,8 @@ static int relay_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
         ans->failinfo = fi >= 0 ? fi : OSSL_CMP_PKIFAILUREINFO_systemUnavail;
         goto out;
     }
-    tool_cmp_debug("relay: forwarded token %s", b.serial_text);
+    snprintf(ans->token, sizeof ans->token, "%s", b.serial_text);
+    snprintf(ans->purpose, sizeof ans->purpose, "%s", b.purpose[0] ? b.purpose : "-");
     ok = 1;
 out:
     tm_violations_free(v);
@@ -187,6 +188,7 @@ int tool_cmd_relay(int argc, char **argv)
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    (const unsigned char *)"tokenmint relay", -1, -1, 0);
     so.name = name;
+    memset(&backend, 0, sizeof backend);
     backend.ctx = &be;
     backend.issue = relay_issue;
     rc = tool_cmp_front_run(&f, &so, &backend);
