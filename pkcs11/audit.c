@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,13 +39,29 @@ mod_audit *mod_audit_open(const char *path, char *err, size_t errlen)
     if (path == NULL || path[0] == '\0')
         return a;
 
-    a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    /* O_NONBLOCK: a FIFO without a reader fails here instead of hanging the
+     * application inside C_Initialize. */
+    a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
     if (a->fd < 0) {
         if (err != NULL && errlen > 0)
             snprintf(err, errlen, "audit log %s: cannot open for appending: %s", path,
                      strerror(errno));
         free(a);
         return NULL;
+    }
+    /* Only a regular file keeps what is written (/dev/full, /dev/null, a
+     * FIFO or a socket would lose records, or take them and fail later):
+     * refused now, at start-up, not on the first record. */
+    {
+        struct stat st;
+        if (fstat(a->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            if (err != NULL && errlen > 0)
+                snprintf(err, errlen, "audit log %s: not a regular file, records would be lost",
+                         path);
+            close(a->fd);
+            free(a);
+            return NULL;
+        }
     }
     return a;
 }

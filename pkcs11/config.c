@@ -19,6 +19,7 @@
 #include <p11-kit/uri.h>
 
 #include "debug.h"
+#include "tm_profile.h"
 
 #define TM_CONFIG_MAX_BYTES (1024 * 1024)
 
@@ -384,10 +385,24 @@ static int parse(src *s, CONF *conf, mod_config *c)
                 fail(s, line, "outside_profile must be 'refuse' or 'allow', not '%s'", v->value);
                 return 0;
             }
+        } else if (strcmp(v->name, "issuing_keys") == 0) {
+            if (dup_value(s, "tokenmint", v, &c->issuing_keys) == NULL)
+                return 0;
+        } else if (strcmp(v->name, "destroy_bound_certificates") == 0) {
+            if (strcmp(v->value, "refuse") == 0) {
+                c->destroy_bound_refuse = 1;
+            } else if (strcmp(v->value, "allow") == 0) {
+                c->destroy_bound_refuse = 0;
+            } else {
+                fail(s, line, "destroy_bound_certificates must be 'refuse' or 'allow', not '%s'",
+                     v->value);
+                return 0;
+            }
         } else {
             fail(s, line,
                  "unknown key '%s' in [tokenmint] (known: backends, audit_log, station_secret, "
-                 "outside_profile, trusted_roots, profile)",
+                 "outside_profile, trusted_roots, profile, destroy_bound_certificates, "
+                 "issuing_keys)",
                  v->name);
             return 0;
         }
@@ -417,6 +432,7 @@ int mod_config_load_file(const char *path, mod_config **out, char *err, size_t e
         fail(&s, 0, "no config file named");
         return 0;
     }
+    ERR_set_mark(); /* the application's errors stay; ours are dropped at out */
     c = calloc(1, sizeof(*c));
     if (c == NULL || (c->path = strdup(path)) == NULL) {
         fail(&s, 0, "out of memory");
@@ -424,6 +440,16 @@ int mod_config_load_file(const char *path, mod_config **out, char *err, size_t e
     }
     if (!read_file(&s))
         goto out;
+    /* NCONF skips a missing include: whatever it should have set would be
+     * silently off. */
+    {
+        char why[512];
+        if (!tm_conf_check_includes(s.text, s.len, path, why, sizeof(why))) {
+            if (err != NULL && errlen > 0)
+                snprintf(err, errlen, "%s", why);
+            goto out;
+        }
+    }
     conf = NCONF_new(NULL);
     bio = BIO_new_mem_buf(s.text, (int)s.len);
     if (conf == NULL || bio == NULL) {
@@ -438,7 +464,7 @@ int mod_config_load_file(const char *path, mod_config **out, char *err, size_t e
     }
     ok = parse(&s, conf, c);
 out:
-    ERR_clear_error();
+    ERR_pop_to_mark();
     BIO_free(bio);
     NCONF_free(conf);
     free(s.text);
@@ -527,5 +553,6 @@ void mod_config_free(mod_config *c)
     free(c->station_secret);
     free(c->trusted_roots);
     free(c->profile);
+    free(c->issuing_keys);
     free(c);
 }

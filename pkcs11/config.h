@@ -28,6 +28,8 @@ typedef struct mod_config {
     char *trusted_roots;  /* NULL: no chain check */
     char *profile;        /* NULL: the built-in profile */
     int outside_profile_allow;
+    int destroy_bound_refuse; /* destroy_bound_certificates = refuse */
+    char *issuing_keys;       /* NULL: none; else pkcs11: URIs (issuing.h) */
 } mod_config;
 
 /*

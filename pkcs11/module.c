@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "debug.h"
+#include "modlog.h"
 
 #ifndef TOKENMINT_CONF_DEFAULT
 #define TOKENMINT_CONF_DEFAULT "/etc/tokenmint/tokenmint.conf"
@@ -39,6 +40,8 @@ static int exiting;
 static int atexit_registered, openssl_atexit_registered;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static CK_FUNCTION_LIST functions;
+static STACK_OF(X509) * abandoned_roots; /* see teardown */
+static tm_profile *abandoned_profile;
 static CK_INTERFACE interfaces[1];
 
 CK_RV mod_enter(void)
@@ -110,8 +113,14 @@ void mod_audit_slot(const mod_slot *slot, const char *op, const char *outcome, c
 {
     const char *serial = slot != NULL && slot->serial_text[0] ? slot->serial_text : NULL;
 
-    mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
-              detail ? detail : "");
+    /* A refusal reaches a person even without an audit log: the application
+     * only sees a CKR. */
+    if (strcmp(outcome, "refused") == 0)
+        mod_log(LOG_WARNING, "token %s: %s refused: %s", serial ? serial : "(no serial)", op,
+                detail ? detail : "(no reason given)");
+    else
+        mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
+                  detail ? detail : "");
     if (mod_g.audit != NULL)
         mod_audit_event(mod_g.audit, serial, op, outcome, detail);
 }
@@ -126,6 +135,7 @@ static void slot_changed(void *ctx, const mod_slot *slot, int inserted)
         /* The token's sessions and object handles died with it. */
         mod_handles_remove_slot_sessions(mod_g.handles, slot->id);
         mod_handles_forget_slot_objects(mod_g.handles, slot->id);
+        mod_signop_drop_slot(slot->id);
     }
     mod_audit_slot(slot, "token", inserted ? "inserted" : "removed", detail);
     mod_events_push(mod_g.events, slot->id);
@@ -149,11 +159,14 @@ static void note_exiting(void)
 
 static int load_roots(const char *path, STACK_OF(X509) * *out, char *err, size_t errlen)
 {
-    BIO *bio = BIO_new_file(path, "r");
     STACK_OF(X509) *roots = NULL;
+    BIO *bio;
     X509 *x;
     int ok = 0;
 
+    /* The application's own errors stay on its queue; only ours are dropped. */
+    ERR_set_mark();
+    bio = BIO_new_file(path, "r");
     if (bio == NULL) {
         snprintf(err, errlen, "trusted_roots: cannot open %s: %s", path, strerror(errno));
         goto out;
@@ -175,7 +188,7 @@ static int load_roots(const char *path, STACK_OF(X509) * *out, char *err, size_t
     roots = NULL;
     ok = 1;
 out:
-    ERR_clear_error();
+    ERR_pop_to_mark();
     sk_X509_pop_free(roots, X509_free);
     BIO_free(bio);
     return ok;
@@ -198,12 +211,19 @@ static void teardown(void)
     mod_slots_free(mod_g.slots);
     mod_handles_free(mod_g.handles);
     mod_station_secret_clear(&mod_g.secret);
+    mod_signop_drop_all();
+    mod_issuing_free(mod_g.issuing);
     /* After libcrypto's atexit cleanup its objects cannot be freed safely;
      * the process is ending anyway. */
     if (!__atomic_load_n(&exiting, __ATOMIC_SEQ_CST)) {
         sk_X509_pop_free(mod_g.roots, X509_free);
         if (mod_g.profile != NULL)
             tm_profile_free(mod_g.profile);
+    } else {
+        /* Kept on purpose, and kept reachable: a leak checker at exit then
+         * sees memory still in use, not memory lost. */
+        abandoned_roots = mod_g.roots;
+        abandoned_profile = mod_g.profile;
     }
     if (mod_g.audit != NULL)
         mod_audit_close(mod_g.audit);
@@ -214,9 +234,9 @@ static void teardown(void)
 static void report_init_error(const char *msg)
 {
     /* A module must not write to an application's stderr unasked: the
-     * message goes there only with TOKENMINT_DEBUG, and always to the audit
-     * log when the config got far enough to name one. */
-    mod_debug("C_Initialize failed: %s", msg);
+     * message goes there only with TOKENMINT_DEBUG; always to syslog, and to
+     * the audit log when the config got far enough to name one. */
+    mod_log(LOG_ERR, "C_Initialize failed: %s", msg);
     if (mod_g.audit != NULL)
         mod_audit_event(mod_g.audit, NULL, "config", "error", msg);
     else if (mod_g.cfg != NULL && mod_g.cfg->audit_log != NULL) {
@@ -267,6 +287,10 @@ static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
     rv = check_init_args(pInitArgs);
     if (rv != CKR_OK)
         return rv;
+    /* What we and the backends (SoftHSM2 looks for engines) queue on the
+     * application's OpenSSL error queue while starting is dropped at unlock;
+     * the application's own errors stay. */
+    ERR_set_mark();
     pthread_mutex_lock(&init_lock);
     if (__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
@@ -310,6 +334,15 @@ static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
     if (mod_g.cfg->trusted_roots != NULL &&
         !load_roots(mod_g.cfg->trusted_roots, &mod_g.roots, err, sizeof(err)))
         goto fail;
+    if (mod_g.cfg->issuing_keys != NULL) {
+        char ierr[512];
+        mod_g.issuing = mod_issuing_new(mod_g.cfg->issuing_keys, ierr, sizeof(ierr));
+        if (mod_g.issuing == NULL) {
+            snprintf(err, sizeof(err), "%s: %s", mod_g.cfg->path ? mod_g.cfg->path : "config",
+                     ierr);
+            goto fail;
+        }
+    }
     mod_g.policy.profile = mod_g.profile;
     mod_g.policy.trusted_roots = mod_g.roots;
     mod_g.policy.outside_profile =
@@ -340,6 +373,7 @@ fail:
     teardown();
 unlock:
     pthread_mutex_unlock(&init_lock);
+    ERR_pop_to_mark();
     return rv;
 }
 
@@ -349,6 +383,7 @@ static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
 
     if (pReserved != NULL)
         return CKR_ARGUMENTS_BAD;
+    ERR_set_mark(); /* as in C_Initialize: the backends' noise is dropped */
     pthread_mutex_lock(&init_lock);
     if (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) {
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -366,6 +401,7 @@ static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
     mod_debug("finalized");
 out:
     pthread_mutex_unlock(&init_lock);
+    ERR_pop_to_mark();
     return rv;
 }
 
@@ -410,6 +446,7 @@ static void fill(void)
     mod_fill_slotcalls(&functions);
     mod_fill_objects(&functions);
     mod_fill_crypto(&functions);
+    mod_fill_signguard(&functions); /* after crypto: replaces its signing calls */
     interfaces[0].pInterfaceName = (CK_CHAR *)"PKCS 11";
     interfaces[0].pFunctionList = &functions;
     interfaces[0].flags = 0;

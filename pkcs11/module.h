@@ -18,6 +18,7 @@
 #include "config.h"
 #include "events.h"
 #include "handles.h"
+#include "issuing.h"
 #include "p11c.h"
 #include "pin.h"
 #include "policy.h"
@@ -35,6 +36,7 @@ typedef struct mod_state {
     STACK_OF(X509) * roots;
     mod_policy policy;
     mod_station_secret secret;
+    mod_issuing *issuing; /* NULL: no issuing keys configured */
 } mod_state;
 
 /* Valid between mod_enter and mod_leave. */
@@ -77,5 +79,6 @@ void mod_rescan(void);
 void mod_fill_slotcalls(CK_FUNCTION_LIST *f);
 void mod_fill_objects(CK_FUNCTION_LIST *f);
 void mod_fill_crypto(CK_FUNCTION_LIST *f);
+void mod_fill_signguard(CK_FUNCTION_LIST *f);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "debug.h"
+#include "destroy.h"
 
 /* Is the backend object a certificate? Unreadable class counts as "yes": the
  * safe answer for a gate. */
@@ -104,8 +105,15 @@ out:
     return rv;
 }
 
+/*
+ * Every destroy is audited, under the token's write lock (the policy lock:
+ * a destroy cannot interleave with a certificate write's check and create).
+ * With destroy_bound_certificates = refuse, a certificate bound to this token
+ * stays: delete-then-write would otherwise undo "never overwrite".
+ */
 static CK_RV tm_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
+    mod_destroy_info info;
     CK_OBJECT_HANDLE bo;
     mod_call c;
     CK_RV rv = mod_enter_session(hSession, &c);
@@ -113,10 +121,29 @@ static CK_RV tm_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hOb
     if (rv != CKR_OK)
         return rv;
     rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
-    if (rv == CKR_OK)
+    if (rv != CKR_OK)
+        goto out;
+    pthread_mutex_lock(&c.slot->write_lock);
+    mod_destroy_describe(c.f, c.bh, bo, mod_g.profile, c.slot->serial, c.slot->serial_len, &info);
+    if (info.bound && mod_g.cfg->destroy_bound_refuse) {
+        char detail[600];
+        rv = CKR_ACTION_PROHIBITED;
+        snprintf(detail, sizeof(detail), "%s: destroy_bound_certificates = refuse", info.detail);
+        mod_audit_slot(c.slot, "destroy", "refused", detail);
+    } else {
         rv = c.f->C_DestroyObject(c.bh, bo);
+        if (rv == CKR_OK) {
+            mod_audit_slot(c.slot, "destroy", "destroyed", info.detail);
+        } else {
+            char detail[600];
+            snprintf(detail, sizeof(detail), "%s: %s", info.detail, mod_ckr_name(rv));
+            mod_audit_slot(c.slot, "destroy", "failed", detail);
+        }
+    }
+    pthread_mutex_unlock(&c.slot->write_lock);
     if (rv == CKR_OK)
         mod_handles_forget_object(mod_g.handles, hObject);
+out:
     mod_leave();
     return rv;
 }

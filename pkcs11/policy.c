@@ -263,6 +263,9 @@ static int ec_point_value_matches(const cert_key *k, const unsigned char *v, CK_
     const unsigned char *p = v;
     int i, n = 0, match = 0;
 
+    /* Decoding errors are expected here (one reading is wrong); they must not
+     * reach, nor wipe, the application's error queue. */
+    ERR_set_mark();
     os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
     if (os != NULL && p == v + len) {
         cands[n] = ASN1_STRING_get0_data(os);
@@ -270,7 +273,6 @@ static int ec_point_value_matches(const cert_key *k, const unsigned char *v, CK_
     }
     cands[n] = v;
     lens[n++] = len;
-    ERR_clear_error();
 
     for (i = 0; i < n && !match; i++) {
         if (k->type == CKK_EC) {
@@ -284,7 +286,7 @@ static int ec_point_value_matches(const cert_key *k, const unsigned char *v, CK_
         }
     }
     ASN1_OCTET_STRING_free(os);
-    ERR_clear_error();
+    ERR_pop_to_mark();
     return match;
 }
 
@@ -363,8 +365,9 @@ static X509 *object_cert(const token *t, CK_OBJECT_HANDLE obj)
 
     if (get_attr(t, obj, CKA_VALUE, &v, &len) == CKR_OK && v != NULL) {
         p = v;
+        ERR_set_mark();
         c = d2i_X509(NULL, &p, (long)len);
-        ERR_clear_error();
+        ERR_pop_to_mark();
     }
     free(v);
     return c;
@@ -411,6 +414,7 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
     rv = find_all(t, by_id, 1, &objs, &n);
     if (rv != CKR_OK)
         return rv;
+    ERR_set_mark();
     for (i = 0; i < n && !*exists; i++) {
         c = object_cert(t, objs[i]);
         if (c != NULL && X509_get0_pubkey(c) != NULL && EVP_PKEY_eq(X509_get0_pubkey(c), pk) == 1) {
@@ -419,7 +423,7 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
         }
         X509_free(c);
     }
-    ERR_clear_error();
+    ERR_pop_to_mark();
     free(objs);
     return CKR_OK;
 }
@@ -429,10 +433,13 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
 /* Returns 1 when cert chains to one of roots, else 0 with why. */
 static int chains_to_root(X509 *cert, STACK_OF(X509) * roots, char *why, size_t whylen)
 {
-    X509_STORE *store = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509_STORE *store;
+    X509_STORE_CTX *ctx;
     int i, ok = 0;
 
+    ERR_set_mark();
+    store = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
     snprintf(why, whylen, "out of memory");
     if (store == NULL || ctx == NULL)
         goto out;
@@ -452,7 +459,7 @@ static int chains_to_root(X509 *cert, STACK_OF(X509) * roots, char *why, size_t 
 out:
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
-    ERR_clear_error();
+    ERR_pop_to_mark();
     return ok;
 }
 
@@ -576,6 +583,9 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
         return;
     }
     out->is_certificate = 1;
+    /* From here on every exit passes "out", where whatever OpenSSL queued
+     * while looking at the certificate is dropped, and only that. */
+    ERR_set_mark();
 
     /* Two values would let the policy check one and the backend store the other. */
     if (n_value > 1) {
@@ -639,7 +649,6 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
 
     /* (b) the key pair it certifies */
     if (!cert_key_load(X509_get0_pubkey(cert), &key)) {
-        ERR_clear_error();
         out->rv = CKR_KEY_HANDLE_INVALID;
         reason(out,
                "no key pair on token %s matches the certificate's public key (its key "
@@ -737,7 +746,7 @@ out:
     free(key_label);
     tm_violations_free(errors);
     X509_free(cert);
-    ERR_clear_error();
+    ERR_pop_to_mark();
 }
 
 void mod_policy_decision_clear(mod_policy_decision *d)

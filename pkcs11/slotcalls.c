@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 
 #include "debug.h"
+#include "modlog.h"
+#include "pinmark.h"
 
 static CK_RV tm_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
                               CK_ULONG_PTR pulCount)
@@ -75,9 +77,13 @@ static CK_RV tm_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     if (rv != CKR_OK)
         return rv;
     rv = c.f->C_GetTokenInfo(c.slot->bslot, pInfo);
-    /* The one change to token info: with a station secret, C_Login takes a
-     * NULL PIN and derives it, which clients know as a protected path. */
-    if (rv == CKR_OK && mod_derived_pins())
+    /* The one change to token info: a token this station has switched to its
+     * derived PIN (it carries our marker) takes a NULL PIN at C_Login, which
+     * clients know as a protected path. No other token gets the flag, so no
+     * client sends a NULL PIN that the module would have to refuse. */
+    if (rv == CKR_OK && mod_derived_pins() &&
+        mod_pinmark_read(c.f, c.slot->bslot, &mod_g.secret, c.slot->serial, c.slot->serial_len) ==
+            MOD_PINMARK_OURS)
         pInfo->flags |= CKF_PROTECTED_AUTHENTICATION_PATH;
     mod_leave();
     return rv;
@@ -91,7 +97,10 @@ static CK_RV tm_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pLis
 
     if (rv != CKR_OK)
         return rv;
-    rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
+    if (mod_issuing_token(mod_g.issuing, c.f, c.slot->bslot))
+        rv = mod_issuing_mech_list(c.f, c.slot->bslot, pList, pulCount);
+    else
+        rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
     mod_leave();
     return rv;
 }
@@ -104,7 +113,10 @@ static CK_RV tm_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 
     if (rv != CKR_OK)
         return rv;
-    rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);
+    if (pInfo != NULL && mod_issuing_token(mod_g.issuing, c.f, c.slot->bslot))
+        rv = mod_issuing_mech_info(c.f, c.slot->bslot, type, pInfo);
+    else
+        rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);
     mod_leave();
     return rv;
 }
@@ -178,8 +190,10 @@ static CK_RV tm_C_CloseSession(CK_SESSION_HANDLE hSession)
         return rv;
     rv = c.f->C_CloseSession(c.bh);
     if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-        rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+        rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT) {
         mod_handles_remove_session(mod_g.handles, hSession);
+        mod_signop_drop(hSession);
+    }
     mod_leave();
     return rv;
 }
@@ -199,6 +213,7 @@ static CK_RV tm_C_CloseAllSessions(CK_SLOT_ID slotID)
     if (mod_slot_present(slot))
         rv = mod_g.backends[slot->backend].funcs->C_CloseAllSessions(slot->bslot);
     mod_handles_remove_slot_sessions(mod_g.handles, slot->id);
+    mod_signop_drop_slot(slot->id);
 out:
     mod_leave();
     return rv;
@@ -240,7 +255,7 @@ static const char *user_name(CK_USER_TYPE t)
 static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                         CK_ULONG ulPinLen)
 {
-    char pin[TM_PIN_MAX + 1], detail[160];
+    char pin[TM_PIN_MAX + 1], detail[400];
     int derived = 0;
     mod_call c;
     CK_RV rv = mod_enter_session(hSession, &c);
@@ -249,7 +264,21 @@ static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UT
         return rv;
     if (pPin == NULL && mod_derived_pins() && userType != CKU_SO) {
         char why[96];
-        size_t n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
+        size_t n;
+        mod_pinmark_state st =
+            mod_pinmark_read(c.f, c.slot->bslot, &mod_g.secret, c.slot->serial, c.slot->serial_len);
+        if (st != MOD_PINMARK_OURS) {
+            /* Never a derived PIN to a token not switched to it: each one
+             * would cost the token a try. The token is not called. */
+            rv = CKR_FUNCTION_REJECTED;
+            snprintf(detail, sizeof(detail),
+                     "%s, NULL PIN: the token is not on its derived PIN (%s); give its PIN, or "
+                     "switch it with C_SetPIN(its PIN, NULL)",
+                     user_name(userType), mod_pinmark_state_name(st));
+            mod_audit_slot(c.slot, "login", "refused", detail);
+            goto out;
+        }
+        n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
         if (n == 0) {
             rv = CKR_FUNCTION_FAILED;
             snprintf(detail, sizeof(detail), "%s: %s", user_name(userType), why);
@@ -287,6 +316,21 @@ static CK_RV tm_C_Logout(CK_SESSION_HANDLE hSession)
     return rv;
 }
 
+/* After the token's user PIN became something other than the derived PIN:
+ * a marker left behind would make the module send the derived PIN. */
+static CK_RV drop_marker(const mod_call *c)
+{
+    CK_RV rv;
+
+    if (mod_pinmark_read(c->f, c->slot->bslot, NULL, NULL, 0) == MOD_PINMARK_NONE)
+        return CKR_OK;
+    rv = mod_pinmark_remove(c->f, c->slot->bslot);
+    mod_audit_slot(c->slot, "pin-marker", rv == CKR_OK ? "removed" : "failed",
+                   rv == CKR_OK ? "the user PIN is no longer the derived PIN"
+                                : "cannot remove the derived-PIN marker");
+    return rv;
+}
+
 static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
     char pin[TM_PIN_MAX + 1], why[96] = "";
@@ -305,8 +349,19 @@ static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_U
         derived = 1;
         rv = c.f->C_InitPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n);
         OPENSSL_cleanse(pin, sizeof(pin));
+        if (rv == CKR_OK) {
+            rv = mod_pinmark_write(c.f, c.slot->bslot, &mod_g.secret, c.slot->serial,
+                                   c.slot->serial_len);
+            if (rv != CKR_OK)
+                snprintf(why, sizeof(why),
+                         "user PIN set, but the derived-PIN marker could not "
+                         "be written: %s",
+                         mod_ckr_name(rv));
+        }
     } else {
         rv = c.f->C_InitPIN(c.bh, pPin, ulPinLen);
+        if (rv == CKR_OK)
+            drop_marker(&c);
     }
 audit:
     mod_audit_slot(c.slot, "init-pin", rv == CKR_OK ? "ok" : "failed",
@@ -317,16 +372,31 @@ audit:
     return rv;
 }
 
+/* Refuses a PIN change that would send a PIN known to be wrong: nothing is
+ * sent to the token, so no try is spent. */
+static CK_RV refuse_pin(const mod_call *c, const char *why, mod_pinmark_state st)
+{
+    char detail[300];
+
+    snprintf(detail, sizeof(detail), "%s (%s)", why, mod_pinmark_state_name(st));
+    mod_audit_slot(c->slot, "set-pin", "refused", detail);
+    return CKR_FUNCTION_REJECTED;
+}
+
 /*
  * With a station secret, a NULL new PIN means "the derived PIN" (how a token
  * moves from its factory PIN to its derived one) and a NULL old PIN means
- * "the derived PIN" too (how it leaves it again). Never for the SO PIN.
+ * "the derived PIN" too (how it leaves it again); both NULL re-adopts a token
+ * that is on its derived PIN but lost its marker (one try when it is not).
+ * The marker follows every change. Never for the SO PIN.
  */
 static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
                          CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
     char pin[TM_PIN_MAX + 1], why[96];
+    const char *done = NULL;
     CK_SESSION_INFO si;
+    mod_pinmark_state st;
     size_t n = 0;
     mod_call c;
     CK_RV rv = mod_enter_session(hSession, &c);
@@ -335,12 +405,10 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
         return rv;
     if (!mod_derived_pins() || (pOldPin != NULL && pNewPin != NULL)) {
         rv = c.f->C_SetPIN(c.bh, pOldPin, ulOldLen, pNewPin, ulNewLen);
+        if (rv == CKR_OK && pNewPin != NULL)
+            drop_marker(&c);
         mod_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
                        rv == CKR_OK ? NULL : mod_ckr_name(rv));
-        goto out;
-    }
-    if (pOldPin == NULL && pNewPin == NULL) {
-        rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
     rv = c.f->C_GetSessionInfo(c.bh, &si);
@@ -351,20 +419,65 @@ static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK
         rv = CKR_USER_TYPE_INVALID;
         goto out;
     }
+    st = mod_pinmark_read(c.f, c.slot->bslot, &mod_g.secret, c.slot->serial, c.slot->serial_len);
+    if (st == MOD_PINMARK_UNKNOWN) {
+        rv = refuse_pin(&c, "cannot tell which PIN the token is on", st);
+        goto out;
+    }
+    if (pNewPin == NULL && pOldPin != NULL && st == MOD_PINMARK_OURS) {
+        rv = refuse_pin(&c,
+                        "the token is on its derived PIN already; the given old PIN would be "
+                        "wrong",
+                        st);
+        goto out;
+    }
+    if (pOldPin == NULL && pNewPin != NULL && st != MOD_PINMARK_OURS) {
+        rv = refuse_pin(&c, "the token is not on its derived PIN; give its PIN as the old PIN", st);
+        goto out;
+    }
+    if (pOldPin == NULL && pNewPin == NULL && st == MOD_PINMARK_OURS) {
+        mod_audit_slot(c.slot, "set-pin", "ok", "already on the derived PIN");
+        goto out;
+    }
     n = derive_pin(c.slot, pin, sizeof(pin), why, sizeof(why));
     if (n == 0) {
         rv = CKR_FUNCTION_FAILED;
-    } else if (pNewPin == NULL) {
-        rv = c.f->C_SetPIN(c.bh, pOldPin, ulOldLen, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n);
+        mod_audit_slot(c.slot, "set-pin", "failed", why);
+        goto out;
+    }
+    if (pNewPin == NULL) {
+        /* factory -> derived (or, both NULL: derived -> derived, which checks
+         * that the token is on it); the marker only after the token agreed */
+        CK_UTF8CHAR_PTR old = pOldPin != NULL ? pOldPin : (CK_UTF8CHAR_PTR)pin;
+        CK_ULONG old_len = pOldPin != NULL ? ulOldLen : (CK_ULONG)n;
+        rv = c.f->C_SetPIN(c.bh, old, old_len, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n);
+        if (rv == CKR_OK) {
+            rv = mod_pinmark_write(c.f, c.slot->bslot, &mod_g.secret, c.slot->serial,
+                                   c.slot->serial_len);
+            /* No marker: put the old PIN back, so the token is never on a PIN
+             * nobody knows it is on. */
+            if (rv != CKR_OK && pOldPin != NULL &&
+                c.f->C_SetPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n, pOldPin, ulOldLen) == CKR_OK)
+                done = "the derived-PIN marker could not be written; the old PIN was put back";
+            else if (rv != CKR_OK)
+                done = "the derived-PIN marker could not be written";
+            else
+                done = pOldPin != NULL ? "user PIN set to the derived PIN"
+                                       : "the token is on its derived PIN: marker written";
+        }
     } else {
         rv = c.f->C_SetPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n, pNewPin, ulNewLen);
+        if (rv == CKR_OK && drop_marker(&c) != CKR_OK &&
+            c.f->C_SetPIN(c.bh, pNewPin, ulNewLen, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n) == CKR_OK) {
+            rv = CKR_FUNCTION_FAILED;
+            done = "the derived-PIN marker could not be removed; the derived PIN was put back";
+        } else if (rv == CKR_OK) {
+            done = "user PIN changed from the derived PIN";
+        }
     }
     OPENSSL_cleanse(pin, sizeof(pin));
     mod_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
-                   n == 0            ? why
-                   : rv != CKR_OK    ? mod_ckr_name(rv)
-                   : pNewPin == NULL ? "user PIN set to the derived PIN"
-                                     : "user PIN changed from the derived PIN");
+                   done != NULL ? done : mod_ckr_name(rv));
 out:
     mod_leave();
     return rv;

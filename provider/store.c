@@ -142,8 +142,8 @@ static int obtain_pin_and_login(store_ctx *c, prov_token *t, OSSL_PASSPHRASE_CAL
     if (c->uri->has_pin)
         return prov_token_login(c->prov, t, c->uri->pin, c->uri->pin_len);
     if (c->prov->pin_source != NULL) {
-        if (!prov_pin_from_source(c->prov->pin_source, prov_token_serial_text(t), pin, sizeof(pin),
-                                  &pin_len, err, sizeof(err))) {
+        if (!p11c_secret_read(c->prov->pin_source, prov_token_serial_text(t), "PIN", pin,
+                              sizeof(pin), &pin_len, err, sizeof(err))) {
             TM_RAISE(c->prov, TM_R_PIN_NEEDED, "provider pin-source: %s", err);
             return 0;
         }

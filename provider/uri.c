@@ -252,8 +252,8 @@ prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
         p11_kit_uri_set_pin_value(u->p11, NULL);
     } else if (ps != NULL) {
         char perr[256];
-        if (!prov_pin_from_source(ps, NULL, u->pin, sizeof(u->pin), &u->pin_len, perr,
-                                  sizeof(perr))) {
+        if (!p11c_secret_read(ps, NULL, "PIN", u->pin, sizeof(u->pin), &u->pin_len, perr,
+                              sizeof(perr))) {
             snprintf(err, errlen, "pkcs11 URI pin-source: %s", perr);
             goto fail;
         }
@@ -293,59 +293,4 @@ int prov_uri_match_object(const prov_uri *u, CK_OBJECT_CLASS klass, const unsign
         (u->label_len != label_len || memcmp(u->label_ptr, label, label_len) != 0))
         return 0;
     return 1;
-}
-
-int prov_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
-                         size_t *pin_len, char *err, size_t errlen)
-{
-    char path[4096];
-    const char *src = source;
-    FILE *f = NULL;
-    int ok = 0;
-    size_t n;
-
-    if (strncmp(src, "file:", 5) == 0) {
-        src += 5;
-        if (strncmp(src, "//", 2) == 0)
-            src += 2;
-    }
-    const char *pct = serial != NULL ? strstr(src, "%s") : NULL;
-    if (pct != NULL && strstr(pct + 2, "%") == NULL)
-        n = (size_t)snprintf(path, sizeof(path), "%.*s%s%s", (int)(pct - src), src,
-                             serial != NULL ? serial : "", pct + 2);
-    else
-        n = (size_t)snprintf(path, sizeof(path), "%s", src);
-    if (n >= sizeof(path)) {
-        snprintf(err, errlen, "PIN file path too long");
-        return 0;
-    }
-    f = fopen(path, "re");
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot read PIN file %s: %s", path, strerror(errno));
-        return 0;
-    }
-    /* Unbuffered: a stdio buffer would keep a copy of the PIN that fclose
-     * frees without cleansing. */
-    setvbuf(f, NULL, _IONBF, 0);
-    if (fgets(pin, (int)pin_max, f) == NULL) {
-        snprintf(err, errlen, "PIN file %s is empty", path);
-        goto out;
-    }
-    n = strcspn(pin, "\r\n");
-    if (n == strlen(pin) && n == pin_max - 1) {
-        snprintf(err, errlen, "PIN in %s is longer than %zu bytes", path, pin_max - 2);
-        goto out;
-    }
-    pin[n] = '\0';
-    if (n == 0) {
-        snprintf(err, errlen, "PIN file %s has an empty first line", path);
-        goto out;
-    }
-    *pin_len = n;
-    ok = 1;
-out:
-    if (!ok)
-        OPENSSL_cleanse(pin, pin_max);
-    fclose(f);
-    return ok;
 }

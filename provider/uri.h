@@ -37,12 +37,4 @@ int prov_uri_match_token(const prov_uri *u, const CK_TOKEN_INFO *info);
 int prov_uri_match_object(const prov_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
                           size_t id_len, const char *label, size_t label_len);
 
-/*
- * Reads a PIN from a pin-source: a path or file: URI. "%s" in the path is
- * replaced by serial when serial is not NULL (per-token PIN files). The first line is the
- * PIN. Returns 1 with the PIN in pin (cleansed by the caller), 0 with err set.
- */
-int prov_pin_from_source(const char *source, const char *serial, char *pin, size_t pin_max,
-                         size_t *pin_len, char *err, size_t errlen);
-
 #endif

@@ -69,20 +69,3 @@ if(TOKENMINT_LIBFUZZER)
                    sh "${_tm_policy_fuzz_work}" "$<TARGET_FILE:fuzz_policy>" "${TM_POLICY_SEEDS}")
   set_tests_properties(policy_fuzz PROPERTIES LABELS "fuzz" TIMEOUT 120)
 endif()
-
-# Sanitizer builds: pkcs11-tool is not instrumented, so the sanitizer runtime
-# the shim needs is preloaded (leak checks off: they would report the tool's).
-if(TOKENMINT_SANITIZE)
-  if(CMAKE_C_COMPILER_ID MATCHES "Clang")
-    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libclang_rt.asan-x86_64.so
-                    OUTPUT_VARIABLE _tm_asan_rt OUTPUT_STRIP_TRAILING_WHITESPACE)
-  else()
-    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
-                    OUTPUT_VARIABLE _tm_asan OUTPUT_STRIP_TRAILING_WHITESPACE)
-    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libubsan.so
-                    OUTPUT_VARIABLE _tm_ubsan OUTPUT_STRIP_TRAILING_WHITESPACE)
-    set(_tm_asan_rt "${_tm_asan}:${_tm_ubsan}")
-  endif()
-  set_property(TEST shim_basic APPEND PROPERTY ENVIRONMENT "LD_PRELOAD=${_tm_asan_rt}"
-                                                          "ASAN_OPTIONS=detect_leaks=0")
-endif()

@@ -33,3 +33,11 @@ tm_add_e2e(pkcs11_lifecycle pkcs11_lifecycle.sh pkcs11)
 tm_add_e2e(pkcs11_parallel pkcs11_parallel.sh pkcs11)
 tm_add_e2e(pkcs11_policy_config pkcs11_policy_config.sh pkcs11)
 tm_add_e2e(pkcs11_write_race pkcs11_write_race.sh pkcs11)
+
+# The host application's OpenSSL error queue survives calls into the module.
+add_executable(tm-pkcs11-errqueue e2e/pkcs11_errqueue.c)
+target_link_libraries(tm-pkcs11-errqueue PRIVATE tokenmint-p11client PkgConfig::P11KIT OpenSSL::Crypto
+  ${CMAKE_DL_LIBS})
+tm_add_e2e(pkcs11_errqueue pkcs11_errqueue.sh pkcs11)
+tm_add_e2e(pkcs11_destroy pkcs11_destroy.sh pkcs11)
+tm_add_e2e(pkcs11_issuing pkcs11_issuing.sh pkcs11)

@@ -4,7 +4,7 @@
 add_executable(tool_json e2e/tool_json.c)
 target_link_libraries(tool_json PRIVATE PkgConfig::JSONC)
 
-foreach(t issue_32 interrupt kill9 leftovers pin_flags config validate concurrent openssl_ca operator pins cli watch demo)
+foreach(t issue_32 interrupt kill9 leftovers pin_flags config validate concurrent openssl_ca operator pins pin_source cli watch demo)
   tm_add_e2e(tool_${t} tool_${t}.sh tool)
 endforeach()
 

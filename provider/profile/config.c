@@ -22,6 +22,9 @@ typedef struct loader {
     const char *source;
     tm_violations *errors;
     size_t failures;
+    /* sections some key pointed at: any other section is a typo (refused) */
+    char used[TM_PURPOSES_MAX + 8][128];
+    size_t n_used;
 } loader;
 
 /*
@@ -141,6 +144,8 @@ static STACK_OF(CONF_VALUE) *
             fail(l, section, NULL, "section is missing: a profile needs one");
         return NULL;
     }
+    if (l->n_used < sizeof(l->used) / sizeof(l->used[0]))
+        snprintf(l->used[l->n_used++], sizeof(l->used[0]), "%s", section);
     for (i = 0; known != NULL && i < sk_CONF_VALUE_num(sk); i++) {
         const CONF_VALUE *cv = sk_CONF_VALUE_value(sk, i);
         size_t k;
@@ -515,6 +520,42 @@ static void load_validity(loader *l, tm_profile *p)
         p->validity_days = days;
 }
 
+/*
+ * A section nothing points at is a misspelt name ([purpose_auht]) whose
+ * settings would silently not apply, or a leftover: refused either way. Keys
+ * before the first section header land in [default]: refused too.
+ */
+static void unknown_sections(loader *l)
+{
+    STACK_OF(OPENSSL_CSTRING) *names = NCONF_get_section_names(l->conf);
+    int i;
+
+    if (names == NULL) {
+        fail(l, "profile", NULL, "out of memory");
+        return;
+    }
+    for (i = 0; i < sk_OPENSSL_CSTRING_num(names); i++) {
+        const char *name = sk_OPENSSL_CSTRING_value(names, i);
+        size_t k;
+        int used = 0;
+
+        for (k = 0; k < l->n_used && !used; k++)
+            used = strcmp(l->used[k], name) == 0;
+        if (used)
+            continue;
+        if (strcmp(name, "default") == 0) {
+            STACK_OF(CONF_VALUE) *sk = NCONF_get_section(l->conf, name);
+            if (sk != NULL && sk_CONF_VALUE_num(sk) > 0)
+                fail(l, "default", sk_CONF_VALUE_value(sk, 0)->name,
+                     "set outside any section (profile settings go in [profile])");
+            continue;
+        }
+        fail(l, name, NULL,
+             "unknown section: no key of the profile names it (misspelt, or a leftover)");
+    }
+    sk_OPENSSL_CSTRING_free(names);
+}
+
 static tm_profile *load_conf(loader *l)
 {
     static const char *const known[] = {"default_purpose",
@@ -553,6 +594,7 @@ static tm_profile *load_conf(loader *l)
     load_san(l, p);
     load_hwtypes(l, p);
     load_validity(l, p);
+    unknown_sections(l);
 out:
     if (l->failures > 0) {
         tm_profile_free(p);
@@ -565,11 +607,16 @@ out:
 static tm_profile *load_text(const char *text, size_t len, const char *source,
                              tm_violations *errors)
 {
-    loader l = {NULL, text, source, errors, 0};
+    loader l = {NULL, text, source, errors, 0, {{0}}, 0};
     tm_profile *p = NULL;
     BIO *bio = BIO_new_mem_buf(text, (int)len);
     long eline = 0;
+    char why[512];
 
+    if (!tm_conf_check_includes(text, len, source, why, sizeof(why))) {
+        tm_violations_add(errors, "%s", why);
+        goto out;
+    }
     l.conf = NCONF_new(NULL);
     if (bio == NULL || l.conf == NULL) {
         tm_violations_add(errors, "%s: out of memory", source);

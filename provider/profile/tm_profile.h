@@ -88,6 +88,16 @@ tm_profile *tm_profile_load(const char *path, tm_violations *errors);
 tm_profile *tm_profile_load_string(const char *text, tm_violations *errors);
 void tm_profile_free(tm_profile *p);
 
+/*
+ * For every loader of OpenSSL-syntax config files (profile, module, tool):
+ * NCONF skips a `.include` whose file is missing; this refuses it. Scans text
+ * (named source in messages) and, recursively, every file it includes.
+ * Returns 1 when every include can be opened, else 0 with
+ * "SOURCE:LINE: .include PATH: why" in err.
+ */
+int tm_conf_check_includes(const char *text, size_t len, const char *source, char *err,
+                           size_t errlen);
+
 /* Number of configured purposes and their names ("auth", "sign", ...). */
 size_t tm_profile_purpose_count(const tm_profile *p);
 const char *tm_profile_purpose_name(const tm_profile *p, size_t i);

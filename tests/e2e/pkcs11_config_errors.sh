@@ -15,11 +15,17 @@ init_fails() { # EXPECTED-MESSAGE
         tm_fail "C_Initialize succeeded with a bad config: $(cat "$conf")"
     fi
     grep -qF "$1" <<<"$out" || tm_fail "stderr lacks '$1': $out"
-    # without TOKENMINT_DEBUG the module prints nothing itself
-    out=$(pkcs11-tool --module "$TM_MODULE" -L 2>&1 || true)
+    # without TOKENMINT_DEBUG the module prints nothing itself, but syslog
+    # has the reason (issue 10 item 9: a person must find it)
+    : >"$TM_SYSLOG_FILE"
+    out=$(LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$TM_SYSLOG_CAPTURE" \
+        pkcs11-tool --module "$TM_MODULE" -L 2>&1 || true)
     grep -qF "$1" <<<"$out" && tm_fail "message printed without TOKENMINT_DEBUG"
+    grep -F "tokenmint-pkcs11: C_Initialize failed: " "$TM_SYSLOG_FILE" | grep -qF "$1" ||
+        tm_fail "syslog lacks '$1': $(cat "$TM_SYSLOG_FILE")"
     return 0
 }
+export TM_SYSLOG_FILE="$TM_TMP/syslog.txt"
 
 cat >"$conf" <<CONF
 [tokenmint]
@@ -32,6 +38,45 @@ CONF
 init_fails "$conf:4: unknown key 'audit_lgo' in [tokenmint]"
 tail -1 "$audit" | grep -qF "\"op\":\"config\",\"outcome\":\"error\",\"detail\":\"$conf:4: unknown key" ||
     tm_fail "config error not in the audit log: $(cat "$audit")"
+
+# issue 10 item 1: unknown section, missing include, audit log it cannot write
+cat >"$conf" <<CONF
+[tokenmint]
+backends = softhsm
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+[tokenmnt]
+station_secret = /tmp/x
+CONF
+init_fails "$conf:5: unknown section [tokenmnt]"
+
+cat >"$conf" <<CONF
+.include $TM_TMP/station.d/secret.cnf
+[tokenmint]
+backends = softhsm
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+CONF
+init_fails "$conf:1: .include $TM_TMP/station.d/secret.cnf: No such file or directory"
+mkdir "$TM_TMP/station.d"
+printf '[tokenmint]\naudit_log = %s\n' "$audit" >"$TM_TMP/station.d/secret.cnf"
+pkcs11-tool --module "$TM_MODULE" -L >/dev/null || tm_fail "an include that exists was refused"
+
+for bad in /dev/full "$TM_TMP" "$TM_TMP/no-such-dir/audit.jsonl"; do
+    cat >"$conf" <<CONF
+[tokenmint]
+backends = softhsm
+audit_log = $bad
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+CONF
+    init_fails "audit_log: audit log $bad: "
+done
+mkfifo "$TM_TMP/fifo"
+sed -i "s|^audit_log = .*|audit_log = $TM_TMP/fifo|" "$conf"
+timeout 20 pkcs11-tool --module "$TM_MODULE" -L >/dev/null 2>&1 && tm_fail "a FIFO audit log was accepted"
+[ $? -eq 124 ] && tm_fail "a FIFO audit log hung C_Initialize"
+init_fails "audit_log: audit log $TM_TMP/fifo: "
 
 cat >"$conf" <<CONF
 [tokenmint]

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Derived PINs: with a station secret, tokens report a protected
-# authentication path; C_SetPIN(factory PIN, NULL) moves a token to its
-# derived PIN; from then on C_Login with a NULL PIN works (also from
-# pkcs11-tool, which sends NULL for a protected path) and the factory PIN no
-# longer does. A wrong PIN is tried once. A secret file others can read stops
-# the module.
+# Derived PINs: with a station secret, C_SetPIN(factory PIN, NULL) moves a
+# token to its derived PIN and writes the module's marker on it; from then on
+# the token reports a protected authentication path and C_Login with a NULL
+# PIN works (also from pkcs11-tool, which sends NULL for a protected path)
+# and the factory PIN no longer does. A token without a valid marker never
+# gets a derived PIN. A secret file others can read stops the module.
 set -euo pipefail
 . "$TM_SOURCE_DIR/tests/lib/tokens.sh"
 . "$TM_SOURCE_DIR/tests/e2e/pkcs11_lib.sh"
@@ -26,34 +26,61 @@ module = $TM_SOFTHSM_MODULE
 CONF
 client() { "$TM_BUILD_DIR/tests/tm-pkcs11-client" "$TM_MODULE" "$@"; }
 
-client flags "$s1" | grep -q "protected-path yes" || tm_fail "no CKF_PROTECTED_AUTHENTICATION_PATH"
+# direct to SoftHSM2, bypassing the module: a failed login sets "user PIN count low"
+pin_count_low() { # SERIAL
+    pkcs11-tool --module "$TM_SOFTHSM_MODULE" -T 2>/dev/null |
+        awk -v s="$1" '/^Slot/{f=""} /token flags/{f=$0} /serial num/{if ($NF==s) print f}' |
+        grep -q "PIN count low"
+}
 
-# still on its factory PIN: the derived PIN is wrong, tried exactly once
+# issue 10 item 6: a token still on its factory PIN takes no derived PIN. It
+# does not report a protected path, and a NULL-PIN login is refused without
+# calling the token: no try is spent.
+client flags "$s1" | grep -q "protected-path no" || tm_fail "an unswitched token claims a protected path"
 out=$(client login-null "$s1") && tm_fail "derived PIN accepted before it was set"
-grep -q "rv 0xa0" <<<"$out" || tm_fail "expected CKR_PIN_INCORRECT, got: $out"
-[ "$(grep -c "\"serial\":\"$s1\",\"op\":\"login\",\"outcome\":\"failed\"" "$audit")" -eq 1 ] ||
-    tm_fail "one failed login expected in the audit log"
+grep -q "rv 0x200" <<<"$out" || tm_fail "expected CKR_FUNCTION_REJECTED, got: $out"
+pin_count_low "$s1" && tm_fail "the derived PIN was sent to a token on its factory PIN (a try lost)"
+grep -q "\"serial\":\"$s1\",\"op\":\"login\",\"outcome\":\"refused\".*not on its derived PIN" "$audit" ||
+    tm_fail "the refused login is not audited with its reason"
+grep -q "\"serial\":\"$s1\",\"op\":\"login\",\"outcome\":\"failed\"" "$audit" &&
+    tm_fail "a login reached the token"
+# the reason reaches a person through syslog, without an audit log too
+: >"$TM_TMP/syslog.txt"
+TM_SYSLOG_FILE="$TM_TMP/syslog.txt" LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$TM_SYSLOG_CAPTURE" \
+    client login-null "$s1" >/dev/null && tm_fail "second NULL login accepted"
+grep -q "tokenmint-pkcs11: token $s1: login refused: .*not on its derived PIN" "$TM_TMP/syslog.txt" ||
+    tm_fail "the refusal is not in syslog: $(cat "$TM_TMP/syslog.txt")"
 
-# factory PIN -> derived PIN
+# factory PIN -> derived PIN: the token gets the marker, and the flag
 client set-derived "$s1" "$TM_USER_PIN" | grep -q "set ok" || tm_fail "C_SetPIN to the derived PIN failed"
 grep -q "\"serial\":\"$s1\",\"op\":\"set-pin\",\"outcome\":\"ok\"" "$audit" || tm_fail "PIN change not audited"
+client flags "$s1" | grep -q "protected-path yes" || tm_fail "a switched token reports no protected path"
+pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0001 -O --type data 2>/dev/null |
+    grep -q "tokenmint derived PIN" || tm_fail "no marker object on the switched token"
 client login-null "$s1" | grep -q "login ok" || tm_fail "login with the derived PIN failed"
+# switching again would send a factory PIN the token no longer takes: refused, untried
+out=$(client set-derived "$s1" "$TM_USER_PIN") && tm_fail "switched twice"
+grep -q "rv 0x200" <<<"$out" || tm_fail "second switch: expected CKR_FUNCTION_REJECTED, got: $out"
+pin_count_low "$s1" && tm_fail "the second switch cost a try"
 
-slot1=$(tm_slot_of_serial "$s1")
-tm_expect_fail "the factory PIN after the change" \
-    pkcs11-tool --module "$TM_MODULE" --slot "$slot1" -l --pin "$TM_USER_PIN" -O
-# pkcs11-tool logs in with a NULL PIN on a protected path: the derived PIN
-pkcs11-tool --module "$TM_MODULE" --slot "$slot1" -l --keypairgen --key-type EC:prime256v1 \
-    --id 07 >/dev/null || tm_fail "pkcs11-tool could not log in through the protected path"
+# a marker copied from another token (same bytes, other serial) does not verify
+pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0001 --read-object --type data \
+    --label "tokenmint derived PIN" -o "$TM_TMP/marker.bin" >/dev/null 2>&1 || tm_fail "cannot read the marker"
+[ "$(wc -c <"$TM_TMP/marker.bin")" -eq 39 ] || tm_fail "marker is not tmpin1: + 32 bytes"
+pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0002 --login --pin "$TM_USER_PIN" \
+    --write-object "$TM_TMP/marker.bin" --type data --label "tokenmint derived PIN" \
+    --application-label tokenmint >/dev/null 2>&1 || tm_fail "could not plant a copied marker"
+client flags "$s2" | grep -q "protected-path no" || tm_fail "a copied marker was taken as valid"
+out=$(client login-null "$s2") && tm_fail "NULL login on a token with a copied marker"
+pin_count_low "$s2" && tm_fail "the derived PIN was sent to a token with a copied marker"
 
 # the other token was not touched
 slot2=$(tm_slot_of_serial "$s2")
 pkcs11-tool --module "$TM_MODULE" --slot "$slot2" -l --pin "$TM_USER_PIN" -O >/dev/null ||
     tm_fail "token $s2 lost its PIN"
 
-# a stock client can do the same: --change-pin with only the factory PIN
-pkcs11-tool --module "$TM_MODULE" --slot "$slot2" --change-pin --pin "$TM_USER_PIN" </dev/null \
-    >/dev/null || tm_fail "pkcs11-tool --change-pin to the derived PIN failed"
+# the switch replaces a foreign marker with ours
+client set-derived "$s2" "$TM_USER_PIN" | grep -q "set ok" || tm_fail "switching token $s2 failed"
 client login-null "$s2" | grep -q "login ok" || tm_fail "token $s2 not on its derived PIN"
 
 grep -qF "\"$TM_USER_PIN\"" "$audit" && tm_fail "a PIN reached the audit log"

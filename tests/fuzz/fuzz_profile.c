@@ -86,6 +86,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (tm_serial_encode(raw, n, text, sizeof(text)) != size || memcmp(text, data, size) != 0))
         abort();
 
+    /* the .include scanner every config loader runs first (it may say no,
+     * never crash, and always says why) */
+    {
+        char why[512];
+        if (!tm_conf_check_includes((const char *)data, size, "(fuzz)", why, sizeof(why)) &&
+            why[0] == '\0')
+            abort();
+    }
     /* the config loader, on text-sized inputs */
     if (size < 8192) {
         char *conf = malloc(size + 1);

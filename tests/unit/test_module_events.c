@@ -59,6 +59,7 @@ static void test_blocking_wait_sees_watcher_event(void **state)
 typedef struct waiter {
     mod_events *e;
     CK_RV rv;
+    int returned; /* atomic: mod_events_wait came back */
 } waiter;
 
 static void *wait_thread(void *arg)
@@ -66,24 +67,49 @@ static void *wait_thread(void *arg)
     waiter *w = arg;
     CK_SLOT_ID slot;
     w->rv = mod_events_wait(w->e, 0, &slot);
+    __atomic_store_n(&w->returned, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
-static void quiet(void *ctx)
+/* The watcher thread is started only by a waiter that is about to block
+ * (nothing queued, not stopping): its first scan proves the waiter is in. */
+static int scans;
+
+static void counting(void *ctx)
 {
     (void)ctx;
+    __atomic_add_fetch(&scans, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Polls flag for up to ms milliseconds. */
+static int becomes_set(int *flag, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        if (__atomic_load_n(flag, __ATOMIC_SEQ_CST))
+            return 1;
+        usleep(1000);
+    }
+    return __atomic_load_n(flag, __ATOMIC_SEQ_CST);
 }
 
 static void test_stop_wakes_waiters(void **state)
 {
-    waiter w = {mod_events_new(quiet, NULL, 10), CKR_OK};
+    waiter w = {mod_events_new(counting, NULL, 10), CKR_OK, 0};
     CK_SLOT_ID slot;
     pthread_t t;
 
     (void)state;
+    scans = 0;
     pthread_create(&t, NULL, wait_thread, &w);
-    usleep(50000);
+    /* The waiter must really be blocked when stop comes: its watcher has
+     * scanned, and it has not returned (nothing was queued). Without this the
+     * test would pass as well when stop ran before the waiter started. */
+    assert_true(becomes_set(&scans, 5000));
+    usleep(30000); /* a few more watcher intervals with nothing to report */
+    assert_false(__atomic_load_n(&w.returned, __ATOMIC_SEQ_CST));
     mod_events_stop(w.e);
+    /* stop wakes it (a lost wake-up would leave it blocked: fail, not hang) */
+    assert_true(becomes_set(&w.returned, 5000));
     pthread_join(t, NULL);
     assert_int_equal(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
     /* and later callers are told the same, without blocking */

@@ -76,6 +76,51 @@ static void test_unknown_key_names_line(void **state)
                    "(profile text):14: [ps] extKeyUsage: unknown key");
 }
 
+/* issue 10 item 1: a misspelt section name must not switch its settings off */
+static void test_unknown_section_refused(void **state)
+{
+    expect_refused("[profile]\ndefault_purpose = auth\npurposes = pp\n"
+                   "hw_type = " HW "\nvalidity_days = 30\n" GOOD_TAIL "[organisaton]\nO = x\n",
+                   "(profile text):14: [organisaton]: unknown section");
+    /* a key before any section header */
+    expect_refused("validity_days = 1\n[profile]\ndefault_purpose = auth\npurposes = pp\n"
+                   "hw_type = " HW "\nvalidity_days = 30\n" GOOD_TAIL,
+                   "[default] validity_days: set outside any section");
+}
+
+/* issue 10 item 1: NCONF skips a missing .include; the profile refuses it */
+static void test_missing_include_refused(void **state)
+{
+    char dir[] = "/tmp/tm-profile-inc-XXXXXX", part[64], text[1024];
+    FILE *f;
+    tm_profile *p;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(part, sizeof(part), "%s/hw.cnf", dir);
+    snprintf(text, sizeof(text),
+             "[profile]\ndefault_purpose = auth\npurposes = pp\nvalidity_days = 30\n"
+             ".include %s\n" GOOD_TAIL,
+             part);
+    expect_refused(text, "(profile text):5: .include ");
+    expect_refused(text, "hw.cnf: No such file or directory");
+    /* the same include, once the file is there, is read */
+    f = fopen(part, "w");
+    assert_non_null(f);
+    fputs("[profile]\nhw_type = " HW "\n", f);
+    fclose(f);
+    p = tpu_profile_text(text);
+    assert_string_equal(tm_profile_hw_type(p, "any"), HW);
+    tm_profile_free(p);
+    /* and a missing include inside an included file is found too */
+    f = fopen(part, "w");
+    assert_non_null(f);
+    fprintf(f, "[profile]\nhw_type = " HW "\n.include = %s/nested.cnf\n", dir);
+    fclose(f);
+    expect_refused(text, "hw.cnf:3: .include ");
+    unlink(part);
+    rmdir(dir);
+}
+
 static void test_syntax_error_names_line(void **state)
 {
     expect_refused("[profile]\ndefault_purpose = auth\nthis line has no equals sign\n",
@@ -203,6 +248,8 @@ int main(void)
         cmocka_unit_test(test_default_is_conf_profile_cnf),
         cmocka_unit_test(test_minimal_profile),
         cmocka_unit_test(test_unknown_key_names_line),
+        cmocka_unit_test(test_unknown_section_refused),
+        cmocka_unit_test(test_missing_include_refused),
         cmocka_unit_test(test_syntax_error_names_line),
         cmocka_unit_test(test_file_errors_name_the_file),
         cmocka_unit_test(test_personal_attribute_cannot_be_allowed),

@@ -130,10 +130,10 @@ static void pin_source_file(void **state)
     assert_memory_equal(u->pin, "424242", 6);
     prov_uri_free(u);
     /* per-token files: %s is the serial */
-    assert_true(prov_pin_from_source(path, "ignored", pin, sizeof(pin), &len, err, sizeof(err)));
+    assert_true(p11c_secret_read(path, "ignored", "PIN", pin, sizeof(pin), &len, err, sizeof(err)));
     assert_int_equal(len, 6);
-    assert_false(prov_pin_from_source("/tmp/tm-no-such-%s.pin", "SER1", pin, sizeof(pin), &len, err,
-                                      sizeof(err)));
+    assert_false(p11c_secret_read("/tmp/tm-no-such-%s.pin", "SER1", "PIN", pin, sizeof(pin), &len,
+                                  err, sizeof(err)));
     assert_non_null(strstr(err, "/tmp/tm-no-such-SER1.pin"));
     unlink(path);
 }

@@ -420,12 +420,20 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
     for (i = 0; i < n; i++)
         need_pin |= !(tokens[i]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH);
     if (s->pin.source) {
-        /* Read now: a missing or bad PIN file is one usage error, not a failure per token. */
-        if (!tool_pin_get(&s->pin, pin, sizeof pin, &len, why, sizeof why)) {
-            tool_err("--pin-source: %s (nothing was done to any token)", why);
-            return TOOL_EXIT_USAGE;
+        /* Read now: a missing or bad PIN file is one usage error, not a failure per token;
+         * a per-token source ("%s") has every token's file read before the first is touched. */
+        int per_token = p11c_secret_per_token(s->pin.source);
+        for (k = 0; k < (per_token ? n : 1); k++) {
+            if (per_token && (tokens[k]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH))
+                continue;
+            if (!tool_pin_get(&s->pin, per_token ? tokens[k]->serial_text : NULL, pin, sizeof pin,
+                              &len, why, sizeof why)) {
+                OPENSSL_cleanse(pin, sizeof pin);
+                tool_err("--pin-source: %s (nothing was done to any token)", why);
+                return TOOL_EXIT_USAGE;
+            }
+            OPENSSL_cleanse(pin, sizeof pin);
         }
-        OPENSSL_cleanse(pin, sizeof pin);
     } else if (need_pin) {
         int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
@@ -968,7 +976,8 @@ static int cmd_operator(int argc, char **argv)
         return 0;
     }
     ok = p.c.operator_pass
-             ? tool_read_secret_file(p.c.operator_pass, pass, sizeof pass, &len, err, sizeof err)
+             ? p11c_secret_read(p.c.operator_pass, NULL, "passphrase", pass, sizeof pass, &len, err,
+                                sizeof err)
              : tool_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
     tool_parsed_free(&p);
     if (!ok) {

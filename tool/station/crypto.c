@@ -86,7 +86,7 @@ static int pin_cb(char *buf, int size, int rwflag, void *u)
     size_t len = 0;
 
     (void)rwflag;
-    if (!u || size <= 0 || !tool_pin_get(u, buf, (size_t)size, &len, err, sizeof err))
+    if (!u || size <= 0 || !tool_pin_get(u, NULL, buf, (size_t)size, &len, err, sizeof err))
         return -1;
     return (int)len;
 }

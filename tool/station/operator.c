@@ -295,7 +295,7 @@ static int token_auth(const tool_config *cfg, tool_station *st, tool_crypto *cry
     if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
         rv = st->f->C_Login(s, CKU_USER, NULL, 0);
     } else {
-        if (!tool_pin_get(&opin, pin, sizeof pin, &pinlen, err, errlen))
+        if (!tool_pin_get(&opin, t->serial_text, pin, sizeof pin, &pinlen, err, errlen))
             goto out;
         rv = st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, pinlen);
         OPENSSL_cleanse(pin, sizeof pin);
@@ -394,7 +394,8 @@ int tool_operator_auth(const tool_config *cfg, tool_station *st, tool_crypto *cr
                      "passphrase hash");
             return 0;
         }
-        if (pass_source ? !tool_read_secret_file(pass_source, pass, sizeof pass, &plen, err, errlen)
+        if (pass_source ? !p11c_secret_read(pass_source, NULL, "passphrase", pass, sizeof pass,
+                                            &plen, err, errlen)
                         : !tool_prompt_secret("Operator passphrase: ", pass, sizeof pass, &plen)) {
             if (!pass_source)
                 snprintf(err, errlen,

@@ -235,11 +235,18 @@ int tool_pin_try_begin(tool_pin *p, const tool_token *t, char *out, size_t outle
                  "--allow-final-try sends the PIN anyway");
         return 0;
     }
-    if (!tool_pin_get(p, out, outlen, len, err, errlen))
+    if (!tool_pin_get(p, t->serial_text, out, outlen, len, err, errlen))
         return 0;
     if (record_has(p, t, out, *len)) {
         snprintf(err, errlen, "not tried: token %s refused this PIN before (refused-PIN record %s)",
                  t->serial_text, p->record);
+        goto out;
+    }
+    if (p11c_secret_per_token(p->source)) {
+        /* Each token has its own PIN file: one token refusing its PIN says
+         * nothing about another's, so only the record and the final try
+         * apply. */
+        ok = 1;
         goto out;
     }
     pthread_mutex_lock(&p->mu);
@@ -268,7 +275,9 @@ void tool_pin_try_end(tool_pin *p, const tool_token *t, const char *pin, size_t 
     if (refused)
         record_add(p, t, pin, len);
     pthread_mutex_lock(&p->mu);
-    if (refused && p->state != TOOL_PIN_ACCEPTED) {
+    if (p11c_secret_per_token(p->source)) {
+        /* per-token PINs: no shared PIN state (see tool_pin_try_begin) */
+    } else if (refused && p->state != TOOL_PIN_ACCEPTED) {
         /* Nobody took it: most likely a typo. No other token gets it. A PIN
          * another token accepted is no typo: only this token is spared it
          * from now on (the record). */

@@ -14,38 +14,6 @@
 
 #include <openssl/crypto.h>
 
-int tool_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
-                          size_t errlen)
-{
-    char buf[512];
-    ssize_t n;
-    size_t l;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return 0;
-    }
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return 0;
-    }
-    buf[n] = 0;
-    l = strcspn(buf, "\r\n");
-    if (l == 0 || l >= outlen) {
-        OPENSSL_cleanse(buf, sizeof buf);
-        snprintf(err, errlen, "%s: %s", path, l == 0 ? "empty first line" : "too long");
-        return 0;
-    }
-    memcpy(out, buf, l);
-    out[l] = 0;
-    *len = l;
-    OPENSSL_cleanse(buf, sizeof buf);
-    return 1;
-}
-
 int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len)
 {
     struct termios old, noecho;
@@ -95,16 +63,27 @@ void tool_pin_clear(tool_pin *p)
     p->passed = NULL;
 }
 
-int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen)
+int tool_pin_get(tool_pin *p, const char *serial, char *out, size_t outlen, size_t *len, char *err,
+                 size_t errlen)
 {
     int ok = 0;
 
+    /* A per-token source ("%s" for the serial) is read for each token; it
+     * cannot fail "for the run", so nothing is cached. */
+    if (p11c_secret_per_token(p->source)) {
+        if (serial == NULL) {
+            snprintf(err, errlen, "PIN source %s is per token, but no token serial is known here",
+                     p->source);
+            return 0;
+        }
+        return p11c_secret_read(p->source, serial, "PIN", out, outlen, len, err, errlen);
+    }
     pthread_mutex_lock(&p->mu);
     if (!p->loaded && !p->failed) {
         char e[300] = "";
         if (p->source)
-            p->loaded =
-                tool_read_secret_file(p->source, p->pin, sizeof p->pin, &p->len, e, sizeof e);
+            p->loaded = p11c_secret_read(p->source, NULL, "PIN", p->pin, sizeof p->pin, &p->len, e,
+                                         sizeof e);
         else
             p->loaded = tool_prompt_secret(
                 p->prompt ? p->prompt : "Token user PIN (used once per token): ", p->pin,

@@ -144,11 +144,11 @@ struct tool_pin {
 
 void tool_pin_init(tool_pin *p, const char *source);
 void tool_pin_clear(tool_pin *p);
-/* The PIN from the file, or ONE prompt on the terminal for the whole run. */
-int tool_pin_get(tool_pin *p, char *out, size_t outlen, size_t *len, char *err, size_t errlen);
-/* Reads a secret from a file (first line); cleansed by the caller. */
-int tool_read_secret_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
-                          size_t errlen);
+/* The PIN from the source (p11c_secret_read syntax: PATH, file:PATH, "%s"
+ * for the token serial), or ONE prompt on the terminal for the whole run.
+ * serial: the token's serial text, NULL where no token is known. */
+int tool_pin_get(tool_pin *p, const char *serial, char *out, size_t outlen, size_t *len, char *err,
+                 size_t errlen);
 int tool_prompt_secret(const char *prompt, char *out, size_t outlen, size_t *len);
 
 /* PIN tries (station/pintries.c). The station state directory: TOKENMINT_STATE_DIR,

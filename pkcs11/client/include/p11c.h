@@ -27,6 +27,26 @@ typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 typedef CK_RV (*CK_C_GetInterfaceList)(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
 typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
+/* ---- secret sources (PINs, passphrases, shared secrets) -----------------
+ * One syntax everywhere (the tool's --pin-source and other *-source
+ * options, the provider's pin-source URI attribute and config key):
+ *   PATH | file:PATH | file://PATH
+ * and, where the secret is per token, "%s" once in PATH stands for the
+ * token's serial (its printable profile text). The secret is the file's
+ * first line without its CR/LF; an empty first line is an error. */
+
+/* 1 when SOURCE names one file per token (has a "%s"). */
+int p11c_secret_per_token(const char *source);
+/* The file SOURCE names for SERIAL (NULL: no token, "%s" stays as it is).
+ * 0 with a message in err when the path does not fit. */
+int p11c_secret_path(const char *source, const char *serial, char *path, size_t pathlen, char *err,
+                     size_t errlen);
+/* Reads the secret into out (NUL-terminated, *len without the NUL). WHAT
+ * names it in messages ("PIN", "passphrase"); messages name the file, never
+ * the secret. On failure out is cleansed. */
+int p11c_secret_read(const char *source, const char *serial, const char *what, char *out,
+                     size_t outlen, size_t *len, char *err, size_t errlen);
+
 #endif
 
 /* ---- debug switch ------------------------------------------------------
@@ -38,5 +58,25 @@ int p11c_debug_enabled(void);
 /* "PREFIX: message\n" on stderr when enabled. */
 void p11c_debug_prefixed(const char *prefix, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+
+/* ---- secret sources (PINs, passphrases, shared secrets) -----------------
+ * One syntax everywhere (the tool's --pin-source and other *-source
+ * options, the provider's pin-source URI attribute and config key):
+ *   PATH | file:PATH | file://PATH
+ * and, where the secret is per token, "%s" once in PATH stands for the
+ * token's serial (its printable profile text). The secret is the file's
+ * first line without its CR/LF; an empty first line is an error. */
+
+/* 1 when SOURCE names one file per token (has a "%s"). */
+int p11c_secret_per_token(const char *source);
+/* The file SOURCE names for SERIAL (NULL: no token, "%s" stays as it is).
+ * 0 with a message in err when the path does not fit. */
+int p11c_secret_path(const char *source, const char *serial, char *path, size_t pathlen, char *err,
+                     size_t errlen);
+/* Reads the secret into out (NUL-terminated, *len without the NUL). WHAT
+ * names it in messages ("PIN", "passphrase"); messages name the file, never
+ * the secret. On failure out is cleansed. */
+int p11c_secret_read(const char *source, const char *serial, const char *what, char *out,
+                     size_t outlen, size_t *len, char *err, size_t errlen);
 
 #endif
