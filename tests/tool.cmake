@@ -4,7 +4,7 @@
 add_executable(tool_json e2e/tool_json.c)
 target_link_libraries(tool_json PRIVATE PkgConfig::JSONC)
 
-foreach(t issue_32 interrupt kill9 leftovers pin_flags config validate concurrent openssl_ca operator pins pin_source cli watch demo screen write_profile)
+foreach(t issue_32 interrupt kill9 leftovers pin_flags pin_derive config validate concurrent openssl_ca operator pins pin_source cli watch demo screen write_profile)
   tm_add_e2e(tool_${t} tool_${t}.sh tool)
 endforeach()
 
@@ -18,7 +18,7 @@ set(TM_TOOL_DIR ${PROJECT_SOURCE_DIR}/tool)
 tm_add_unit(test_tool_ca
   SOURCES unit/test_tool_ca.c ${TM_TOOL_DIR}/ca/ca.c ${TM_TOOL_DIR}/ca/local.c ${TM_TOOL_DIR}/station/tokenlock.c
           ${TM_TOOL_DIR}/station/crypto.c ${TM_TOOL_DIR}/tool.c ${TM_TOOL_DIR}/station/secret.c
-          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
+          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/pintries.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
           ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
           ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
           ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c ${TM_TOOL_DIR}/ca/crl.c
