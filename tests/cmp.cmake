@@ -25,3 +25,6 @@ foreach(t pg_shared)
   tm_add_e2e(cadb_${t} cadb_${t}.sh cmp cadb)
   set_tests_properties(cadb_${t} PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
+
+# Issue 11: kill -9 of ca serve under load, full disk, read-only file system.
+tm_add_e2e(cadb_kill9 cadb_kill9.sh cmp cadb)

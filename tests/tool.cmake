@@ -28,6 +28,12 @@ target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR})
 target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
   TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")
 
+# Issue 11: the CA's records in a database, stock openssl ca on the same
+# directory, migration of old-format directories, kill -9 under load.
+foreach(t openssl_roundtrip migrate kill9_issue)
+  tm_add_e2e(cadb_${t} cadb_${t}.sh tool cadb)
+endforeach()
+
 # Benchmark (issue 12): time to make a CRL with 100,000 revoked entries.
 add_executable(bench_crl bench/bench_crl.c ${TM_TOOL_DIR}/ca/crl.c ${TM_TOOL_DIR}/ca/castore.c
                ${TM_TOOL_DIR}/ca/castore_schema.c ${TM_TOOL_DIR}/ca/castore_sqlite.c

@@ -145,6 +145,41 @@ static X509 *read_cert(const char *path)
     return x;
 }
 
+/* The database names the CA whose records it holds (SHA-256 of the root),
+ * so that a wrong connection string never mixes two CAs' records. Sets it
+ * when the database has none yet. 1 ok, 0 with err. */
+static int db_owner_check(tool_castore *db, X509 *root, char *err, size_t errlen)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char hex[65], have[80];
+    int i, code;
+
+    if (!X509_digest(root, EVP_sha256(), md, &mdlen) || mdlen != 32) {
+        snprintf(err, errlen, "cannot hash the root certificate");
+        return 0;
+    }
+    for (i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    code = tool_castore_meta_get(db, "ca_root_sha256", have, sizeof have);
+    if (code == TOOL_CS_OK && strcmp(have, hex) != 0) {
+        snprintf(err, errlen,
+                 "the CA database holds the records of another CA (root SHA-256 %.16s..., this "
+                 "CA's is %.16s...): refusing to mix them",
+                 have, hex);
+        return 0;
+    }
+    if (code == TOOL_CS_NOTFOUND && tool_castore_meta_set(db, "ca_root_sha256", hex) != TOOL_CS_OK)
+        code = TOOL_CS_ERROR;
+    else if (code == TOOL_CS_NOTFOUND)
+        code = TOOL_CS_OK;
+    if (code != TOOL_CS_OK) {
+        snprintf(err, errlen, "CA database: %s", tool_castore_error(db));
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- ca init --------------------------------------------------------------------- */
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
@@ -363,6 +398,13 @@ int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_ur
         snprintf(err, errlen, "%s is already a CA directory (ca.cnf exists); not touching it", dir);
         return 0;
     }
+    /* the records first: a database that cannot be reached (or a connection
+     * string with a password) is refused before any file is made */
+    db = tool_castore_open(dir, conninfo, e, sizeof e);
+    if (!db) {
+        snprintf(err, errlen, "CA database: %s", e);
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/newcerts", dir);
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/private", dir);
@@ -434,17 +476,12 @@ int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_ur
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
+    if (!db_owner_check(db, cert, err, errlen))
+        goto out;
     for (i = 0; i < sizeof db_files / sizeof *db_files; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, db_files[i].name);
         if (!write_file_sync(path, db_files[i].text, strlen(db_files[i].text), 0644, 1))
             goto ioerr;
-    }
-    /* the records: the schema is made now, so that a database that cannot
-     * be reached is found before the directory counts as a CA */
-    db = tool_castore_open(dir, conninfo, e, sizeof e);
-    if (!db) {
-        snprintf(err, errlen, "CA database: %s", e);
-        goto out;
     }
     /* ca.cnf last: its presence marks a complete CA directory. */
     if (!write_cnf(dir, keyref, conninfo, err, errlen))
@@ -649,6 +686,8 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
         snprintf(err, errlen, "CA database: %s", e);
         goto fail;
     }
+    if (!db_owner_check(ca->db, ca->root, err, errlen))
+        goto fail;
     if (!view_sync(ca, 1, e, sizeof e)) {
         snprintf(err, errlen, "%s", e);
         goto fail;
