@@ -32,6 +32,11 @@ TM_PACKAGES=(
                                             # throw-away cluster (initdb/pg_ctl) of their own
     valgrind                                # leak check of the module's init/finalize cycles
     bc                                      # shared/bench/stock_pipeline.sh
+    scdoc                                   # the man pages' source format, built with the tree
+    mandoc                                  # mandoc -T lint: the man pages lint clean
+    lintian                                 # .ci/packages: the .deb packages have no errors
+    systemd                                 # systemd-analyze verify of conf/systemd units
+    tmux                                    # tool_screen: what a person sees during a long run
 )
 
 tm_install_packages() {

@@ -40,8 +40,8 @@ static int exiting;
 static int atexit_registered, openssl_atexit_registered;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static CK_FUNCTION_LIST functions;
-static STACK_OF(X509) * abandoned_roots; /* see teardown */
-static tm_profile *abandoned_profile;
+static STACK_OF(X509) *volatile abandoned_roots; /* see teardown */
+static tm_profile *volatile abandoned_profile;
 static CK_INTERFACE interfaces[1];
 
 CK_RV mod_enter(void)

@@ -647,6 +647,20 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
         goto out;
     }
 
+    /* the whole profile, as the CA applies it, not just the binding: a stock
+     * CA may have added what ours never would (issue 10 item 3) */
+    tm_violations_free(errors);
+    errors = tm_violations_new();
+    if (errors == NULL || tm_profile_check_cert(policy->profile, cert, errors) > 0) {
+        if (errors != NULL)
+            tm_violations_join(errors, why, sizeof(why));
+        else
+            snprintf(why, sizeof(why), "out of memory");
+        out->rv = CKR_TEMPLATE_INCONSISTENT;
+        reason(out, "certificate is outside the profile: %s", why);
+        goto out;
+    }
+
     /* (b) the key pair it certifies */
     if (!cert_key_load(X509_get0_pubkey(cert), &key)) {
         out->rv = CKR_KEY_HANDLE_INVALID;

@@ -7,7 +7,10 @@
 add_executable(bench_cmp bench/bench_cmp.c)
 target_link_libraries(bench_cmp PRIVATE tokenmint-profile OpenSSL::Crypto Threads::Threads)
 
-foreach(t openssl_client relay mock deferred load bad_input station_lock watch checked_first)
+# conn_hold: the hostile clients of the starvation test (loopback only).
+add_executable(conn_hold e2e/conn_hold.c)
+
+foreach(t openssl_client relay mock deferred load bad_input station_lock watch checked_first starvation refusal_log)
   tm_add_e2e(cmp_${t} cmp_${t}.sh cmp)
 endforeach()
 
@@ -22,3 +25,6 @@ foreach(t pg_shared)
   tm_add_e2e(cadb_${t} cadb_${t}.sh cmp cadb)
   set_tests_properties(cadb_${t} PROPERTIES SKIP_RETURN_CODE 77)
 endforeach()
+
+# Issue 11: kill -9 of ca serve under load, full disk, read-only file system.
+tm_add_e2e(cadb_kill9 cadb_kill9.sh cmp cadb)

@@ -4,8 +4,13 @@
 add_executable(tool_json e2e/tool_json.c)
 target_link_libraries(tool_json PRIVATE PkgConfig::JSONC)
 
-foreach(t issue_32 interrupt kill9 leftovers pin_flags config validate concurrent openssl_ca operator pins pin_source cli watch demo)
+foreach(t issue_32 interrupt kill9 leftovers pin_flags pin_derive config validate concurrent openssl_ca operator pins pin_source cli watch demo screen write_profile)
   tm_add_e2e(tool_${t} tool_${t}.sh tool)
+endforeach()
+
+# Issue 12: revocation and CRLs with stock openssl on the same CA.
+foreach(t revoke ocsp)
+  tm_add_e2e(ca_${t} ca_${t}.sh tool ca)
 endforeach()
 
 # The local CA and the operator passphrase check, without tokens.
@@ -13,12 +18,33 @@ set(TM_TOOL_DIR ${PROJECT_SOURCE_DIR}/tool)
 tm_add_unit(test_tool_ca
   SOURCES unit/test_tool_ca.c ${TM_TOOL_DIR}/ca/ca.c ${TM_TOOL_DIR}/ca/local.c ${TM_TOOL_DIR}/station/tokenlock.c
           ${TM_TOOL_DIR}/station/crypto.c ${TM_TOOL_DIR}/tool.c ${TM_TOOL_DIR}/station/secret.c
-          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
+          ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/pintries.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
           ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
           ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
-          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c
+          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c ${TM_TOOL_DIR}/ca/crl.c
   LIBS tokenmint-p11client tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC
        Threads::Threads PkgConfig::SQLITE3 PkgConfig::LIBPQ ${CMAKE_DL_LIBS})
 target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR})
 target_compile_definitions(test_tool_ca PRIVATE _GNU_SOURCE
   TM_SOURCE_CONF_DIR="${PROJECT_SOURCE_DIR}/conf")
+
+# Issue 11: the CA's records in a database, stock openssl ca on the same
+# directory, migration of old-format directories, kill -9 under load.
+foreach(t openssl_roundtrip migrate kill9_issue)
+  tm_add_e2e(cadb_${t} cadb_${t}.sh tool cadb)
+endforeach()
+
+# Benchmark (issue 12): time to make a CRL with 100,000 revoked entries.
+add_executable(bench_crl bench/bench_crl.c ${TM_TOOL_DIR}/ca/crl.c ${TM_TOOL_DIR}/ca/castore.c
+               ${TM_TOOL_DIR}/ca/castore_schema.c ${TM_TOOL_DIR}/ca/castore_sqlite.c
+               ${TM_TOOL_DIR}/ca/castore_pg.c ${TM_TOOL_DIR}/tool.c)
+target_include_directories(bench_crl PRIVATE ${TM_TOOL_DIR})
+target_compile_definitions(bench_crl PRIVATE _GNU_SOURCE)
+target_link_libraries(bench_crl PRIVATE tokenmint-p11client tokenmint-profile OpenSSL::Crypto
+                      PkgConfig::P11KIT PkgConfig::SQLITE3 PkgConfig::LIBPQ Threads::Threads)
+
+# Benchmark (issue 12): signed OCSP responses per second from ca serve
+# (tests/bench/bench_ocsp.sh starts the server and runs it).
+add_executable(bench_ocsp bench/bench_ocsp.c)
+target_compile_definitions(bench_ocsp PRIVATE _GNU_SOURCE)
+target_link_libraries(bench_ocsp PRIVATE OpenSSL::Crypto Threads::Threads)

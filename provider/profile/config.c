@@ -520,6 +520,32 @@ static void load_validity(loader *l, tm_profile *p)
         p->validity_days = days;
 }
 
+/* A positive bound from [profile], or the default when the key is absent. */
+static long load_bound(loader *l, const char *key, long dflt, long max)
+{
+    const char *v = get(l, "profile", key);
+    char *end = NULL;
+    long n;
+
+    if (v == NULL)
+        return dflt;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < 1 || n > max) {
+        fail(l, "profile", key, "%s is not a number from 1 to %ld", v, max);
+        return dflt;
+    }
+    return n;
+}
+
+static void load_bounds(loader *l, tm_profile *p)
+{
+    p->max_subject_attributes =
+        load_bound(l, "max_subject_attributes", TM_DEFAULT_MAX_SUBJECT_ATTRIBUTES, 64);
+    p->max_subject_bytes = load_bound(l, "max_subject_bytes", TM_DEFAULT_MAX_SUBJECT_BYTES, 4096);
+    p->max_request_bytes = load_bound(l, "max_request_bytes", TM_DEFAULT_MAX_REQUEST_BYTES, 65536);
+}
+
 /*
  * A section nothing points at is a misspelt name ([purpose_auht]) whose
  * settings would silently not apply, or a leftover: refused either way. Keys
@@ -567,6 +593,9 @@ static tm_profile *load_conf(loader *l)
                                         "hw_type_name",
                                         "hw_type_models",
                                         "validity_days",
+                                        "max_subject_attributes",
+                                        "max_subject_bytes",
+                                        "max_request_bytes",
                                         NULL};
     tm_profile *p = OPENSSL_zalloc(sizeof(*p));
     const char *v;
@@ -594,6 +623,7 @@ static tm_profile *load_conf(loader *l)
     load_san(l, p);
     load_hwtypes(l, p);
     load_validity(l, p);
+    load_bounds(l, p);
     unknown_sections(l);
 out:
     if (l->failures > 0) {

@@ -87,7 +87,17 @@ struct tm_profile {
     size_t hwtype_count;
     int no_expiry;
     long validity_days;
+    /* size bounds (issue 10 item 4): an index line, a database row and the
+     * CA's parsers stay small whatever a client sends */
+    long max_subject_attributes;
+    long max_subject_bytes;
+    long max_request_bytes;
 };
+
+/* The bounds when a profile names none (conf/profile.cnf documents them). */
+#define TM_DEFAULT_MAX_SUBJECT_ATTRIBUTES 8
+#define TM_DEFAULT_MAX_SUBJECT_BYTES 512
+#define TM_DEFAULT_MAX_REQUEST_BYTES 8192
 
 /* config.c: the built-in default profile text (generated from conf/profile.cnf) */
 extern const char tm_profile_default_text[];

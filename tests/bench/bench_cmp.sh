@@ -4,6 +4,10 @@
 # the tokenmint provider), 1 and 8 concurrent CMP clients (bench_cmp load:
 # p10cr, PBMAC, implicit confirmation). Every certificate is on disk (synced,
 # group commit) before its response leaves the server.
+# Then the CA's records on PostgreSQL (issue 11; a throw-away cluster, Unix
+# socket): one server with 8 clients, and two servers on one database with 4
+# clients each (the figure is all certificates over the longer run). The
+# file CA above keeps its records in SQLite (DIR/ca.db, WAL, synchronous=FULL).
 #
 #   TM_SOURCE_DIR=... TM_BUILD_DIR=... tests/bench/bench_cmp.sh [REQUESTS_PER_CLIENT]
 # Not a test: it prints figures and asserts nothing about speed.
@@ -32,3 +36,24 @@ for ca in file-ca token-ca; do
     done
     cmp_stop "$CMP_PID"
 done
+
+# PostgreSQL: the same file key, records in the database
+. "$TM_SOURCE_DIR/tests/lib/pg.sh"
+tm_pg_start
+"$T" ca init pg-ca --db "$PG_CONNINFO" >/dev/null
+cmp_start pg1 "$T" ca serve pg-ca --secret-source "$SECRET"
+printf '%-9s ' "pg-1srv"
+"$BC" load --url "http://127.0.0.1:$CMP_PORT/" --secret-source "$SECRET" \
+    --root pg-ca/ca.pem --clients 8 --requests "$N"
+P1=$CMP_PORT
+cmp_start pg2 "$T" ca serve pg-ca --secret-source "$SECRET"
+P2=$CMP_PORT
+"$BC" load --url "http://127.0.0.1:$P1/" --secret-source "$SECRET" --root pg-ca/ca.pem \
+    --clients 4 --requests "$N" >pg2a.out &
+a=$!
+"$BC" load --url "http://127.0.0.1:$P2/" --secret-source "$SECRET" --root pg-ca/ca.pem \
+    --clients 4 --requests "$N" >pg2b.out &
+b=$!
+wait "$a" "$b"
+cat pg2a.out pg2b.out | awk '{ n += $6; if ($8 > t) t = $8 }
+    END { printf "pg-2srv   clients 8 requests %d answered %d in %.3f s: %.1f certificates/s\n", n, n, t, n / t }'

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# Installation: `cmake --install --component pkcs11` puts the module in the
-# PKCS#11 module directory and a .module file where p11-kit looks, and with
-# that file p11-kit's registry lists the module and its tokens.
+# Installation: `cmake --install --component pkcs11 --component p11kit-module`
+# puts the module in the PKCS#11 module directory and a .module file naming it,
+# and with that file p11-kit's registry lists the module and its tokens. (Where
+# the .module file goes with and without TOKENMINT_P11KIT_REGISTER:
+# install_prefix.sh.)
 set -euo pipefail
 . "$TM_SOURCE_DIR/tests/lib/tokens.sh"
 
 tm_make_tokens 2
 
-# Install into a staging root (DESTDIR keeps the absolute p11-kit path inside it).
+# Install into a staging root.
 dest="$TM_TMP/dest"
 DESTDIR="$dest" cmake --install "$TM_BUILD_DIR" --component pkcs11 >/dev/null
+DESTDIR="$dest" cmake --install "$TM_BUILD_DIR" --component p11kit-module >/dev/null
 modfile=$(find "$dest" -name tokenmint.module)
 [ -n "$modfile" ] || tm_fail "no tokenmint.module installed"
-p11dir=$(pkg-config --variable=p11_module_configs p11-kit-1)
-[ "$modfile" = "$dest$p11dir/tokenmint.module" ] ||
-    tm_fail "tokenmint.module installed to $modfile, p11-kit reads $p11dir"
+[ "$(wc -l <<<"$modfile")" -eq 1 ] || tm_fail "more than one tokenmint.module: $modfile"
 installed=$(awk -F': *' '$1=="module"{print $2}' "$modfile")
 [ -f "$dest$installed" ] || tm_fail "the .module file names $installed, which was not installed"
 case "$installed" in */pkcs11/tokenmint-pkcs11.so) ;; *) tm_fail "module not in a pkcs11/ dir: $installed" ;; esac

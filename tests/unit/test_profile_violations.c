@@ -140,6 +140,107 @@ static void test_organisation_attribute_not_allowed(void **state)
     tm_profile_free(strict);
 }
 
+/* Issue 10 item 4: the size bounds. A profile whose bounds are exactly this
+ * request's sizes accepts it; one less on any bound refuses it, naming the
+ * bound. */
+static tm_profile *bounded(long attrs, long sbytes, long rbytes)
+{
+    char text[1024];
+
+    snprintf(text, sizeof text,
+             "[profile]\ndefault_purpose = auth\npurposes = pp\nallowed_subject_attributes = "
+             "O, OU, C\nhw_type = 2.25.306879213863795936203097792690857128826.1\n"
+             "validity_days = 30\nmax_subject_attributes = %ld\nmax_subject_bytes = %ld\n"
+             "max_request_bytes = %ld\n"
+             "[pp]\nauth = pa\n[pa]\nkeyUsage = digitalSignature\nextendedKeyUsage = "
+             "clientAuth\n",
+             attrs, sbytes, rbytes);
+    return tpu_profile_text(text);
+}
+
+static void test_size_bounds_exactly_and_over(void **state)
+{
+    fixture *f = *state;
+    X509_NAME *name = X509_REQ_get_subject_name(f->req);
+    long c, sb, rb;
+    tm_profile *p;
+
+    add_subject(name, "O", "Example Bank");
+    add_subject(name, "OU", "Station 7");
+    tpu_sign_req(f->req, f->key);
+    c = X509_NAME_entry_count(name);
+    sb = i2d_X509_NAME(name, NULL);
+    rb = i2d_X509_REQ(f->req, NULL);
+    assert_true(c == 3 && sb > 0 && rb > sb);
+
+    p = bounded(c, sb, rb); /* exactly at every bound */
+    assert_int_equal(tm_profile_check_req(p, f->req, f->v), 0);
+    tm_profile_free(p);
+
+    p = bounded(c - 1, sb, rb);
+    assert_int_equal(tm_profile_check_req(p, f->req, f->v), 1);
+    tpu_expect(f->v, "subject has 3 attributes: the profile allows at most 2 "
+                     "(max_subject_attributes)");
+    tm_profile_free(p);
+    tm_violations_free(f->v);
+    f->v = tm_violations_new();
+
+    p = bounded(c, sb - 1, rb);
+    assert_int_equal(tm_profile_check_req(p, f->req, f->v), 1);
+    tpu_expect(f->v, "(max_subject_bytes)");
+    tm_profile_free(p);
+    tm_violations_free(f->v);
+    f->v = tm_violations_new();
+
+    p = bounded(c, sb, rb - 1);
+    assert_int_equal(tm_profile_check_req(p, f->req, f->v), 1);
+    tpu_expect(f->v, "(max_request_bytes)");
+    tm_profile_free(p);
+}
+
+/* The default profile: a 64 KB request (hundreds of OUs, as in the report
+ * that made a 4.7 KB index.txt line) is refused with every bound it breaks,
+ * and the certificate check applies the subject bounds too. */
+static void test_64k_request_refused_by_default(void **state)
+{
+    fixture *f = *state;
+    X509_NAME *name = X509_REQ_get_subject_name(f->req);
+    char ou[64];
+    int i;
+
+    for (i = 0; i < 1300; i++) {
+        snprintf(ou, sizeof ou, "unit %04d of a very long organisation chart", i);
+        add_subject(name, "OU", ou);
+    }
+    tpu_sign_req(f->req, f->key);
+    assert_true(i2d_X509_REQ(f->req, NULL) >= 64 * 1024);
+    assert_int_equal(tm_profile_check_req(f->p, f->req, f->v), 3);
+    tpu_expect(f->v, "(max_subject_attributes)");
+    tpu_expect(f->v, "(max_subject_bytes)");
+    tpu_expect(f->v, "(max_request_bytes)");
+    tm_violations_free(f->v);
+    f->v = tm_violations_new();
+    assert_true(X509_set_subject_name(f->cert, name));
+    assert_int_equal(check_cert(f) >= 2, 1);
+    tpu_expect(f->v, "(max_subject_bytes)");
+}
+
+static void test_bound_out_of_range_is_a_config_error(void **state)
+{
+    tm_violations *v = tm_violations_new();
+    tm_profile *p = tm_profile_load_string(
+        "[profile]\ndefault_purpose = auth\npurposes = pp\nallowed_subject_attributes = C\n"
+        "hw_type = 2.25.306879213863795936203097792690857128826.1\nvalidity_days = 30\n"
+        "max_request_bytes = 100000\n"
+        "[pp]\nauth = pa\n[pa]\nkeyUsage = digitalSignature\nextendedKeyUsage = clientAuth\n",
+        v);
+
+    (void)state;
+    assert_null(p);
+    tpu_expect(v, "max_request_bytes");
+    tm_violations_free(v);
+}
+
 static void test_subject_without_serial_number(void **state)
 {
     fixture *f = *state;
@@ -557,6 +658,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_personal_name_in_subject),
+        T(test_size_bounds_exactly_and_over),
+        T(test_64k_request_refused_by_default),
         T(test_email_in_subject),
         T(test_other_attribute_in_subject),
         T(test_organisation_attribute_not_allowed),
@@ -586,6 +689,7 @@ int main(void)
         T(test_validity_no_expiry),
         T(test_every_violation_reported),
         cmocka_unit_test(test_violation_list),
+        cmocka_unit_test(test_bound_out_of_range_is_a_config_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,38 @@ void tool_ca_token_unlock(int fd)
     tool_token_unlock(fd);
 }
 
+int tool_ca_revoke(tool_ca *ca, const char *token, const char *cert_serial, int reason,
+                   size_t *revoked, size_t *already, char *err, size_t errlen)
+{
+    tool_return_val_if_fail(ca != NULL && (token != NULL || cert_serial != NULL), 0);
+    if (!ca->ops->revoke) {
+        snprintf(err, errlen, "the %s cannot revoke certificates", ca->ops->name);
+        return 0;
+    }
+    return ca->ops->revoke(ca, token, cert_serial, reason, revoked, already, err, errlen);
+}
+
+int tool_ca_status(tool_ca *ca, const X509_NAME *issuer, const ASN1_INTEGER *serial, char *status,
+                   int64_t *revoked_at, int *reason, char *err, size_t errlen)
+{
+    tool_return_val_if_fail(ca != NULL && issuer != NULL && serial != NULL, -1);
+    if (!ca->ops->status) {
+        snprintf(err, errlen, "the %s cannot tell revocation status", ca->ops->name);
+        return -1;
+    }
+    return ca->ops->status(ca, issuer, serial, status, revoked_at, reason, err, errlen);
+}
+
+X509_CRL *tool_ca_crl(tool_ca *ca, size_t *entries, char *err, size_t errlen)
+{
+    tool_return_val_if_fail(ca != NULL, NULL);
+    if (!ca->ops->crl) {
+        snprintf(err, errlen, "the %s cannot make CRLs", ca->ops->name);
+        return NULL;
+    }
+    return ca->ops->crl(ca, entries, err, errlen);
+}
+
 void tool_ca_close(tool_ca *ca)
 {
     if (ca)

@@ -61,6 +61,21 @@ typedef struct tool_ca_ops {
      * token, -1 with a message in err. */
     int (*token_lock)(tool_ca *ca, const unsigned char *serial, size_t len, char *err,
                       size_t errlen);
+    /* Issue 12, revocation. NULL member: the backend cannot do it (yet).
+     * revoke: every valid certificate of token (serial text), or the one
+     * certificate with serial cert_serial (hex), with CRLReason reason.
+     * Idempotent: one already revoked is counted in *already. 0 with err
+     * (unknown token or certificate, database). */
+    int (*revoke)(tool_ca *ca, const char *token, const char *cert_serial, int reason,
+                  size_t *revoked, size_t *already, char *err, size_t errlen);
+    /* What the CA knows of the certificate issuer/serial: 1 with status (V,
+     * R, E, S), revocation time and reason filled; 0 not one the CA issued;
+     * -1 error. Thread-safe (the OCSP responder). */
+    int (*status)(tool_ca *ca, const X509_NAME *issuer, const ASN1_INTEGER *serial, char *status,
+                  int64_t *revoked_at, int *reason, char *err, size_t errlen);
+    /* A new full CRL (numbered; nextUpdate from the CA's configuration),
+     * also kept as the CA's current CRL. Caller frees. NULL with err. */
+    X509_CRL *(*crl)(tool_ca *ca, size_t *entries, char *err, size_t errlen);
     void (*close)(tool_ca *ca); /* frees ca */
 } tool_ca_ops;
 
@@ -92,7 +107,14 @@ X509 *tool_ca_find_by_key(tool_ca *ca, EVP_PKEY *pub, const char *purpose);
 int tool_ca_token_lock(tool_ca *ca, const unsigned char *serial, size_t len, char *err,
                        size_t errlen);
 void tool_ca_token_unlock(int fd);
+int tool_ca_revoke(tool_ca *ca, const char *token, const char *cert_serial, int reason,
+                   size_t *revoked, size_t *already, char *err, size_t errlen);
+int tool_ca_status(tool_ca *ca, const X509_NAME *issuer, const ASN1_INTEGER *serial, char *status,
+                   int64_t *revoked_at, int *reason, char *err, size_t errlen);
+X509_CRL *tool_ca_crl(tool_ca *ca, size_t *entries, char *err, size_t errlen);
 void tool_ca_close(tool_ca *ca);
+int tool_cmd_revoke(int argc, char **argv); /* tokenmint revoke (ca/cmd_revoke.c) */
+int tool_cmd_ca_crl(int argc, char **argv); /* tokenmint ca crl DIR */
 
 /* ---- the local CA (ca/local.c) ---------------------------------------------- */
 
@@ -122,6 +144,9 @@ int tool_cmd_ca_list(int argc, char **argv); /* ca list, ca show */
  * (ca/castore.h), borrowed: use it from one thread at a time, not while a
  * batch runs. */
 struct tool_castore *tool_ca_store(tool_ca *ca);
+/* Local-CA only: its root and key (borrowed), for OCSP responses. 0 for
+ * another backend or a CA opened without its key. */
+int tool_ca_local_signer(tool_ca *ca, X509 **root, EVP_PKEY **key);
 /* A server's choice: index.txt rewritten every ~250 ms (and at close)
  * instead of after every batch. The database is durable either way. */
 void tool_ca_set_lazy_view(tool_ca *ca, int lazy);

@@ -18,7 +18,7 @@
     "serial, spki_sha256, purpose, token_serial, operator, origin, subject, issued_at, "           \
     "not_after, status, revoked_at, revocation_reason, superseded_by"
 
-int cs_fail(tool_castore *s, int code, const char *fmt, ...)
+int tool_cs_fail(tool_castore *s, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -192,7 +192,7 @@ tool_castore *tool_castore_open(const char *dir, const char *conninfo, char *err
     }
     if (s->be->connect(s, target, err, errlen) != TOOL_CS_OK)
         goto fail;
-    if (cs_schema_migrate(s) != TOOL_CS_OK) {
+    if (tool_cs_schema_migrate(s) != TOOL_CS_OK) {
         snprintf(err, errlen, "%s", s->err);
         goto fail;
     }
@@ -253,7 +253,7 @@ int tool_castore_begin(tool_castore *s)
 {
     int code;
     if (s->in_batch)
-        return cs_fail(s, TOOL_CS_ERROR, "a batch is already open");
+        return tool_cs_fail(s, TOOL_CS_ERROR, "a batch is already open");
     code = s->be->begin(s);
     if (code == TOOL_CS_OK)
         s->in_batch = 1;
@@ -264,7 +264,7 @@ int tool_castore_commit(tool_castore *s)
 {
     int code;
     if (!s->in_batch)
-        return cs_fail(s, TOOL_CS_ERROR, "no batch is open");
+        return tool_cs_fail(s, TOOL_CS_ERROR, "no batch is open");
     code = s->be->commit(s);
     if (code != TOOL_CS_OK)
         s->be->rollback(s);
@@ -346,7 +346,7 @@ int tool_castore_find_valid(tool_castore *s, const char *spki, const char *purpo
     if (code != TOOL_CS_OK)
         return code;
     if (c.found && c.oom)
-        return cs_fail(s, TOOL_CS_ERROR, "out of memory");
+        return tool_cs_fail(s, TOOL_CS_ERROR, "out of memory");
     return c.found ? TOOL_CS_OK : TOOL_CS_NOTFOUND;
 }
 
@@ -359,13 +359,14 @@ int tool_castore_find_serial(tool_castore *s, const char *serial, tool_cs_record
     cs_return_val_if_fail(s && serial && out, TOOL_CS_ERROR);
 
     if (!serial_norm(serial, sn))
-        return cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial", serial);
+        return tool_cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial",
+                            serial);
     code = s->be->query(s, CS_ST_FIND_SERIAL, "SELECT " COLS ", der FROM tm_cert WHERE serial = $1",
                         p, 1, one_row, &c, NULL);
     if (code != TOOL_CS_OK)
         return code;
     if (c.found && c.oom)
-        return cs_fail(s, TOOL_CS_ERROR, "out of memory");
+        return tool_cs_fail(s, TOOL_CS_ERROR, "out of memory");
     return c.found ? TOOL_CS_OK : TOOL_CS_NOTFOUND;
 }
 
@@ -409,8 +410,8 @@ int tool_castore_list(tool_castore *s, const tool_cs_filter *f, tool_cs_each_fn 
         WHERE("token_serial =", CS_TEXT, text, f->token);
     if (f && f->serial) {
         if (!serial_norm(f->serial, sn))
-            return cs_fail(s, TOOL_CS_ERROR, "%s is not a hexadecimal certificate serial",
-                           f->serial);
+            return tool_cs_fail(s, TOOL_CS_ERROR, "%s is not a hexadecimal certificate serial",
+                                f->serial);
         WHERE("serial =", CS_TEXT, text, sn);
     }
     if (f && f->spki)
@@ -427,7 +428,7 @@ int tool_castore_list(tool_castore *s, const tool_cs_filter *f, tool_cs_each_fn 
     snprintf(sql + l, sizeof sql - l, " ORDER BY issued_order, serial");
     code = s->be->query(s, CS_ST_LIST, sql, p, np, each_row, &c, NULL);
     if (code == TOOL_CS_OK && c.oom)
-        code = cs_fail(s, TOOL_CS_ERROR, "out of memory");
+        code = tool_cs_fail(s, TOOL_CS_ERROR, "out of memory");
     return code;
 }
 
@@ -476,9 +477,9 @@ int tool_castore_insert(tool_castore *s, const tool_cs_record *r)
     if (code != TOOL_CS_OK)
         return code;
     if (changes == 0)
-        return cs_fail(s, TOOL_CS_CONFLICT,
-                       "serial %s or a valid certificate for this key and purpose exists",
-                       r->serial);
+        return tool_cs_fail(s, TOOL_CS_CONFLICT,
+                            "serial %s or a valid certificate for this key and purpose exists",
+                            r->serial);
     return TOOL_CS_OK;
 }
 
@@ -495,10 +496,10 @@ static int change(tool_castore *s, int id, const char *sql, cs_param *p, int np,
     memset(&r, 0, sizeof r);
     code = tool_castore_find_serial(s, sn, &r);
     if (code == TOOL_CS_OK)
-        code = cs_fail(s, TOOL_CS_CONFLICT, "certificate %s cannot be %s: its status is %c", sn,
-                       what, r.status);
+        code = tool_cs_fail(s, TOOL_CS_CONFLICT, "certificate %s cannot be %s: its status is %c",
+                            sn, what, r.status);
     else if (code == TOOL_CS_NOTFOUND)
-        cs_fail(s, code, "no certificate with serial %s", sn);
+        tool_cs_fail(s, code, "no certificate with serial %s", sn);
     tool_cs_record_clear(&r);
     return code;
 }
@@ -510,7 +511,8 @@ int tool_castore_revoke(tool_castore *s, const char *serial, int64_t when, int r
     cs_return_val_if_fail(s && serial, TOOL_CS_ERROR);
 
     if (!serial_norm(serial, sn))
-        return cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial", serial);
+        return tool_cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial",
+                            serial);
     p[0] = (cs_param){.type = CS_INT, .i = when};
     p[1] = reason >= 0 ? (cs_param){.type = CS_INT, .i = reason} : (cs_param){.type = CS_NULL};
     p[2] = (cs_param){.type = CS_TEXT, .text = sn};
@@ -527,7 +529,7 @@ int tool_castore_supersede(tool_castore *s, const char *serial, const char *by_s
     cs_return_val_if_fail(s && serial && by_serial, TOOL_CS_ERROR);
 
     if (!serial_norm(serial, sn) || !serial_norm(by_serial, by))
-        return cs_fail(s, TOOL_CS_NOTFOUND, "not a hexadecimal certificate serial");
+        return tool_cs_fail(s, TOOL_CS_NOTFOUND, "not a hexadecimal certificate serial");
     p[0] = (cs_param){.type = CS_TEXT, .text = by};
     p[1] = (cs_param){.type = CS_TEXT, .text = sn};
     return change(s, CS_ST_SUPERSEDE,
@@ -543,7 +545,8 @@ int tool_castore_expire(tool_castore *s, const char *serial)
     cs_return_val_if_fail(s && serial, TOOL_CS_ERROR);
 
     if (!serial_norm(serial, sn))
-        return cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial", serial);
+        return tool_cs_fail(s, TOOL_CS_NOTFOUND, "%s is not a hexadecimal certificate serial",
+                            serial);
     p[0] = (cs_param){.type = CS_TEXT, .text = sn};
     return change(s, CS_ST_EXPIRE,
                   "UPDATE tm_cert SET status = 'E' WHERE serial = $1 AND status = 'V'", p, 1, sn,
@@ -563,7 +566,7 @@ int tool_castore_import(tool_castore *s, const tool_cs_record *r, char *supersed
     code = tool_castore_find_serial(s, r->serial, &have);
     tool_cs_record_clear(&have);
     if (code == TOOL_CS_OK)
-        return cs_fail(s, TOOL_CS_CONFLICT, "serial %s is already in the database", r->serial);
+        return tool_cs_fail(s, TOOL_CS_CONFLICT, "serial %s is already in the database", r->serial);
     if (code != TOOL_CS_NOTFOUND)
         return code;
     if (r->status != TOOL_CS_VALID)

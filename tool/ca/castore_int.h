@@ -85,9 +85,10 @@ extern const cs_backend tool_cs_sqlite;
 extern const cs_backend tool_cs_pg;
 
 /* Sets s->err (printf style) and returns code. */
-int cs_fail(tool_castore *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tool_cs_fail(tool_castore *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* castore_schema.c: creates or migrates to the current version. */
-int cs_schema_migrate(tool_castore *s);
+int tool_cs_schema_migrate(tool_castore *s);
 #define CS_SCHEMA_VERSION 1
 
 #endif

@@ -53,13 +53,14 @@ static int pg_code(tool_castore *s, PGresult *res, const char *what)
         clean[--l] = 0;
     if (PQstatus(c->c) != CONNECTION_OK) {
         c->prepared = 0;
-        return cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL connection lost: %s", what, clean);
+        return tool_cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL connection lost: %s", what, clean);
     }
     if (st && strcmp(st, "23505") == 0)
-        return cs_fail(s, TOOL_CS_CONFLICT, "%s: %s", what, clean);
+        return tool_cs_fail(s, TOOL_CS_CONFLICT, "%s: %s", what, clean);
     if (pg_unavail_state(st))
-        return cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL unavailable (%s): %s", what, st, clean);
-    return cs_fail(s, TOOL_CS_ERROR, "%s: PostgreSQL: %s", what, clean);
+        return tool_cs_fail(s, TOOL_CS_UNAVAIL, "%s: PostgreSQL unavailable (%s): %s", what, st,
+                            clean);
+    return tool_cs_fail(s, TOOL_CS_ERROR, "%s: PostgreSQL: %s", what, clean);
 }
 
 /* Reconnects when the connection went bad, outside a transaction only. */
@@ -100,11 +101,34 @@ static int pg_connect(tool_castore *s, const char *conninfo, char *err, size_t e
     const char *vals[] = {conninfo, "5", "tokenmint", NULL};
     PGresult *res;
 
+    PQconninfoOption *opts, *o;
+    char *perr = NULL;
+    int has_password = 0;
+
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return TOOL_CS_ERROR;
     }
     s->conn = c;
+    /* ca.cnf and argv are readable by others: no password in them */
+    opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errlen, "PostgreSQL connection string: %s",
+                 perr ? perr : "not a connection string");
+        PQfreemem(perr);
+        return TOOL_CS_ERROR;
+    }
+    for (o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            has_password = 1;
+    PQconninfoFree(opts);
+    if (has_password) {
+        snprintf(err, errlen,
+                 "the PostgreSQL connection string carries a password: put it in ~/.pgpass "
+                 "or the file PGPASSFILE names (mode 0600), not in ca.cnf or on the command "
+                 "line");
+        return TOOL_CS_ERROR;
+    }
     c->c = PQconnectdbParams(keys, vals, 1);
     if (!c->c || PQstatus(c->c) != CONNECTION_OK) {
         const char *m = c->c ? PQerrorMessage(c->c) : "out of memory";
@@ -141,7 +165,7 @@ static int pg_query(tool_castore *s, int id, const char *sql, const cs_param *p,
     struct cs_row row = {0};
 
     if (np > 16)
-        return cs_fail(s, TOOL_CS_ERROR, "too many parameters");
+        return tool_cs_fail(s, TOOL_CS_ERROR, "too many parameters");
     if (!s->in_batch && (code = pg_ensure(s)) != TOOL_CS_OK)
         return code;
     for (i = 0; i < np; i++) {

@@ -54,7 +54,7 @@ static int version_of(void *user, cs_row *row)
     return 0;
 }
 
-int cs_schema_migrate(tool_castore *s)
+int tool_cs_schema_migrate(tool_castore *s)
 {
     const cs_backend *be = s->be;
     vctx vc = {be, -1};
@@ -77,24 +77,24 @@ int cs_schema_migrate(tool_castore *s)
         vc.v = 0;
     }
     if (vc.v > CS_SCHEMA_VERSION) {
-        code = cs_fail(s, TOOL_CS_ERROR,
-                       "the CA database has schema version %d; this tokenmint knows up to %d "
-                       "(upgrade tokenmint)",
-                       vc.v, CS_SCHEMA_VERSION);
+        code = tool_cs_fail(s, TOOL_CS_ERROR,
+                            "the CA database has schema version %d; this tokenmint knows up to %d "
+                            "(upgrade tokenmint)",
+                            vc.v, CS_SCHEMA_VERSION);
         goto fail;
     }
     for (i = (size_t)vc.v; i < sizeof steps / sizeof *steps; i++) {
         char upd[80];
         if (asprintf(&sql, steps[i], be->blob_type) < 0) {
             sql = NULL;
-            code = cs_fail(s, TOOL_CS_ERROR, "out of memory");
+            code = tool_cs_fail(s, TOOL_CS_ERROR, "out of memory");
             goto fail;
         }
         snprintf(upd, sizeof upd, "UPDATE tm_schema SET version = %zu", i + 1);
         if ((code = be->exec(s, sql)) != TOOL_CS_OK || (code = be->exec(s, upd)) != TOOL_CS_OK) {
             char e[sizeof s->err];
             memcpy(e, s->err, sizeof e);
-            cs_fail(s, code, "schema migration to version %zu: %s", i + 1, e);
+            tool_cs_fail(s, code, "schema migration to version %zu: %s", i + 1, e);
             goto fail;
         }
         free(sql);

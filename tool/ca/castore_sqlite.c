@@ -31,12 +31,12 @@ static int sq_code(tool_castore *s, int rc, const char *what)
     const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
 
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
-        return cs_fail(s, TOOL_CS_CONFLICT, "%s: %s", what, msg);
+        return tool_cs_fail(s, TOOL_CS_CONFLICT, "%s: %s", what, msg);
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-        return cs_fail(s, TOOL_CS_UNAVAIL, "%s: the CA database is locked by another process: %s",
-                       what, msg);
+        return tool_cs_fail(s, TOOL_CS_UNAVAIL,
+                            "%s: the CA database is locked by another process: %s", what, msg);
     (void)ext;
-    return cs_fail(s, TOOL_CS_ERROR, "%s: %s", what, msg);
+    return tool_cs_fail(s, TOOL_CS_ERROR, "%s: %s", what, msg);
 }
 
 static int sq_exec(tool_castore *s, const char *sql)
@@ -48,7 +48,7 @@ static int sq_exec(tool_castore *s, const char *sql)
     if (rc != SQLITE_OK) {
         int code = sq_code(s, rc, "SQLite");
         if (msg)
-            cs_fail(s, code, "SQLite: %s", msg);
+            tool_cs_fail(s, code, "SQLite: %s", msg);
         sqlite3_free(msg);
         return code;
     }

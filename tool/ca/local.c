@@ -21,6 +21,7 @@
  * later (and when the CA is closed or next opened).
  */
 #include "ca/ca.h"
+#include "ca/crl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +60,7 @@ typedef struct local_ca {
     tool_crypto *crypto;
     char operator_id[256];
     int lockfd;
+    long crl_days; /* ca.cnf default_crl_days */
     tool_castore *db;
     /* dbmu: one thread at a time uses db (a connection is not shared) */
     pthread_mutex_t dbmu;
@@ -143,6 +145,41 @@ static X509 *read_cert(const char *path)
     return x;
 }
 
+/* The database names the CA whose records it holds (SHA-256 of the root),
+ * so that a wrong connection string never mixes two CAs' records. Sets it
+ * when the database has none yet. 1 ok, 0 with err. */
+static int db_owner_check(tool_castore *db, X509 *root, char *err, size_t errlen)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char hex[65], have[80];
+    int i, code;
+
+    if (!X509_digest(root, EVP_sha256(), md, &mdlen) || mdlen != 32) {
+        snprintf(err, errlen, "cannot hash the root certificate");
+        return 0;
+    }
+    for (i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    code = tool_castore_meta_get(db, "ca_root_sha256", have, sizeof have);
+    if (code == TOOL_CS_OK && strcmp(have, hex) != 0) {
+        snprintf(err, errlen,
+                 "the CA database holds the records of another CA (root SHA-256 %.16s..., this "
+                 "CA's is %.16s...): refusing to mix them",
+                 have, hex);
+        return 0;
+    }
+    if (code == TOOL_CS_NOTFOUND && tool_castore_meta_set(db, "ca_root_sha256", hex) != TOOL_CS_OK)
+        code = TOOL_CS_ERROR;
+    else if (code == TOOL_CS_NOTFOUND)
+        code = TOOL_CS_OK;
+    if (code != TOOL_CS_OK) {
+        snprintf(err, errlen, "CA database: %s", tool_castore_error(db));
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- ca init --------------------------------------------------------------------- */
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
@@ -223,6 +260,12 @@ static const char *fallback_cnf = "[ ca ]\n"
                                   "email_in_dn = no\n"
                                   "copy_extensions = copy\n"
                                   "x509_extensions = auth\n"
+                                  "crlnumber = $dir/crlnumber\n"
+                                  "default_crl_days = 7\n"
+                                  "crl_extensions = crl_ext\n"
+                                  "\n"
+                                  "[ crl_ext ]\n"
+                                  "authorityKeyIdentifier = keyid:always\n"
                                   "\n"
                                   "[ tokenmint_policy ]\n"
                                   "serialNumber = supplied\n"
@@ -317,9 +360,8 @@ out:
 static const struct {
     const char *name, *text;
 } db_files[] = {
-    {"index.txt", ""},
-    {"index.txt.attr", "unique_subject = no\n"},
-    {"serial", "1000\n"},
+    {"index.txt", ""},    {"index.txt.attr", "unique_subject = no\n"},
+    {"serial", "1000\n"}, {"crlnumber", "01\n"}, /* stock openssl ca -gencrl needs it to exist */
     {"db.lock", ""},
 };
 
@@ -354,6 +396,13 @@ int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_ur
     snprintf(path, sizeof path, "%s/ca.cnf", dir);
     if (access(path, F_OK) == 0) {
         snprintf(err, errlen, "%s is already a CA directory (ca.cnf exists); not touching it", dir);
+        return 0;
+    }
+    /* the records first: a database that cannot be reached (or a connection
+     * string with a password) is refused before any file is made */
+    db = tool_castore_open(dir, conninfo, e, sizeof e);
+    if (!db) {
+        snprintf(err, errlen, "CA database: %s", e);
         return 0;
     }
     snprintf(path, sizeof path, "%s/newcerts", dir);
@@ -427,17 +476,12 @@ int tool_ca_init_db(const char *dir_in, const char *conninfo, const char *key_ur
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         goto out;
     }
+    if (!db_owner_check(db, cert, err, errlen))
+        goto out;
     for (i = 0; i < sizeof db_files / sizeof *db_files; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, db_files[i].name);
         if (!write_file_sync(path, db_files[i].text, strlen(db_files[i].text), 0644, 1))
             goto ioerr;
-    }
-    /* the records: the schema is made now, so that a database that cannot
-     * be reached is found before the directory counts as a CA */
-    db = tool_castore_open(dir, conninfo, e, sizeof e);
-    if (!db) {
-        snprintf(err, errlen, "CA database: %s", e);
-        goto out;
     }
     /* ca.cnf last: its presence marks a complete CA directory. */
     if (!write_cnf(dir, keyref, conninfo, err, errlen))
@@ -593,6 +637,16 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
                  path);
         goto fail;
     }
+    {
+        /* the CRL settings stock openssl ca -gencrl reads (issue 12) */
+        const char *cd = cnf_get(conf, sect, "default_crl_days");
+        char *end = NULL;
+        ca->crl_days = cd ? strtol(cd, &end, 10) : 7;
+        if (cd && (*end || ca->crl_days < 1 || ca->crl_days > 3650)) {
+            snprintf(err, errlen, "%s: default_crl_days %s: a number of days, 1 to 3650", path, cd);
+            goto fail;
+        }
+    }
     snprintf(ca->index, sizeof ca->index, "%s", db);
     snprintf(ca->newcerts, sizeof ca->newcerts, "%s", nc);
     snprintf(ca->serial, sizeof ca->serial, "%s", sn ? sn : "");
@@ -632,6 +686,8 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
         snprintf(err, errlen, "CA database: %s", e);
         goto fail;
     }
+    if (!db_owner_check(ca->db, ca->root, err, errlen))
+        goto fail;
     if (!view_sync(ca, 1, e, sizeof e)) {
         snprintf(err, errlen, "%s", e);
         goto fail;
@@ -1070,8 +1126,202 @@ static int local_check(tool_ca *base, char *err, size_t errlen)
     return 1;
 }
 
+/* ---- revocation (issue 12) ----------------------------------------------------------- */
+
+typedef struct revoke_pick {
+    char (*serials)[TOOL_CS_SERIAL_MAX];
+    size_t n, cap, already;
+    int oom;
+} revoke_pick;
+
+static int pick_one(const tool_cs_record *r, void *user)
+{
+    revoke_pick *p = user;
+    if (r->status == TOOL_CS_REVOKED) {
+        p->already++;
+        return 1;
+    }
+    if (r->status != TOOL_CS_VALID && r->status != TOOL_CS_SUPERSEDED)
+        return 1; /* expired: nothing to revoke */
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 8;
+        void *ns = realloc(p->serials, nc * sizeof *p->serials);
+        if (!ns) {
+            p->oom = 1;
+            return 0;
+        }
+        p->serials = ns;
+        p->cap = nc;
+    }
+    snprintf(p->serials[p->n++], TOOL_CS_SERIAL_MAX, "%s", r->serial);
+    return 1;
+}
+
+static int local_revoke(tool_ca *base, const char *token, const char *cert_serial, int reason,
+                        size_t *revoked, size_t *already, char *err, size_t errlen)
+{
+    local_ca *ca = (local_ca *)base;
+    tool_cs_filter f;
+    revoke_pick pick;
+    size_t i, found;
+    int ok = 0, code;
+    int64_t now = (int64_t)time(NULL);
+    char e[300];
+
+    memset(&f, 0, sizeof f);
+    memset(&pick, 0, sizeof pick);
+    f.token = token;
+    f.serial = cert_serial;
+    *revoked = *already = 0;
+    pthread_mutex_lock(&ca->dbmu);
+    /* stock openssl ca -revoke may have been run since: take it in first */
+    if (!view_sync(ca, 1, e, sizeof e)) {
+        snprintf(err, errlen, "%s", e);
+        goto out;
+    }
+    if (tool_castore_list(ca->db, &f, pick_one, &pick) != TOOL_CS_OK || pick.oom) {
+        snprintf(err, errlen, "CA database: %s",
+                 pick.oom ? "out of memory" : tool_castore_error(ca->db));
+        goto out;
+    }
+    found = pick.n + pick.already;
+    if (found == 0) {
+        if (cert_serial)
+            snprintf(err, errlen, "no certificate with serial %s in this CA", cert_serial);
+        else
+            snprintf(err, errlen, "this CA has issued no certificate to token %s", token);
+        goto out;
+    }
+    if (tool_castore_begin(ca->db) != TOOL_CS_OK)
+        goto dberr;
+    for (i = 0; i < pick.n; i++) {
+        code = tool_castore_revoke(ca->db, pick.serials[i], now, reason);
+        if (code == TOOL_CS_CONFLICT) {
+            pick.already++; /* revoked by someone else meanwhile */
+            continue;
+        }
+        if (code != TOOL_CS_OK) {
+            tool_castore_rollback(ca->db);
+            goto dberr;
+        }
+        (*revoked)++;
+    }
+    if (tool_castore_commit(ca->db) != TOOL_CS_OK) {
+        tool_castore_rollback(ca->db);
+        goto dberr;
+    }
+    *already = pick.already;
+    ca->view_dirty = 1;
+    if (!view_sync(ca, 1, e, sizeof e))
+        tool_err("CA %s: index.txt view: %s", ca->dir, e);
+    ok = 1;
+    goto out;
+dberr:
+    *revoked = 0;
+    snprintf(err, errlen, "CA database: %s", tool_castore_error(ca->db));
+out:
+    pthread_mutex_unlock(&ca->dbmu);
+    free(pick.serials);
+    return ok;
+}
+
+static int local_status(tool_ca *base, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                        char *status, int64_t *revoked_at, int *reason, char *err, size_t errlen)
+{
+    local_ca *ca = (local_ca *)base;
+    tool_cs_record r;
+    char *sn;
+    int code, rc = -1;
+
+    if (X509_NAME_cmp(issuer, X509_get_subject_name(ca->root)) != 0)
+        return 0; /* not ours */
+    sn = tool_cs_serial_hex(serial);
+    if (!sn) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memset(&r, 0, sizeof r);
+    pthread_mutex_lock(&ca->dbmu);
+    code = tool_castore_find_serial(ca->db, sn, &r);
+    pthread_mutex_unlock(&ca->dbmu);
+    if (code == TOOL_CS_NOTFOUND) {
+        rc = 0;
+    } else if (code != TOOL_CS_OK) {
+        snprintf(err, errlen, "CA database: %s", tool_castore_error(ca->db));
+    } else {
+        *status = r.status;
+        *revoked_at = r.revoked_at;
+        *reason = r.reason;
+        rc = 1;
+    }
+    tool_cs_record_clear(&r);
+    OPENSSL_free(sn);
+    return rc;
+}
+
+int tool_ca_local_signer(tool_ca *base, X509 **root, EVP_PKEY **key)
+{
+    local_ca *ca = local_of(base);
+    if (!ca || !ca->key)
+        return 0;
+    *root = ca->root;
+    *key = ca->key;
+    return 1;
+}
+
+static X509_CRL *local_crl(tool_ca *base, size_t *entries, char *err, size_t errlen)
+{
+    local_ca *ca = (local_ca *)base;
+    char num[PATH_MAX + 16], e[300];
+    tool_crl_params p;
+    X509_CRL *crl = NULL;
+
+    if (!ca->key) {
+        snprintf(err, errlen, "the CA was opened without its key");
+        return NULL;
+    }
+    snprintf(num, sizeof num, "%s/crlnumber", ca->dir);
+    memset(&p, 0, sizeof p);
+    p.db = ca->db;
+    p.root = ca->root;
+    p.key = ca->key;
+    p.libctx = ca->crypto ? ca->crypto->libctx : NULL;
+    p.days = ca->crl_days;
+    p.number_path = num;
+    p.count = entries;
+    pthread_mutex_lock(&ca->dbmu);
+    /* under the directory lock: the number and what stock openssl ca did */
+    flock(ca->lockfd, LOCK_EX);
+    if (!view_sync_locked(ca, 1, e, sizeof e))
+        snprintf(err, errlen, "%s", e);
+    else
+        crl = tool_crl_build(&p, err, errlen);
+    if (crl) {
+        char path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+        FILE *f;
+        snprintf(path, sizeof path, "%s/crl.pem", ca->dir);
+        snprintf(tmp, sizeof tmp, "%s/crl.pem.new", ca->dir);
+        int wrote;
+        f = fopen(tmp, "w");
+        wrote = f && PEM_write_X509_CRL(f, crl) && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        if (f && fclose(f) != 0)
+            wrote = 0;
+        if (!wrote || rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            X509_CRL_free(crl);
+            crl = NULL;
+        }
+    }
+    flock(ca->lockfd, LOCK_UN);
+    pthread_mutex_unlock(&ca->dbmu);
+    return crl;
+}
+
 static const tool_ca_ops local_ops = {
     .name = "local CA",
+    .revoke = local_revoke,
+    .status = local_status,
+    .crl = local_crl,
     .check = local_check,
     .issue_batch = local_issue_batch,
     .root = local_root,

@@ -32,6 +32,8 @@ static const char *usage_main =
     "  ca init  make a local CA directory (also a stock `openssl ca` directory)\n"
     "  ca serve serve a CA directory over CMP (HTTP)\n"
     "  ca list  the CA's certificates (ca show DIR SERIAL: one of them)\n"
+    "  ca crl   make the CA's CRL (full, numbered)\n"
+    "  revoke   revoke a token's certificates (or given ones) at the CA\n"
     "  relay    CMP relay: check requests (signature, serial range), forward to the CA\n"
     "  issue    give tokens a key pair and a certificate bound to their serial\n"
     "  csr      print signed requests for tokens (PEM), for stock `openssl ca`\n"
@@ -458,12 +460,21 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
 
 /* ---- tokens ---------------------------------------------------------------------------- */
 
+/* Label, then serial: the order a person looks for a token in. */
+static int token_by_label(const void *a, const void *b)
+{
+    const tool_token *x = *(tool_token *const *)a, *y = *(tool_token *const *)b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : strcmp(x->serial_text, y->serial_text);
+}
+
 static int cmd_tokens(int argc, char **argv)
 {
     static const int allowed[] = {O_MODULE, O_CONFIG, O_PROFILE, O_JSON, 0};
     tool_parsed p;
     tool_session s;
-    size_t i;
+    tool_token **order = NULL;
+    size_t i, n = 0;
     int rc;
 
     if (!tool_parse(argc, argv, allowed, &p))
@@ -481,10 +492,22 @@ static int cmd_tokens(int argc, char **argv)
     rc = tool_session_open(&s, &p.c, 0);
     if (rc != TOOL_EXIT_OK)
         goto out;
+    order = calloc(s.st.ntokens ? s.st.ntokens : 1, sizeof *order);
+    if (order == NULL) {
+        tool_err("out of memory");
+        rc = TOOL_EXIT_USAGE;
+        goto out;
+    }
+    /* A slot with a blank token that has no serial (SoftHSM2's spare slot,
+     * always there) is no token of the station: not listed, not counted. */
+    for (i = 0; i < s.st.ntokens; i++)
+        if ((s.st.tokens[i].info.flags & CKF_TOKEN_INITIALIZED) || s.st.tokens[i].serial_text[0])
+            order[n++] = &s.st.tokens[i];
+    qsort(order, n, sizeof *order, token_by_label);
     if (!p.c.json)
         printf("%-18s %-12s %-16s %-8s %s\n", "SERIAL", "LABEL", "MODEL", "PIN", "STATE");
-    for (i = 0; i < s.st.ntokens; i++) {
-        tool_token *t = &s.st.tokens[i];
+    for (i = 0; i < n; i++) {
+        tool_token *t = order[i];
         tool_token_state ts;
         char state[64];
         /* Which PIN the token takes: the module reports a protected path for
@@ -517,15 +540,16 @@ static int cmd_tokens(int argc, char **argv)
     }
     {
         size_t blank = 0;
-        for (i = 0; i < s.st.ntokens; i++)
-            blank += !(s.st.tokens[i].info.flags & CKF_TOKEN_INITIALIZED);
+        for (i = 0; i < n; i++)
+            blank += !(order[i]->info.flags & CKF_TOKEN_INITIALIZED);
         if (!p.c.json && blank)
-            printf("%zu token%s, %zu not initialised\n", s.st.ntokens - blank,
-                   s.st.ntokens - blank == 1 ? "" : "s", blank);
+            printf("%zu token%s, %zu not initialised\n", n - blank, n - blank == 1 ? "" : "s",
+                   blank);
         else if (!p.c.json)
-            printf("%zu token%s\n", s.st.ntokens, s.st.ntokens == 1 ? "" : "s");
+            printf("%zu token%s\n", n, n == 1 ? "" : "s");
     }
 out:
+    free(order);
     tool_session_close(&s);
     tool_parsed_free(&p);
     return rc;
@@ -546,6 +570,8 @@ static int cmd_ca(int argc, char **argv)
         return tool_cmd_ca_serve(argc, argv);
     if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "show") == 0))
         return tool_cmd_ca_list(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "crl") == 0)
+        return tool_cmd_ca_crl(argc, argv);
     if (argc < 2 || strcmp(argv[1], "init") != 0) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             printf("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F] "
@@ -640,11 +666,13 @@ static void prepared(tool_result *res, void *user)
 {
     batch *b = user;
     size_t i = (size_t)(res - b->results);
-    if (!b->going[i])
+    if (!b->going[i]) {
         tool_report_token(b->rep, res);
-    else
-        tool_report_phase(b->rep, "requests signed", atomic_fetch_add(&b->nprepared, 1) + 1,
-                          b->rep->total);
+        return;
+    }
+    tool_report_step(b->rep, res, "request signed");
+    tool_report_phase(b->rep, "requests signed", atomic_fetch_add(&b->nprepared, 1) + 1,
+                      b->rep->total);
 }
 
 static void finish_one(tool_run *run, tool_token *t, tool_result *scratch, void *user)
@@ -692,6 +720,8 @@ static void issue_batch(tool_session *s, tool_token **tokens, size_t n, int jobs
     if (k)
         tool_ca_issue_batch(s->run.ca, items, k);
     for (i = 0; i < k; i++) {
+        if (items[i].cert)
+            tool_report_step(rep, &results[who[i]], "certificate issued");
         tool_job_set_cert(b.jobs[who[i]], items[i].cert, items[i].error);
         items[i].cert = NULL;
     }
@@ -771,6 +801,7 @@ static int cmd_issue(int argc, char **argv)
     tool_pin_expect(&s.pin, tokens, n);
     results = calloc(n ? n : 1, sizeof *results);
     tool_report_init(&rep, p.c.json, n);
+    tool_report_sorted(&rep);
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
     tool_report_summary(&rep, results, n);
     for (i = 0; i < n; i++)
@@ -1000,12 +1031,13 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } cmds[] = {
-        {"tokens", cmd_tokens},     {"ca", cmd_ca},
-        {"issue", cmd_issue},       {"csr", cmd_csr},
-        {"write", cmd_write},       {"verify", tool_cmd_verify},
-        {"watch", tool_cmd_watch},  {"show", tool_cmd_show},
-        {"operator", cmd_operator}, {"relay", tool_cmd_relay},
-        {"clean", tool_cmd_clean},  {"pin", tool_cmd_pin},
+        {"tokens", cmd_tokens},      {"ca", cmd_ca},
+        {"issue", cmd_issue},        {"csr", cmd_csr},
+        {"write", cmd_write},        {"verify", tool_cmd_verify},
+        {"watch", tool_cmd_watch},   {"show", tool_cmd_show},
+        {"operator", cmd_operator},  {"relay", tool_cmd_relay},
+        {"clean", tool_cmd_clean},   {"pin", tool_cmd_pin},
+        {"revoke", tool_cmd_revoke},
     };
     size_t i;
 

@@ -66,18 +66,26 @@ typedef struct tool_cmp_req {
                              public key, extensions); its POP was checked by OpenSSL */
     EVP_PKEY *pub;        /* the requested key (borrowed) */
     const char *peer;     /* sender name as text, for messages */
+    const char *addr;     /* the client's network address, for the access log */
 } tool_cmp_req;
 
 typedef struct tool_cmp_answer {
-    X509 *cert;     /* owned: the certificate on success */
-    int failinfo;   /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
-    char text[512]; /* why it was refused: becomes the statusString */
+    X509 *cert;       /* owned: the certificate on success */
+    int failinfo;     /* bit number (OSSL_CMP_PKIFAILUREINFO_*) when refused */
+    char text[512];   /* why it was refused: becomes the statusString */
+    char token[200];  /* issued: the token serial it is bound to, for the access log */
+    char purpose[32]; /* issued: its purpose, likewise */
 } tool_cmp_answer;
 
 typedef struct tool_cmp_backend {
     void *ctx;
     /* Issues (blocking). Returns 1 with ans->cert set, or 0 with failinfo/text. */
     int (*issue)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
+    /* rr (issue 12): revokes issuer/serial. 1 done; 0 with failinfo/text
+     * (certRevoked when it already was, badCertId when unknown). NULL: rr
+     * is refused. */
+    int (*revoke)(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                  tool_cmp_answer *ans);
 } tool_cmp_backend;
 
 typedef struct tool_cmp_srv_opts {
@@ -116,14 +124,46 @@ void tool_cmp_srv_free(tool_cmp_srv *s);
  */
 int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
                         size_t *outlen);
+/* The same, naming the client's address in the log lines of refusals. */
+int tool_cmp_srv_handle_from(tool_cmp_srv *s, const char *addr, const unsigned char *body,
+                             size_t len, unsigned char **out, size_t *outlen);
 
 /* ---- HTTP ------------------------------------------------------------------ */
 
 typedef struct tool_cmp_http tool_cmp_http;
 
-/* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). */
-tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
-                                   char *err, size_t errlen);
+/* What one client (source address) or all of them may hold, and how long a
+ * request may take to arrive. Defaults below; --max-connections,
+ * --max-per-client, --header-timeout, --body-timeout, --idle-timeout. */
+#define TOOL_CMP_MAX_CONNS_DEFAULT 1024
+#define TOOL_CMP_PER_CLIENT_DEFAULT 32
+#define TOOL_CMP_HEADER_TIMEOUT_DEFAULT 5 /* seconds from connect to the end of the headers */
+#define TOOL_CMP_BODY_TIMEOUT_DEFAULT 10  /* seconds from the headers to the end of the body */
+#define TOOL_CMP_IDLE_TIMEOUT_DEFAULT 15  /* seconds a kept-alive connection may idle */
+typedef struct tool_cmp_http_limits {
+    size_t max_body;
+    unsigned max_conns, per_client, header_s, body_s, idle_s;
+    const char *log_name; /* dropped connections are logged to stderr under it */
+    /* What is not CMP (`ca serve`: OCSP, the CRL over GET): asked first for
+     * every GET and every POST of application/ocsp-request. Returns the
+     * HTTP status with a malloc'd body and its type, or 0: not handled. */
+    int (*extra)(void *ctx, const char *method, const char *url, const char *ctype,
+                 const unsigned char *body, size_t len, unsigned char **out, size_t *outlen,
+                 const char **out_type);
+    void *extra_ctx;
+} tool_cmp_http_limits;
+void tool_cmp_http_limits_init(tool_cmp_http_limits *l);
+#define TOOL_CMP_LIMITS_HELP                                                                       \
+    "  --max-connections N     connections open at once, all clients (default 1024)\n"             \
+    "  --max-per-client N      connections open at once from one address (default 32)\n"           \
+    "  --header-timeout S      seconds for a request's headers to arrive (default 5)\n"            \
+    "  --body-timeout S        seconds for its body after the headers (default 10)\n"              \
+    "  --idle-timeout S        seconds a kept-alive connection may idle (default 15)\n"            \
+    "                          (refused and timed-out connections are logged on stderr)\n"
+
+/* "127.0.0.1:PORT" or "[::1]:PORT" (port 0: any free port). lim NULL: defaults. */
+tool_cmp_http *tool_cmp_http_start(const char *listen, const tool_cmp_http_limits *lim,
+                                   tool_cmp_srv *srv, char *err, size_t errlen);
 int tool_cmp_http_port(tool_cmp_http *h);
 void tool_cmp_http_stop(tool_cmp_http *h);
 /* Prints where we listen (stdout and --port-file), then waits for SIGINT/SIGTERM. */
@@ -143,6 +183,11 @@ enum {
     TOOL_FRONT_SRVKEY,
     TOOL_FRONT_MAXBODY,
     TOOL_FRONT_PROFILE,
+    TOOL_FRONT_MAXCONNS,
+    TOOL_FRONT_PERCLIENT,
+    TOOL_FRONT_HDRTIMEOUT,
+    TOOL_FRONT_BODYTIMEOUT,
+    TOOL_FRONT_IDLETIMEOUT,
 };
 
 #define TOOL_CMP_FRONT_OPTIONS                                                                     \
@@ -154,6 +199,11 @@ enum {
         {"srv-cert", required_argument, 0, TOOL_FRONT_SRVCERT},                                    \
         {"srv-key", required_argument, 0, TOOL_FRONT_SRVKEY},                                      \
         {"max-body", required_argument, 0, TOOL_FRONT_MAXBODY},                                    \
+        {"max-connections", required_argument, 0, TOOL_FRONT_MAXCONNS},                            \
+        {"max-per-client", required_argument, 0, TOOL_FRONT_PERCLIENT},                            \
+        {"header-timeout", required_argument, 0, TOOL_FRONT_HDRTIMEOUT},                           \
+        {"body-timeout", required_argument, 0, TOOL_FRONT_BODYTIMEOUT},                            \
+        {"idle-timeout", required_argument, 0, TOOL_FRONT_IDLETIMEOUT},                            \
     {                                                                                              \
         "profile", required_argument, 0, TOOL_FRONT_PROFILE                                        \
     }
@@ -162,6 +212,7 @@ typedef struct tool_cmp_front {
     const char *name; /* "ca serve", "relay": prefixes every message */
     const char *listen, *port_file, *secret_src, *ref, *trusted_src, *srvcert, *srvkey, *profile;
     unsigned long long max_body;
+    tool_cmp_http_limits lim; /* max_body copied in at run */
     /* loaded by tool_cmp_front_load, owned */
     char secret[256];
     size_t secret_len;

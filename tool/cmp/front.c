@@ -20,6 +20,21 @@ void tool_cmp_front_init(tool_cmp_front *f, const char *name)
     memset(f, 0, sizeof *f);
     f->name = name;
     f->max_body = TOOL_CMP_MAX_BODY_DEFAULT;
+    tool_cmp_http_limits_init(&f->lim);
+}
+
+/* A whole number in lo..hi for option NAME, else said and 0. */
+static int front_uint(const tool_cmp_front *f, const char *name, const char *arg, unsigned lo,
+                      unsigned hi, unsigned *out)
+{
+    char *end;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (!*arg || *end || v < lo || v > hi) {
+        tool_err("%s: --%s %s: a whole number from %u to %u", f->name, name, arg, lo, hi);
+        return 0;
+    }
+    *out = (unsigned)v;
+    return 1;
 }
 
 int tool_cmp_front_opt(tool_cmp_front *f, int code, const char *arg)
@@ -51,6 +66,16 @@ int tool_cmp_front_opt(tool_cmp_front *f, int code, const char *arg)
     case TOOL_FRONT_PROFILE:
         f->profile = arg;
         return 1;
+    case TOOL_FRONT_MAXCONNS:
+        return front_uint(f, "max-connections", arg, 1, 65536, &f->lim.max_conns) ? 1 : -1;
+    case TOOL_FRONT_PERCLIENT:
+        return front_uint(f, "max-per-client", arg, 1, 65536, &f->lim.per_client) ? 1 : -1;
+    case TOOL_FRONT_HDRTIMEOUT:
+        return front_uint(f, "header-timeout", arg, 1, 3600, &f->lim.header_s) ? 1 : -1;
+    case TOOL_FRONT_BODYTIMEOUT:
+        return front_uint(f, "body-timeout", arg, 1, 3600, &f->lim.body_s) ? 1 : -1;
+    case TOOL_FRONT_IDLETIMEOUT:
+        return front_uint(f, "idle-timeout", arg, 1, 3600, &f->lim.idle_s) ? 1 : -1;
     case TOOL_FRONT_MAXBODY:
         f->max_body = strtoull(arg, &end, 10);
         if (*end || f->max_body < 1024 || f->max_body > 16u * 1024 * 1024) {
@@ -165,7 +190,9 @@ int tool_cmp_front_run(tool_cmp_front *f, const tool_cmp_srv_opts *so, const too
         tool_err("%s: %s", f->name, err);
         goto out;
     }
-    http = tool_cmp_http_start(f->listen, (size_t)f->max_body, srv, err, sizeof err);
+    f->lim.max_body = (size_t)f->max_body;
+    f->lim.log_name = so->log_name;
+    http = tool_cmp_http_start(f->listen, &f->lim, srv, err, sizeof err);
     if (!http) {
         tool_err("%s: %s", f->name, err);
         goto out;

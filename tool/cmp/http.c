@@ -3,6 +3,17 @@
  * PKIMessage per request and response. libmicrohttpd does the HTTP; a
  * thread per connection, because the handler blocks on the CA's group
  * commit (and a relay on its upstream) and must not hold up other clients.
+ *
+ * Hostile clients (issue 10 item 10): a thread per connection is cheap while
+ * it waits, but a client that opens hundreds of connections and sends
+ * nothing, or sends its headers one byte at a time, must not keep a good
+ * request waiting. So: a total and a per-client (source address) connection
+ * limit, decided in the accept policy so a refused connection is closed at
+ * once (not left in the listen backlog); and deadlines for the headers and
+ * the body of each request, kept by a watchdog thread that shuts down the
+ * socket of a connection past its deadline (libmicrohttpd's own timeout is
+ * an idle timeout, which a byte every few seconds resets). Every dropped
+ * connection is logged with its reason.
  */
 #include "cmp/cmp.h"
 
@@ -10,28 +21,198 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#include <pthread.h>
 
 #include <microhttpd.h>
 
-#define CONNECTION_LIMIT 256
+/* One accepted connection, from its accept to its close. */
+typedef struct conn {
+    struct conn *prev, *next;
+    int fd;
+    time_t deadline;   /* 0: none (a request being answered) */
+    const char *phase; /* what the deadline waits for, for the log */
+    int cut;           /* shut down by the watchdog */
+    char peer[INET6_ADDRSTRLEN];
+} conn;
 
 struct tool_cmp_http {
     struct MHD_Daemon *d;
     tool_cmp_srv *srv;
-    size_t max_body;
+    tool_cmp_http_limits lim;
     int port;
+    pthread_mutex_t mu; /* conns, nconns */
+    pthread_cond_t wake;
+    conn *conns;
+    unsigned nconns;
+    int stop;
+    pthread_t watchdog;
+    int have_watchdog;
 };
+
+static void peer_text(const struct sockaddr *a, char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (!a)
+        snprintf(buf, len, "?");
+    else if (a->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, (socklen_t)len);
+    else if (a->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, buf, (socklen_t)len);
+    else
+        snprintf(buf, len, "?");
+}
+
+/* Every refused or dropped connection is logged (stderr is the server's log). */
+static void conn_log(const tool_cmp_http *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void conn_log(const tool_cmp_http *h, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (h->lim.log_name)
+        fprintf(stderr, "%s: %s\n", h->lim.log_name, line);
+    else
+        tool_cmp_debug("%s", line);
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    tool_cmp_http *h = cls;
+    char peer[INET6_ADDRSTRLEN];
+    unsigned same = 0, total;
+    conn *c;
+
+    (void)addrlen;
+    peer_text(addr, peer, sizeof peer);
+    pthread_mutex_lock(&h->mu);
+    total = h->nconns;
+    for (c = h->conns; c; c = c->next)
+        if (!strcmp(c->peer, peer))
+            same++;
+    pthread_mutex_unlock(&h->mu);
+    if (total >= h->lim.max_conns) {
+        conn_log(h, "refused a connection from %s: connection limit (%u in all) reached", peer,
+                 h->lim.max_conns);
+        return MHD_NO;
+    }
+    if (same >= h->lim.per_client) {
+        conn_log(h, "refused a connection from %s: per-client connection limit (%u) reached", peer,
+                 h->lim.per_client);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    tool_cmp_http *h = cls;
+    conn *c = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        c->fd = fd ? fd->connect_fd : -1;
+        peer_text(ad ? ad->client_addr : NULL, c->peer, sizeof c->peer);
+        c->deadline = time(NULL) + (time_t)h->lim.header_s;
+        c->phase = "request headers";
+        pthread_mutex_lock(&h->mu);
+        c->next = h->conns;
+        if (h->conns)
+            h->conns->prev = c;
+        h->conns = c;
+        h->nconns++;
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    /* libmicrohttpd closes the socket only after this: the watchdog, which
+     * takes the same lock, never shuts down a number already reused */
+    pthread_mutex_lock(&h->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nconns--;
+    pthread_mutex_unlock(&h->mu);
+    free(c);
+    *socket_context = NULL;
+}
+
+static conn *conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+static void conn_deadline(tool_cmp_http *h, struct MHD_Connection *mc, unsigned seconds,
+                          const char *phase)
+{
+    conn *c = conn_of(mc);
+    if (!c)
+        return;
+    pthread_mutex_lock(&h->mu);
+    c->deadline = seconds ? time(NULL) + (time_t)seconds : 0;
+    c->phase = phase;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *watchdog_main(void *arg)
+{
+    tool_cmp_http *h = arg;
+    struct timespec ts;
+    conn *c;
+
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        time_t now = time(NULL);
+        for (c = h->conns; c; c = c->next)
+            if (!c->cut && c->deadline && now >= c->deadline && c->fd >= 0) {
+                c->cut = 1;
+                shutdown(c->fd, SHUT_RDWR);
+                conn_log(h, "closed a connection from %s: %s not complete in time (timed out)",
+                         c->peer, c->phase);
+            }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->wake, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
 
 typedef struct upload {
     unsigned char *buf;
     size_t len, cap;
     int status; /* nonzero: refuse with this once the body is consumed */
     const char *why;
+    int extra; /* for h->lim.extra (OCSP, CRL), not CMP */
 } upload;
 
 static enum MHD_Result reply(struct MHD_Connection *c, int status, const void *data, size_t len,
@@ -66,7 +247,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int status;
     enum MHD_Result ret;
 
-    (void)url;
     (void)version;
     if (!u) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
@@ -75,13 +255,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!u)
             return MHD_NO;
         *con_cls = u;
+        conn_deadline(h, c, h->lim.body_s, "request body");
+        if (h->lim.extra &&
+            (!strcmp(method, "GET") ||
+             (!strcmp(method, "POST") && ct && !strncasecmp(ct, "application/ocsp-request", 24)))) {
+            u->extra = 1;
+            if (cl && strtoull(cl, NULL, 10) > h->lim.max_body) {
+                u->status = 413;
+                u->why = "body larger than this server's limit\n";
+                return text(c, u->status, u->why);
+            }
+            return MHD_YES;
+        }
         if (strcmp(method, "POST") != 0) {
             u->status = 405;
             u->why = "CMP over HTTP takes POST only\n";
         } else if (!ct || strncasecmp(ct, "application/pkixcmp", 19) != 0) {
             u->status = 415;
             u->why = "Content-Type must be application/pkixcmp\n";
-        } else if (cl && strtoull(cl, NULL, 10) > h->max_body) {
+        } else if (cl && strtoull(cl, NULL, 10) > h->lim.max_body) {
             u->status = 413;
             u->why = "body larger than this server's limit\n";
         }
@@ -93,7 +285,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*data_size) {
         if (!u->status) {
-            if (u->len + *data_size > h->max_body) {
+            if (u->len + *data_size > h->lim.max_body) {
                 u->status = 413;
                 u->why = "body larger than this server's limit\n";
                 free(u->buf);
@@ -120,7 +312,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (u->status)
         return text(c, u->status, u->why);
-    status = tool_cmp_srv_handle(h->srv, u->buf, u->len, &out, &outlen);
+    /* the client has sent everything: the time we take is ours */
+    conn_deadline(h, c, 0, NULL);
+    if (u->extra) {
+        const char *type = "text/plain";
+        status = h->lim.extra(h->lim.extra_ctx, method, url,
+                              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+                              u->buf, u->len, &out, &outlen, &type);
+        if (status) {
+            ret = reply(c, status, out ? (const char *)out : "error\n", out ? outlen : 6, type);
+            free(out);
+            return ret;
+        }
+    }
+    {
+        conn *cn = conn_of(c);
+        status =
+            tool_cmp_srv_handle_from(h->srv, cn ? cn->peer : NULL, u->buf, u->len, &out, &outlen);
+    }
     if (status == 200)
         ret = reply(c, 200, out, outlen, "application/pkixcmp");
     else
@@ -132,10 +341,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
+    tool_cmp_http *h = cls;
     upload *u = *con_cls;
-    (void)cls;
-    (void)c;
     (void)toe;
+    /* a kept-alive connection's next request: its headers are due again */
+    conn_deadline(h, c, h->lim.header_s, "request headers");
     if (u) {
         free(u->buf);
         free(u);
@@ -209,8 +419,19 @@ bad:
     return 0;
 }
 
-tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp_srv *srv,
-                                   char *err, size_t errlen)
+void tool_cmp_http_limits_init(tool_cmp_http_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->max_body = TOOL_CMP_MAX_BODY_DEFAULT;
+    l->max_conns = TOOL_CMP_MAX_CONNS_DEFAULT;
+    l->per_client = TOOL_CMP_PER_CLIENT_DEFAULT;
+    l->header_s = TOOL_CMP_HEADER_TIMEOUT_DEFAULT;
+    l->body_s = TOOL_CMP_BODY_TIMEOUT_DEFAULT;
+    l->idle_s = TOOL_CMP_IDLE_TIMEOUT_DEFAULT;
+}
+
+tool_cmp_http *tool_cmp_http_start(const char *listen, const tool_cmp_http_limits *lim,
+                                   tool_cmp_srv *srv, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
@@ -227,17 +448,33 @@ tool_cmp_http *tool_cmp_http_start(const char *listen, size_t max_body, tool_cmp
         return NULL;
     }
     h->srv = srv;
-    h->max_body = max_body ? max_body : TOOL_CMP_MAX_BODY_DEFAULT;
+    if (lim)
+        h->lim = *lim;
+    else
+        tool_cmp_http_limits_init(&h->lim);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->wake, NULL);
+    if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
+        snprintf(err, errlen, "cannot start the connection watchdog thread");
+        tool_cmp_http_stop(h);
+        return NULL;
+    }
+    h->have_watchdog = 1;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_EXTERNAL_LOGGER,
-                            mhd_log, h, MHD_OPTION_END);
+    /* libmicrohttpd's own limit a little above ours, so that ours (which
+     * closes and logs) decides; its timeout is the keep-alive idle timeout.
+     * Waiting threads need little stack: OpenSSL's CMP code runs in them. */
+    h->d =
+        MHD_start_daemon(flags, 0, on_accept, h, on_request, h, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, h->lim.max_conns + 16,
+                         MHD_OPTION_CONNECTION_TIMEOUT, h->lim.idle_s, MHD_OPTION_THREAD_STACK_SIZE,
+                         (size_t)(512 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_done, h, MHD_OPTION_NOTIFY_CONNECTION,
+                         on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
-        free(h);
+        tool_cmp_http_stop(h);
         return NULL;
     }
     info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -256,6 +493,15 @@ void tool_cmp_http_stop(tool_cmp_http *h)
         return;
     if (h->d)
         MHD_stop_daemon(h->d);
+    if (h->have_watchdog) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = 1;
+        pthread_cond_signal(&h->wake);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->watchdog, NULL);
+    }
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->mu);
     free(h);
 }
 

@@ -46,7 +46,8 @@ static const char *relay_help =
     "  --upstream-secret-source FILE, --upstream-ref REF   PBMAC towards the CA\n"
     "  --upstream-cert F, --upstream-key F                 or signature towards the CA\n"
     "  --upstream-srvcert F, --upstream-trusted F          to check the CA's signatures\n"
-    "  --profile FILE          certificate profile (to read the serial; default: built in)\n";
+    "  --profile FILE          certificate profile (to read the serial; default: built "
+    "in)\n" TOOL_CMP_LIMITS_HELP;
 
 enum {
     R_UPSTREAM = 3000,
@@ -128,7 +129,8 @@ static int relay_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
         ans->failinfo = fi >= 0 ? fi : OSSL_CMP_PKIFAILUREINFO_systemUnavail;
         goto out;
     }
-    tool_cmp_debug("relay: forwarded token %s", b.serial_text);
+    snprintf(ans->token, sizeof ans->token, "%s", b.serial_text);
+    snprintf(ans->purpose, sizeof ans->purpose, "%s", b.purpose[0] ? b.purpose : "-");
     ok = 1;
 out:
     tm_violations_free(v);
@@ -236,6 +238,7 @@ int tool_cmd_relay(int argc, char **argv)
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    (const unsigned char *)"tokenmint relay", -1, -1, 0);
     so.name = name;
+    memset(&backend, 0, sizeof backend);
     backend.ctx = &be;
     backend.issue = relay_issue;
     rc = tool_cmp_front_run(&f, &so, &backend);

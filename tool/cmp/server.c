@@ -36,9 +36,20 @@ void tool_cmp_debug(const char *fmt, ...)
     va_end(ap);
 }
 
+/* OpenSSL's CMP server prints why it refused a message (bad protection,
+ * wrong sender, ...) through the log callback and leaves nothing on the
+ * error queue: the handling thread keeps those lines for its log line. */
+static __thread char *g_reasons;
+static __thread size_t g_reasons_len;
+
 int tool_cmp_log_cb(const char *func, const char *file, int line, OSSL_CMP_severity level,
                     const char *msg)
 {
+    if (g_reasons && level <= OSSL_CMP_LOG_WARNING && msg && *msg) {
+        size_t used = strlen(g_reasons);
+        if (used + 3 < g_reasons_len)
+            snprintf(g_reasons + used, g_reasons_len - used, "%s%s", used ? "; " : "", msg);
+    }
     (void)file;
     (void)line;
     tool_cmp_debug("[%d] %s: %s", (int)level, func ? func : "", msg);
@@ -135,8 +146,10 @@ typedef struct txn {
     pthread_mutex_t mu; /* one message of a transaction at a time */
     const char *refuse; /* set before processing: refuse every request with this */
     int refuse_info;
-    int rejected; /* our last answer was a rejection: the transaction ends */
-    int cb_calls; /* cert requests that reached our callback */
+    int rejected;  /* our last answer was a rejection: the transaction ends */
+    int cb_calls;  /* cert requests that reached our callback */
+    int logged;    /* this message's refusal is in the log already */
+    char addr[64]; /* the client's address for the current message, for the log */
     /* deferred issuance */
     int state; /* 0 none, 1 waiting for the backend, 2 answer ready */
     OSSL_CMP_MSG *orig;
@@ -232,12 +245,21 @@ static txn *find_locked(tool_cmp_srv *s, const ASN1_OCTET_STRING *tid)
 
 /* ---- callbacks --------------------------------------------------------------------- */
 
-static OSSL_CMP_PKISI *refusal(const txn *t, int failinfo, const char *text)
+/* Every refusal goes to the log with its reason and where it came from
+ * (issue 10 item 11); the texts name no secret. */
+static void log_refusal(const tool_cmp_srv *s, const char *addr, const char *text)
 {
-    if (t->srv->o.log_name) /* refusals are rare and an operator wants to see them */
-        fprintf(stderr, "%s: refused a request: %s\n", t->srv->o.log_name, text);
+    if (s->o.log_name) /* refusals are rare and an operator wants to see them */
+        fprintf(stderr, "%s: refused a request: %s (from %s)\n", s->o.log_name, text,
+                addr && addr[0] ? addr : "?");
     else
         tool_cmp_debug("refused: %s", text);
+}
+
+static OSSL_CMP_PKISI *refusal(txn *t, int failinfo, const char *text)
+{
+    log_refusal(t->srv, t->addr, text);
+    t->logged = 1;
     return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_rejection, failinfo >= 0 ? 1 << failinfo : 0,
                                    text);
 }
@@ -332,9 +354,35 @@ static void *deferred_worker(void *arg)
     return NULL;
 }
 
+/* One line per issued certificate (issue 10 item 11): what, for which
+ * token, to whom. Public facts only. */
+static void log_issued(const txn *t, const tool_cmp_answer *ans)
+{
+    const ASN1_INTEGER *sn = X509_get0_serialNumber(ans->cert);
+    BIGNUM *bn = sn ? ASN1_INTEGER_to_BN(sn, NULL) : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL, subj[256];
+    static const char *const names[] = {[TOOL_CMP_BODY_IR] = "ir",
+                                        [TOOL_CMP_BODY_CR] = "cr",
+                                        [TOOL_CMP_BODY_P10CR] = "p10cr",
+                                        [TOOL_CMP_BODY_KUR] = "kur"};
+    int bt = t->req.bodytype;
+    const char *bname = bt >= 0 && bt <= TOOL_CMP_BODY_KUR && names[bt] ? names[bt] : "?";
+
+    X509_NAME_oneline(X509_get_subject_name(ans->cert), subj, sizeof subj);
+    if (t->srv->o.log_name)
+        fprintf(stderr, "%s: issued serial %s token %s purpose %s subject %s to %s (%s)\n",
+                t->srv->o.log_name, hex ? hex : "?", ans->token[0] ? ans->token : "?",
+                ans->purpose[0] ? ans->purpose : "?", subj, t->addr[0] ? t->addr : "?", bname);
+    else
+        tool_cmp_debug("issued serial %s token %s", hex ? hex : "?", ans->token);
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
 static OSSL_CMP_PKISI *answer_to_si(txn *t, tool_cmp_answer *ans, X509 **certOut)
 {
     if (ans->cert) {
+        log_issued(t, ans);
         *certOut = ans->cert;
         ans->cert = NULL;
         return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
@@ -378,6 +426,7 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
     }
     memset(&t->req, 0, sizeof t->req);
     t->req.bodytype = body;
+    t->req.addr = t->addr;
     if (p10cr) {
         /* a copy only when the request outlives this call (deferred): a dup
          * re-decodes the key, which costs more than the rest of the check */
@@ -435,12 +484,27 @@ static OSSL_CMP_PKISI *cb_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
                              const X509_NAME *issuer, const ASN1_INTEGER *serial)
 {
     txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+    tool_cmp_answer ans;
+
     (void)req;
-    (void)issuer;
-    (void)serial;
-    t->rejected = 1;
-    return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
-                   t->refuse ? t->refuse : "revocation is not offered by this server");
+    if (t->refuse || !t->srv->be.revoke || !issuer || !serial) {
+        t->rejected = 1;
+        return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
+                       t->refuse            ? t->refuse
+                       : !t->srv->be.revoke ? "revocation is not offered by this server"
+                                            : "the revocation request names no certificate");
+    }
+    memset(&ans, 0, sizeof ans);
+    ans.failinfo = -1;
+    if (!t->srv->be.revoke(t->srv->be.ctx, issuer, serial, &ans)) {
+        t->rejected = 1;
+        return refusal(t, ans.failinfo >= 0 ? ans.failinfo : OSSL_CMP_PKIFAILUREINFO_badRequest,
+                       ans.text[0] ? ans.text : "not revoked");
+    }
+    if (t->srv->o.log_name)
+        fprintf(stderr, "%s: revoked serial %s to %s (rr)\n", t->srv->o.log_name, ans.token,
+                t->addr[0] ? t->addr : "?");
+    return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 }
 
 static int cb_genm(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
@@ -782,8 +846,35 @@ static int ends_with(txn *t, const OSSL_CMP_MSG *rsp)
     }
 }
 
+/* Why OpenSSL answered with an error message: the reasons on its error
+ * queue ("error validating protection", "missing protection", ...). */
+static void queue_reasons(char *buf, size_t len)
+{
+    unsigned long e;
+    const char *data;
+    int flags;
+    size_t off = 0;
+
+    buf[0] = 0;
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0 && off + 1 < len) {
+        const char *r = ERR_reason_error_string(e);
+        int n = snprintf(buf + off, len - off, "%s%s%s%s", off ? "; " : "", r ? r : "error",
+                         (flags & ERR_TXT_STRING) && data && *data ? ": " : "",
+                         (flags & ERR_TXT_STRING) && data ? data : "");
+        if (n < 0)
+            break;
+        off += (size_t)n < len - off ? (size_t)n : len - off - 1;
+    }
+}
+
 int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
                         size_t *outlen)
+{
+    return tool_cmp_srv_handle_from(s, NULL, body, len, out, outlen);
+}
+
+int tool_cmp_srv_handle_from(tool_cmp_srv *s, const char *addr, const unsigned char *body,
+                             size_t len, unsigned char **out, size_t *outlen)
 {
     const unsigned char *p = body;
     OSSL_CMP_MSG *req = NULL, *rsp = NULL;
@@ -792,6 +883,7 @@ int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, 
     txn *t = NULL;
     int bt, status = 500, n, calls;
     time_t now = time(NULL);
+    char why[400];
 
     *out = NULL;
     *outlen = 0;
@@ -864,7 +956,21 @@ int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, 
     pthread_mutex_lock(&t->mu);
     ERR_clear_error();
     calls = t->cb_calls;
+    t->logged = 0;
+    snprintf(t->addr, sizeof t->addr, "%s", addr ? addr : "");
+    why[0] = 0;
+    g_reasons = why;
+    g_reasons_len = sizeof why;
     rsp = OSSL_CMP_SRV_process_request(t->ctx, req);
+    g_reasons = NULL;
+    if (rsp && OSSL_CMP_MSG_get_bodytype(rsp) == TOOL_CMP_BODY_ERROR && !t->logged) {
+        /* refused by OpenSSL's checks (protection, header, sequence) before
+         * any of our callbacks: still a refusal the operator must see */
+        if (!why[0])
+            queue_reasons(why, sizeof why);
+        log_refusal(s, t->addr, why[0] ? why : "the message failed OpenSSL's CMP checks");
+        t->logged = 1;
+    }
     if (rsp && bt == TOOL_CMP_BODY_P10CR && t->cb_calls == calls &&
         OSSL_CMP_MSG_get_bodytype(rsp) == TOOL_CMP_BODY_CP) {
         /* OpenSSL refused the p10cr before our callback: a bad signature

@@ -293,11 +293,19 @@ static int token_auth(const tool_config *cfg, tool_station *st, tool_crypto *cry
     }
     have_s = 1;
     if (t->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
+        if (t->info.flags & CKF_USER_PIN_FINAL_TRY) {
+            snprintf(err, errlen, "operator token: not tried: its next wrong PIN locks it");
+            goto out;
+        }
         rv = st->f->C_Login(s, CKU_USER, NULL, 0);
     } else {
-        if (!tool_pin_get(&opin, t->serial_text, pin, sizeof pin, &pinlen, err, errlen))
+        /* The operator's PIN follows the same rules as the tokens' PINs: the
+         * station's refused-PIN record, never the final try. */
+        if (!tool_pin_record_open(&opin, tool_state_dir(cfg), err, errlen) ||
+            !tool_pin_try_begin(&opin, t, pin, sizeof pin, &pinlen, err, errlen))
             goto out;
         rv = st->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, pinlen);
+        tool_pin_try_end(&opin, t, pin, pinlen, rv);
         OPENSSL_cleanse(pin, sizeof pin);
     }
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {

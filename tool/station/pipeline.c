@@ -790,6 +790,16 @@ int tool_pipeline_write(tool_run *run, X509 *cert, X509_STORE *roots, tool_resul
         tm_violations_free(v);
         return 0;
     }
+    /* the whole profile, as the CA applies it: a stock CA in the pipeline
+     * may have added what ours never would (issue 10 item 3) */
+    if (tm_profile_check_cert(run->prof, cert, v) > 0) {
+        tm_violations_join(v, why, sizeof why);
+        snprintf(res->serial, sizeof res->serial, "%s", b.serial_text);
+        snprintf(res->error, sizeof res->error, "certificate is outside the profile: %s", why);
+        res->step = 12;
+        tm_violations_free(v);
+        return 0;
+    }
     tm_violations_free(v);
     snprintf(res->serial, sizeof res->serial, "%s", b.serial_text);
     for (i = 0; i < run->st->ntokens; i++)

@@ -19,12 +19,21 @@
 typedef struct tool_report {
     pthread_mutex_t mu;
     int json;
-    int tty; /* progress bar */
-    size_t total, done, failed, issued, written, already;
+    int tty;    /* progress bar */
+    int sorted; /* results listed at the end, sorted by label */
+    size_t total, done, failed, issued, written, already, signed_;
     double t0;
+    pthread_t tick; /* redraws the status line while a run is quiet */
+    int ticking, stop;
 } tool_report;
 
 void tool_report_init(tool_report *r, int json, size_t total);
+/* A batch run (issue): a status line on a terminal from the start, a line per
+ * token as it finishes each phase, the results sorted by label at the end
+ * (tool_report_summary, which must then be called). */
+void tool_report_sorted(tool_report *r);
+/* A token finished a phase ("request signed", "certificate issued"). */
+void tool_report_step(tool_report *r, const tool_result *res, const char *what);
 void tool_report_token(tool_report *r, const tool_result *res);
 void tool_report_phase(tool_report *r, const char *what, size_t done, size_t total);
 void tool_report_summary(tool_report *r, const tool_result *results, size_t n);

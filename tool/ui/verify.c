@@ -5,6 +5,10 @@
  */
 #include "cli/cli.h"
 #include "ui/ui.h"
+#include "ca/ca.h"
+#include "ca/castore.h"
+
+#include <time.h>
 
 #include <string.h>
 
@@ -13,14 +17,54 @@
 
 typedef struct verdict {
     int ok;
+    int revoked;
     char why[600];
 } verdict;
 
+static void add_why(verdict *v, const char *s);
+
+/* Revocation (issue 12): what the CA's records say of the certificate. */
+static void check_revocation(tool_ca *ca, X509 *cert, verdict *v)
+{
+    char st = 0, err[300], msg[400], when[32] = "?";
+    int64_t at = 0;
+    int reason = -1, known;
+    time_t tt;
+    struct tm tmv;
+
+    if (!ca)
+        return;
+    known = tool_ca_status(ca, X509_get_issuer_name(cert), X509_get0_serialNumber(cert), &st, &at,
+                           &reason, err, sizeof err);
+    if (known < 0) {
+        snprintf(msg, sizeof msg, "revocation status unknown: %s", err);
+        add_why(v, msg);
+        return;
+    }
+    if (known == 0 || st != TOOL_CS_REVOKED)
+        return;
+    tt = (time_t)at;
+    if (gmtime_r(&tt, &tmv))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    snprintf(msg, sizeof msg, "revoked on %s, reason %s", when,
+             reason >= 0 && tool_cs_reason_name(reason) ? tool_cs_reason_name(reason)
+                                                        : "unspecified");
+    add_why(v, msg);
+    v->revoked = 1;
+}
+
 static void add_why(verdict *v, const char *s)
 {
-    size_t l = strlen(v->why);
+    size_t l = strlen(v->why), n = strlen(s);
     v->ok = 0;
-    snprintf(v->why + l, sizeof v->why - l, "%s%s", l ? "; " : "", s);
+    if (l && l + 2 < sizeof v->why) {
+        memcpy(v->why + l, "; ", 2);
+        l += 2;
+    }
+    if (n > sizeof v->why - 1 - l)
+        n = sizeof v->why - 1 - l; /* cut, never overrun */
+    memcpy(v->why + l, s, n);
+    v->why[l + n] = 0;
 }
 
 static void check_cert(tool_session *s, tool_token *t, tool_token_cert *c, tool_token_key *keys,
@@ -28,17 +72,29 @@ static void check_cert(tool_session *s, tool_token *t, tool_token_cert *c, tool_
 {
     tm_binding b;
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    char msg[300];
+    tm_violations *pv = tm_violations_new();
+    char msg[700];
     size_t k;
 
     v->ok = 1;
+    v->revoked = 0;
     v->why[0] = 0;
     if (!tm_binding_from_cert(s->prof, c->cert, &b, NULL)) {
         add_why(v, "names no token serial");
-    } else if (!tm_binding_names_serial(&b, t->serial, t->serial_len)) {
-        snprintf(msg, sizeof msg, "names serial %s, not this token's", b.serial_text);
-        add_why(v, msg);
+    } else {
+        if (!tm_binding_names_serial(&b, t->serial, t->serial_len)) {
+            snprintf(msg, sizeof msg, "names serial %s, not this token's", b.serial_text);
+            add_why(v, msg);
+        }
+        /* the same profile checks as the CA and the write path */
+        if (pv && tm_profile_check_cert(s->prof, c->cert, pv) > 0) {
+            char why[400];
+            tm_violations_join(pv, why, sizeof why);
+            snprintf(msg, sizeof msg, "outside the profile: %s", why);
+            add_why(v, msg);
+        }
     }
+    tm_violations_free(pv);
     for (k = 0; k < nkeys; k++)
         if (EVP_PKEY_eq(keys[k].pub, X509_get0_pubkey(c->cert)) == 1)
             break;
@@ -93,6 +149,7 @@ int tool_cmd_verify(int argc, char **argv)
     tool_session s;
     tool_token **tokens = NULL;
     X509_STORE *roots = NULL;
+    tool_ca *ca = NULL;
     size_t n = 0, i, c, good = 0, bad = 0, bare = 0;
     int rc;
 
@@ -120,6 +177,16 @@ int tool_cmd_verify(int argc, char **argv)
     if (!roots) {
         rc = TOOL_EXIT_USAGE;
         goto out;
+    }
+    if (p.c.ca_dir) {
+        /* the CA's records say what is revoked (tokenmint revoke, openssl ca -revoke) */
+        char err[600];
+        ca = tool_ca_open_records(p.c.ca_dir, NULL, s.prof, NULL, err, sizeof err);
+        if (!ca) {
+            tool_err("verify: --ca %s: %s", p.c.ca_dir, err);
+            rc = TOOL_EXIT_USAGE;
+            goto out;
+        }
     }
     if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
         rc = TOOL_EXIT_USAGE;
@@ -149,6 +216,7 @@ int tool_cmd_verify(int argc, char **argv)
             BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(certs[c].cert), NULL);
             char *sn = bn ? BN_bn2hex(bn) : NULL;
             check_cert(&s, t, &certs[c], keys, nkeys, roots, &v);
+            check_revocation(ca, certs[c].cert, &v);
             if (v.ok)
                 good++;
             else
@@ -160,13 +228,17 @@ int tool_cmd_verify(int argc, char **argv)
                 json_object_object_add(o, "certificate_serial",
                                        json_object_new_string(sn ? sn : ""));
                 json_object_object_add(o, "ok", json_object_new_boolean(v.ok));
+                json_object_object_add(o, "revoked", json_object_new_boolean(v.revoked));
                 if (!v.ok)
                     json_object_object_add(o, "problems", json_object_new_string(v.why));
                 puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
                 json_object_put(o);
             } else {
-                printf("%-5s %-16s %-10s cert %s%s%s\n", v.ok ? "OK" : "BAD", t->serial_text,
-                       t->label, sn ? sn : "?", v.ok ? "" : ": ", v.why);
+                printf("%-5s %-16s %-10s cert %s%s%s\n",
+                       v.ok        ? "OK"
+                       : v.revoked ? "REVOKED"
+                                   : "BAD",
+                       t->serial_text, t->label, sn ? sn : "?", v.ok ? "" : ": ", v.why);
             }
             OPENSSL_free(sn);
             BN_free(bn);
@@ -181,6 +253,7 @@ int tool_cmd_verify(int argc, char **argv)
     if (bad)
         rc = TOOL_EXIT_SOME_FAILED;
 out:
+    tool_ca_close(ca);
     X509_STORE_free(roots);
     free(tokens);
     tool_session_close(&s);
