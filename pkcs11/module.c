@@ -279,7 +279,7 @@ static void child_after_fork(void)
     pthread_mutex_init(&init_lock, NULL);
 }
 
-static CK_RV tm_C_Initialize(CK_VOID_PTR pInitArgs)
+CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
 {
     char err[1024] = "";
     CK_RV rv;
@@ -377,7 +377,7 @@ unlock:
     return rv;
 }
 
-static CK_RV tm_C_Finalize(CK_VOID_PTR pReserved)
+CK_RV mod_C_Finalize(CK_VOID_PTR pReserved)
 {
     CK_RV rv = CKR_OK;
 
@@ -412,7 +412,7 @@ static void pad(CK_UTF8CHAR *dst, size_t n, const char *src)
     memcpy(dst, src, l < n ? l : n);
 }
 
-static CK_RV tm_C_GetInfo(CK_INFO_PTR pInfo)
+CK_RV mod_C_GetInfo(CK_INFO_PTR pInfo)
 {
     CK_RV rv = mod_enter();
 
@@ -433,27 +433,16 @@ static CK_RV tm_C_GetInfo(CK_INFO_PTR pInfo)
     return CKR_OK;
 }
 
-static CK_RV tm_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp);
-
 static void fill(void)
 {
-    functions.version.major = 2;
-    functions.version.minor = 40;
-    functions.C_Initialize = tm_C_Initialize;
-    functions.C_Finalize = tm_C_Finalize;
-    functions.C_GetInfo = tm_C_GetInfo;
-    functions.C_GetFunctionList = tm_C_GetFunctionList;
-    mod_fill_slotcalls(&functions);
-    mod_fill_objects(&functions);
-    mod_fill_crypto(&functions);
-    mod_fill_signguard(&functions); /* after crypto: replaces its signing calls */
+    mod_fill_functions(&functions);
     interfaces[0].pInterfaceName = (CK_CHAR *)"PKCS 11";
     interfaces[0].pFunctionList = &functions;
     interfaces[0].flags = 0;
     pthread_atfork(NULL, NULL, child_after_fork);
 }
 
-static CK_RV tm_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
+CK_RV mod_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
 {
     if (pp == NULL)
         return CKR_ARGUMENTS_BAD;
@@ -464,7 +453,7 @@ static CK_RV tm_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
 
 TM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
 {
-    return tm_C_GetFunctionList(pp);
+    return mod_C_GetFunctionList(pp);
 }
 
 /* 3.0 interfaces: only "PKCS 11" 2.40, the function list really implemented. */

@@ -1,7 +1,8 @@
 /*
  * Internal to the module: the state shared by the files implementing the
  * function list (module.c: lifecycle; slotcalls.c: slots, sessions, login;
- * objects.c: objects and the write policy; crypto.c: the rest).
+ * objects.c: objects and the write policy; signguard.c: signing; forward.c:
+ * everything else, generated from the table in calls.h).
  *
  * Every entry point brackets its work with mod_enter/mod_leave (or
  * mod_enter_session/mod_leave): C_Finalize waits until no call is in flight
@@ -14,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
+#include "calls.h"
 #include "backends.h"
 #include "config.h"
 #include "events.h"
@@ -74,11 +76,5 @@ void mod_audit_slot(const mod_slot *slot, const char *op, const char *outcome, c
 
 /* Re-reads every backend's slot list, queueing events and audit records. */
 void mod_rescan(void);
-
-/* Each file fills its part of the function list. */
-void mod_fill_slotcalls(CK_FUNCTION_LIST *f);
-void mod_fill_objects(CK_FUNCTION_LIST *f);
-void mod_fill_crypto(CK_FUNCTION_LIST *f);
-void mod_fill_signguard(CK_FUNCTION_LIST *f);
 
 #endif

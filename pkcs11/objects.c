@@ -23,8 +23,8 @@ static int is_certificate(const mod_call *c, CK_OBJECT_HANDLE bo)
     return cls == CKO_CERTIFICATE;
 }
 
-static CK_RV tm_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
-                               CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
+CK_RV mod_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                         CK_OBJECT_HANDLE_PTR phObject)
 {
     mod_policy_decision d;
     CK_OBJECT_HANDLE bo;
@@ -73,9 +73,9 @@ static CK_RV tm_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTem
 
 /* Copying could put a certificate where the policy never looked (another
  * CKA_ID, a token object from a session object): refused for certificates. */
-static CK_RV tm_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
-                             CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
-                             CK_OBJECT_HANDLE_PTR phNewObject)
+CK_RV mod_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                       CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                       CK_OBJECT_HANDLE_PTR phNewObject)
 {
     CK_OBJECT_HANDLE bo, bnew;
     mod_call c;
@@ -111,7 +111,7 @@ out:
  * With destroy_bound_certificates = refuse, a certificate bound to this token
  * stays: delete-then-write would otherwise undo "never overwrite".
  */
-static CK_RV tm_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+CK_RV mod_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     mod_destroy_info info;
     CK_OBJECT_HANDLE bo;
@@ -148,42 +148,10 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
-                                CK_ULONG_PTR pulSize)
-{
-    CK_OBJECT_HANDLE bo;
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
-    if (rv == CKR_OK)
-        rv = c.f->C_GetObjectSize(c.bh, bo, pulSize);
-    mod_leave();
-    return rv;
-}
-
-static CK_RV tm_C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
-                                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
-{
-    CK_OBJECT_HANDLE bo;
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = mod_call_object(&c, hObject, &bo, CKR_OBJECT_HANDLE_INVALID);
-    if (rv == CKR_OK)
-        rv = c.f->C_GetAttributeValue(c.bh, bo, pTemplate, ulCount);
-    mod_leave();
-    return rv;
-}
-
 /* Changing a stored certificate's value or its key binding would undo what the
  * policy checked: those attributes are read-only on certificates. */
-static CK_RV tm_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
-                                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+CK_RV mod_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                              CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
     CK_OBJECT_HANDLE bo;
     CK_ULONG i;
@@ -218,21 +186,8 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
-                                  CK_ULONG ulCount)
-{
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = c.f->C_FindObjectsInit(c.bh, pTemplate, ulCount);
-    mod_leave();
-    return rv;
-}
-
-static CK_RV tm_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
-                              CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+CK_RV mod_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+                        CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
     CK_ULONG i;
     mod_call c;
@@ -250,21 +205,8 @@ static CK_RV tm_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR p
     return rv;
 }
 
-static CK_RV tm_C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
-{
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = c.f->C_FindObjectsFinal(c.bh);
-    mod_leave();
-    return rv;
-}
-
-static CK_RV tm_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                              CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
-                              CK_OBJECT_HANDLE_PTR phKey)
+CK_RV mod_C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                        CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
 {
     CK_OBJECT_HANDLE bk;
     mod_call c;
@@ -284,11 +226,11 @@ out:
     return rv;
 }
 
-static CK_RV
-tm_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                     CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
-                     CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
-                     CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
+CK_RV mod_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                            CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+                            CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
+                            CK_ULONG ulPrivateKeyAttributeCount, CK_OBJECT_HANDLE_PTR phPublicKey,
+                            CK_OBJECT_HANDLE_PTR phPrivateKey)
 {
     CK_OBJECT_HANDLE bpub, bpriv;
     char detail[64];
@@ -330,9 +272,9 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                          CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
-                          CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+CK_RV mod_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                    CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey,
+                    CK_ULONG_PTR pulWrappedKeyLen)
 {
     CK_OBJECT_HANDLE bw, bk;
     mod_call c;
@@ -349,10 +291,10 @@ static CK_RV tm_C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     return rv;
 }
 
-static CK_RV tm_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                            CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
-                            CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
-                            CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+CK_RV mod_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                      CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey,
+                      CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+                      CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
     CK_OBJECT_HANDLE bu, bk;
     mod_call c;
@@ -372,9 +314,9 @@ static CK_RV tm_C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     return rv;
 }
 
-static CK_RV tm_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                            CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
-                            CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+CK_RV mod_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                      CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
+                      CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
     CK_OBJECT_HANDLE bb, bk;
     mod_call c;
@@ -391,22 +333,4 @@ static CK_RV tm_C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
         rv = CKR_HOST_MEMORY;
     mod_leave();
     return rv;
-}
-
-void mod_fill_objects(CK_FUNCTION_LIST *f)
-{
-    f->C_CreateObject = tm_C_CreateObject;
-    f->C_CopyObject = tm_C_CopyObject;
-    f->C_DestroyObject = tm_C_DestroyObject;
-    f->C_GetObjectSize = tm_C_GetObjectSize;
-    f->C_GetAttributeValue = tm_C_GetAttributeValue;
-    f->C_SetAttributeValue = tm_C_SetAttributeValue;
-    f->C_FindObjectsInit = tm_C_FindObjectsInit;
-    f->C_FindObjects = tm_C_FindObjects;
-    f->C_FindObjectsFinal = tm_C_FindObjectsFinal;
-    f->C_GenerateKey = tm_C_GenerateKey;
-    f->C_GenerateKeyPair = tm_C_GenerateKeyPair;
-    f->C_WrapKey = tm_C_WrapKey;
-    f->C_UnwrapKey = tm_C_UnwrapKey;
-    f->C_DeriveKey = tm_C_DeriveKey;
 }

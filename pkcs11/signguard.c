@@ -24,8 +24,7 @@ static int is_issuing(const mod_call *c, CK_OBJECT_HANDLE bkey)
            mod_issuing_key(mod_g.issuing, c->f, c->slot->bslot, c->bh, bkey);
 }
 
-static CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                            CK_OBJECT_HANDLE hKey)
+CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
     char why[256];
@@ -84,8 +83,8 @@ static void finished(const mod_call *c, CK_RV rv, const char *why, const char *d
         mod_audit_slot(c->slot, "sign", "ok", done);
 }
 
-static CK_RV mod_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
-                        CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+CK_RV mod_C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+                 CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
     char why[512] = "", done[256] = "";
     mod_call c;
@@ -109,7 +108,7 @@ out:
     return rv;
 }
 
-static CK_RV mod_C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+CK_RV mod_C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
 {
     char why[512] = "";
     mod_call c;
@@ -126,8 +125,8 @@ static CK_RV mod_C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_
     return rv;
 }
 
-static CK_RV mod_C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
-                             CK_ULONG_PTR pulSignatureLen)
+CK_RV mod_C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+                      CK_ULONG_PTR pulSignatureLen)
 {
     char why[512] = "", done[256] = "";
     mod_call c;
@@ -146,8 +145,8 @@ static CK_RV mod_C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
     return rv;
 }
 
-static CK_RV mod_C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                                   CK_OBJECT_HANDLE hKey)
+CK_RV mod_C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                            CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
     mod_call c;
@@ -167,8 +166,8 @@ static CK_RV mod_C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR 
 
 /* Raw RSA decryption with the private key is a signature on whatever the
  * caller padded: not for an issuing key. */
-static CK_RV mod_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                               CK_OBJECT_HANDLE hKey)
+CK_RV mod_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                        CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
     mod_call c;
@@ -186,14 +185,4 @@ static CK_RV mod_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
         rv = c.f->C_DecryptInit(c.bh, pMechanism, bkey);
     mod_leave();
     return rv;
-}
-
-void mod_fill_signguard(CK_FUNCTION_LIST *f)
-{
-    f->C_SignInit = mod_C_SignInit;
-    f->C_Sign = mod_C_Sign;
-    f->C_SignUpdate = mod_C_SignUpdate;
-    f->C_SignFinal = mod_C_SignFinal;
-    f->C_SignRecoverInit = mod_C_SignRecoverInit;
-    f->C_DecryptInit = mod_C_DecryptInit;
 }

@@ -14,8 +14,7 @@
 #include "modlog.h"
 #include "pinmark.h"
 
-static CK_RV tm_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
-                              CK_ULONG_PTR pulCount)
+CK_RV mod_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
     CK_RV rv = mod_enter();
 
@@ -35,7 +34,7 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+CK_RV mod_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
     mod_slot *slot;
     CK_RV rv = mod_enter();
@@ -69,7 +68,7 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+CK_RV mod_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
     mod_call c;
     CK_RV rv = mod_enter_slot(slotID, &c);
@@ -89,8 +88,7 @@ static CK_RV tm_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     return rv;
 }
 
-static CK_RV tm_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
-                                   CK_ULONG_PTR pulCount)
+CK_RV mod_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList, CK_ULONG_PTR pulCount)
 {
     mod_call c;
     CK_RV rv = mod_enter_slot(slotID, &c);
@@ -105,8 +103,7 @@ static CK_RV tm_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pLis
     return rv;
 }
 
-static CK_RV tm_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
-                                   CK_MECHANISM_INFO_PTR pInfo)
+CK_RV mod_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
     mod_call c;
     CK_RV rv = mod_enter_slot(slotID, &c);
@@ -121,8 +118,8 @@ static CK_RV tm_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
     return rv;
 }
 
-static CK_RV tm_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
-                            CK_UTF8CHAR_PTR pLabel)
+CK_RV mod_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
+                      CK_UTF8CHAR_PTR pLabel)
 {
     mod_call c;
     CK_RV rv = mod_enter_slot(slotID, &c);
@@ -136,7 +133,7 @@ static CK_RV tm_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ul
     return rv;
 }
 
-static CK_RV tm_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+CK_RV mod_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
     CK_RV rv = mod_enter();
 
@@ -154,8 +151,8 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
-                              CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+CK_RV mod_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
+                        CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
 {
     CK_SESSION_HANDLE bh;
     mod_call c;
@@ -181,7 +178,7 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_CloseSession(CK_SESSION_HANDLE hSession)
+CK_RV mod_C_CloseSession(CK_SESSION_HANDLE hSession)
 {
     mod_call c;
     CK_RV rv = mod_enter_session(hSession, &c);
@@ -198,7 +195,7 @@ static CK_RV tm_C_CloseSession(CK_SESSION_HANDLE hSession)
     return rv;
 }
 
-static CK_RV tm_C_CloseAllSessions(CK_SLOT_ID slotID)
+CK_RV mod_C_CloseAllSessions(CK_SLOT_ID slotID)
 {
     mod_slot *slot;
     CK_RV rv = mod_enter();
@@ -219,7 +216,7 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
+CK_RV mod_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 {
     mod_call c;
     CK_RV rv = mod_enter_session(hSession, &c);
@@ -252,8 +249,8 @@ static const char *user_name(CK_USER_TYPE t)
     return t == CKU_SO ? "so" : t == CKU_USER ? "user" : "context-specific";
 }
 
-static CK_RV tm_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
-                        CK_ULONG ulPinLen)
+CK_RV mod_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+                  CK_ULONG ulPinLen)
 {
     char pin[TM_PIN_MAX + 1], detail[400];
     int derived = 0;
@@ -304,18 +301,6 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_Logout(CK_SESSION_HANDLE hSession)
-{
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = c.f->C_Logout(c.bh);
-    mod_leave();
-    return rv;
-}
-
 /* After the token's user PIN became something other than the derived PIN:
  * a marker left behind would make the module send the derived PIN. */
 static CK_RV drop_marker(const mod_call *c)
@@ -331,7 +316,7 @@ static CK_RV drop_marker(const mod_call *c)
     return rv;
 }
 
-static CK_RV tm_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+CK_RV mod_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
     char pin[TM_PIN_MAX + 1], why[96] = "";
     int derived = 0;
@@ -390,8 +375,8 @@ static CK_RV refuse_pin(const mod_call *c, const char *why, mod_pinmark_state st
  * that is on its derived PIN but lost its marker (one try when it is not).
  * The marker follows every change. Never for the SO PIN.
  */
-static CK_RV tm_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
-                         CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
+CK_RV mod_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+                   CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
     char pin[TM_PIN_MAX + 1], why[96];
     const char *done = NULL;
@@ -483,21 +468,8 @@ out:
     return rv;
 }
 
-static CK_RV tm_C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState,
-                                    CK_ULONG_PTR pulLen)
-{
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = c.f->C_GetOperationState(c.bh, pState, pulLen);
-    mod_leave();
-    return rv;
-}
-
-static CK_RV tm_C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState, CK_ULONG ulLen,
-                                    CK_OBJECT_HANDLE hEnc, CK_OBJECT_HANDLE hAuth)
+CK_RV mod_C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState, CK_ULONG ulLen,
+                              CK_OBJECT_HANDLE hEnc, CK_OBJECT_HANDLE hAuth)
 {
     CK_OBJECT_HANDLE benc = CK_INVALID_HANDLE, bauth = CK_INVALID_HANDLE;
     mod_call c;
@@ -513,51 +485,4 @@ static CK_RV tm_C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSta
         rv = c.f->C_SetOperationState(c.bh, pState, ulLen, benc, bauth);
     mod_leave();
     return rv;
-}
-
-static CK_RV tm_C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
-{
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = c.f->C_GetFunctionStatus(c.bh);
-    mod_leave();
-    return rv;
-}
-
-static CK_RV tm_C_CancelFunction(CK_SESSION_HANDLE hSession)
-{
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = c.f->C_CancelFunction(c.bh);
-    mod_leave();
-    return rv;
-}
-
-void mod_fill_slotcalls(CK_FUNCTION_LIST *f)
-{
-    f->C_GetSlotList = tm_C_GetSlotList;
-    f->C_GetSlotInfo = tm_C_GetSlotInfo;
-    f->C_GetTokenInfo = tm_C_GetTokenInfo;
-    f->C_GetMechanismList = tm_C_GetMechanismList;
-    f->C_GetMechanismInfo = tm_C_GetMechanismInfo;
-    f->C_InitToken = tm_C_InitToken;
-    f->C_WaitForSlotEvent = tm_C_WaitForSlotEvent;
-    f->C_OpenSession = tm_C_OpenSession;
-    f->C_CloseSession = tm_C_CloseSession;
-    f->C_CloseAllSessions = tm_C_CloseAllSessions;
-    f->C_GetSessionInfo = tm_C_GetSessionInfo;
-    f->C_Login = tm_C_Login;
-    f->C_Logout = tm_C_Logout;
-    f->C_InitPIN = tm_C_InitPIN;
-    f->C_SetPIN = tm_C_SetPIN;
-    f->C_GetOperationState = tm_C_GetOperationState;
-    f->C_SetOperationState = tm_C_SetOperationState;
-    f->C_GetFunctionStatus = tm_C_GetFunctionStatus;
-    f->C_CancelFunction = tm_C_CancelFunction;
 }

@@ -48,6 +48,15 @@ void prov_debug(const char *fmt, ...)
     va_end(ap);
 }
 
+static void set_error(prov_ctx *prov, int reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    c_vset_error(prov->handle, (uint32_t)reason, fmt, ap);
+    va_end(ap);
+}
+
 void prov_raise(prov_ctx *prov, int reason, const char *file, int line, const char *func,
                 const char *fmt, ...)
 {
@@ -66,7 +75,15 @@ void prov_raise(prov_ctx *prov, int reason, const char *file, int line, const ch
         c_new_error(prov->handle);
         if (c_set_error_debug != NULL)
             c_set_error_debug(prov->handle, file, line, func);
-        c_vset_error(prov->handle, (uint32_t)reason, fmt, ap);
+        /* OpenSSL keeps at most ERR_MAX_DATA_SIZE (1024) bytes of an error's
+         * text and keeps none at all when the text is longer: a long URI in a
+         * message would leave the reason with nothing after it. So the text
+         * is cut here, visibly, before it goes to the core. */
+        char msg[1000];
+        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+        if (n >= (int)sizeof(msg))
+            memcpy(msg + sizeof(msg) - 5, "...", 4);
+        set_error(prov, reason, "%s", n < 0 ? "" : msg);
     }
     va_end(ap);
 }

@@ -37,19 +37,64 @@ static int in_list(const char *const *list, const char *name, size_t len)
     return 0;
 }
 
+/* Bytes a fixed-size PKCS#11 info field holds, for the URI attributes that name one. */
+static size_t field_max(const char *name, size_t len)
+{
+    static const struct {
+        const char *name;
+        size_t max;
+    } fields[] = {
+        {"token", 32},
+        {"manufacturer", 32},
+        {"model", 16},
+        {"serial", 16},
+        {"slot-description", 64},
+        {"slot-manufacturer", 32},
+        {"library-description", 32},
+        {"library-manufacturer", 32},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strlen(fields[i].name) == len && strncmp(fields[i].name, name, len) == 0)
+            return fields[i].max;
+    }
+    return 0;
+}
+
+/* Length of a percent-encoded value once decoded; *nul set when it holds a %00. */
+static size_t decoded_len(const char *v, int *nul)
+{
+    size_t n = 0;
+
+    *nul = 0;
+    for (; *v != '\0'; n++) {
+        if (v[0] == '%' && v[1] != '\0' && v[2] != '\0') {
+            if (v[1] == '0' && v[2] == '0')
+                *nul = 1;
+            v += 3;
+        } else {
+            v++;
+        }
+    }
+    return n;
+}
+
 /*
  * p11-kit reports only "bad syntax" or "bad encoding"; to say which part is
  * wrong, re-parse each attribute on its own and report the first that fails.
+ * Also run on URIs p11-kit accepted (code P11_KIT_URI_OK), for what it lets
+ * through: a NUL byte inside a text attribute. Returns 1 when err names a
+ * problem.
  */
-static void name_bad_part(const char *text, int code, char *err, size_t errlen)
+static int name_bad_part(const char *text, int code, char *err, size_t errlen)
 {
     const char *rest = text + strlen("pkcs11:");
     char *copy = strdup(rest), *seg, *save = NULL;
-    int in_query = 0;
+    int in_query = 0, refused = code != P11_KIT_URI_OK, found = refused;
 
-    snprintf(err, errlen, "malformed pkcs11 URI: %s", p11_kit_uri_message(code));
+    if (found)
+        snprintf(err, errlen, "malformed pkcs11 URI: %s", p11_kit_uri_message(code));
     if (copy == NULL)
-        return;
+        return found;
     char *q = strchr(copy, '?');
     for (int pass = 0; pass < 2; pass++) {
         char *part = pass == 0 ? copy : (q != NULL ? q + 1 : NULL);
@@ -65,29 +110,57 @@ static void name_bad_part(const char *text, int code, char *err, size_t errlen)
             if (eq == NULL) {
                 snprintf(err, errlen, "malformed pkcs11 URI: attribute '%.*s' has no '='",
                          (int)nlen, seg);
+                found = 1;
                 goto out;
             }
-            if (!in_list(in_query ? known_query : known_path, seg, nlen)) {
+            int nul = 0;
+            size_t vlen = decoded_len(eq + 1, &nul), max = in_query ? 0 : field_max(seg, nlen);
+            /* an id is binary and may hold any byte; the others are text */
+            if (nul && !(nlen == 2 && strncmp(seg, "id", 2) == 0)) {
+                snprintf(err, errlen,
+                         "malformed pkcs11 URI: the %.*s value holds a NUL byte (%%00), which a "
+                         "text attribute cannot",
+                         (int)nlen, seg);
+                found = 1;
+                goto out;
+            }
+            if (max != 0 && vlen > max) {
+                snprintf(err, errlen,
+                         "malformed pkcs11 URI: the %.*s value is %zu bytes; PKCS#11 holds at "
+                         "most %zu",
+                         (int)nlen, seg, vlen, max);
+                found = 1;
+                goto out;
+            }
+            if (refused && !in_list(in_query ? known_query : known_path, seg, nlen)) {
                 snprintf(err, errlen, "malformed pkcs11 URI: unknown %s attribute '%.*s'",
                          in_query ? "query" : "path", (int)nlen, seg);
+                found = 1;
                 goto out;
             }
             static const char *const types[] = {"private",    "public", "cert",
                                                 "secret-key", "data",   NULL};
-            if (!in_query && nlen == 4 && strncmp(seg, "type", 4) == 0 &&
+            if (refused && !in_query && nlen == 4 && strncmp(seg, "type", 4) == 0 &&
                 !in_list(types, eq + 1, strlen(eq + 1))) {
                 snprintf(err, errlen,
                          "malformed pkcs11 URI: bad type value '%s' (private, public, cert, "
                          "secret-key or data)",
                          eq + 1);
+                found = 1;
                 goto out;
             }
-            char one[1024];
-            snprintf(one, sizeof(one), "pkcs11:%s%s", in_query ? "?" : "", seg);
+            if (!refused)
+                continue; /* p11-kit took the whole URI: no need to re-parse the parts */
+            /* sized to the part: a long value must not be cut (and then blamed) */
+            size_t one_len = strlen(seg) + sizeof("pkcs11:?");
+            char *one = malloc(one_len);
+            if (one == NULL)
+                goto out;
+            snprintf(one, one_len, "pkcs11:%s%s", in_query ? "?" : "", seg);
             P11KitUri *u = p11_kit_uri_new();
             int rc = u != NULL ? p11_kit_uri_parse(one, P11_KIT_URI_FOR_ANY, u) : P11_KIT_URI_OK;
             p11_kit_uri_free(u);
-            OPENSSL_cleanse(one, sizeof(one));
+            OPENSSL_clear_free(one, one_len);
             if (rc != P11_KIT_URI_OK) {
                 /* Never echo a pin-value back. */
                 if (strncmp(seg, "pin-value", nlen) == 0)
@@ -102,6 +175,7 @@ static void name_bad_part(const char *text, int code, char *err, size_t errlen)
     }
 out:
     OPENSSL_clear_free(copy, strlen(rest));
+    return found;
 }
 
 prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
@@ -133,6 +207,8 @@ prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
         name_bad_part(text, P11_KIT_URI_BAD_SYNTAX, err, errlen);
         goto fail;
     }
+    if (name_bad_part(text, P11_KIT_URI_OK, err, errlen))
+        goto fail;
 
     CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(u->p11, CKA_CLASS);
     if (a != NULL && a->ulValueLen == sizeof(CK_OBJECT_CLASS)) {
@@ -158,6 +234,12 @@ prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
     }
     if (pv != NULL) {
         size_t n = strlen(pv);
+        if (n == 0) {
+            /* C_Login with an empty PIN would cost the token a try */
+            snprintf(err, errlen,
+                     "pkcs11 URI pin-value is empty: give the PIN, or leave pin-value out");
+            goto fail;
+        }
         if (n >= sizeof(u->pin)) {
             snprintf(err, errlen, "pkcs11 URI pin-value is longer than %zu bytes",
                      sizeof(u->pin) - 1);

@@ -16,11 +16,6 @@ PIN="$TM_TMP/pin"
 echo "$TM_USER_PIN" >"$PIN"
 chmod 600 "$PIN"
 
-# tool_certs_on SERIAL: number of certificates on that token.
-tool_certs_on() {
-    pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$(tool_label_of "$1")" -O 2>/dev/null |
-        grep -c 'Certificate Object' || true
-}
 
 TJ="$TM_BUILD_DIR/tests/tool_json"
 [ -x "$TJ" ] || tm_fail "$TJ is not built (cmake --build)"

@@ -27,7 +27,8 @@ static void full_uri_parses(void **state)
         err, sizeof(err));
     CK_TOKEN_INFO info;
 
-    assert_non_null(u);
+    if (u == NULL)
+        fail_msg("refused: %s", err);
     assert_true(u->has_class);
     assert_int_equal(u->klass, CKO_PRIVATE_KEY);
     assert_int_equal(u->id_len, 2);
@@ -75,6 +76,43 @@ static void bad_parts_are_named(void **state)
                  "cannot read PIN file /nonexistent/pin");
 }
 
+/* Issue 10 item 12, provider URI parts. */
+static void empty_pin_value_is_refused(void **state)
+{
+    /* an empty PIN would cost the token a try */
+    expect_error("pkcs11:serial=1?pin-value=", "pin-value is empty");
+}
+
+static void long_uri_parses(void **state)
+{
+    char uri[2200], err[256] = "";
+    int n = snprintf(uri, sizeof(uri), "pkcs11:serial=1;token=");
+    memset(uri + n, 't', 32); /* a token label is at most 32 bytes */
+    n += 32;
+    n += snprintf(uri + n, sizeof(uri) - (size_t)n, ";object=");
+    memset(uri + n, 'o', 1200);
+    n += 1200;
+    uri[n] = '\0';
+    prov_uri *u = prov_uri_parse(uri, err, sizeof(err));
+    if (u == NULL)
+        fail_msg("a %d-character URI was refused: %s", n, err);
+    assert_int_equal(u->label_len, 1200);
+    prov_uri_free(u);
+    /* too long a value still names the part */
+    n = snprintf(uri, sizeof(uri), "pkcs11:serial=1;object=");
+    memset(uri + n, 'o', 1200);
+    n += 1200;
+    snprintf(uri + n, sizeof(uri) - (size_t)n, ";id=%%zz");
+    expect_error(uri, "bad id value");
+}
+
+static void nul_byte_names_its_attribute(void **state)
+{
+    expect_error("pkcs11:serial=1;object=a%00b;id=%01", "object");
+    expect_error("pkcs11:token=a%00b;object=x", "token");
+    expect_error("pkcs11:token=ab;object=x%00", "object");
+}
+
 static void pin_source_file(void **state)
 {
     char path[] = "/tmp/tm-pin.XXXXXX", err[256], pin[64], uri[128];
@@ -103,9 +141,9 @@ static void pin_source_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(full_uri_parses),
-        cmocka_unit_test(bad_parts_are_named),
-        cmocka_unit_test(pin_source_file),
+        cmocka_unit_test(full_uri_parses), cmocka_unit_test(bad_parts_are_named),
+        cmocka_unit_test(pin_source_file), cmocka_unit_test(empty_pin_value_is_refused),
+        cmocka_unit_test(long_uri_parses), cmocka_unit_test(nul_byte_names_its_attribute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

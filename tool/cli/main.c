@@ -219,6 +219,14 @@ bad:
     return 0;
 }
 
+/* Label, then serial: the order a person looks for a token in. */
+static int token_by_label(const void *a, const void *b)
+{
+    const tool_token *x = *(tool_token *const *)a, *y = *(tool_token *const *)b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : strcmp(x->serial_text, y->serial_text);
+}
+
 int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int makes_keys)
 {
     char why[600], pin[256];
@@ -259,9 +267,12 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
         }
         close(fd);
     }
-    /* Count-low tokens last: an untested PIN goes to the tokens one at a time
-     * in this order (tool_pin_expect). The workers take tokens in order, so a
-     * token waiting for its turn only ever waits for tokens under way. */
+    /* An untested PIN goes to the tokens one at a time in this order
+     * (tool_pin_expect): by label, so which token tests it does not depend on
+     * the backend's slot order, and count-low tokens last. The workers take
+     * tokens in order, so a token waiting for its turn only ever waits for
+     * tokens under way. */
+    qsort(tokens, n, sizeof *tokens, token_by_label);
     for (i = 0, k = 0; i < n; i++)
         if (!(tokens[i]->info.flags & CKF_USER_PIN_COUNT_LOW)) {
             tmp = tokens[i];
@@ -272,14 +283,6 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
 }
 
 /* ---- tokens ---------------------------------------------------------------------------- */
-
-/* Label, then serial: the order a person looks for a token in. */
-static int token_by_label(const void *a, const void *b)
-{
-    const tool_token *x = *(tool_token *const *)a, *y = *(tool_token *const *)b;
-    int c = strcmp(x->label, y->label);
-    return c ? c : strcmp(x->serial_text, y->serial_text);
-}
 
 int tool_cmd_tokens(int argc, char **argv)
 {
