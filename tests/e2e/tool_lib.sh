@@ -39,9 +39,19 @@ tool_check_invariants() {
     for s in $(cat "$TM_TMP/in_ca"); do
         [ -s "$ca/newcerts/$s.pem" ] || tm_fail "index names $s without its certificate file"
     done
-    cmp -s "$TM_TMP/on_tokens" "$TM_TMP/in_ca" || {
+    # A kill -9 inside SoftHSM2's in-place rewrite of token.object (every
+    # C_Login) empties the file: that token is gone, and the certificate the CA
+    # issued to it can be on no token. Such certificates are allowed only one
+    # per lost token; nothing may be on a token without being in the CA.
+    local lost only_ca only_tok
+    lost=$(find "$TM_TOKDIR" -name token.object -empty | wc -l)
+    only_ca=$(comm -23 "$TM_TMP/in_ca" "$TM_TMP/on_tokens" | wc -l)
+    only_tok=$(comm -13 "$TM_TMP/in_ca" "$TM_TMP/on_tokens" | wc -l)
+    if [ "$only_tok" -ne 0 ] || [ "$only_ca" -gt "$lost" ]; then
         diff "$TM_TMP/in_ca" "$TM_TMP/on_tokens" || true
-        tm_fail "the CA database and the tokens disagree (< only in the CA, > only on a token)"
-    }
+        tm_fail "the CA database and the tokens disagree (< only in the CA, > only on a token; $lost token(s) lost to SoftHSM2)"
+    fi
+    TM_CA_ONLY=$only_ca
+    [ "$lost" -eq 0 ] || echo "invariants: $lost token(s) lost to SoftHSM2's token.object rewrite; $only_ca certificate(s) only in the CA for them"
     echo "invariants: $(wc -l <"$TM_TMP/in_ca") certificates, each on its token and in the CA"
 }
