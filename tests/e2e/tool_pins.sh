@@ -20,7 +20,9 @@ CONF
 
 # A wrong PIN (issue 10, item 5): the first token to refuse it is the only
 # one that loses a try; the others are "not tried: PIN refused by token X".
-echo 0000 >"$TM_TMP/wrongpin"
+# Not hex digits: the record is hex (serial, salt, hash), so the PIN can only
+# be found in it if it was written there.
+echo wrong-pin-xyz >"$TM_TMP/wrongpin"
 chmod 600 "$TM_TMP/wrongpin"
 failed_logins() { grep -c "\"serial\":\"$1\",\"op\":\"login\",\"outcome\":\"failed\"" "$audit" || true; }
 set +e
@@ -41,14 +43,14 @@ done
 [ "$(grep -c "not tried: PIN refused by token $first" <<<"$out")" -eq 2 ] ||
     tm_fail "the other two should say 'not tried: PIN refused by token $first': $out"
 [ ! -s "$CA/index.txt" ] || tm_fail "nothing may be issued with a wrong PIN"
-grep -q '"0000"' "$audit" && tm_fail "a PIN reached the audit log"
+grep -q 'wrong-pin-xyz' "$audit" && tm_fail "a PIN reached the audit log"
 
 # The station's record: salted hashes only, mode 0600; the next run does not
 # send the refused PIN to that token again (nor, in turn, to the others).
 rec="$TOKENMINT_STATE_DIR/refused-pins"
 [ "$(stat -c %a "$rec")" = 600 ] || tm_fail "the refused-PIN record should be mode 0600"
 [ "$(wc -l <"$rec")" -eq 1 ] || tm_fail "one refusal recorded, got $(wc -l <"$rec")"
-grep -q 0000 "$rec" && tm_fail "the record holds the PIN itself"
+grep -q wrong-pin-xyz "$rec" && tm_fail "the record holds the PIN itself"
 awk 'NF != 4 || $1 != "v1" || length($3) != 32 || length($4) != 64 {bad = 1} END {exit bad}' "$rec" ||
     tm_fail "record lines are 'v1 SERIAL SALT HASH'"
 out=$("$T" issue --token "pkcs11:serial=$first" --ca "$CA" --pin-source "$TM_TMP/wrongpin" --json 2>&1) &&
