@@ -76,8 +76,8 @@ static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errl
 
 /* ".include PATH" or ".include = PATH": the file (or every file of the
  * directory, as OpenSSL reads them) must be there. */
-static int scan_include(const char *path, int lineno, char *arg, int depth, scan_ctx *c,
-                        char *err, size_t errlen)
+static int scan_include(const char *path, int lineno, char *arg, int depth, scan_ctx *c, char *err,
+                        size_t errlen)
 {
     struct stat sb;
     char inc[PATH_MAX];
@@ -163,8 +163,9 @@ static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errl
         s = trim(s);
         keys = keys_of(c->section);
         if (!keys) {
-            snprintf(err, errlen, "%s line %d: \"%s\" outside a section (put it in [ tokenmint ] "
-                                  "or [ operator ])",
+            snprintf(err, errlen,
+                     "%s line %d: \"%s\" outside a section (put it in [ tokenmint ] "
+                     "or [ operator ])",
                      path, lineno, s);
             goto out;
         }
