@@ -29,7 +29,7 @@ kill_rounds() {
     for r in $(seq "$n"); do
         if ! start_serve "$ca"; then
             # a full disk: refusing to start, with the reason, is right
-            [ -n "$full" ] && tail -1 "$TM_TMP/serve.log" | grep -q "No space left" && return 0
+            [ -n "$full" ] && tail -1 "$TM_TMP/serve.log" | tm_grepq "No space left" && return 0
             cat "$TM_TMP/serve.log"
             tm_fail "ca serve did not start (round $r)"
         fi
@@ -124,7 +124,7 @@ wait "$lp" || tm_fail "load client (read-only round)"
 cat acked.ro >>acked
 out=$("$T" ca serve "$MNT/ca" --secret-source "$SECRET" --listen 127.0.0.1:0 2>&1) &&
     tm_fail "ca serve must refuse a read-only CA"
-echo "$out" | grep -qi "read-only\|readonly\|cannot" || tm_fail "the refusal must say why: $out"
+echo "$out" | tm_grepq -i "read-only\|readonly\|cannot" || tm_fail "the refusal must say why: $out"
 mount -o remount,rw "$MNT" || tm_fail "remount read-write"
 check "$MNT/ca"
 echo "PASS: kill -9 under load ($LANDED), full disk and read-only file system: nothing acknowledged lost"

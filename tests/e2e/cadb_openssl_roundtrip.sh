@@ -34,13 +34,13 @@ grep -q "took in certificate $STOCK issued by openssl ca" "$TM_TMP/list.err" ||
 grep -q "$VICTIM was revoked by openssl ca" "$TM_TMP/list.err" || tm_fail "the revocation must be reported"
 [ "$(wc -l <"$TM_TMP/list")" -eq 4 ] || tm_fail "four records: three of ours and the stock one"
 grep -q "^$STOCK	valid	0000feed	" "$TM_TMP/list" || tm_fail "the stock certificate in ca list"
-grep "^$STOCK	" "$TM_TMP/list" | grep -q "	openssl	" || tm_fail "its origin is openssl"
+grep "^$STOCK	" "$TM_TMP/list" | tm_grepq "	openssl	" || tm_fail "its origin is openssl"
 [ "$("$T" ca list "$CA" --status revoked | cut -f1)" = "$VICTIM" ] || tm_fail "ca list --status revoked"
 "$T" ca show "$CA" "$VICTIM" >"$TM_TMP/show" || tm_fail "ca show"
 grep -q "^status: *revoked" "$TM_TMP/show" && grep -q "keyCompromise" "$TM_TMP/show" ||
     tm_fail "ca show should give the revocation and its reason"
 grep -q "BEGIN CERTIFICATE" "$TM_TMP/show" || tm_fail "ca show should give the certificate"
-"$T" ca show "$CA" "$VICTIM" --json | grep -q "\"status\": *\"revoked\"" || tm_fail "ca show --json"
+"$T" ca show "$CA" "$VICTIM" --json | tm_grepq "\"status\": *\"revoked\"" || tm_fail "ca show --json"
 S1=${TM_SERIALS[1]}
 [ "$("$T" ca list "$CA" --token "pkcs11:serial=$S1" | wc -l)" -eq 1 ] || tm_fail "ca list --token"
 grep -q "DEAD" "$CA/index.txt" && tm_fail "the view must be rewritten without the torn line"
@@ -55,7 +55,7 @@ cmp -s "$TM_TMP/list" "$TM_TMP/list2" || tm_fail "the second run must not change
 
 # stock openssl ca accepts what tokenmint wrote
 openssl ca -config "$CA/ca.cnf" -gencrl -crldays 30 -out "$TM_TMP/crl.pem" 2>/dev/null || tm_fail "openssl ca -gencrl"
-openssl crl -in "$TM_TMP/crl.pem" -noout -text | grep -qi "Serial Number: *$VICTIM" ||
+openssl crl -in "$TM_TMP/crl.pem" -noout -text | tm_grepq -i "Serial Number: *$VICTIM" ||
     tm_fail "the CRL must list the revoked certificate"
 openssl ca -config "$CA/ca.cnf" -updatedb >/dev/null 2>&1 || tm_fail "openssl ca -updatedb"
 echo "PASS: stock openssl ca issue + revoke taken in once, torn line reported, CRL from the view"

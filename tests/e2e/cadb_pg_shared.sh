@@ -8,8 +8,8 @@ tm_pg_start
 # a password in the connection string is refused (ca.cnf and argv are readable)
 out=$("$T" ca init "$TM_TMP/pwca" --db "$PG_CONNINFO password=hunter2" 2>&1) &&
     tm_fail "a connection string with a password must be refused"
-echo "$out" | grep -q "pgpass" || tm_fail "the refusal should point to .pgpass: $out"
-echo "$out" | grep -q "hunter2" && tm_fail "the password must not be echoed"
+echo "$out" | tm_grepq "pgpass" || tm_fail "the refusal should point to .pgpass: $out"
+echo "$out" | tm_grepq "hunter2" && tm_fail "the password must not be echoed"
 [ ! -e "$TM_TMP/pwca/ca.cnf" ] || tm_fail "no CA directory after the refusal"
 CA="$TM_TMP/ca"
 "$T" ca init "$CA" --db "$PG_CONNINFO" >/dev/null || tm_fail "ca init --db"
@@ -18,7 +18,7 @@ grep -q "^database = $PG_CONNINFO" "$CA/ca.cnf" || tm_fail "ca.cnf should name t
 [ "$(pg_psql "SELECT version FROM tm_schema")" = 1 ] || tm_fail "schema version 1 expected"
 out=$("$T" ca init "$TM_TMP/other" --db "$PG_CONNINFO" 2>&1) &&
     tm_fail "a second CA on the same database must be refused"
-echo "$out" | grep -q "records of another CA" || tm_fail "the refusal should say why: $out"
+echo "$out" | tm_grepq "records of another CA" || tm_fail "the refusal should say why: $out"
 cd "$TM_TMP"
 ports=()
 for s in 1 2 3 4; do
@@ -72,7 +72,7 @@ for s in 0 1; do
     grep -q "answered 200 " "again$s.out" || { cat "again$s.out"; tm_fail "every request answered after the restart"; }
 done
 cat again0.out again1.out
-cat "$TM_TMP/again1.log" "$TM_TMP/again2.log" | grep -q "unavailable, try again" ||
+cat "$TM_TMP/again1.log" "$TM_TMP/again2.log" | tm_grepq "unavailable, try again" ||
     tm_fail "the servers should have told clients to retry (systemUnavail) while PostgreSQL was away"
 cat acked0 acked1 | cut -f1 | sort >acked
 [ "$(wc -l <acked)" -eq 400 ] || tm_fail "400 acknowledged certificates expected"

@@ -28,7 +28,7 @@ openssl cmp -cmd p10cr -csr req0.pem -server "$URL" -secret "file:$SECRET" -ref 
     -certout c0.pem >p10.log 2>&1 || { cat p10.log; tm_fail "openssl cmp p10cr (PBMAC)"; }
 profile_check c0.pem
 openssl verify -CAfile "$CA/ca.pem" c0.pem >/dev/null || tm_fail "p10cr certificate does not chain"
-openssl x509 -in c0.pem -noout -subject | grep -q "serialNumber *= *$S0" ||
+openssl x509 -in c0.pem -noout -subject | tm_grepq "serialNumber *= *$S0" ||
     tm_fail "the certificate must name token $S0"
 sn=$(openssl x509 -in c0.pem -noout -serial | cut -d= -f2)
 ca_view_lines "$CA" 1 >/dev/null
@@ -55,9 +55,9 @@ openssl cmp -config ir.cnf -cmd ir -newkey irk.pem -subject /serialNumber=00c0ff
     >ir.log 2>&1 || { cat ir.log; tm_fail "openssl cmp ir"; }
 profile_check ir.pem
 openssl verify -CAfile "$CA/ca.pem" ir.pem >/dev/null || tm_fail "ir certificate does not chain"
-openssl x509 -in ir.pem -noout -subject | grep -q "serialNumber *= *00c0ffee01" ||
+openssl x509 -in ir.pem -noout -subject | tm_grepq "serialNumber *= *00c0ffee01" ||
     tm_fail "ir certificate must name 00c0ffee01"
-"$TM_TOOL" ca list "$CA" | grep -q "	00c0ffee01	" || tm_fail "the CA database should record the ir certificate"
+"$TM_TOOL" ca list "$CA" | tm_grepq "	00c0ffee01	" || tm_fail "the CA database should record the ir certificate"
 
 # 3. p10cr with signature protection (station certificate; server signer pinned).
 S1=${TM_SERIALS[1]}
@@ -66,7 +66,7 @@ openssl cmp -cmd p10cr -csr req1.pem -server "$URL" -cert st.pem -key st.key \
     -srvcert srv.pem -certout c1.pem >sig.log 2>&1 ||
     { cat sig.log; tm_fail "openssl cmp p10cr (signature)"; }
 profile_check c1.pem
-openssl x509 -in c1.pem -noout -subject | grep -q "serialNumber *= *$S1" ||
+openssl x509 -in c1.pem -noout -subject | tm_grepq "serialNumber *= *$S1" ||
     tm_fail "the certificate must name token $S1"
 
 # 4. An ir without the token binding is refused with the profile's reason.

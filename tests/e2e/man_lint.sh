@@ -20,7 +20,7 @@ text=$(MANWIDTH=200 man -l "$man/tokenmint.1" 2>/dev/null)
 headings=$(grep -E '^   tokenmint ' <<<"$text")
 "$TM_TOOL" --help | awk '/^  [a-z]/ { print $1, $2 }' | while read -r w1 w2; do
     c=$w1
-    "$TM_TOOL" "$w1" "$w2" --help 2>&1 | grep -q "^usage: tokenmint $w1 $w2" && c="$w1 $w2"
+    "$TM_TOOL" "$w1" "$w2" --help 2>&1 | tm_grepq "^usage: tokenmint $w1 $w2" && c="$w1 $w2"
     grep -Eq "tokenmint $c(\$|,)" <<<"$headings" || tm_fail "tokenmint(1) has no section for '$c'"
     grep -q "tokenmint $c" <<<"$(sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' <<<"$text")" ||
         tm_fail "tokenmint(1) synopsis lacks '$c'"

@@ -21,7 +21,7 @@ init_fails() { # EXPECTED-MESSAGE
     out=$(LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$TM_SYSLOG_CAPTURE" \
         pkcs11-tool --module "$TM_MODULE" -L 2>&1 || true)
     grep -qF "$1" <<<"$out" && tm_fail "message printed without TOKENMINT_DEBUG"
-    grep -F "tokenmint-pkcs11: C_Initialize failed: " "$TM_SYSLOG_FILE" | grep -qF "$1" ||
+    grep -F "tokenmint-pkcs11: C_Initialize failed: " "$TM_SYSLOG_FILE" | tm_grepq -F "$1" ||
         tm_fail "syslog lacks '$1': $(cat "$TM_SYSLOG_FILE")"
     return 0
 }
@@ -36,7 +36,7 @@ audit_lgo = /tmp/typo
 module = $TM_SOFTHSM_MODULE
 CONF
 init_fails "$conf:4: unknown key 'audit_lgo' in [tokenmint]"
-tail -1 "$audit" | grep -qF "\"op\":\"config\",\"outcome\":\"error\",\"detail\":\"$conf:4: unknown key" ||
+tail -1 "$audit" | tm_grepq -F "\"op\":\"config\",\"outcome\":\"error\",\"detail\":\"$conf:4: unknown key" ||
     tm_fail "config error not in the audit log: $(cat "$audit")"
 
 # issue 10 item 1: unknown section, missing include, audit log it cannot write
@@ -86,7 +86,7 @@ audit_log = $audit
 module = $TM_TMP/no-such-module.so
 CONF
 init_fails "backend 'softhsm': cannot load $TM_TMP/no-such-module.so"
-tail -1 "$audit" | grep -q "no-such-module.so" || tm_fail "missing backend not audited"
+tail -1 "$audit" | tm_grepq "no-such-module.so" || tm_fail "missing backend not audited"
 
 cat >"$conf" <<CONF
 [tokenmint]
@@ -112,7 +112,7 @@ backends = reg
 [backend_reg]
 p11kit_module = softhsm2
 CONF
-pkcs11-tool --module "$TM_MODULE" -L | grep -q "serial num *: ${TM_SERIALS[0]}" ||
+pkcs11-tool --module "$TM_MODULE" -L | tm_grepq "serial num *: ${TM_SERIALS[0]}" ||
     tm_fail "backend by p11-kit name did not load"
 sed -i 's/= softhsm2/= no-such-name/' "$conf"
 init_fails "backend 'reg': cannot load no-such-name: no module named 'no-such-name' is registered with p11-kit"
@@ -120,10 +120,10 @@ init_fails "backend 'reg': cannot load no-such-name: no module named 'no-such-na
 unset TOKENMINT_CONF
 out=$(env -u TOKENMINT_BACKEND TOKENMINT_DEBUG=1 pkcs11-tool --module "$TM_MODULE" -L 2>&1) &&
     [ -n "$(ls /etc/tokenmint/tokenmint.conf /usr/local/etc/tokenmint/tokenmint.conf 2>/dev/null)" ] ||
-    grep -q "no configuration: TOKENMINT_CONF and TOKENMINT_BACKEND are not set" <<<"$out" ||
+    tm_grepq "no configuration: TOKENMINT_CONF and TOKENMINT_BACKEND are not set" <<<"$out" ||
     tm_fail "no config gave: $out"
 
 # TOKENMINT_BACKEND stands in for a config file
 TOKENMINT_BACKEND="$TM_SOFTHSM_MODULE" pkcs11-tool --module "$TM_MODULE" -L |
-    grep -q "serial num *: ${TM_SERIALS[0]}" || tm_fail "TOKENMINT_BACKEND did not work"
+    tm_grepq "serial num *: ${TM_SERIALS[0]}" || tm_fail "TOKENMINT_BACKEND did not work"
 echo PASS

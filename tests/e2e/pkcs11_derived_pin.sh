@@ -30,13 +30,13 @@ client() { "$TM_BUILD_DIR/tests/tm-pkcs11-client" "$TM_MODULE" "$@"; }
 pin_count_low() { # SERIAL
     pkcs11-tool --module "$TM_SOFTHSM_MODULE" -T 2>/dev/null |
         awk -v s="$1" '/^Slot/{f=""} /token flags/{f=$0} /serial num/{if ($NF==s) print f}' |
-        grep -q "PIN count low"
+        tm_grepq "PIN count low"
 }
 
 # issue 10 item 6: a token still on its factory PIN takes no derived PIN. It
 # does not report a protected path, and a NULL-PIN login is refused without
 # calling the token: no try is spent.
-client flags "$s1" | grep -q "protected-path no" || tm_fail "an unswitched token claims a protected path"
+client flags "$s1" | tm_grepq "protected-path no" || tm_fail "an unswitched token claims a protected path"
 out=$(client login-null "$s1") && tm_fail "derived PIN accepted before it was set"
 grep -q "rv 0x200" <<<"$out" || tm_fail "expected CKR_FUNCTION_REJECTED, got: $out"
 pin_count_low "$s1" && tm_fail "the derived PIN was sent to a token on its factory PIN (a try lost)"
@@ -52,12 +52,12 @@ grep -q "tokenmint-pkcs11: token $s1: login refused: .*not on its derived PIN" "
     tm_fail "the refusal is not in syslog: $(cat "$TM_TMP/syslog.txt")"
 
 # factory PIN -> derived PIN: the token gets the marker, and the flag
-client set-derived "$s1" "$TM_USER_PIN" | grep -q "set ok" || tm_fail "C_SetPIN to the derived PIN failed"
+client set-derived "$s1" "$TM_USER_PIN" | tm_grepq "set ok" || tm_fail "C_SetPIN to the derived PIN failed"
 grep -q "\"serial\":\"$s1\",\"op\":\"set-pin\",\"outcome\":\"ok\"" "$audit" || tm_fail "PIN change not audited"
-client flags "$s1" | grep -q "protected-path yes" || tm_fail "a switched token reports no protected path"
+client flags "$s1" | tm_grepq "protected-path yes" || tm_fail "a switched token reports no protected path"
 pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0001 -O --type data 2>/dev/null |
-    grep -q "tokenmint derived PIN" || tm_fail "no marker object on the switched token"
-client login-null "$s1" | grep -q "login ok" || tm_fail "login with the derived PIN failed"
+    tm_grepq "tokenmint derived PIN" || tm_fail "no marker object on the switched token"
+client login-null "$s1" | tm_grepq "login ok" || tm_fail "login with the derived PIN failed"
 # switching again would send a factory PIN the token no longer takes: refused, untried
 out=$(client set-derived "$s1" "$TM_USER_PIN") && tm_fail "switched twice"
 grep -q "rv 0x200" <<<"$out" || tm_fail "second switch: expected CKR_FUNCTION_REJECTED, got: $out"
@@ -70,7 +70,7 @@ pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0001 --read-object --
 pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0002 --login --pin "$TM_USER_PIN" \
     --write-object "$TM_TMP/marker.bin" --type data --label "tokenmint derived PIN" \
     --application-label tokenmint >/dev/null 2>&1 || tm_fail "could not plant a copied marker"
-client flags "$s2" | grep -q "protected-path no" || tm_fail "a copied marker was taken as valid"
+client flags "$s2" | tm_grepq "protected-path no" || tm_fail "a copied marker was taken as valid"
 out=$(client login-null "$s2") && tm_fail "NULL login on a token with a copied marker"
 pin_count_low "$s2" && tm_fail "the derived PIN was sent to a token with a copied marker"
 
@@ -80,8 +80,8 @@ pkcs11-tool --module "$TM_MODULE" --slot "$slot2" -l --pin "$TM_USER_PIN" -O >/d
     tm_fail "token $s2 lost its PIN"
 
 # the switch replaces a foreign marker with ours
-client set-derived "$s2" "$TM_USER_PIN" | grep -q "set ok" || tm_fail "switching token $s2 failed"
-client login-null "$s2" | grep -q "login ok" || tm_fail "token $s2 not on its derived PIN"
+client set-derived "$s2" "$TM_USER_PIN" | tm_grepq "set ok" || tm_fail "switching token $s2 failed"
+client login-null "$s2" | tm_grepq "login ok" || tm_fail "token $s2 not on its derived PIN"
 
 grep -qF "\"$TM_USER_PIN\"" "$audit" && tm_fail "a PIN reached the audit log"
 
@@ -89,6 +89,6 @@ grep -qF "\"$TM_USER_PIN\"" "$audit" && tm_fail "a PIN reached the audit log"
 chmod 644 "$secret"
 out=$(TOKENMINT_DEBUG=1 pkcs11-tool --module "$TM_MODULE" -L 2>&1) && tm_fail "started with a 0644 secret"
 grep -q "station_secret" <<<"$out" || tm_fail "no reason given: $out"
-tail -1 "$audit" | grep -q '"op":"config","outcome":"error".*station_secret' ||
+tail -1 "$audit" | tm_grepq '"op":"config","outcome":"error".*station_secret' ||
     tm_fail "the refusal is not in the audit log"
 echo PASS

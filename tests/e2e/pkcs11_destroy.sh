@@ -42,7 +42,7 @@ conf "destroy_bound_certificates = refuse"
 : >"$TM_SYSLOG_FILE"
 out=$(p11 -l --pin "$TM_USER_PIN" --delete-object --type cert --id 01 2>&1) &&
     tm_fail "a bound certificate was destroyed under refuse"
-p11 -O --type cert | grep -q "Certificate Object" || tm_fail "the bound certificate is gone"
+p11 -O --type cert | tm_grepq "Certificate Object" || tm_fail "the bound certificate is gone"
 grep -q "tokenmint-pkcs11: token $S: destroy refused: certificate (serial .*, bound to this token).*destroy_bound_certificates = refuse" \
     "$TM_SYSLOG_FILE" || tm_fail "the refusal is not in syslog: $(cat "$TM_SYSLOG_FILE")"
 grep -q "destroy refused" <<<"$out" && tm_fail "the module wrote to stderr without TOKENMINT_DEBUG"
@@ -62,5 +62,5 @@ p11 -l --pin "$TM_USER_PIN" --delete-object --type cert --id 01 >/dev/null ||
     tm_fail "destroying the certificate failed under allow"
 grep -q '"op":"destroy","outcome":"destroyed","detail":"certificate (serial .*, bound to this token), CKA_ID 01' "$audit" ||
     tm_fail "the certificate's destroy is not audited: $(tail -2 "$audit")"
-p11 -O --type cert | grep -q "Certificate Object" && tm_fail "certificate still there"
+p11 -O --type cert | tm_grepq "Certificate Object" && tm_fail "certificate still there"
 echo PASS

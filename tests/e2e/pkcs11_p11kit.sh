@@ -19,7 +19,7 @@ modfile=$(find "$dest" -name tokenmint.module)
 installed=$(awk -F': *' '$1=="module"{print $2}' "$modfile")
 [ -f "$dest$installed" ] || tm_fail "the .module file names $installed, which was not installed"
 case "$installed" in */pkcs11/tokenmint-pkcs11.so) ;; *) tm_fail "module not in a pkcs11/ dir: $installed" ;; esac
-find "$dest" -name tokenmint.conf.example | grep -q . || tm_fail "example config not installed"
+find "$dest" -name tokenmint.conf.example | tm_grepq . || tm_fail "example config not installed"
 
 # p11-kit only reads a user's config when not root: run it as nobody then.
 home="$TM_TMP/home"

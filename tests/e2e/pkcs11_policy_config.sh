@@ -28,7 +28,7 @@ tm_profile_cert "$TM_TMP/ca" "$S" "$TM_TMP/pub.pem" "$TM_TMP/cert.der"
 conf "trusted_roots = $TM_TMP/other-ca/ca.pem"
 out=$(write "$TM_TMP/cert.der") && tm_fail "certificate from an untrusted CA written"
 grep -q CKR_SIGNATURE_INVALID <<<"$out" || tm_fail "expected CKR_SIGNATURE_INVALID: $out"
-p11 -O --type cert | grep -q "Certificate Object" && tm_fail "refused certificate stored"
+p11 -O --type cert | tm_grepq "Certificate Object" && tm_fail "refused certificate stored"
 
 # a roots file without a certificate stops the module
 echo "not a certificate" >"$TM_TMP/empty.pem"

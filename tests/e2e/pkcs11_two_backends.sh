@@ -100,7 +100,7 @@ grep -qx "copy rv 0x1b" <<<"$out" || tm_fail "C_CopyObject of a certificate not 
 grep -qx "set-id rv 0x10" <<<"$out" || tm_fail "CKA_ID of a certificate changed: $out"
 grep -qx "set-value rv 0x10" <<<"$out" || tm_fail "CKA_VALUE of a certificate changed: $out"
 grep -qx "set-label rv 0x0" <<<"$out" || tm_fail "CKA_LABEL of a certificate could not change: $out"
-p11 --slot "$SLOT1" -O --type cert | grep -q "ID: *01" || tm_fail "certificate ID changed"
+p11 --slot "$SLOT1" -O --type cert | tm_grepq "ID: *01" || tm_fail "certificate ID changed"
 
 # each decision is in the audit log, with the token's serial and the reason
 audit="$TM_TMP/audit.jsonl"

@@ -10,7 +10,7 @@ for s in "${TM_SERIALS[@]}"; do
     tm_run "req for token $s" openssl req -new "${PROV[@]}" -key "$(tm_uri "$s" 01)" \
         -subj "/serialNumber=$s" -out "$s.csr"
     openssl req -in "$s.csr" -verify -noout 2>/dev/null || tm_fail "request of $s does not verify"
-    openssl req -in "$s.csr" -noout -subject | grep -q "serialNumber = $s" ||
+    openssl req -in "$s.csr" -noout -subject | tm_grepq "serialNumber = $s" ||
         tm_fail "request of $s names another serial"
     ok=$((ok + 1))
 done

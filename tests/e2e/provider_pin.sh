@@ -13,7 +13,7 @@ S=${TM_SERIALS[0]}
 cd "$TM_TMP"
 tm_keygen 1 EC:prime256v1 01
 token_flags() { pkcs11-tool --module "$SOFTHSM" -T 2>/dev/null | grep 'token flags'; }
-token_flags | grep -qi 'count low' && tm_fail "fresh token already has PIN count low"
+token_flags | tm_grepq -i 'count low' && tm_fail "fresh token already has PIN count low"
 
 WRONG="pkcs11:serial=$S;id=%01;type=private;pin-value=9999"
 echo hi >data
@@ -25,20 +25,20 @@ cat err.txt
 grep -q "token $S refused the PIN (CKR_PIN_INCORRECT); this process will not try it again" err.txt ||
     tm_fail "no clear wrong-PIN message"
 # (stock openssl echoes its own argv; the provider's lines never carry the PIN)
-grep tokenmint err.txt | grep -q 9999 && tm_fail "the provider printed the PIN"
-token_flags | grep -qi 'count low' || tm_fail "token does not show one failed login"
-token_flags | grep -qi 'final try\|locked' && tm_fail "token counted more than one failure"
+grep tokenmint err.txt | tm_grepq 9999 && tm_fail "the provider printed the PIN"
+token_flags | tm_grepq -i 'count low' || tm_fail "token does not show one failed login"
+token_flags | tm_grepq -i 'final try\|locked' && tm_fail "token counted more than one failure"
 
 # Two URIs in one process that both need the wrong PIN (storeutl loads
 # each object search once; -keys and a cert search): still one C_Login.
 TOKENMINT_DEBUG=1 openssl storeutl "${PROV[@]}" -keys "$WRONG" >/dev/null 2>err2.txt || true
 [ "$(grep -c 'C_Login token' err2.txt)" -le 1 ] || tm_fail "storeutl: C_Login more than once"
-token_flags | grep -qi 'final try\|locked' && tm_fail "token counted more than two failures"
+token_flags | tm_grepq -i 'final try\|locked' && tm_fail "token counted more than two failures"
 
 # A good PIN afterwards works, and clears the flag.
 tm_run "sign with the right PIN" openssl dgst "${PROV[@]}" -sha256 -sign "$(tm_uri "$S" 01)" \
     -out ok.sig data
-token_flags | grep -qi 'count low' && tm_fail "flag not cleared after a good login"
+token_flags | tm_grepq -i 'count low' && tm_fail "flag not cleared after a good login"
 # A missing PIN is a clear error, not a prompt loop (stdin closed).
 if openssl dgst "${PROV[@]}" -sha256 -sign "pkcs11:serial=$S;id=%01;type=private" -out y.sig data \
     </dev/null 2>err3.txt; then
@@ -51,9 +51,9 @@ if openssl pkey "${PROV[@]}" -in "pkcs11:serial=NOSUCH;type=private?pin-value=&p
     </dev/null 2>err4.txt; then
     tm_fail "a key on a token that is not there loaded"
 fi
-grep tokenmint err4.txt | grep -q 'pin-value=\*\*\*&pin-value=\*\*\*' ||
+grep tokenmint err4.txt | tm_grepq 'pin-value=\*\*\*&pin-value=\*\*\*' ||
     { cat err4.txt; tm_fail "the pin-values in the URI are not masked"; }
-grep tokenmint err4.txt | grep -q 4321 && tm_fail "the provider printed a pin-value"
+grep tokenmint err4.txt | tm_grepq 4321 && tm_fail "the provider printed a pin-value"
 
 # Issue 10 item 12: a URI of more than about 950 characters kept its reason
 # out of the message (OpenSSL drops an error text over 1024 bytes whole).

@@ -12,7 +12,7 @@ tm_keygen 1 rsa:2048 01
 tm_keygen 1 EC:prime256v1 02
 tm_keygen 1 EC:secp384r1 03
 have_eddsa=0
-if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | grep -q '^ *EDDSA'; then
+if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | tm_grepq '^ *EDDSA'; then
     have_eddsa=1
     tm_keygen 1 EC:edwards25519 04
 fi
@@ -26,9 +26,9 @@ req() { # ID OUT [extra args]
 }
 
 req 01 rsa.csr
-openssl req -in rsa.csr -noout -text | grep -q 'sha256WithRSAEncryption' || tm_fail "RSA: not sha256WithRSAEncryption"
+openssl req -in rsa.csr -noout -text | tm_grepq 'sha256WithRSAEncryption' || tm_fail "RSA: not sha256WithRSAEncryption"
 req 01 pss.csr -sigopt rsa_padding_mode:pss
-openssl req -in pss.csr -noout -text | grep -q 'rsassaPss' || tm_fail "PSS: not rsassaPss"
+openssl req -in pss.csr -noout -text | tm_grepq 'rsassaPss' || tm_fail "PSS: not rsassaPss"
 req 02 p256.csr
 req 03 p384.csr -sha384
 for c in p256 p384; do
@@ -41,7 +41,7 @@ for c in p256 p384; do
 done
 if [ $have_eddsa = 1 ]; then
     req 04 ed.csr
-    openssl req -in ed.csr -noout -text | grep -q 'ED25519' || tm_fail "Ed25519 request"
+    openssl req -in ed.csr -noout -text | tm_grepq 'ED25519' || tm_fail "Ed25519 request"
 else
     echo "SoftHSM2 has no CKM_EDDSA: Ed25519 skipped"
 fi
@@ -52,7 +52,7 @@ tm_run "req with hardwareModuleName" openssl req -new "${PROV[@]}" -config hw.cn
     -key "$(tm_uri "$S" 02)" -subj "/serialNumber=$S" -addext "$HWMN_SAN" -out hw.csr
 openssl req -in hw.csr -verify -noout
 # The provider registers the profile's OIDs: text output names the otherName.
-openssl req "${PROV[@]}" -in hw.csr -noout -text | grep -qi 'othername: *hardware *module *name' ||
+openssl req "${PROV[@]}" -in hw.csr -noout -text | tm_grepq -i 'othername: *hardware *module *name' ||
     tm_fail "req -text does not name hardwareModuleName with the provider loaded"
 
 # Naming another serial: refused at the signer, with the reason.

@@ -29,7 +29,7 @@ subjectKeyIdentifier = hash
 CNF
 tm_run "CA certificate" openssl req -x509 -new "${PROV[@]}" -config ca-req.cnf -key "$CAKEY" \
     -subj "/O=tokenmint test/CN=Token CA" -days 30 -out ca/ca.pem
-openssl x509 -in ca/ca.pem -noout -text | grep -q 'ASN1 OID: prime256v1' ||
+openssl x509 -in ca/ca.pem -noout -text | tm_grepq 'ASN1 OID: prime256v1' ||
     tm_fail "CA certificate: EC key not in named-curve form"
 
 # --- a device request with the profile's SAN, signed by its token ------------
@@ -71,7 +71,7 @@ grep -q "refuses to sign: .*CN=Alice" err.txt || tm_fail "no message naming CN=A
 tm_run "openssl ca, CN dropped by policy" openssl ca -batch -notext \
     -config "$TM_SOURCE_DIR/conf/ca.cnf" -extensions auth -keyfile "$CAKEY" -in ../alice.csr \
     -out alice-ok.pem
-openssl x509 -in alice-ok.pem -noout -subject | grep -q Alice && tm_fail "CN=Alice kept"
+openssl x509 -in alice-ok.pem -noout -subject | tm_grepq Alice && tm_fail "CN=Alice kept"
 unset OPENSSL_CONF
 cd ..
 
@@ -112,7 +112,7 @@ if openssl dgst "${PROV[@]}" -sha256 -sign "$(tm_uri "$S" 01)" -out big.sig big.
     tm_fail "dgst signed a DER structure too large to check"
 fi
 grep -q 'too large for the profile check' err.txt || { cat err.txt; tm_fail "no message (dgst)"; }
-if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | grep -q '^ *EDDSA'; then
+if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | tm_grepq '^ *EDDSA'; then
     tm_keygen 1 EC:edwards25519 03
     if openssl pkeyutl "${PROV[@]}" -sign -rawin -inkey "$(tm_uri "$S" 03)" -in big.der \
         -out big.sig 2>err.txt; then

@@ -9,9 +9,9 @@ CA="$TM_TMP/ca"
 
 for c in tokens "ca init" issue csr write verify watch show "operator hash"; do
     # shellcheck disable=SC2086
-    "$T" $c --help | grep -q "usage: tokenmint" || tm_fail "$c --help"
+    "$T" $c --help | tm_grepq "usage: tokenmint" || tm_fail "$c --help"
 done
-"$T" --help | grep -q "Exit: 0 all done, 1 some tokens failed" || tm_fail "tokenmint --help"
+"$T" --help | tm_grepq "Exit: 0 all done, 1 some tokens failed" || tm_fail "tokenmint --help"
 
 # expect_rc RC PATTERN CMD...: exit code and a message naming the problem.
 expect_rc() {
@@ -22,7 +22,7 @@ expect_rc() {
     rc=$?
     set -e
     [ "$rc" -eq "$want" ] || tm_fail "$*: exit $rc, want $want ($out)"
-    echo "$out" | grep -q -- "$pat" || tm_fail "$*: message should say '$pat': $out"
+    echo "$out" | tm_grepq -- "$pat" || tm_fail "$*: message should say '$pat': $out"
 }
 expect_rc 2 'unknown command "frobnicate"' "$T" frobnicate
 expect_rc 2 "unknown option" "$T" issue --all --ca "$CA" --colour
@@ -68,11 +68,11 @@ for kt in ec:P-384 rsa:2048 rsa:3072 ec:P-256 ed25519; do
 done
 [ "$(wc -l <"$TM_TMP/ca4/index.txt")" -eq 5 ] || tm_fail "five key types, five certificates"
 openssl x509 -in "$TM_TMP/ca4/newcerts/$(tail -1 "$TM_TMP/ca4/index.txt" | cut -f4).pem" -noout \
-    -text | grep -q "ED25519" || tm_fail "the last certificate should carry an Ed25519 key"
+    -text | tm_grepq "ED25519" || tm_fail "the last certificate should carry an Ed25519 key"
 "$T" verify --all --ca "$TM_TMP/ca4" >/dev/null || tm_fail "verify the key types"
 # A second purpose on an issued token gets its own key pair and certificate.
 "$T" issue --token "pkcs11:serial=${TM_SERIALS[0]}" --ca "$TM_TMP/ca4" --pin-source "$PIN" \
     --key-type ec:P-384 --purpose sign >/dev/null || tm_fail "second purpose"
-"$T" show "pkcs11:serial=${TM_SERIALS[0]}" | grep -c "^certificate" | grep -q 2 ||
+"$T" show "pkcs11:serial=${TM_SERIALS[0]}" | grep -c "^certificate" | tm_grepq 2 ||
     tm_fail "the token should hold two certificates"
 echo "PASS: command line and exit codes"

@@ -39,7 +39,7 @@ for c in "${CMDS[@]}"; do
             checked=$((checked + 1))
         else
             [ "$rc" -eq 2 ] || tm_fail "$c: $name is not in its help but accepted (exit $rc)"
-            echo "$out" | grep -q -- "$c: $name does not apply here" ||
+            echo "$out" | tm_grepq -- "$c: $name does not apply here" ||
                 tm_fail "$c $name: the refusal should name the option and the command: $out"
             refused=$((refused + 1))
         fi
@@ -50,9 +50,9 @@ echo "options accepted as listed: $checked, refused as not listed: $refused"
 
 # The message names the option, not its value (it used to say "option 4").
 out=$("$T" tokens --ca 4 2>&1) && tm_fail "tokens --ca should be refused"
-echo "$out" | grep -q -- "tokens: --ca does not apply here" || tm_fail "name the option: $out"
+echo "$out" | tm_grepq -- "tokens: --ca does not apply here" || tm_fail "name the option: $out"
 out=$("$T" issue --ca="$TM_TMP" --colour 2>&1) && tm_fail "an unknown option"
-echo "$out" | grep -q -- "issue: unknown option --colour" || tm_fail "unknown option message: $out"
+echo "$out" | tm_grepq -- "issue: unknown option --colour" || tm_fail "unknown option message: $out"
 
 # tokenmint help COMMAND is COMMAND --help.
 for c in "${CMDS[@]}"; do
@@ -74,8 +74,8 @@ for c in "${CMDS[@]}"; do
     diff <(complete_words tokenmint $c --) <(opts_of "$c" | cut -d' ' -f1 | sort) >/dev/null ||
         tm_fail "completion of '$c --' is not its help's options"
 done
-complete_words tokenmint ca "" | grep -qx serve || tm_fail "completion of 'ca' should offer serve"
-complete_words tokenmint is | grep -qx issue || tm_fail "completion of 'is' should offer issue"
+complete_words tokenmint ca "" | tm_grepq -x serve || tm_fail "completion of 'ca' should offer serve"
+complete_words tokenmint is | tm_grepq -x issue || tm_fail "completion of 'is' should offer issue"
 
 "$T" --version | grep -Eqx 'tokenmint [0-9]+\.[0-9]+\.[0-9]+' || tm_fail "--version"
 echo "PASS: one option table: help, parser and completion agree"

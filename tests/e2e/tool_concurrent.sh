@@ -30,7 +30,7 @@ done
 # stock openssl still reads the database
 # (openssl ca -status exits 1 even when it found the serial)
 { openssl ca -config "$CA/ca.cnf" -status "$(head -1 "$CA/index.txt" | cut -f4)" 2>&1 || true; } |
-    grep -q "=Valid" || tm_fail "openssl ca -status does not read the index"
+    tm_grepq "=Valid" || tm_fail "openssl ca -status does not read the index"
 
 # Both processes on every token at once: each token is taken by one of them.
 # RSA-3072 key generation keeps the first process on its tokens for seconds;

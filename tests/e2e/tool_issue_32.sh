@@ -22,7 +22,7 @@ for f in "$CA"/newcerts/*.pem; do
 done
 # The certificate is really on the token, as stock tools see it.
 pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-0007 -O 2>/dev/null |
-    grep -q 'Certificate Object' || tm_fail "pkcs11-tool sees no certificate on tm-0007"
+    tm_grepq 'Certificate Object' || tm_fail "pkcs11-tool sees no certificate on tm-0007"
 
 "$T" verify --all --ca "$CA" >"$TM_TMP/verify.txt" || tm_fail "verify --all not clean"
 [ "$(grep -c '^OK' "$TM_TMP/verify.txt")" -eq 32 ] || tm_fail "verify should pass 32 certificates"

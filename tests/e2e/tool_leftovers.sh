@@ -77,6 +77,6 @@ grep -q "3 leftovers on 1 token, 3 removed" "$TM_TMP/clean.out" || { cat "$TM_TM
 # five objects gone (two pairs, one public key); the issued pair and its certificate stay
 [ "$(objs)" -eq $((after_issue - 5)) ] || tm_fail "clean --remove should destroy exactly five objects"
 "$T" verify --token "pkcs11:serial=$S" --ca "$CA" >/dev/null || tm_fail "the issued certificate stays"
-"$T" clean --token "pkcs11:serial=$S" --pin-source "$PIN" | grep -q "^0 leftovers" ||
+"$T" clean --token "pkcs11:serial=$S" --pin-source "$PIN" | tm_grepq "^0 leftovers" ||
     tm_fail "nothing left after --remove"
 echo "PASS: leftovers"

@@ -6,15 +6,15 @@
 tm_make_tokens 4
 CA="$TM_TMP/ca"
 "$T" ca init "$CA" --subject "Test Station CA" >/dev/null
-openssl x509 -in "$CA/ca.pem" -noout -subject | grep -q "Test Station CA" || tm_fail "root subject"
+openssl x509 -in "$CA/ca.pem" -noout -subject | tm_grepq "Test Station CA" || tm_fail "root subject"
 tm_expect_fail "ca init refuses an existing CA directory" "$T" ca init "$CA"
 
 # 1. The pipe: the token signs its request, stock openssl ca issues, the tool writes.
 S0=${TM_SERIALS[0]}
 "$T" csr --token "pkcs11:serial=$S0" --pin-source "$PIN" >"$TM_TMP/req.pem" || tm_fail "csr"
-openssl req -in "$TM_TMP/req.pem" -verify -noout 2>&1 | grep -q "verify OK" ||
+openssl req -in "$TM_TMP/req.pem" -verify -noout 2>&1 | tm_grepq "verify OK" ||
     tm_fail "the token-signed request does not verify"
-openssl req -in "$TM_TMP/req.pem" -noout -subject | grep -q "serialNumber *= *$S0" ||
+openssl req -in "$TM_TMP/req.pem" -noout -subject | tm_grepq "serialNumber *= *$S0" ||
     tm_fail "the request does not name the token serial"
 "$T" csr --token "pkcs11:serial=$S0" --pin-source "$PIN" |
     openssl ca -batch -config "$CA/ca.cnf" -in /dev/stdin -out /dev/stdout -notext 2>/dev/null |
@@ -22,7 +22,7 @@ openssl req -in "$TM_TMP/req.pem" -noout -subject | grep -q "serialNumber *= *$S
     { cat "$TM_TMP/write.out"; tm_fail "csr | openssl ca | write"; }
 grep -q "^OK *$S0" "$TM_TMP/write.out" || tm_fail "write should report the token"
 [ "$(wc -l <"$CA/index.txt")" -eq 1 ] || tm_fail "stock openssl ca should have recorded one certificate"
-"$T" show "pkcs11:serial=$S0" | grep -q "token serial *$S0" ||
+"$T" show "pkcs11:serial=$S0" | tm_grepq "token serial *$S0" ||
     tm_fail "show should decode the stock-issued certificate's hardwareModuleName"
 
 # 2. Writing a certificate twice, or onto the wrong token, is refused.
@@ -31,7 +31,7 @@ tm_expect_fail "a second write of the same certificate" \
     "$T" write --pin-source "$PIN" "$TM_TMP/stock.pem"
 echo "not a certificate" >"$TM_TMP/junk.pem"
 out=$("$T" write --pin-source "$PIN" "$TM_TMP/junk.pem" 2>&1) && tm_fail "junk accepted"
-echo "$out" | grep -q "no certificate" || tm_fail "junk should be named: $out"
+echo "$out" | tm_grepq "no certificate" || tm_fail "junk should be named: $out"
 
 # 3. The tool issues the rest from the same directory; both kinds verify.
 "$T" issue --all --ca "$CA" --pin-source "$PIN" >"$TM_TMP/issue.out" || tm_fail "issue"

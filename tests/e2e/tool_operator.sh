@@ -14,7 +14,7 @@ S0=${TM_SERIALS[0]}
 echo "correct horse battery" >"$TM_TMP/pass"
 echo "wrong horse" >"$TM_TMP/badpass"
 line=$("$T" operator hash --operator-pass-source "$TM_TMP/pass") || tm_fail "operator hash"
-echo "$line" | grep -q '^passphrase = scrypt:N=' || tm_fail "hash line: $line"
+echo "$line" | tm_grepq '^passphrase = scrypt:N=' || tm_fail "hash line: $line"
 cat >"$TM_TMP/tool.conf" <<CONF
 [ tokenmint ]
 audit = $TM_TMP/audit.jsonl
@@ -36,7 +36,7 @@ out=$("$T" issue --all --ca "$CA" --pin-source "$PIN" 2>&1 </dev/null)
 rc=$?
 set -e
 [ "$rc" -eq 2 ] || tm_fail "missing operator passphrase should exit 2, got $rc"
-echo "$out" | grep -q "operator authentication refused" || tm_fail "message: $out"
+echo "$out" | tm_grepq "operator authentication refused" || tm_fail "message: $out"
 untouched "no passphrase"
 
 # Wrong passphrase: refused, says so, and the refusal is audited.
@@ -45,7 +45,7 @@ out=$("$T" issue --all --ca "$CA" --pin-source "$PIN" --operator-pass-source "$T
 rc=$?
 set -e
 [ "$rc" -eq 2 ] || tm_fail "wrong passphrase should exit 2, got $rc"
-echo "$out" | grep -q "passphrase is wrong" || tm_fail "message: $out"
+echo "$out" | tm_grepq "passphrase is wrong" || tm_fail "message: $out"
 untouched "a wrong passphrase"
 grep -q '"op":"operator-auth","outcome":"refused"' "$TM_TMP/audit.jsonl" || tm_fail "refusal not audited"
 
@@ -54,7 +54,7 @@ grep -q '"op":"operator-auth","outcome":"refused"' "$TM_TMP/audit.jsonl" || tm_f
     --operator-pass-source "$TM_TMP/pass" >/dev/null || tm_fail "right passphrase refused"
 "$T" ca list "$CA" >"$TM_TMP/records" || tm_fail "ca list"
 grep -q "	valid	$S0	auth	passphrase:desk-7	" "$TM_TMP/records" || tm_fail "operator not in the CA record"
-grep "\"serial\":\"$S0\"" "$TM_TMP/audit.jsonl" | grep -q '"operator":"passphrase:desk-7"' ||
+grep "\"serial\":\"$S0\"" "$TM_TMP/audit.jsonl" | tm_grepq '"operator":"passphrase:desk-7"' ||
     tm_fail "operator not in the audit line of the token"
 ! grep -q "correct horse" "$TM_TMP/audit.jsonl" "$TM_TMP/records" "$CA/ca.db"* || tm_fail "passphrase leaked"
 
@@ -64,14 +64,14 @@ set +e
 out=$(TOKENMINT_TOOL_CONF="$TM_TMP/bad.conf" "$T" issue --all --ca "$CA" 2>&1)
 rc=$?
 set -e
-[ "$rc" -eq 2 ] && echo "$out" | grep -q 'require must be yes or no' || tm_fail "bad require: $rc $out"
+[ "$rc" -eq 2 ] && echo "$out" | tm_grepq 'require must be yes or no' || tm_fail "bad require: $rc $out"
 printf '[ operator ]\npassword = x\n' >"$TM_TMP/bad.conf"
 out=$(TOKENMINT_TOOL_CONF="$TM_TMP/bad.conf" "$T" issue --all --ca "$CA" 2>&1) && tm_fail "unknown key"
-echo "$out" | grep -q 'unknown key "password"' || tm_fail "unknown key message: $out"
+echo "$out" | tm_grepq 'unknown key "password"' || tm_fail "unknown key message: $out"
 printf '[ operator ]\nrequire = yes\npassphrase = plain\n' >"$TM_TMP/bad.conf"
 out=$(TOKENMINT_TOOL_CONF="$TM_TMP/bad.conf" "$T" issue --all --ca "$CA" \
     --operator-pass-source "$TM_TMP/pass" 2>&1) && tm_fail "a plain passphrase in the config"
-echo "$out" | grep -q 'not a scrypt:' || tm_fail "bad hash message: $out"
+echo "$out" | tm_grepq 'not a scrypt:' || tm_fail "bad hash message: $out"
 
 # Operator token: a key on token 5 with a certificate from the operator CA.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TM_TMP/opca.key" \
@@ -98,7 +98,7 @@ CONF
 OPURI="pkcs11:serial=$OPTOK"
 "$T" issue --all --ca "$CA" --pin-source "$PIN" --operator-token "$OPURI" \
     --operator-pin-source "$PIN" >"$TM_TMP/op.out" || { cat "$TM_TMP/op.out"; tm_fail "operator token refused"; }
-"$T" ca list "$CA" | grep -q "CN=Operator Alice" || tm_fail "operator token identity not in the CA record"
+"$T" ca list "$CA" | tm_grepq "CN=Operator Alice" || tm_fail "operator token identity not in the CA record"
 grep -q "$OPTOK" "$CA/index.txt" && tm_fail "the operator's own token must not be issued to"
 [ "$(wc -l <"$CA/index.txt")" -eq 4 ] || tm_fail "4 station tokens should be issued"
 
@@ -109,12 +109,12 @@ out=$("$T" issue --all --ca "$CA" --pin-source "$PIN" --operator-token "$OPURI" 
     --operator-pin-source "$TM_TMP/badpin" 2>&1)
 rc=$?
 set -e
-[ "$rc" -eq 2 ] && echo "$out" | grep -q "login failed" || tm_fail "wrong operator PIN: $rc $out"
+[ "$rc" -eq 2 ] && echo "$out" | tm_grepq "login failed" || tm_fail "wrong operator PIN: $rc $out"
 sed -i "s|^ca = .*|ca = $TM_TMP/other.pem|" "$TM_TMP/tool.conf"
 set +e
 out=$("$T" issue --all --ca "$CA" --pin-source "$PIN" --operator-token "$OPURI" \
     --operator-pin-source "$PIN" 2>&1)
 rc=$?
 set -e
-[ "$rc" -eq 2 ] && echo "$out" | grep -q "chains to" || tm_fail "foreign operator CA: $rc $out"
+[ "$rc" -eq 2 ] && echo "$out" | tm_grepq "chains to" || tm_fail "foreign operator CA: $rc $out"
 echo "PASS: operator authentication"

@@ -28,7 +28,7 @@ pin_of() { "$T" tokens --json | grep "\"serial\":\"$1\"" | grep -o '"pin":"[a-z]
 for s in "$S0" "$S1" "$S2"; do
     [ "$(pin_of "$s")" = '"pin":"user"' ] || tm_fail "token $s is not switched yet: $(pin_of "$s")"
 done
-"$T" show "pkcs11:serial=$S0" | grep -q "PIN *entered by the operator" ||
+"$T" show "pkcs11:serial=$S0" | tm_grepq "PIN *entered by the operator" ||
     tm_fail "show: a token not switched takes the entered PIN"
 
 # A wrong factory PIN switches nothing and costs one token one try.
@@ -43,8 +43,8 @@ tm_expect_fail "a wrong factory PIN" "$T" pin derive --token "pkcs11:serial=$S0"
 grep -q "$S0 .*switched to its derived PIN" "$TM_TMP/d.out" || tm_fail "pin derive output: $(cat "$TM_TMP/d.out")"
 [ "$(pin_of "$S0")" = '"pin":"derived"' ] || tm_fail "token $S0 should take its derived PIN"
 [ "$(pin_of "$S1")" = '"pin":"user"' ] || tm_fail "token $S1 is not switched"
-"$T" show "pkcs11:serial=$S0" | grep -q "PIN *derived by the module" || tm_fail "show: derived"
-"$T" show "pkcs11:serial=$S1" | grep -q "PIN *entered by the operator" || tm_fail "show: entered"
+"$T" show "pkcs11:serial=$S0" | tm_grepq "PIN *derived by the module" || tm_fail "show: derived"
+"$T" show "pkcs11:serial=$S1" | tm_grepq "PIN *entered by the operator" || tm_fail "show: entered"
 # Again: left alone, no try spent.
 "$T" pin derive --all --pin-source "$PIN" --token "pkcs11:serial=$S0" >"$TM_TMP/d2.out" ||
     tm_fail "pin derive again"

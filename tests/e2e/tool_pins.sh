@@ -82,12 +82,12 @@ CONF
 # (only marked tokens report the protected path, issue 10 item 6)
 for s in "${TM_SERIALS[@]}"; do
     "$TM_BUILD_DIR/tests/tm-pkcs11-client" "$TM_MODULE" set-derived "$s" "$TM_USER_PIN" |
-        grep -q "set ok" || tm_fail "moving $s to its derived PIN"
+        tm_grepq "set ok" || tm_fail "moving $s to its derived PIN"
 done
 "$T" ca init "$TM_TMP/ca2" >/dev/null
 "$T" issue --all --ca "$TM_TMP/ca2" </dev/null >"$TM_TMP/d.out" ||
     { cat "$TM_TMP/d.out"; tm_fail "issue with derived PINs"; }
 [ "$(wc -l <"$TM_TMP/ca2/index.txt")" -eq 3 ] || tm_fail "three tokens issued with derived PINs"
-"$T" show "pkcs11:serial=${TM_SERIALS[0]}" | grep -q "derived by the module" ||
+"$T" show "pkcs11:serial=${TM_SERIALS[0]}" | tm_grepq "derived by the module" ||
     tm_fail "show should say the PIN is derived"
 echo "PASS: PINs"

@@ -62,7 +62,7 @@ grep -q "request signed" <<<"$later" ||
     grep -Eq "0/$n signed.* [1-9]s *$" <<<"$later" ||
     tm_fail "the status line stopped ticking: '$later'"
 
-for _ in $(seq 1 300); do pane | grep -q '^EXIT=' && break; sleep 0.1; done
+for _ in $(seq 1 300); do pane | tm_grepq '^EXIT=' && break; sleep 0.1; done
 screen=$(pane)
 grep -q '^EXIT=0' <<<"$screen" || { echo "$screen"; tm_fail "issue did not finish with 0"; }
 for i in $(seq 1 $n); do

@@ -48,7 +48,7 @@ subjectAltName = DER:$newsan
 EOF
 openssl ca -batch -config "$CA/ca.cnf" -extfile ext.cnf -extensions with_email -in req.pem \
     -out bad.pem -notext 2>ca.err || { cat ca.err; tm_fail "stock openssl ca"; }
-openssl x509 -in bad.pem -noout -ext subjectAltName | grep -q "email:$email" ||
+openssl x509 -in bad.pem -noout -ext subjectAltName | tm_grepq "email:$email" ||
     tm_fail "the test certificate should carry the email SAN"
 openssl x509 -in bad.pem -outform DER -out bad.der
 

@@ -13,6 +13,17 @@ TM_SOFTHSM_MODULE=${TM_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 TM_USER_PIN=${TM_USER_PIN:-1234}
 TM_SO_PIN=${TM_SO_PIN:-12345678}
 
+# tm_grepq [GREP-OPTIONS] PATTERN: `grep -q` for the end of a pipeline. grep -q
+# stops at the first match; under `set -o pipefail` the writer then dies of
+# SIGPIPE and the pipeline fails although the line was there (a flake that
+# shows when the writer's output spans more than one write). This reads all
+# of its input.
+tm_grepq() {
+    local n
+    n=$(grep -c "$@") || true
+    [ "${n:-0}" -gt 0 ]
+}
+
 tm_tmpdir() {
     TM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenmint-test.XXXXXX")
     trap 'rm -rf "$TM_TMP"' EXIT
