@@ -25,8 +25,4 @@ int mod_debug_enabled(void);
     } while (0)
 void mod_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* "CKR_PIN_INCORRECT" style name of a return value, or "CKR_0x..." (static buffer
- * per thread). */
-const char *mod_ckr_name(unsigned long rv);
-
 #endif

@@ -49,18 +49,6 @@ static unsigned char *attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_H
     return v;
 }
 
-static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i, o = 0;
-
-    for (i = 0; i < n && o + 3 <= outlen; i++) {
-        out[o++] = digits[b[i] >> 4];
-        out[o++] = digits[b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 void mod_destroy_describe(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE bs, CK_OBJECT_HANDLE bo,
                           const tm_profile *profile, const unsigned char *serial, size_t serial_len,
                           mod_destroy_info *out)
@@ -78,7 +66,7 @@ void mod_destroy_describe(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE bs, CK_OBJECT_H
     id = attr(f, bs, bo, CKA_ID, &id_len);
     label = attr(f, bs, bo, CKA_LABEL, &label_len);
     if (id != NULL)
-        hex(id, id_len > 32 ? 32 : id_len, id_text, sizeof(id_text));
+        p11c_hex_encode(id, id_len > 32 ? 32 : id_len, id_text, sizeof(id_text));
     /* An unreadable class counts as a certificate: the safe answer for a gate. */
     out->is_certificate = !have_class || cls == CKO_CERTIFICATE;
     if (out->is_certificate && (value = attr(f, bs, bo, CKA_VALUE, &value_len)) != NULL) {

@@ -78,7 +78,7 @@ static int trace_on;
 static void trace(const char *name, CK_RV rv)
 {
     if (__atomic_load_n(&trace_on, __ATOMIC_RELAXED))
-        mod_debug("%s: %s", name, mod_ckr_name(rv));
+        mod_debug("%s: %s", name, p11c_ckr_name(rv));
 }
 
 #define MOD_ENTRY(kind, name, params, args)                                                        \

@@ -122,7 +122,7 @@ void mod_audit_slot(const mod_slot *slot, const char *op, const char *outcome, c
         mod_debug("audit: %s %s %s%s%s", serial ? serial : "-", op, outcome, detail ? ": " : "",
                   detail ? detail : "");
     if (mod_g.audit != NULL)
-        mod_audit_event(mod_g.audit, serial, op, outcome, detail);
+        p11c_audit_event(mod_g.audit, serial, op, outcome, detail);
 }
 
 static void slot_changed(void *ctx, const mod_slot *slot, int inserted)
@@ -226,7 +226,7 @@ static void teardown(void)
         abandoned_profile = mod_g.profile;
     }
     if (mod_g.audit != NULL)
-        mod_audit_close(mod_g.audit);
+        p11c_audit_close(mod_g.audit);
     mod_config_free(mod_g.cfg);
     memset(&mod_g, 0, sizeof(mod_g));
 }
@@ -238,13 +238,13 @@ static void report_init_error(const char *msg)
      * the audit log when the config got far enough to name one. */
     mod_log(LOG_ERR, "C_Initialize failed: %s", msg);
     if (mod_g.audit != NULL)
-        mod_audit_event(mod_g.audit, NULL, "config", "error", msg);
+        p11c_audit_event(mod_g.audit, NULL, "config", "error", msg);
     else if (mod_g.cfg != NULL && mod_g.cfg->audit_log != NULL) {
         char aerr[256];
-        mod_audit *a = mod_audit_open(mod_g.cfg->audit_log, aerr, sizeof(aerr));
+        p11c_audit *a = p11c_audit_open(mod_g.cfg->audit_log, 0600, aerr, sizeof(aerr));
         if (a != NULL) {
-            mod_audit_event(a, NULL, "config", "error", msg);
-            mod_audit_close(a);
+            p11c_audit_event(a, NULL, "config", "error", msg);
+            p11c_audit_close(a);
         }
     }
 }
@@ -304,7 +304,7 @@ CK_RV mod_C_Initialize(CK_VOID_PTR pInitArgs)
         goto fail;
     if (mod_g.cfg->audit_log != NULL) {
         char aerr[512];
-        mod_g.audit = mod_audit_open(mod_g.cfg->audit_log, aerr, sizeof(aerr));
+        mod_g.audit = p11c_audit_open(mod_g.cfg->audit_log, 0600, aerr, sizeof(aerr));
         if (mod_g.audit == NULL) {
             snprintf(err, sizeof(err), "%s: audit_log: %s", mod_g.cfg->path, aerr);
             goto fail;

@@ -14,7 +14,6 @@
 
 #include <openssl/x509.h>
 
-#include "audit.h"
 #include "calls.h"
 #include "backends.h"
 #include "config.h"
@@ -33,7 +32,7 @@ typedef struct mod_state {
     mod_slots *slots;
     mod_handles *handles;
     mod_events *events;
-    mod_audit *audit;
+    p11c_audit *audit;
     tm_profile *profile;
     STACK_OF(X509) * roots;
     mod_policy policy;

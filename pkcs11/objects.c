@@ -56,7 +56,8 @@ CK_RV mod_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
             mod_audit_slot(c.slot, "certificate", "written", d.reason[0] ? d.reason : NULL);
         } else {
             char detail[600];
-            snprintf(detail, sizeof(detail), "the token refused to store it: %s", mod_ckr_name(rv));
+            snprintf(detail, sizeof(detail), "the token refused to store it: %s",
+                     p11c_ckr_name(rv));
             mod_audit_slot(c.slot, "certificate", "failed", detail);
         }
     }
@@ -136,7 +137,7 @@ CK_RV mod_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
             mod_audit_slot(c.slot, "destroy", "destroyed", info.detail);
         } else {
             char detail[600];
-            snprintf(detail, sizeof(detail), "%s: %s", info.detail, mod_ckr_name(rv));
+            snprintf(detail, sizeof(detail), "%s: %s", info.detail, p11c_ckr_name(rv));
             mod_audit_slot(c.slot, "destroy", "failed", detail);
         }
     }
@@ -246,7 +247,7 @@ CK_RV mod_C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechan
     rv = c.f->C_GenerateKeyPair(c.bh, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
                                 pPrivateKeyTemplate, ulPrivateKeyAttributeCount, &bpub, &bpriv);
     snprintf(detail, sizeof(detail), "mechanism 0x%lx%s%s", (unsigned long)pMechanism->mechanism,
-             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : mod_ckr_name(rv));
+             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : p11c_ckr_name(rv));
     mod_audit_slot(c.slot, "keypair", rv == CKR_OK ? "generated" : "failed", detail);
     if (rv == CKR_OK) {
         *phPublicKey = mod_call_export(&c, bpub);

@@ -34,20 +34,6 @@ static void reason(mod_policy_decision *d, const char *fmt, ...)
     va_end(ap);
 }
 
-static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i, o = 0;
-
-    if (outlen == 0)
-        return;
-    for (i = 0; i < n && o + 3 <= outlen; i++) {
-        out[o++] = digits[b[i] >> 4];
-        out[o++] = digits[b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 /* ---- templates ------------------------------------------------------------ */
 
 static void templ_free(CK_ATTRIBUTE *t, CK_ULONG n)
@@ -697,7 +683,7 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
         key_label_len = 0;
     }
     if (key_id_len > 0)
-        hex(key_id, key_id_len > 64 ? 64 : key_id_len, id_text, sizeof(id_text));
+        p11c_hex_encode(key_id, key_id_len > 64 ? 64 : key_id_len, id_text, sizeof(id_text));
     else
         snprintf(id_text, sizeof(id_text), "(empty CKA_ID)");
 

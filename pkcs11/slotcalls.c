@@ -128,7 +128,7 @@ CK_RV mod_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen
         return rv;
     rv = c.f->C_InitToken(c.slot->bslot, pPin, ulPinLen, pLabel);
     mod_audit_slot(c.slot, "init-token", rv == CKR_OK ? "ok" : "failed",
-                   rv == CKR_OK ? NULL : mod_ckr_name(rv));
+                   rv == CKR_OK ? NULL : p11c_ckr_name(rv));
     mod_leave();
     return rv;
 }
@@ -293,7 +293,7 @@ CK_RV mod_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR
              derived        ? "derived"
              : pPin == NULL ? "no"
                             : "given",
-             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : mod_ckr_name(rv));
+             rv == CKR_OK ? "" : ": ", rv == CKR_OK ? "" : p11c_ckr_name(rv));
     mod_audit_slot(c.slot, "login",
                    rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN ? "ok" : "failed", detail);
 out:
@@ -341,7 +341,7 @@ CK_RV mod_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG u
                 snprintf(why, sizeof(why),
                          "user PIN set, but the derived-PIN marker could not "
                          "be written: %s",
-                         mod_ckr_name(rv));
+                         p11c_ckr_name(rv));
         }
     } else {
         rv = c.f->C_InitPIN(c.bh, pPin, ulPinLen);
@@ -352,7 +352,7 @@ audit:
     mod_audit_slot(c.slot, "init-pin", rv == CKR_OK ? "ok" : "failed",
                    rv == CKR_OK ? (derived ? "user PIN set to the derived PIN" : "user PIN set")
                    : why[0]     ? why
-                                : mod_ckr_name(rv));
+                                : p11c_ckr_name(rv));
     mod_leave();
     return rv;
 }
@@ -393,7 +393,7 @@ CK_RV mod_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG
         if (rv == CKR_OK && pNewPin != NULL)
             drop_marker(&c);
         mod_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
-                       rv == CKR_OK ? NULL : mod_ckr_name(rv));
+                       rv == CKR_OK ? NULL : p11c_ckr_name(rv));
         goto out;
     }
     rv = c.f->C_GetSessionInfo(c.bh, &si);
@@ -462,7 +462,7 @@ CK_RV mod_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG
     }
     OPENSSL_cleanse(pin, sizeof(pin));
     mod_audit_slot(c.slot, "set-pin", rv == CKR_OK ? "ok" : "failed",
-                   done != NULL ? done : mod_ckr_name(rv));
+                   done != NULL ? done : p11c_ckr_name(rv));
 out:
     mod_leave();
     return rv;

@@ -337,7 +337,7 @@ prov_key *prov_key_from_object(prov_ctx *prov, prov_token *tok, CK_SESSION_HANDL
     rv = f->C_GetAttributeValue(s, obj, &a, 1);
     if (rv != CKR_OK) {
         TM_RAISE(prov, TM_R_MODULE, "cannot read key type on token %s: %s",
-                 prov_token_serial_text(tok), prov_ckr_str(rv));
+                 prov_token_serial_text(tok), p11c_ckr_name(rv));
         return NULL;
     }
     switch (kt) {
@@ -455,7 +455,7 @@ int prov_key_sign(prov_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG par
     prov_session_put(k->tok, s, rv == CKR_BUFFER_TOO_SMALL ? CKR_SESSION_CLOSED : rv);
     if (rv != CKR_OK) {
         TM_RAISE(k->prov, TM_R_SIGN, "token %s could not sign with key '%s' (mechanism 0x%lx): %s",
-                 prov_token_serial_text(k->tok), k->label, (unsigned long)mech, prov_ckr_str(rv));
+                 prov_token_serial_text(k->tok), k->label, (unsigned long)mech, p11c_ckr_name(rv));
         return 0;
     }
     *outlen = olen;

@@ -88,54 +88,6 @@ void prov_raise(prov_ctx *prov, int reason, const char *file, int line, const ch
     va_end(ap);
 }
 
-const char *prov_ckr_str(CK_RV rv)
-{
-    switch (rv) {
-#define C(x)                                                                                       \
-    case x:                                                                                        \
-        return #x
-        C(CKR_OK);
-        C(CKR_HOST_MEMORY);
-        C(CKR_SLOT_ID_INVALID);
-        C(CKR_GENERAL_ERROR);
-        C(CKR_FUNCTION_FAILED);
-        C(CKR_ARGUMENTS_BAD);
-        C(CKR_ATTRIBUTE_TYPE_INVALID);
-        C(CKR_DEVICE_ERROR);
-        C(CKR_DEVICE_MEMORY);
-        C(CKR_DEVICE_REMOVED);
-        C(CKR_DATA_LEN_RANGE);
-        C(CKR_KEY_HANDLE_INVALID);
-        C(CKR_KEY_TYPE_INCONSISTENT);
-        C(CKR_KEY_FUNCTION_NOT_PERMITTED);
-        C(CKR_MECHANISM_INVALID);
-        C(CKR_MECHANISM_PARAM_INVALID);
-        C(CKR_OBJECT_HANDLE_INVALID);
-        C(CKR_OPERATION_ACTIVE);
-        C(CKR_OPERATION_NOT_INITIALIZED);
-        C(CKR_PIN_INCORRECT);
-        C(CKR_PIN_INVALID);
-        C(CKR_PIN_LEN_RANGE);
-        C(CKR_PIN_EXPIRED);
-        C(CKR_PIN_LOCKED);
-        C(CKR_SESSION_CLOSED);
-        C(CKR_SESSION_COUNT);
-        C(CKR_SESSION_HANDLE_INVALID);
-        C(CKR_TOKEN_NOT_PRESENT);
-        C(CKR_TOKEN_NOT_RECOGNIZED);
-        C(CKR_USER_ALREADY_LOGGED_IN);
-        C(CKR_USER_NOT_LOGGED_IN);
-        C(CKR_USER_PIN_NOT_INITIALIZED);
-        C(CKR_BUFFER_TOO_SMALL);
-        C(CKR_CRYPTOKI_NOT_INITIALIZED);
-        C(CKR_CRYPTOKI_ALREADY_INITIALIZED);
-#undef C
-    }
-    static __thread char buf[32];
-    snprintf(buf, sizeof(buf), "CKR 0x%lx", (unsigned long)rv);
-    return buf;
-}
-
 /* ---- lazily made parts ---------------------------------------------------- */
 
 prov_module *prov_module_of(prov_ctx *prov)

@@ -92,9 +92,6 @@ void prov_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Is algs one of this provider's own algorithm tables (of any instance)? */
 int prov_algorithms_are_ours(const OSSL_ALGORITHM *algs);
 
-/* CKR_* as text for messages. */
-const char *prov_ckr_str(CK_RV rv);
-
 /* ---- dispatch tables (one file each) -------------------------------------- */
 
 extern const OSSL_DISPATCH prov_store_functions[];

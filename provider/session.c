@@ -76,7 +76,7 @@ static void finalize_at_exit(void)
     for (prov_module *m = registry; m != NULL; m = m->next) {
         if (m->owned && !m->dead) {
             CK_RV rv = m->f->C_Finalize(NULL);
-            TM_DBG("exit: C_Finalize %s -> %s", m->path, prov_ckr_str(rv));
+            TM_DBG("exit: C_Finalize %s -> %s", m->path, p11c_ckr_name(rv));
         }
         m->dead = 1;
     }
@@ -117,7 +117,7 @@ static prov_module *module_load(prov_ctx *prov, const char *path)
     if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         TM_DBG("module %s already initialised in this process: sharing it", path);
     } else if (rv != CKR_OK) {
-        TM_RAISE(prov, TM_R_MODULE, "C_Initialize of %s failed: %s", path, prov_ckr_str(rv));
+        TM_RAISE(prov, TM_R_MODULE, "C_Initialize of %s failed: %s", path, p11c_ckr_name(rv));
         goto fail;
     } else {
         m->owned = 1;
@@ -298,7 +298,7 @@ static void scan(prov_module *m)
     TM_DBG("module %s: %lu token(s)", m->path, (unsigned long)n);
 out:
     if (rv != CKR_OK)
-        TM_DBG("C_GetSlotList on %s: %s", m->path, prov_ckr_str(rv));
+        TM_DBG("C_GetSlotList on %s: %s", m->path, p11c_ckr_name(rv));
     free(slots);
 }
 
@@ -428,7 +428,7 @@ CK_SESSION_HANDLE prov_session_get(prov_ctx *prov, prov_token *t)
     pthread_mutex_unlock(&t->lock);
     if (rv != CKR_OK) {
         TM_RAISE(prov, TM_R_MODULE, "cannot open a session on token %s: %s", t->serial_text,
-                 prov_ckr_str(rv));
+                 p11c_ckr_name(rv));
         return CK_INVALID_HANDLE;
     }
     return s;
@@ -562,7 +562,7 @@ int prov_token_login(prov_ctx *prov, prov_token *t, const char *pin, size_t pin_
     rv = session_open_locked(t, &s);
     if (rv != CKR_OK) {
         TM_RAISE(prov, TM_R_MODULE, "cannot open a session on token %s: %s", t->serial_text,
-                 prov_ckr_str(rv));
+                 p11c_ckr_name(rv));
         goto out;
     }
     if (session_shows_login_locked(t, s)) {
@@ -576,7 +576,7 @@ int prov_token_login(prov_ctx *prov, prov_token *t, const char *pin, size_t pin_
     rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)pin, pin != NULL ? pin_len : 0);
     ERR_pop_to_mark();
     TM_DBG("C_Login token %s (%s) -> %s", t->serial_text, pin != NULL ? "PIN" : "protected path",
-           prov_ckr_str(rv));
+           p11c_ckr_name(rv));
     switch (rv) {
     case CKR_OK:
     case CKR_USER_ALREADY_LOGGED_IN:
@@ -589,7 +589,7 @@ int prov_token_login(prov_ctx *prov, prov_token *t, const char *pin, size_t pin_
         memcpy(t->failed[t->n_failed++], fp, sizeof(fp)); /* room reserved above */
         TM_RAISE(prov, TM_R_LOGIN,
                  "token %s refused the %s (%s); this process will not try it again", t->serial_text,
-                 pin != NULL ? "PIN" : "protected-path login", prov_ckr_str(rv));
+                 pin != NULL ? "PIN" : "protected-path login", p11c_ckr_name(rv));
         rv = CKR_OK; /* the session itself is fine */
         break;
     case CKR_PIN_LOCKED:
@@ -599,7 +599,7 @@ int prov_token_login(prov_ctx *prov, prov_token *t, const char *pin, size_t pin_
         break;
     default:
         TM_RAISE(prov, TM_R_LOGIN, "login to token %s failed: %s", t->serial_text,
-                 prov_ckr_str(rv));
+                 p11c_ckr_name(rv));
         break;
     }
 out:

@@ -258,7 +258,7 @@ static void search_token(store_ctx *c, prov_token *t, CK_OBJECT_CLASS klass)
     prov_session_put(t, s, rv);
     if (rv != CKR_OK)
         TM_RAISE(c->prov, TM_R_MODULE, "object search on token %s failed: %s",
-                 prov_token_serial_text(t), prov_ckr_str(rv));
+                 prov_token_serial_text(t), p11c_ckr_name(rv));
 }
 
 static void search(store_ctx *c, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)

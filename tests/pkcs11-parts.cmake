@@ -13,10 +13,6 @@ tm_add_unit(test_pin
   LIBS tokenmint-p11client OpenSSL::Crypto)
 target_include_directories(test_pin PRIVATE ${TM_PKCS11_DIR})
 
-tm_add_unit(test_audit
-  SOURCES unit/test_audit.c ${TM_PKCS11_DIR}/audit.c ${TM_PKCS11_DIR}/debug.c
-  LIBS tokenmint-p11client PkgConfig::JSONC Threads::Threads)
-target_include_directories(test_audit PRIVATE ${TM_PKCS11_DIR})
 
 # The shim through pkcs11-tool, and two shim copies inside one process.
 tm_add_e2e(shim_basic shim_basic.sh shim)

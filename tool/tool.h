@@ -43,7 +43,6 @@ void tool_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Last OpenSSL error as text into buf (empties the queue). */
 const char *tool_ossl_err(char *buf, size_t len);
-const char *tool_ckr_name(CK_RV rv);
 
 /* ---- key types ------------------------------------------------------------ */
 

@@ -1,6 +1,6 @@
 /* The TOKENMINT_DEBUG switch shared by every part that links the client
  * layer. */
-#include "p11c.h"
+#include "client_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,4 +19,13 @@ void p11c_debug_prefixed(const char *prefix, const char *fmt, va_list ap)
     fprintf(stderr, "%s: ", prefix);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+void p11c_debug(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    p11c_debug_prefixed("tokenmint-p11c", fmt, ap);
+    va_end(ap);
 }

@@ -128,7 +128,6 @@ int tm_hwmn_decode(const GENERAL_NAME *gn, char *hw_type, size_t hw_type_len, un
 
 /* text.c: safe printing of untrusted values for messages */
 void tm_asn1_string_text(const ASN1_STRING *s, char *buf, size_t len);
-void tm_hex(const unsigned char *b, size_t n, char *buf, size_t len);
 void tm_gn_text(const GENERAL_NAME *gn, char *buf, size_t len);
 void tm_obj_text(const ASN1_OBJECT *o, char *buf, size_t len);
 

@@ -59,17 +59,6 @@ void tm_gn_text(const GENERAL_NAME *gn, char *buf, size_t len)
     BIO_free(bio);
 }
 
-void tm_hex(const unsigned char *b, size_t n, char *buf, size_t len)
-{
-    size_t i;
-
-    if (len == 0)
-        return;
-    buf[0] = '\0';
-    for (i = 0; i < n && 2 * i + 2 < len; i++)
-        snprintf(buf + 2 * i, len - 2 * i, "%02X", b[i]);
-}
-
 void tm_obj_text(const ASN1_OBJECT *o, char *buf, size_t len)
 {
     int nid = OBJ_obj2nid(o);

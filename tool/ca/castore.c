@@ -14,6 +14,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "p11c.h"
+
 #define COLS                                                                                       \
     "serial, spki_sha256, purpose, token_serial, operator, origin, subject, issued_at, "           \
     "not_after, status, revoked_at, revocation_reason, superseded_by"
@@ -75,15 +77,14 @@ int tool_cs_spki_hash(const X509_PUBKEY *xp, char hex[65])
 {
     unsigned char *der = NULL, md[32];
     unsigned int mdlen = 0;
-    int len, i, ok = 0;
+    int len, ok = 0;
 
     hex[0] = 0;
     if (!xp)
         return 0;
     len = i2d_X509_PUBKEY(xp, &der);
     if (len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL)) {
-        for (i = 0; i < 32; i++)
-            sprintf(hex + 2 * i, "%02x", md[i]);
+        p11c_hex_encode(md, 32, hex, 65);
         ok = 1;
     }
     OPENSSL_free(der);

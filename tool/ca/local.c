@@ -153,14 +153,13 @@ static int db_owner_check(tool_castore *db, X509 *root, char *err, size_t errlen
     unsigned char md[32];
     unsigned int mdlen = 0;
     char hex[65], have[80];
-    int i, code;
+    int code;
 
     if (!X509_digest(root, EVP_sha256(), md, &mdlen) || mdlen != 32) {
         snprintf(err, errlen, "cannot hash the root certificate");
         return 0;
     }
-    for (i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", md[i]);
+    p11c_hex_encode(md, 32, hex, sizeof hex);
     code = tool_castore_meta_get(db, "ca_root_sha256", have, sizeof have);
     if (code == TOOL_CS_OK && strcmp(have, hex) != 0) {
         snprintf(err, errlen,

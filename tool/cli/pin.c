@@ -35,7 +35,7 @@ static void derive_one(tool_run *run, tool_token *t, tool_result *res, void *use
     res->kind = TOOL_RES_FAILED;
     rv = tool_token_refresh(run->st, t);
     if (rv != CKR_OK) {
-        snprintf(res->error, sizeof res->error, "token not present (%s)", tool_ckr_name(rv));
+        snprintf(res->error, sizeof res->error, "token not present (%s)", p11c_ckr_name(rv));
         tool_pin_skip(run->pin, t);
         goto out;
     }
@@ -51,7 +51,7 @@ static void derive_one(tool_run *run, tool_token *t, tool_result *res, void *use
     }
     rv = run->st->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
     if (rv != CKR_OK) {
-        snprintf(res->error, sizeof res->error, "cannot open a session: %s", tool_ckr_name(rv));
+        snprintf(res->error, sizeof res->error, "cannot open a session: %s", p11c_ckr_name(rv));
         tool_pin_skip(run->pin, t);
         goto out;
     }

@@ -26,14 +26,6 @@ typedef struct obj {
     int used; /* matched with its other half */
 } obj;
 
-static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
-{
-    size_t i;
-    out[0] = 0;
-    for (i = 0; i < n && 2 * i + 2 < outlen; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* Every tokenmint-labelled key and certificate object on the token. */
 static int read_objects(tool_station *st, CK_SESSION_HANDLE s, obj **out, size_t *n)
 {
@@ -101,7 +93,7 @@ static int add(tool_leftover **v, size_t *n, const obj *a, const obj *b, const c
     if (b)
         l->h[l->nh++] = b->h;
     snprintf(l->what, sizeof l->what, "%s", what);
-    hex(a->id, a->idlen, l->id, sizeof l->id);
+    p11c_hex_encode(a->id, a->idlen, l->id, sizeof l->id);
     snprintf(l->label, sizeof l->label, "%s", a->label);
     snprintf(l->why, sizeof l->why, "%s", why);
     l->removable = 1;

@@ -18,11 +18,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/conf.h>
 #include <openssl/err.h>
 #include <openssl/crypto.h>
@@ -124,43 +122,23 @@ void tool_config_clear(tool_config *cfg)
 void tool_audit_line(const tool_config *cfg, const char *serial, const char *op,
                      const char *outcome, const char *detail)
 {
-    json_object *o;
-    struct timeval tv;
-    struct tm tmv;
-    char ts[40], ms[8];
-    const char *s;
-    int fd;
+    p11c_audit_record r = {serial, op, outcome, detail, NULL, "tokenmint-tool"};
+    p11c_audit *a;
+    char err[256];
 
     if (!cfg || !cfg->audit || !*cfg->audit)
         return;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tmv);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tmv);
-    snprintf(ms, sizeof ms, ".%03dZ", (int)(tv.tv_usec / 1000));
-    strncat(ts, ms, sizeof ts - strlen(ts) - 1);
-    o = json_object_new_object();
-    json_object_object_add(o, "time", json_object_new_string(ts));
-    json_object_object_add(o, "pid", json_object_new_int(getpid()));
-    if (serial)
-        json_object_object_add(o, "serial", json_object_new_string(serial));
-    json_object_object_add(o, "op", json_object_new_string(op));
-    json_object_object_add(o, "outcome", json_object_new_string(outcome));
-    if (detail)
-        json_object_object_add(o, "detail", json_object_new_string(detail));
     if (audit_operator[0])
-        json_object_object_add(o, "operator", json_object_new_string(audit_operator));
-    json_object_object_add(o, "by", json_object_new_string("tokenmint-tool"));
-    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    fd = open(cfg->audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd >= 0) {
-        /* One write per line: lines from other writers never interleave. */
-        char *line = NULL;
-        if (asprintf(&line, "%s\n", s) > 0 && write(fd, line, strlen(line)) < 0)
-            tool_debug("audit write failed");
-        free(line);
-        close(fd);
+        r.operator_id = audit_operator;
+    /* Opened per line: the tool writes a few lines a run, and the path was
+     * checked at start (tool_config); a log rotated meanwhile is followed. */
+    a = p11c_audit_open(cfg->audit, 0640, err, sizeof err);
+    if (a == NULL) {
+        tool_debug("%s", err);
+        return;
     }
-    json_object_put(o);
+    p11c_audit_write(a, &r);
+    p11c_audit_close(a);
 }
 
 /* ---- passphrase against an scrypt hash ------------------------------------------ */
@@ -288,7 +266,7 @@ static int token_auth(const tool_config *cfg, tool_station *st, tool_crypto *cry
     }
     rv = st->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
     if (rv != CKR_OK) {
-        snprintf(err, errlen, "operator token: %s", tool_ckr_name(rv));
+        snprintf(err, errlen, "operator token: %s", p11c_ckr_name(rv));
         goto out;
     }
     have_s = 1;
@@ -309,7 +287,7 @@ static int token_auth(const tool_config *cfg, tool_station *st, tool_crypto *cry
         OPENSSL_cleanse(pin, sizeof pin);
     }
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-        snprintf(err, errlen, "operator token login failed: %s (not retried)", tool_ckr_name(rv));
+        snprintf(err, errlen, "operator token login failed: %s (not retried)", p11c_ckr_name(rv));
         goto out;
     }
     if (!tool_token_list_certs(st, s, &certs, &ncerts) ||

@@ -37,31 +37,6 @@
 /* One scrypt at a time: each takes REC_N * REC_R * 128 bytes. */
 static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    size_t i;
-    for (i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-static int from_hex(const char *s, size_t slen, unsigned char *out, size_t outlen)
-{
-    size_t i;
-    if (slen != 2 * outlen)
-        return 0;
-    for (i = 0; i < outlen; i++) {
-        unsigned v = 0;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return 0;
-        out[i] = (unsigned char)v;
-    }
-    return 1;
-}
-
 static int rec_hash(const tool_token *t, const unsigned char *salt, const char *pin, size_t len,
                     unsigned char out[REC_HASH])
 {
@@ -141,6 +116,7 @@ static int record_has(tool_pin *p, const tool_token *t, const char *pin, size_t 
 {
     char sh[2 * TM_SERIAL_MAX + 1], line[512];
     unsigned char salt[REC_SALT], want[REC_HASH], got[REC_HASH];
+    size_t nsalt, nwant;
     FILE *f;
     int found = 0;
 
@@ -149,14 +125,14 @@ static int record_has(tool_pin *p, const tool_token *t, const char *pin, size_t 
     f = fopen(p->record, "re");
     if (!f)
         return 0;
-    to_hex(t->serial, t->serial_len, sh);
+    p11c_hex_encode(t->serial, t->serial_len, sh, sizeof sh);
     pthread_mutex_lock(&rec_mu);
     while (!found && fgets(line, sizeof line, f)) {
         char *v = strtok(line, " \n"), *ser = strtok(NULL, " \n"), *sa = strtok(NULL, " \n"),
              *h = strtok(NULL, " \n");
         if (!v || !ser || !sa || !h || strcmp(v, "v1") != 0 || strcmp(ser, sh) != 0 ||
-            !from_hex(sa, strlen(sa), salt, sizeof salt) ||
-            !from_hex(h, strlen(h), want, sizeof want))
+            !p11c_hex_decode(sa, strlen(sa), salt, sizeof salt, &nsalt) || nsalt != sizeof salt ||
+            !p11c_hex_decode(h, strlen(h), want, sizeof want, &nwant) || nwant != sizeof want)
             continue;
         if (rec_hash(t, salt, pin, len, got) && CRYPTO_memcmp(got, want, sizeof got) == 0)
             found = 1;
@@ -180,9 +156,9 @@ static void record_add(tool_pin *p, const tool_token *t, const char *pin, size_t
     pthread_mutex_unlock(&rec_mu);
     if (!ok)
         return;
-    to_hex(t->serial, t->serial_len, sh);
-    to_hex(salt, sizeof salt, ss);
-    to_hex(h, sizeof h, hh);
+    p11c_hex_encode(t->serial, t->serial_len, sh, sizeof sh);
+    p11c_hex_encode(salt, sizeof salt, ss, sizeof ss);
+    p11c_hex_encode(h, sizeof h, hh, sizeof hh);
     OPENSSL_cleanse(h, sizeof h);
     n = snprintf(line, sizeof line, "v1 %s %s %s\n", sh, ss, hh);
     fd = open(p->record, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);

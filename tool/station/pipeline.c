@@ -53,14 +53,6 @@ static int fail(token_ctx *c, int step, const char *fmt, ...)
     return 0;
 }
 
-static void hex(const unsigned char *b, size_t n, char *out, size_t outlen)
-{
-    size_t i;
-    out[0] = 0;
-    for (i = 0; i < n && 2 * i + 2 < outlen; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 /* ---- step 3: is the token there? ------------------------------------------------ */
 
 static int token_present(token_ctx *c)
@@ -68,7 +60,7 @@ static int token_present(token_ctx *c)
     CK_RV rv = tool_token_refresh(c->run->st, c->t);
 
     if (rv != CKR_OK)
-        return fail(c, 3, "token not present (%s)", tool_ckr_name(rv));
+        return fail(c, 3, "token not present (%s)", p11c_ckr_name(rv));
     if (!(c->t->info.flags & CKF_TOKEN_INITIALIZED) ||
         !(c->t->info.flags & CKF_USER_PIN_INITIALIZED))
         return fail(c, 3, "token is not initialised (no user PIN set)");
@@ -127,7 +119,7 @@ int tool_token_login(tool_run *run, tool_token *t, CK_SESSION_HANDLE s, char *er
     else if (rv == CKR_PIN_LOCKED)
         snprintf(err, errlen, "user PIN is locked");
     else
-        snprintf(err, errlen, "login failed: %s", tool_ckr_name(rv));
+        snprintf(err, errlen, "login failed: %s", p11c_ckr_name(rv));
     if (!ok)
         tool_audit_line(run->cfg, t->serial_text, "login", "failed", err);
     return ok;
@@ -164,9 +156,9 @@ int tool_token_set_derived_pin(tool_run *run, tool_token *t, CK_SESSION_HANDLE s
         snprintf(err, errlen, "user PIN is locked");
     else if (rv == CKR_ARGUMENTS_BAD)
         snprintf(err, errlen, "the module derives no PINs (no station_secret in its config?): %s",
-                 tool_ckr_name(rv));
+                 p11c_ckr_name(rv));
     else
-        snprintf(err, errlen, "C_SetPIN failed: %s", tool_ckr_name(rv));
+        snprintf(err, errlen, "C_SetPIN failed: %s", p11c_ckr_name(rv));
     tool_audit_line(run->cfg, t->serial_text, "set-pin", "failed", err);
     return 0;
 }
@@ -179,7 +171,7 @@ static int token_open(token_ctx *c)
 
     rv = st->f->C_OpenSession(c->t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &c->s);
     if (rv != CKR_OK)
-        return fail(c, 4, "cannot open a session: %s", tool_ckr_name(rv));
+        return fail(c, 4, "cannot open a session: %s", p11c_ckr_name(rv));
     c->have_session = 1;
     if (!tool_token_list_certs(st, c->s, &c->certs, &c->ncerts))
         return fail(c, 4, "cannot read the token's certificates");
@@ -226,7 +218,7 @@ static int already_done(token_ctx *c)
             OPENSSL_free(h);
             BN_free(bn);
         }
-        hex(c->certs[i].id, c->certs[i].idlen, c->res->key_id, sizeof c->res->key_id);
+        p11c_hex_encode(c->certs[i].id, c->certs[i].idlen, c->res->key_id, sizeof c->res->key_id);
         return 1;
     }
     return 0;
@@ -345,7 +337,7 @@ static int generate_key_pair(token_ctx *c)
     rv = st->f->C_GenerateKeyPair(c->s, &mech, pub, np, priv, nv, &hpub, &hpriv);
     if (rv != CKR_OK)
         return fail(c, 5, "key pair generation (%s) failed: %s", tool_keytype_name(c->run->keytype),
-                    tool_ckr_name(rv));
+                    p11c_ckr_name(rv));
     c->owned_pub = tool_token_public_key(st, c->s, hpub);
     if (!c->owned_pub)
         return fail(c, 5, "cannot read the new key pair's public key");
@@ -365,7 +357,7 @@ static int read_serial(token_ctx *c)
     memcpy(before, c->t->serial, blen);
     rv = tool_token_refresh(c->run->st, c->t);
     if (rv != CKR_OK)
-        return fail(c, 6, "cannot read the token serial: %s", tool_ckr_name(rv));
+        return fail(c, 6, "cannot read the token serial: %s", p11c_ckr_name(rv));
     if (c->t->serial_len == 0)
         return fail(c, 6, "the token reports an empty serial number; it cannot be bound");
     /* Another token in the same slot is not the one we logged in to. */
@@ -547,7 +539,7 @@ static int write_certificate(token_ctx *c, X509 *cert)
         rv = st->f->C_CreateObject(c->s, tmpl, sizeof tmpl / sizeof tmpl[0], &h);
     }
     if (rv != CKR_OK) {
-        fail(c, 12, "the token refused the certificate: %s", tool_ckr_name(rv));
+        fail(c, 12, "the token refused the certificate: %s", p11c_ckr_name(rv));
         goto out;
     }
     ok = 1;
@@ -604,7 +596,7 @@ static int prepare(token_ctx *c, int stop_when_done)
         return 0;
     if (!find_free_key_pair(c) && !generate_key_pair(c))
         return 0;
-    hex(c->id, c->idlen, c->res->key_id, sizeof c->res->key_id);
+    p11c_hex_encode(c->id, c->idlen, c->res->key_id, sizeof c->res->key_id);
     return read_serial(c);
 }
 
@@ -830,7 +822,7 @@ int tool_pipeline_write(tool_run *run, X509 *cert, X509_STORE *roots, tool_resul
     memcpy(c.id, c.keys[k].id, c.keys[k].idlen);
     c.idlen = c.keys[k].idlen;
     snprintf(c.label, sizeof c.label, "%s", c.keys[k].label);
-    hex(c.id, c.idlen, res->key_id, sizeof res->key_id);
+    p11c_hex_encode(c.id, c.idlen, res->key_id, sizeof res->key_id);
     if ((roots && !verify_certificate(&c, cert, roots)) || !write_certificate(&c, cert))
         goto out;
     res->kind = TOOL_RES_WRITTEN;

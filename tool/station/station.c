@@ -92,7 +92,7 @@ int tool_station_open(tool_station *st, const char *module, char *err, size_t er
         st->we_initialized = 0;
     } else if (rv != CKR_OK) {
         snprintf(err, errlen, "C_Initialize of %s failed: %s (set TOKENMINT_DEBUG=1 for details)",
-                 module, tool_ckr_name(rv));
+                 module, p11c_ckr_name(rv));
         goto fail;
     } else {
         st->we_initialized = 1;
@@ -158,7 +158,7 @@ int tool_station_scan(tool_station *st, char *err, size_t errlen)
     st->ntokens = 0;
     rv = st->f->C_GetSlotList(CK_TRUE, NULL, &n);
     if (rv != CKR_OK) {
-        snprintf(err, errlen, "C_GetSlotList: %s", tool_ckr_name(rv));
+        snprintf(err, errlen, "C_GetSlotList: %s", p11c_ckr_name(rv));
         goto out;
     }
     slots = calloc(n ? n : 1, sizeof *slots);
@@ -169,7 +169,7 @@ int tool_station_scan(tool_station *st, char *err, size_t errlen)
     }
     rv = st->f->C_GetSlotList(CK_TRUE, slots, &n);
     if (rv != CKR_OK) {
-        snprintf(err, errlen, "C_GetSlotList: %s", tool_ckr_name(rv));
+        snprintf(err, errlen, "C_GetSlotList: %s", p11c_ckr_name(rv));
         goto out;
     }
     for (i = 0; i < n; i++) {

@@ -19,7 +19,7 @@
 int tool_token_lock(const char *dir, const unsigned char *serial, size_t len)
 {
     char path[PATH_MAX + 200];
-    size_t i, off;
+    size_t off;
     int fd;
 
     tool_return_val_if_fail(dir != NULL && serial != NULL && len > 0, -1);
@@ -28,8 +28,7 @@ int tool_token_lock(const char *dir, const unsigned char *serial, size_t len)
         return -1;
     mkdir(path, 0755);
     off += (size_t)snprintf(path + off, sizeof path - off, "/");
-    for (i = 0; i < len && off + 3 < sizeof path; i++)
-        off += (size_t)snprintf(path + off, sizeof path - off, "%02x", serial[i]);
+    p11c_hex_encode(serial, len, path + off, sizeof path - off);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return -1;

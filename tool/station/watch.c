@@ -67,7 +67,7 @@ static void *waiter_main(void *arg)
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
         if (rv != CKR_OK && rv != CKR_NO_EVENT) {
-            tool_debug("watch: slot events end: %s", tool_ckr_name(rv));
+            tool_debug("watch: slot events end: %s", p11c_ckr_name(rv));
             return NULL;
         }
     }

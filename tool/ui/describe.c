@@ -26,6 +26,7 @@ void tool_describe_cert(FILE *out, const tm_profile *prof, X509 *x)
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     char *sn = bn ? BN_bn2hex(bn) : NULL, oid[128], why[1024];
     EVP_PKEY *pk = X509_get0_pubkey(x);
+    char hexbuf[2 * TM_SERIAL_MAX + 1];
     size_t i;
 
     fprintf(out, "certificate\n");
@@ -47,9 +48,8 @@ void tool_describe_cert(FILE *out, const tm_profile *prof, X509 *x)
         fprintf(out, "  hardwareModuleName (the token this certificate is bound to)\n");
         fprintf(out, "    %-16s%s\n", "token serial", b.serial_text);
         fprintf(out, "    %-16s", "serial bytes");
-        for (i = 0; i < b.serial_len; i++)
-            fprintf(out, "%02x", b.serial[i]);
-        fputc('\n', out);
+        p11c_hex_encode(b.serial, b.serial_len, hexbuf, sizeof hexbuf);
+        fprintf(out, "%s\n", hexbuf);
         snprintf(oid, sizeof oid, "%s", b.hw_type);
         fprintf(out, "    %-16s%s%s%s%s\n", "hwType", oid, name ? " (" : "", name ? name : "",
                 name ? ")" : "");

@@ -1,4 +1,5 @@
-/* The audit log: one JSON object per line, whole lines under concurrency. */
+/* The client layer's audit writer (the module's and the tool's log): one JSON
+ * object per line, whole lines under concurrency. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,7 @@
 
 #include <json-c/json.h>
 
-#include "audit.h"
+#include "p11c.h"
 
 static char dir[64];
 static char path[128];
@@ -87,19 +88,19 @@ static const char *field(json_object *o, const char *key)
 static void test_fields(void **state)
 {
     char err[256];
-    mod_audit *a;
+    p11c_audit *a;
     json_object *objs[4];
     json_object *pid;
     regex_t re;
     struct stat st;
 
     unlink(path);
-    a = mod_audit_open(path, err, sizeof(err));
+    a = p11c_audit_open(path, 0600, err, sizeof(err));
     assert_non_null(a);
-    mod_audit_event(a, "5a1f0c3e9b2d4411", "certificate-write", "refused",
-                    "certificate names serial X; this token is \"Y\"\nsecond line");
-    mod_audit_event(a, NULL, "token-removed", "ok", NULL);
-    mod_audit_close(a);
+    p11c_audit_event(a, "5a1f0c3e9b2d4411", "certificate-write", "refused",
+                     "certificate names serial X; this token is \"Y\"\nsecond line");
+    p11c_audit_event(a, NULL, "token-removed", "ok", NULL);
+    p11c_audit_close(a);
 
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -131,17 +132,17 @@ static void test_fields(void **state)
 static void test_appends(void **state)
 {
     char err[256];
-    mod_audit *a;
+    p11c_audit *a;
     json_object *objs[4];
     size_t i;
 
     unlink(path);
-    a = mod_audit_open(path, err, sizeof(err));
-    mod_audit_event(a, "A", "login", "ok", NULL);
-    mod_audit_close(a);
-    a = mod_audit_open(path, err, sizeof(err));
-    mod_audit_event(a, "B", "login", "ok", NULL);
-    mod_audit_close(a);
+    a = p11c_audit_open(path, 0600, err, sizeof(err));
+    p11c_audit_event(a, "A", "login", "ok", NULL);
+    p11c_audit_close(a);
+    a = p11c_audit_open(path, 0600, err, sizeof(err));
+    p11c_audit_event(a, "B", "login", "ok", NULL);
+    p11c_audit_close(a);
     assert_int_equal(parse_lines(objs, 4), 2);
     assert_string_equal(field(objs[0], "serial"), "A");
     assert_string_equal(field(objs[1], "serial"), "B");
@@ -153,7 +154,7 @@ static void test_appends(void **state)
 #define PER_THREAD 300
 
 struct writer {
-    mod_audit *a;
+    p11c_audit *a;
     int id;
 };
 
@@ -168,7 +169,7 @@ static void *write_many(void *arg)
     memset(detail, 'a' + w->id, sizeof(detail) - 1);
     detail[sizeof(detail) - 1] = '\0';
     for (i = 0; i < PER_THREAD; i++)
-        mod_audit_event(w->a, serial, "sign", "ok", detail);
+        p11c_audit_event(w->a, serial, "sign", "ok", detail);
     return NULL;
 }
 
@@ -180,10 +181,10 @@ static void test_concurrent_threads_do_not_interleave(void **state)
     static json_object *objs[THREADS * PER_THREAD + 1];
     int counts[THREADS] = {0};
     size_t n, i;
-    mod_audit *a;
+    p11c_audit *a;
 
     unlink(path);
-    a = mod_audit_open(path, err, sizeof(err));
+    a = p11c_audit_open(path, 0600, err, sizeof(err));
     assert_non_null(a);
     for (i = 0; i < THREADS; i++) {
         w[i].a = a;
@@ -192,7 +193,7 @@ static void test_concurrent_threads_do_not_interleave(void **state)
     }
     for (i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
-    mod_audit_close(a);
+    p11c_audit_close(a);
 
     n = parse_lines(objs, THREADS * PER_THREAD + 1);
     assert_int_equal(n, THREADS * PER_THREAD);
@@ -226,13 +227,13 @@ static void test_concurrent_processes(void **state)
         kids[k] = fork();
         assert_true(kids[k] >= 0);
         if (kids[k] == 0) {
-            mod_audit *a = mod_audit_open(path, err, sizeof(err));
+            p11c_audit *a = p11c_audit_open(path, 0600, err, sizeof(err));
             int j;
             if (a == NULL)
                 _exit(1);
             for (j = 0; j < 100; j++)
-                mod_audit_event(a, k ? "T01" : "T00", "login", "ok", "x");
-            mod_audit_close(a);
+                p11c_audit_event(a, k ? "T01" : "T00", "login", "ok", "x");
+            p11c_audit_close(a);
             _exit(0);
         }
     }
@@ -253,14 +254,14 @@ static void test_never_a_pin(void **state)
     const char *test_pin = "73519024";
     char err[256];
     char *text;
-    mod_audit *a;
+    p11c_audit *a;
 
     unlink(path);
-    a = mod_audit_open(path, err, sizeof(err));
+    a = p11c_audit_open(path, 0600, err, sizeof(err));
     assert_non_null(a);
-    mod_audit_event(a, "5a1f0c3e9b2d4411", "login", "failed", "CKR_PIN_INCORRECT");
-    mod_audit_event(a, "5a1f0c3e9b2d4411", "login", "ok", "derived PIN");
-    mod_audit_close(a);
+    p11c_audit_event(a, "5a1f0c3e9b2d4411", "login", "failed", "CKR_PIN_INCORRECT");
+    p11c_audit_event(a, "5a1f0c3e9b2d4411", "login", "ok", "derived PIN");
+    p11c_audit_close(a);
     text = slurp(NULL);
     assert_non_null(strstr(text, "\"op\":\"login\""));
     assert_null(strstr(text, test_pin));
@@ -270,18 +271,18 @@ static void test_never_a_pin(void **state)
 static void test_discarding_and_errors(void **state)
 {
     char err[256];
-    mod_audit *a;
+    p11c_audit *a;
 
-    a = mod_audit_open(NULL, err, sizeof(err));
+    a = p11c_audit_open(NULL, 0600, err, sizeof(err));
     assert_non_null(a);
-    mod_audit_event(a, "X", "login", "ok", NULL);
-    mod_audit_close(a);
-    a = mod_audit_open("", err, sizeof(err));
+    p11c_audit_event(a, "X", "login", "ok", NULL);
+    p11c_audit_close(a);
+    a = p11c_audit_open("", 0600, err, sizeof(err));
     assert_non_null(a);
-    mod_audit_close(a);
-    mod_audit_event(NULL, "X", "login", "ok", NULL);
+    p11c_audit_close(a);
+    p11c_audit_event(NULL, "X", "login", "ok", NULL);
 
-    a = mod_audit_open("/nonexistent-dir/audit.log", err, sizeof(err));
+    a = p11c_audit_open("/nonexistent-dir/audit.log", 0600, err, sizeof(err));
     assert_null(a);
     assert_non_null(strstr(err, "/nonexistent-dir/audit.log"));
     assert_non_null(strstr(err, "No such file"));

@@ -1,10 +1,11 @@
 /*
- * The audit trail. Each event is one JSON object on one line, built with
+ * The audit trail of the module and of the tool: one writer, one record
+ * shape. Each event is one JSON object on one line, built with
  * json-c and handed to the kernel in a single write(2) on an O_APPEND
  * descriptor: the kernel then places whole lines one after another, whether
  * the writers are threads of this process or other processes sharing the file.
  */
-#include "audit.h"
+#include "client_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,15 +18,13 @@
 
 #include <json-c/json.h>
 
-#include "debug.h"
-
-struct mod_audit {
+struct p11c_audit {
     int fd; /* -1: a log that discards */
 };
 
-mod_audit *mod_audit_open(const char *path, char *err, size_t errlen)
+p11c_audit *p11c_audit_open(const char *path, int mode, char *err, size_t errlen)
 {
-    mod_audit *a;
+    p11c_audit *a;
 
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -41,7 +40,8 @@ mod_audit *mod_audit_open(const char *path, char *err, size_t errlen)
 
     /* O_NONBLOCK: a FIFO without a reader fails here instead of hanging the
      * application inside C_Initialize. */
-    a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    a->fd =
+        open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, (mode_t)mode);
     if (a->fd < 0) {
         if (err != NULL && errlen > 0)
             snprintf(err, errlen, "audit log %s: cannot open for appending: %s", path,
@@ -66,7 +66,7 @@ mod_audit *mod_audit_open(const char *path, char *err, size_t errlen)
     return a;
 }
 
-void mod_audit_close(mod_audit *a)
+void p11c_audit_close(p11c_audit *a)
 {
     if (a == NULL)
         return;
@@ -93,8 +93,15 @@ static void add_string(json_object *obj, const char *key, const char *value)
     json_object_object_add(obj, key, value != NULL ? json_object_new_string(value) : NULL);
 }
 
-void mod_audit_event(mod_audit *a, const char *serial, const char *op, const char *outcome,
-                     const char *detail)
+void p11c_audit_event(p11c_audit *a, const char *serial, const char *op, const char *outcome,
+                      const char *detail)
+{
+    p11c_audit_record r = {serial, op, outcome, detail, NULL, NULL};
+
+    p11c_audit_write(a, &r);
+}
+
+void p11c_audit_write(p11c_audit *a, const p11c_audit_record *r)
 {
     json_object *obj = NULL;
     const char *text;
@@ -102,6 +109,7 @@ void mod_audit_event(mod_audit *a, const char *serial, const char *op, const cha
     char when[48];
     size_t len, done = 0;
 
+    p11c_return_if_fail(r != NULL);
     if (a == NULL || a->fd < 0)
         return;
 
@@ -111,10 +119,16 @@ void mod_audit_event(mod_audit *a, const char *serial, const char *op, const cha
         goto out;
     add_string(obj, "time", when);
     json_object_object_add(obj, "pid", json_object_new_int64((int64_t)getpid()));
-    add_string(obj, "serial", serial);
-    add_string(obj, "op", op != NULL ? op : "");
-    add_string(obj, "outcome", outcome != NULL ? outcome : "");
-    add_string(obj, "detail", detail);
+    /* serial and detail are always there (null when absent), so every
+     * record has the same keys; who acted is added only where known. */
+    add_string(obj, "serial", r->serial);
+    add_string(obj, "op", r->op != NULL ? r->op : "");
+    add_string(obj, "outcome", r->outcome != NULL ? r->outcome : "");
+    add_string(obj, "detail", r->detail);
+    if (r->operator_id != NULL)
+        add_string(obj, "operator", r->operator_id);
+    if (r->by != NULL)
+        add_string(obj, "by", r->by);
 
     text = json_object_to_json_string_ext(obj,
                                           JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -136,7 +150,7 @@ void mod_audit_event(mod_audit *a, const char *serial, const char *op, const cha
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            mod_debug("audit log write failed: %s", n < 0 ? strerror(errno) : "nothing written");
+            p11c_debug("audit log write failed: %s", n < 0 ? strerror(errno) : "nothing written");
             break;
         }
         done += (size_t)n;
