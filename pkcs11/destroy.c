@@ -26,29 +26,6 @@ static const char *class_name(CK_OBJECT_CLASS c)
     }
 }
 
-/* One attribute into a fresh buffer; NULL when unreadable or empty. */
-static unsigned char *attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                           CK_ATTRIBUTE_TYPE type, CK_ULONG *len)
-{
-    CK_ATTRIBUTE a = {type, NULL, 0};
-    unsigned char *v;
-
-    *len = 0;
-    if (f->C_GetAttributeValue(s, o, &a, 1) != CKR_OK || a.ulValueLen == 0 ||
-        a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > 1024 * 1024)
-        return NULL;
-    v = malloc(a.ulValueLen);
-    if (v == NULL)
-        return NULL;
-    a.pValue = v;
-    if (f->C_GetAttributeValue(s, o, &a, 1) != CKR_OK) {
-        free(v);
-        return NULL;
-    }
-    *len = a.ulValueLen;
-    return v;
-}
-
 void mod_destroy_describe(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE bs, CK_OBJECT_HANDLE bo,
                           const tm_profile *profile, const unsigned char *serial, size_t serial_len,
                           mod_destroy_info *out)
@@ -63,13 +40,17 @@ void mod_destroy_describe(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE bs, CK_OBJECT_H
     memset(out, 0, sizeof(*out));
     ERR_set_mark();
     have_class = f->C_GetAttributeValue(bs, bo, &ca, 1) == CKR_OK;
-    id = attr(f, bs, bo, CKA_ID, &id_len);
-    label = attr(f, bs, bo, CKA_LABEL, &label_len);
-    if (id != NULL)
+    /* Unreadable is as good as empty here: the detail says "(none)". */
+    if (p11c_attr_get(f, bs, bo, CKA_ID, &id, &id_len) != CKR_OK)
+        id_len = 0;
+    if (p11c_attr_get(f, bs, bo, CKA_LABEL, &label, &label_len) != CKR_OK)
+        label_len = 0;
+    if (id_len > 0)
         p11c_hex_encode(id, id_len > 32 ? 32 : id_len, id_text, sizeof(id_text));
     /* An unreadable class counts as a certificate: the safe answer for a gate. */
     out->is_certificate = !have_class || cls == CKO_CERTIFICATE;
-    if (out->is_certificate && (value = attr(f, bs, bo, CKA_VALUE, &value_len)) != NULL) {
+    if (out->is_certificate && p11c_attr_get(f, bs, bo, CKA_VALUE, &value, &value_len) == CKR_OK &&
+        value_len > 0) {
         const unsigned char *p = value;
         X509 *x = d2i_X509(NULL, &p, (long)value_len);
         tm_binding b;

@@ -14,7 +14,6 @@
 #define DOMAIN "tokenmint derived-PIN marker v1"
 #define MAC_LEN 32
 #define VALUE_LEN (PREFIX_LEN + MAC_LEN)
-#define MAX_MARKERS 16
 
 static int marker_value(const mod_station_secret *secret, const unsigned char *serial,
                         size_t serial_len, unsigned char out[VALUE_LEN])
@@ -36,8 +35,8 @@ static int marker_value(const mod_station_secret *secret, const unsigned char *s
     return ok;
 }
 
-/* Handles of every marker object on the token (at most MAX_MARKERS). */
-static CK_RV find_markers(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *objs,
+/* Handles of every marker object on the token; the caller frees *objs. */
+static CK_RV find_markers(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE **objs,
                           CK_ULONG *n)
 {
     CK_OBJECT_CLASS cls = CKO_DATA;
@@ -46,22 +45,15 @@ static CK_RV find_markers(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HA
         {CKA_APPLICATION, (void *)MOD_PINMARK_APPLICATION, sizeof(MOD_PINMARK_APPLICATION) - 1},
         {CKA_LABEL, (void *)MOD_PINMARK_LABEL, sizeof(MOD_PINMARK_LABEL) - 1},
     };
-    CK_RV rv, rv2;
 
-    *n = 0;
-    rv = f->C_FindObjectsInit(s, t, 3);
-    if (rv != CKR_OK)
-        return rv;
-    rv = f->C_FindObjects(s, objs, MAX_MARKERS, n);
-    rv2 = f->C_FindObjectsFinal(s);
-    return rv != CKR_OK ? rv : rv2;
+    return p11c_find_all(f, s, t, 3, objs, n);
 }
 
 mod_pinmark_state mod_pinmark_read(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
                                    const mod_station_secret *secret, const unsigned char *serial,
                                    size_t serial_len)
 {
-    CK_OBJECT_HANDLE objs[MAX_MARKERS];
+    CK_OBJECT_HANDLE *objs = NULL;
     unsigned char want[VALUE_LEN], got[VALUE_LEN + 1];
     CK_SESSION_HANDLE s;
     mod_pinmark_state st = MOD_PINMARK_UNKNOWN;
@@ -70,7 +62,7 @@ mod_pinmark_state mod_pinmark_read(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
 
     if (f->C_OpenSession(bslot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
         return MOD_PINMARK_UNKNOWN;
-    if (find_markers(f, s, objs, &n) != CKR_OK)
+    if (find_markers(f, s, &objs, &n) != CKR_OK)
         goto out;
     st = n > 0 ? MOD_PINMARK_FOREIGN : MOD_PINMARK_NONE;
     have_want = marker_value(secret, serial, serial_len, want);
@@ -82,18 +74,20 @@ mod_pinmark_state mod_pinmark_read(CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
     }
 out:
     f->C_CloseSession(s);
+    free(objs);
     OPENSSL_cleanse(want, sizeof(want));
     return st;
 }
 
 static CK_RV destroy_all(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s)
 {
-    CK_OBJECT_HANDLE objs[MAX_MARKERS];
+    CK_OBJECT_HANDLE *objs = NULL;
     CK_ULONG n = 0, i;
-    CK_RV rv = find_markers(f, s, objs, &n);
+    CK_RV rv = find_markers(f, s, &objs, &n);
 
     for (i = 0; rv == CKR_OK && i < n; i++)
         rv = f->C_DestroyObject(s, objs[i]);
+    free(objs);
     return rv;
 }
 

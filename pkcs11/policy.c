@@ -22,8 +22,6 @@
 #include <openssl/objects.h>
 #include <openssl/x509_vfy.h>
 
-#define FIND_BATCH 32
-
 static void reason(mod_policy_decision *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void reason(mod_policy_decision *d, const char *fmt, ...)
@@ -93,77 +91,6 @@ typedef struct token {
     CK_FUNCTION_LIST *f;
     CK_SESSION_HANDLE s;
 } token;
-
-/* Reads one attribute into a fresh buffer (NULL for an empty value). */
-static CK_RV get_attr(const token *t, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
-                      unsigned char **val, CK_ULONG *len)
-{
-    CK_ATTRIBUTE a = {type, NULL, 0};
-    CK_RV rv;
-
-    *val = NULL;
-    *len = 0;
-    rv = t->f->C_GetAttributeValue(t->s, obj, &a, 1);
-    if (rv != CKR_OK)
-        return rv;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        return CKR_ATTRIBUTE_SENSITIVE;
-    if (a.ulValueLen == 0)
-        return CKR_OK;
-    a.pValue = malloc(a.ulValueLen);
-    if (a.pValue == NULL)
-        return CKR_HOST_MEMORY;
-    rv = t->f->C_GetAttributeValue(t->s, obj, &a, 1);
-    if (rv != CKR_OK) {
-        free(a.pValue);
-        return rv;
-    }
-    *val = a.pValue;
-    *len = a.ulValueLen;
-    return CKR_OK;
-}
-
-/* All objects matching the template; caller frees *objs. */
-static CK_RV find_all(const token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **objs,
-                      size_t *count)
-{
-    CK_OBJECT_HANDLE batch[FIND_BATCH];
-    CK_OBJECT_HANDLE *all = NULL;
-    CK_ULONG got = 0;
-    size_t have = 0;
-    CK_RV rv, rv2;
-
-    *objs = NULL;
-    *count = 0;
-    rv = t->f->C_FindObjectsInit(t->s, tmpl, n);
-    if (rv != CKR_OK)
-        return rv;
-    for (;;) {
-        void *grown;
-        rv = t->f->C_FindObjects(t->s, batch, FIND_BATCH, &got);
-        if (rv != CKR_OK || got == 0)
-            break;
-        grown = realloc(all, (have + got) * sizeof(*all));
-        if (grown == NULL) {
-            rv = CKR_HOST_MEMORY;
-            break;
-        }
-        all = grown;
-        memcpy(all + have, batch, got * sizeof(*all));
-        have += got;
-    }
-    /* always end the search so the session stays usable */
-    rv2 = t->f->C_FindObjectsFinal(t->s);
-    if (rv == CKR_OK)
-        rv = rv2;
-    if (rv != CKR_OK) {
-        free(all);
-        return rv;
-    }
-    *objs = all;
-    *count = have;
-    return CKR_OK;
-}
 
 /* ---- comparing public keys ---------------------------------------------------- */
 
@@ -244,22 +171,13 @@ static int cert_key_load(EVP_PKEY *pk, cert_key *k)
 static int ec_point_value_matches(const cert_key *k, const unsigned char *v, CK_ULONG len)
 {
     const unsigned char *cands[2];
-    size_t lens[2];
-    ASN1_OCTET_STRING *os = NULL;
-    const unsigned char *p = v;
-    int i, n = 0, match = 0;
+    size_t lens[2], i, n;
+    int match = 0;
 
-    /* Decoding errors are expected here (one reading is wrong); they must not
-     * reach, nor wipe, the application's error queue. */
+    n = p11c_ec_point_readings(v, len, cands, lens);
+    /* A wrong reading fails to decode as a point; that is expected here and
+     * must neither reach nor wipe the application's error queue. */
     ERR_set_mark();
-    os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
-    if (os != NULL && p == v + len) {
-        cands[n] = ASN1_STRING_get0_data(os);
-        lens[n++] = (size_t)ASN1_STRING_length(os);
-    }
-    cands[n] = v;
-    lens[n++] = len;
-
     for (i = 0; i < n && !match; i++) {
         if (k->type == CKK_EC) {
             EC_POINT *pt = EC_POINT_new(k->group);
@@ -271,7 +189,6 @@ static int ec_point_value_matches(const cert_key *k, const unsigned char *v, CK_
             match = 1;
         }
     }
-    ASN1_OCTET_STRING_free(os);
     ERR_pop_to_mark();
     return match;
 }
@@ -292,11 +209,11 @@ static int object_matches(const token *t, CK_OBJECT_HANDLE obj, const cert_key *
     int match = 0;
 
     if (k->type == CKK_RSA) {
-        if (get_attr(t, obj, CKA_MODULUS, &a, &alen) == CKR_OK && a != NULL &&
-            get_attr(t, obj, CKA_PUBLIC_EXPONENT, &b, &blen) == CKR_OK && b != NULL)
+        if (p11c_attr_get(t->f, t->s, obj, CKA_MODULUS, &a, &alen) == CKR_OK && alen > 0 &&
+            p11c_attr_get(t->f, t->s, obj, CKA_PUBLIC_EXPONENT, &b, &blen) == CKR_OK && blen > 0)
             match = bn_value_equals(k->n, a, alen) && bn_value_equals(k->e, b, blen);
     } else {
-        if (get_attr(t, obj, CKA_EC_POINT, &a, &alen) == CKR_OK && a != NULL)
+        if (p11c_attr_get(t->f, t->s, obj, CKA_EC_POINT, &a, &alen) == CKR_OK && alen > 0)
             match = ec_point_value_matches(k, a, alen);
     }
     free(a);
@@ -314,11 +231,11 @@ static CK_RV find_key(const token *t, CK_OBJECT_CLASS cls, const cert_key *k,
         {CKA_KEY_TYPE, &kt, sizeof(kt)},
     };
     CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, i;
+    CK_ULONG n = 0, i;
     CK_RV rv;
 
     *found = CK_INVALID_HANDLE;
-    rv = find_all(t, tmpl, 2, &objs, &n);
+    rv = p11c_find_all(t->f, t->s, tmpl, 2, &objs, &n);
     if (rv != CKR_OK)
         return rv;
     for (i = 0; i < n; i++) {
@@ -349,7 +266,7 @@ static X509 *object_cert(const token *t, CK_OBJECT_HANDLE obj)
     const unsigned char *p;
     X509 *c = NULL;
 
-    if (get_attr(t, obj, CKA_VALUE, &v, &len) == CKR_OK && v != NULL) {
+    if (p11c_attr_get(t->f, t->s, obj, CKA_VALUE, &v, &len) == CKR_OK && len > 0) {
         p = v;
         ERR_set_mark();
         c = d2i_X509(NULL, &p, (long)len);
@@ -373,7 +290,7 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
         {CKA_ID, (void *)id, id_len},
     };
     CK_OBJECT_HANDLE *objs = NULL;
-    size_t n = 0, i;
+    CK_ULONG n = 0, i;
     X509 *c;
     CK_RV rv;
 
@@ -381,7 +298,7 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
     snprintf(serial, serial_len, "unreadable");
     /* An empty CKA_ID says nothing about which key a certificate belongs to. */
     if (id_len > 0) {
-        rv = find_all(t, by_id, 2, &objs, &n);
+        rv = p11c_find_all(t->f, t->s, by_id, 2, &objs, &n);
         if (rv != CKR_OK)
             return rv;
         if (n > 0) {
@@ -397,7 +314,7 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
         objs = NULL;
     }
 
-    rv = find_all(t, by_id, 1, &objs, &n);
+    rv = p11c_find_all(t->f, t->s, by_id, 1, &objs, &n);
     if (rv != CKR_OK)
         return rv;
     ERR_set_mark();
@@ -671,14 +588,14 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
                key.name);
         goto out;
     }
-    rv = get_attr(&tok, key_obj, CKA_ID, &key_id, &key_id_len);
+    rv = p11c_attr_get(tok.f, tok.s, key_obj, CKA_ID, &key_id, &key_id_len);
     if (rv != CKR_OK) {
         out->rv = rv;
         reason(out, "cannot read CKA_ID of the matching key on token %s (CKR 0x%lx)", token_text,
                (unsigned long)rv);
         goto out;
     }
-    if (get_attr(&tok, key_obj, CKA_LABEL, &key_label, &key_label_len) != CKR_OK) {
+    if (p11c_attr_get(tok.f, tok.s, key_obj, CKA_LABEL, &key_label, &key_label_len) != CKR_OK) {
         key_label = NULL;
         key_label_len = 0;
     }

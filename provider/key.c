@@ -197,39 +197,31 @@ static CK_OBJECT_HANDLE find_partner(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
 {
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &klass, sizeof(klass)}, {CKA_ID, (void *)id, id_len}};
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-    CK_ULONG n = 0;
 
-    if (f->C_FindObjectsInit(s, tmpl, 2) != CKR_OK)
+    if (p11c_find_first(f, s, tmpl, 2, &h) != CKR_OK)
         return CK_INVALID_HANDLE;
-    if (f->C_FindObjects(s, &h, 1, &n) != CKR_OK || n == 0)
-        h = CK_INVALID_HANDLE;
-    f->C_FindObjectsFinal(s);
     return h;
 }
 
-/* CKA_EC_POINT is a DER OCTET STRING by the spec; some modules give it raw. */
+/* The first reading of a CKA_EC_POINT value (wrapped by the spec, bare from
+ * some modules) that fits the key. */
 static int set_point(prov_key *k, const unsigned char *v, size_t len)
 {
-    const unsigned char *p = v;
-    ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
-    int ok = 0;
+    const unsigned char *pt[2];
+    size_t pt_len[2], i, n = p11c_ec_point_readings(v, len, pt, pt_len);
 
-    if (os != NULL && p == v + len) {
-        v = ASN1_STRING_get0_data(os);
-        len = (size_t)ASN1_STRING_length(os);
+    for (i = 0; i < n; i++) {
+        if (k->type == TM_KEY_EC && (pt_len[i] != 1 + 2 * k->field_len || pt[i][0] != 0x04))
+            continue;
+        if (k->type == TM_KEY_ED25519 && pt_len[i] != 32)
+            continue;
+        if (pt_len[i] > sizeof(k->pub))
+            continue;
+        memcpy(k->pub, pt[i], pt_len[i]);
+        k->pub_len = pt_len[i];
+        return 1;
     }
-    if (k->type == TM_KEY_EC && (len != 1 + 2 * k->field_len || v[0] != 0x04))
-        goto out;
-    if (k->type == TM_KEY_ED25519 && len != 32)
-        goto out;
-    if (len > sizeof(k->pub))
-        goto out;
-    memcpy(k->pub, v, len);
-    k->pub_len = len;
-    ok = 1;
-out:
-    ASN1_OCTET_STRING_free(os);
-    return ok;
+    return 0;
 }
 
 /* Public half from a certificate with the key's CKA_ID. */
@@ -242,7 +234,7 @@ static int point_from_cert(prov_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s
     X509 *x = NULL;
     int pklen = 0, ok = 0;
 
-    if (prov_object_attr(f, s, cert, CKA_VALUE, &der, &len) != CKR_OK)
+    if (p11c_attr_get(f, s, cert, CKA_VALUE, &der, &len) != CKR_OK)
         return 0;
     p = der;
     x = d2i_X509(NULL, &p, (long)len);
@@ -275,17 +267,11 @@ int prov_key_set_curve(prov_key *k, int nid)
 
 static int ec_params(prov_key *k, const unsigned char *v, size_t len)
 {
-    const unsigned char *p = v;
-    ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
-    int nid = oid != NULL ? OBJ_obj2nid(oid) : NID_undef;
+    int nid = p11c_ec_params_nid(v, len);
 
-    ASN1_OBJECT_free(oid);
-    if (k->type == TM_KEY_ED25519) {
-        /* RFC 8410 OID, or the PrintableString "edwards25519" of PKCS#11 3.0 */
-        static const unsigned char name[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
-                                             'd',  's',  '2', '5', '5', '1', '9'};
-        return nid == NID_ED25519 || (len == sizeof(name) && memcmp(v, name, len) == 0);
-    }
+    /* Ed25519: the RFC 8410 OID, or PKCS#11 3.0's PrintableString name. */
+    if (k->type == TM_KEY_ED25519)
+        return nid == NID_ED25519;
     return prov_key_set_curve(k, nid);
 }
 
@@ -296,10 +282,10 @@ static int rsa_public_from(prov_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s
     unsigned char *v = NULL;
     CK_ULONG len = 0;
 
-    if (prov_object_attr(f, s, obj, CKA_MODULUS, &v, &len) == CKR_OK)
+    if (p11c_attr_get(f, s, obj, CKA_MODULUS, &v, &len) == CKR_OK)
         k->n = BN_bin2bn(v, (int)len, NULL);
     free(v);
-    if (prov_object_attr(f, s, obj, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
+    if (p11c_attr_get(f, s, obj, CKA_PUBLIC_EXPONENT, &v, &len) == CKR_OK)
         k->e = BN_bin2bn(v, (int)len, NULL);
     free(v);
     if (k->n != NULL && k->e != NULL)
@@ -360,12 +346,12 @@ prov_key *prov_key_from_object(prov_ctx *prov, prov_token *tok, CK_SESSION_HANDL
     k->tok = tok;
     if (klass == CKO_PRIVATE_KEY)
         k->priv = obj;
-    if (prov_object_attr(f, s, obj, CKA_ID, &v, &len) == CKR_OK && len <= sizeof(k->id)) {
+    if (p11c_attr_get(f, s, obj, CKA_ID, &v, &len) == CKR_OK && len <= sizeof(k->id)) {
         memcpy(k->id, v, len);
         k->id_len = len;
     }
     free(v);
-    if (prov_object_attr(f, s, obj, CKA_LABEL, &v, &len) == CKR_OK && len < sizeof(k->label))
+    if (p11c_attr_get(f, s, obj, CKA_LABEL, &v, &len) == CKR_OK && len < sizeof(k->label))
         memcpy(k->label, v, len);
     free(v);
     v = NULL;
@@ -379,8 +365,7 @@ prov_key *prov_key_from_object(prov_ctx *prov, prov_token *tok, CK_SESSION_HANDL
                 goto nopub;
         }
     } else {
-        if (prov_object_attr(f, s, obj, CKA_EC_PARAMS, &v, &len) != CKR_OK ||
-            !ec_params(k, v, len)) {
+        if (p11c_attr_get(f, s, obj, CKA_EC_PARAMS, &v, &len) != CKR_OK || !ec_params(k, v, len)) {
             TM_RAISE(prov, TM_R_UNSUPPORTED,
                      "key '%s' on token %s: unsupported curve (P-256, P-384, P-521 and "
                      "Ed25519 are supported)",
@@ -392,8 +377,7 @@ prov_key *prov_key_from_object(prov_ctx *prov, prov_token *tok, CK_SESSION_HANDL
         CK_OBJECT_HANDLE pub =
             klass == CKO_PUBLIC_KEY ? obj : find_partner(f, s, CKO_PUBLIC_KEY, k->id, k->id_len);
         int have = 0;
-        if (pub != CK_INVALID_HANDLE &&
-            prov_object_attr(f, s, pub, CKA_EC_POINT, &v, &len) == CKR_OK)
+        if (pub != CK_INVALID_HANDLE && p11c_attr_get(f, s, pub, CKA_EC_POINT, &v, &len) == CKR_OK)
             have = set_point(k, v, len);
         free(v);
         v = NULL;

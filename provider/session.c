@@ -445,31 +445,6 @@ void prov_session_put(prov_token *t, CK_SESSION_HANDLE s, CK_RV last)
     pthread_mutex_unlock(&t->lock);
 }
 
-CK_RV prov_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                       CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
-{
-    CK_ATTRIBUTE a = {type, NULL, 0};
-    CK_RV rv = f->C_GetAttributeValue(s, o, &a, 1);
-
-    *val = NULL;
-    *len = 0;
-    if (rv != CKR_OK)
-        return rv;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        return CKR_ATTRIBUTE_TYPE_INVALID;
-    a.pValue = malloc(a.ulValueLen + 1);
-    if (a.pValue == NULL)
-        return CKR_HOST_MEMORY;
-    rv = f->C_GetAttributeValue(s, o, &a, 1);
-    if (rv != CKR_OK) {
-        free(a.pValue);
-        return rv;
-    }
-    *val = a.pValue;
-    *len = a.ulValueLen;
-    return CKR_OK;
-}
-
 /*
  * Token lock held. Login state is per token in PKCS#11, so somebody else in
  * the process (the tool, another provider instance) may have logged in

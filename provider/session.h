@@ -37,11 +37,6 @@ int prov_token_has_mech(prov_token *t, CK_MECHANISM_TYPE mech);
 CK_SESSION_HANDLE prov_session_get(prov_ctx *prov, prov_token *t);
 void prov_session_put(prov_token *t, CK_SESSION_HANDLE s, CK_RV last);
 
-/* Reads one attribute of an object into a fresh buffer (one byte more than
- * the value, so text can be terminated); caller frees *val. */
-CK_RV prov_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                       CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len);
-
 int prov_token_logged_in(prov_token *t);
 /*
  * Logs the user in, once. pin NULL means the protected authentication path

@@ -172,9 +172,6 @@ out:
     return ok;
 }
 
-/* Handles asked for per C_FindObjects call. */
-#define TM_FIND_CHUNK 64
-
 static void take_object(store_ctx *c, prov_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                         CK_OBJECT_CLASS klass)
 {
@@ -184,7 +181,7 @@ static void take_object(store_ctx *c, prov_token *t, CK_SESSION_HANDLE s, CK_OBJ
     memset(&o, 0, sizeof(o));
     if (klass == CKO_CERTIFICATE) {
         CK_ULONG len = 0;
-        if (prov_object_attr(f, s, h, CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
+        if (p11c_attr_get(f, s, h, CKA_VALUE, &o.der, &len) != CKR_OK || len == 0) {
             free(o.der);
             return;
         }
@@ -210,9 +207,8 @@ static void search_token(store_ctx *c, prov_token *t, CK_OBJECT_CLASS klass)
 {
     CK_FUNCTION_LIST *f = prov_module_fn(prov_token_module(t));
     CK_ATTRIBUTE tmpl[3];
-    CK_ULONG nt = 0, n = 0, total = 0;
+    CK_ULONG nt = 0, total = 0;
     CK_OBJECT_HANDLE *hs = NULL;
-    size_t cap = 0;
     CK_SESSION_HANDLE s;
     CK_RV rv;
 
@@ -223,35 +219,9 @@ static void search_token(store_ctx *c, prov_token *t, CK_OBJECT_CLASS klass)
         tmpl[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)c->uri->label_ptr, c->uri->label_len};
     if ((s = prov_session_get(c->prov, t)) == CK_INVALID_HANDLE)
         return;
-    /*
-     * All handles are collected before any attribute is read: reading
-     * attributes (and building keys) inside an active search is not allowed
-     * by every module. A token may hold any number of matching objects, so
-     * ask in chunks until the module hands back fewer than asked for.
-     */
-    rv = f->C_FindObjectsInit(s, tmpl, nt);
-    if (rv == CKR_OK) {
-        do {
-            if (total + TM_FIND_CHUNK > cap) {
-                size_t want = cap != 0 ? cap * 2 : TM_FIND_CHUNK;
-                CK_OBJECT_HANDLE *grown;
-                if (want < total + TM_FIND_CHUNK)
-                    want = total + TM_FIND_CHUNK;
-                grown = realloc(hs, want * sizeof(*grown));
-                if (grown == NULL) {
-                    rv = CKR_HOST_MEMORY;
-                    break;
-                }
-                hs = grown;
-                cap = want;
-            }
-            n = 0;
-            rv = f->C_FindObjects(s, hs + total, TM_FIND_CHUNK, &n);
-            if (rv == CKR_OK)
-                total += n;
-        } while (rv == CKR_OK && n == TM_FIND_CHUNK);
-        f->C_FindObjectsFinal(s);
-    }
+    /* All handles before any attribute is read (and any key is built):
+     * p11c_find_all ends the search first. */
+    rv = p11c_find_all(f, s, tmpl, nt, &hs, &total);
     for (CK_ULONG i = 0; rv == CKR_OK && i < total; i++)
         take_object(c, t, s, hs[i], klass);
     free(hs);

@@ -29,54 +29,47 @@ typedef struct obj {
 /* Every tokenmint-labelled key and certificate object on the token. */
 static int read_objects(tool_station *st, CK_SESSION_HANDLE s, obj **out, size_t *n)
 {
-    CK_OBJECT_HANDLE buf[64];
-    CK_ULONG got, i;
-    obj *all = NULL, *tmp;
+    CK_OBJECT_HANDLE *hs = NULL;
+    CK_ULONG got = 0, i;
+    obj *all = NULL;
     size_t count = 0;
-    CK_RV rv;
+    int ok = 0;
 
     *out = NULL;
     *n = 0;
-    if (st->f->C_FindObjectsInit(s, NULL, 0) != CKR_OK)
-        return 0;
-    for (;;) {
-        rv = st->f->C_FindObjects(s, buf, 64, &got);
-        if (rv != CKR_OK || got == 0)
-            break;
-        tmp = realloc(all, (count + got) * sizeof *all);
-        if (!tmp) {
-            rv = CKR_HOST_MEMORY;
-            break;
-        }
-        all = tmp;
-        for (i = 0; i < got; i++) {
-            obj *o = &all[count];
-            CK_ATTRIBUTE a[3] = {{CKA_CLASS, &o->cls, sizeof o->cls},
-                                 {CKA_ID, o->id, sizeof o->id},
-                                 {CKA_LABEL, o->label, sizeof o->label - 1}};
-            memset(o, 0, sizeof *o);
-            o->h = buf[i];
-            /* A label or ID too long for us is not one tokenmint wrote. */
-            if (st->f->C_GetAttributeValue(s, o->h, a, 3) != CKR_OK ||
-                a[2].ulValueLen == CK_UNAVAILABLE_INFORMATION)
-                continue;
-            o->label[a[2].ulValueLen] = 0;
-            o->idlen = a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : a[1].ulValueLen;
-            if (strncmp(o->label, LABEL_PREFIX, strlen(LABEL_PREFIX)) != 0)
-                continue;
-            if (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY && o->cls != CKO_CERTIFICATE)
-                continue;
-            count++;
-        }
-    }
-    st->f->C_FindObjectsFinal(s);
-    if (rv != CKR_OK) {
-        free(all);
-        return 0;
+    /* All handles first: reading attributes inside an active search is not
+     * allowed by every module. */
+    if (p11c_find_all(st->f, s, NULL, 0, &hs, &got) != CKR_OK)
+        goto out;
+    if (got > 0 && (all = calloc(got, sizeof *all)) == NULL)
+        goto out;
+    for (i = 0; i < got; i++) {
+        obj *o = &all[count];
+        CK_ATTRIBUTE a[3] = {{CKA_CLASS, &o->cls, sizeof o->cls},
+                             {CKA_ID, o->id, sizeof o->id},
+                             {CKA_LABEL, o->label, sizeof o->label - 1}};
+        memset(o, 0, sizeof *o);
+        o->h = hs[i];
+        /* A label or ID too long for us is not one tokenmint wrote. */
+        if (st->f->C_GetAttributeValue(s, o->h, a, 3) != CKR_OK ||
+            a[2].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+            continue;
+        o->label[a[2].ulValueLen] = 0;
+        o->idlen = a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : a[1].ulValueLen;
+        if (strncmp(o->label, LABEL_PREFIX, strlen(LABEL_PREFIX)) != 0)
+            continue;
+        if (o->cls != CKO_PRIVATE_KEY && o->cls != CKO_PUBLIC_KEY && o->cls != CKO_CERTIFICATE)
+            continue;
+        count++;
     }
     *out = all;
     *n = count;
-    return 1;
+    all = NULL;
+    ok = 1;
+out:
+    free(all);
+    free(hs);
+    return ok;
 }
 
 static int add(tool_leftover **v, size_t *n, const obj *a, const obj *b, const char *what,
@@ -102,19 +95,14 @@ static int add(tool_leftover **v, size_t *n, const obj *a, const obj *b, const c
 
 static int cert_parses(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, X509 **out)
 {
-    CK_ATTRIBUTE a = {CKA_VALUE, NULL, 0};
     const unsigned char *q;
-    unsigned char *v;
+    unsigned char *v = NULL;
+    CK_ULONG len = 0;
     X509 *x = NULL;
 
-    if (st->f->C_GetAttributeValue(s, h, &a, 1) != CKR_OK ||
-        a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == 0)
-        return 0;
-    v = malloc(a.ulValueLen);
-    a.pValue = v;
-    if (v && st->f->C_GetAttributeValue(s, h, &a, 1) == CKR_OK) {
+    if (p11c_attr_get(st->f, s, h, CKA_VALUE, &v, &len) == CKR_OK && len > 0) {
         q = v;
-        x = d2i_X509(NULL, &q, (long)a.ulValueLen);
+        x = d2i_X509(NULL, &q, (long)len);
     }
     free(v);
     *out = x;

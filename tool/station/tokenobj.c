@@ -8,69 +8,8 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
-
-static CK_RV find_all(tool_station *st, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                      CK_OBJECT_HANDLE **out, CK_ULONG *count)
-{
-    CK_OBJECT_HANDLE buf[64], *all = NULL, *tmp;
-    CK_ULONG got, total = 0;
-    CK_RV rv;
-
-    *out = NULL;
-    *count = 0;
-    rv = st->f->C_FindObjectsInit(s, tmpl, n);
-    if (rv != CKR_OK)
-        return rv;
-    for (;;) {
-        rv = st->f->C_FindObjects(s, buf, 64, &got);
-        if (rv != CKR_OK || got == 0)
-            break;
-        tmp = realloc(all, (total + got) * sizeof *all);
-        if (!tmp) {
-            rv = CKR_HOST_MEMORY;
-            break;
-        }
-        all = tmp;
-        memcpy(all + total, buf, got * sizeof *buf);
-        total += got;
-    }
-    st->f->C_FindObjectsFinal(s);
-    if (rv != CKR_OK) {
-        free(all);
-        return rv;
-    }
-    *out = all;
-    *count = total;
-    return CKR_OK;
-}
-
-/* One attribute of variable length, malloc'd. */
-static CK_RV get_attr(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                      CK_ATTRIBUTE_TYPE type, unsigned char **val, CK_ULONG *len)
-{
-    CK_ATTRIBUTE a = {type, NULL, 0};
-    CK_RV rv;
-
-    *val = NULL;
-    *len = 0;
-    rv = st->f->C_GetAttributeValue(s, o, &a, 1);
-    if (rv != CKR_OK)
-        return rv;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        return CKR_ATTRIBUTE_TYPE_INVALID;
-    a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
-    if (!a.pValue)
-        return CKR_HOST_MEMORY;
-    rv = st->f->C_GetAttributeValue(s, o, &a, 1);
-    if (rv != CKR_OK) {
-        free(a.pValue);
-        return rv;
-    }
-    *val = a.pValue;
-    *len = a.ulValueLen;
-    return CKR_OK;
-}
 
 static EVP_PKEY *rsa_pub(const unsigned char *n, size_t nlen, const unsigned char *e, size_t elen)
 {
@@ -98,59 +37,42 @@ out:
     return pk;
 }
 
-/* CKA_EC_POINT is a DER OCTET STRING per the standard; some tokens give it raw. */
-static int unwrap_point(const unsigned char *pt, size_t len, unsigned char *out, size_t *outlen)
-{
-    const unsigned char *q = pt;
-    ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &q, len);
-    if (os && q == pt + len && (size_t)os->length <= *outlen) {
-        memcpy(out, os->data, os->length);
-        *outlen = os->length;
-        ASN1_OCTET_STRING_free(os);
-        return 1;
-    }
-    ASN1_OCTET_STRING_free(os);
-    if (len > *outlen)
-        return 0;
-    memcpy(out, pt, len);
-    *outlen = len;
-    return 1;
-}
-
 static EVP_PKEY *ec_pub(const unsigned char *params, size_t plen, const unsigned char *pt,
                         size_t ptlen, int edwards)
 {
-    const unsigned char *q = params;
-    ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &q, plen);
-    unsigned char raw[200];
-    size_t rawlen = sizeof raw;
+    const unsigned char *point[2];
+    size_t point_len[2], i, n;
     EVP_PKEY *pk = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
-    int nid = oid ? OBJ_obj2nid(oid) : NID_undef;
+    int nid = p11c_ec_params_nid(params, plen);
 
-    ASN1_OBJECT_free(oid);
-    if (!unwrap_point(pt, ptlen, raw, &rawlen))
+    n = p11c_ec_point_readings(pt, ptlen, point, point_len);
+    if (!edwards && nid == NID_undef)
         return NULL;
-    if (edwards) {
-        /* SoftHSM names the curve by OID; a printable "edwards25519" also occurs. */
-        if (nid == NID_ED448)
-            return EVP_PKEY_new_raw_public_key_ex(NULL, "ED448", NULL, raw, rawlen);
-        return EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, raw, rawlen);
+    /* The first reading that makes a key: a wrong one fails to decode, and
+     * that failure stays off the error queue. */
+    ERR_set_mark();
+    for (i = 0; i < n && pk == NULL; i++) {
+        if (edwards) {
+            /* SoftHSM names the curve by OID; a printable "edwards25519" also occurs. */
+            pk = EVP_PKEY_new_raw_public_key_ex(NULL, nid == NID_ED448 ? "ED448" : "ED25519", NULL,
+                                                point[i], point_len[i]);
+        } else {
+            OSSL_PARAM p[3];
+            EVP_PKEY_CTX *ctx;
+
+            p[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                    (char *)OBJ_nid2sn(nid), 0);
+            p[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point[i],
+                                                     point_len[i]);
+            p[2] = OSSL_PARAM_construct_end();
+            ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+            if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+                EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, p) <= 0)
+                pk = NULL;
+            EVP_PKEY_CTX_free(ctx);
+        }
     }
-    if (nid == NID_undef)
-        return NULL;
-    {
-        OSSL_PARAM p[3];
-        p[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)OBJ_nid2sn(nid),
-                                                0);
-        p[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, raw, rawlen);
-        p[2] = OSSL_PARAM_construct_end();
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        if (ctx && EVP_PKEY_fromdata_init(ctx) > 0 &&
-            EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, p) <= 0)
-            pk = NULL;
-    }
-    EVP_PKEY_CTX_free(ctx);
+    ERR_pop_to_mark();
     return pk;
 }
 
@@ -215,8 +137,8 @@ int tool_token_key_complete(tool_station *st, CK_SESSION_HANDLE s, CK_OBJECT_HAN
         dom = CKA_EC_PARAMS;
     else
         return 0;
-    if (get_attr(st, s, priv, dom, &dv, &lv) != CKR_OK ||
-        get_attr(st, s, pub, dom, &dp, &lp) != CKR_OK)
+    if (p11c_attr_get(st->f, s, priv, dom, &dv, &lv) != CKR_OK ||
+        p11c_attr_get(st->f, s, pub, dom, &dp, &lp) != CKR_OK)
         goto out;
     ok = lv > 0 && lv == lp && memcmp(dv, dp, lv) == 0;
 out:
@@ -239,7 +161,7 @@ int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
 
     *out = NULL;
     *n = 0;
-    if (find_all(st, s, tmpl, 1, &privs, &np) != CKR_OK)
+    if (p11c_find_all(st->f, s, tmpl, 1, &privs, &np) != CKR_OK)
         goto out;
     keys = calloc(np ? np : 1, sizeof *keys);
     if (!keys)
@@ -248,7 +170,7 @@ int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
         tool_token_key *k = &keys[count];
         unsigned char *id = NULL, *label = NULL;
         CK_ULONG idlen = 0, llen = 0;
-        if (get_attr(st, s, privs[i], CKA_ID, &id, &idlen) != CKR_OK || idlen == 0 ||
+        if (p11c_attr_get(st->f, s, privs[i], CKA_ID, &id, &idlen) != CKR_OK || idlen == 0 ||
             idlen > sizeof k->id) {
             free(id);
             continue;
@@ -256,7 +178,7 @@ int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
         memcpy(k->id, id, idlen);
         k->idlen = idlen;
         free(id);
-        if (get_attr(st, s, privs[i], CKA_LABEL, &label, &llen) == CKR_OK) {
+        if (p11c_attr_get(st->f, s, privs[i], CKA_LABEL, &label, &llen) == CKR_OK) {
             if (llen >= sizeof k->label)
                 llen = sizeof k->label - 1;
             memcpy(k->label, label, llen);
@@ -267,7 +189,7 @@ int tool_token_list_keys(tool_station *st, CK_SESSION_HANDLE s, int public_only,
             k->pub = tool_token_public_key(st, s, privs[i]);
         } else {
             CK_ATTRIBUTE pt[] = {{CKA_CLASS, &pcls, sizeof pcls}, {CKA_ID, k->id, k->idlen}};
-            if (find_all(st, s, pt, 2, &pubs, &npub) == CKR_OK && npub > 0 &&
+            if (p11c_find_all(st->f, s, pt, 2, &pubs, &npub) == CKR_OK && npub > 0 &&
                 tool_token_key_complete(st, s, privs[i], pubs[0]))
                 k->pub = tool_token_public_key(st, s, pubs[0]);
             free(pubs);
@@ -313,7 +235,7 @@ int tool_token_list_certs(tool_station *st, CK_SESSION_HANDLE s, tool_token_cert
 
     *out = NULL;
     *n = 0;
-    if (find_all(st, s, tmpl, 2, &objs, &no) != CKR_OK)
+    if (p11c_find_all(st->f, s, tmpl, 2, &objs, &no) != CKR_OK)
         return 0;
     certs = calloc(no ? no : 1, sizeof *certs);
     if (!certs) {
@@ -324,7 +246,7 @@ int tool_token_list_certs(tool_station *st, CK_SESSION_HANDLE s, tool_token_cert
         unsigned char *v = NULL, *id = NULL;
         const unsigned char *q;
         CK_ULONG vl = 0, il = 0;
-        if (get_attr(st, s, objs[i], CKA_VALUE, &v, &vl) != CKR_OK) {
+        if (p11c_attr_get(st->f, s, objs[i], CKA_VALUE, &v, &vl) != CKR_OK) {
             free(v);
             continue;
         }
@@ -333,7 +255,8 @@ int tool_token_list_certs(tool_station *st, CK_SESSION_HANDLE s, tool_token_cert
         free(v);
         if (!certs[count].cert)
             continue;
-        if (get_attr(st, s, objs[i], CKA_ID, &id, &il) == CKR_OK && il <= sizeof certs[0].id) {
+        if (p11c_attr_get(st->f, s, objs[i], CKA_ID, &id, &il) == CKR_OK &&
+            il <= sizeof certs[0].id) {
             memcpy(certs[count].id, id, il);
             certs[count].idlen = il;
         }
