@@ -202,16 +202,6 @@ size_t mod_handles_remove_slot_sessions(mod_handles *h, CK_SLOT_ID slot)
     return n;
 }
 
-size_t mod_handles_session_count(mod_handles *h)
-{
-    size_t n;
-
-    pthread_rwlock_rdlock(&h->sessions_lock);
-    n = h->sessions.used;
-    pthread_rwlock_unlock(&h->sessions_lock);
-    return n;
-}
-
 CK_OBJECT_HANDLE mod_handles_object(mod_handles *h, CK_SLOT_ID slot, CK_OBJECT_HANDLE backend)
 {
     CK_OBJECT_HANDLE o = 0;

@@ -28,7 +28,6 @@ int mod_handles_session(mod_handles *h, CK_SESSION_HANDLE s, CK_SLOT_ID *slot,
 int mod_handles_remove_session(mod_handles *h, CK_SESSION_HANDLE s);
 /* Drops every session of a slot (C_CloseAllSessions, token removed); returns how many. */
 size_t mod_handles_remove_slot_sessions(mod_handles *h, CK_SLOT_ID slot);
-size_t mod_handles_session_count(mod_handles *h);
 
 /* The handle of a backend object on a slot: the same handle every time it is
  * asked for, a new one the first time; 0 when out of memory. */
