@@ -145,44 +145,50 @@ CK_RV mod_C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
     return rv;
 }
 
-CK_RV mod_C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                            CK_OBJECT_HANDLE hKey)
+/* Key operations whose result the module cannot check against the profile:
+ * signing with recovery (always), and raw RSA decryption with the private key
+ * (a signature on whatever the caller padded). Refused for an issuing key,
+ * forwarded for any other. */
+typedef enum { GUARD_SIGN_RECOVER, GUARD_DECRYPT } guard_op;
+
+static CK_RV guarded_init(guard_op op, CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                          CK_OBJECT_HANDLE hKey)
 {
     CK_OBJECT_HANDLE bkey;
     mod_call c;
+    int unchecked;
     CK_RV rv = mod_enter_session(hSession, &c);
 
     if (rv != CKR_OK)
         return rv;
     rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
-    if (rv == CKR_OK && is_issuing(&c, bkey))
-        rv = refuse(&c, CKR_MECHANISM_INVALID, "sign",
-                    "issuing key: C_SignRecoverInit signs data the module cannot check");
-    else if (rv == CKR_OK)
+    if (rv != CKR_OK)
+        goto out;
+    unchecked =
+        op == GUARD_SIGN_RECOVER || (pMechanism != NULL && pMechanism->mechanism == CKM_RSA_X_509);
+    if (unchecked && is_issuing(&c, bkey))
+        rv = refuse(&c, CKR_MECHANISM_INVALID, op == GUARD_SIGN_RECOVER ? "sign" : "decrypt",
+                    op == GUARD_SIGN_RECOVER
+                        ? "issuing key: C_SignRecoverInit signs data the module cannot check"
+                        : "issuing key: raw RSA (CKM_RSA_X_509) decryption is a signature the "
+                          "module cannot check");
+    else if (op == GUARD_SIGN_RECOVER)
         rv = c.f->C_SignRecoverInit(c.bh, pMechanism, bkey);
+    else
+        rv = c.f->C_DecryptInit(c.bh, pMechanism, bkey);
+out:
     mod_leave();
     return rv;
 }
 
-/* Raw RSA decryption with the private key is a signature on whatever the
- * caller padded: not for an issuing key. */
+CK_RV mod_C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                            CK_OBJECT_HANDLE hKey)
+{
+    return guarded_init(GUARD_SIGN_RECOVER, hSession, pMechanism, hKey);
+}
+
 CK_RV mod_C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                         CK_OBJECT_HANDLE hKey)
 {
-    CK_OBJECT_HANDLE bkey;
-    mod_call c;
-    CK_RV rv = mod_enter_session(hSession, &c);
-
-    if (rv != CKR_OK)
-        return rv;
-    rv = mod_call_object(&c, hKey, &bkey, CKR_KEY_HANDLE_INVALID);
-    if (rv == CKR_OK && pMechanism != NULL && pMechanism->mechanism == CKM_RSA_X_509 &&
-        is_issuing(&c, bkey))
-        rv = refuse(&c, CKR_MECHANISM_INVALID, "decrypt",
-                    "issuing key: raw RSA (CKM_RSA_X_509) decryption is a signature the module "
-                    "cannot check");
-    else if (rv == CKR_OK)
-        rv = c.f->C_DecryptInit(c.bh, pMechanism, bkey);
-    mod_leave();
-    return rv;
+    return guarded_init(GUARD_DECRYPT, hSession, pMechanism, hKey);
 }
