@@ -45,6 +45,16 @@ c="$TM_TMP/audit.conf"
 printf '[tokenmint]\n\naudit = %s/no/such/dir/audit.jsonl\n' "$TM_TMP" >"$c"
 refused "$c" "$c line 3: audit = $TM_TMP/no/such/dir/audit.jsonl: cannot write"
 
+c="$TM_TMP/audit_log.conf"
+printf '[tokenmint]\naudit_log = %s/no/such/dir/audit.jsonl\n' "$TM_TMP" >"$c"
+refused "$c" "$c line 2: audit_log = $TM_TMP/no/such/dir/audit.jsonl: cannot write"
+
+# Issue 14: the key has the module's name; the old name and the new one
+# together are ambiguous and refused, naming both places.
+c="$TM_TMP/both.conf"
+printf '[tokenmint]\naudit_log = %s/a.jsonl\naudit = %s/b.jsonl\n' "$TM_TMP" "$TM_TMP" >"$c"
+refused "$c" "$c line 3: both \"audit_log\" and the old name \"audit\" are set (the other at $c line 2)"
+
 refused /dev/zero "/dev/zero: not a regular file"
 refused "$TM_TMP" "$TM_TMP: not a regular file"
 mkfifo "$TM_TMP/fifo.conf"
@@ -52,7 +62,19 @@ refused "$TM_TMP/fifo.conf" "fifo.conf: not a regular file"
 
 # A good config still works.
 c="$TM_TMP/good.conf"
-printf '[tokenmint]\naudit = %s/audit.jsonl\n[operator]\nrequire = no\n' "$TM_TMP" >"$c"
-"$T" issue --all --ca "$CA" --pin-source "$PIN" --config "$c" >/dev/null || tm_fail "a good config"
+printf '[tokenmint]\naudit_log = %s/audit.jsonl\n[operator]\nrequire = no\n' "$TM_TMP" >"$c"
+"$T" issue --all --ca "$CA" --pin-source "$PIN" --config "$c" >/dev/null 2>"$TM_TMP/err" ||
+    tm_fail "a good config"
 grep -q '"op":"issue"' "$TM_TMP/audit.jsonl" || tm_fail "the audit log is written"
+! grep -q deprecated "$TM_TMP/err" || tm_fail "audit_log is not deprecated: $(cat "$TM_TMP/err")"
+
+# The old name still works, with a warning that names the new one.
+c="$TM_TMP/old.conf"
+printf '[tokenmint]\naudit = %s/old-audit.jsonl\n' "$TM_TMP" >"$c"
+"$T" tokens --config "$c" >/dev/null 2>"$TM_TMP/err" || tm_fail "the old key name is still read"
+grep -q '"audit" is deprecated, name it "audit_log"' "$TM_TMP/err" ||
+    tm_fail "no deprecation warning: $(cat "$TM_TMP/err")"
+"$T" issue --all --ca "$CA" --pin-source "$PIN" --config "$c" >/dev/null 2>&1 ||
+    tm_fail "issue with the old key name"
+[ -f "$TM_TMP/old-audit.jsonl" ] || tm_fail "the old key name names the audit log"
 echo "PASS: the tool config fails closed"

@@ -67,7 +67,7 @@ grep -q '"id":"0a02".*private half is missing' "$TM_TMP/clean.json" || tm_fail "
 grep -q '"id":"0a03".*no purpose' "$TM_TMP/clean.json" || tm_fail "the orphan pair is listed"
 [ "$(grep -c '"state":"found"' "$TM_TMP/clean.json")" -eq 3 ] || tm_fail "dry run: state found"
 [ "$(objs)" -eq "$after_issue" ] || tm_fail "a dry run removed something"
-printf '[tokenmint]\naudit = %s\n' "$TM_TMP/tool-audit.jsonl" >"$TM_TMP/tool.conf"
+printf '[tokenmint]\naudit_log = %s\n' "$TM_TMP/tool-audit.jsonl" >"$TM_TMP/tool.conf"
 "$T" clean --config "$TM_TMP/tool.conf" --token "pkcs11:serial=$S" --pin-source "$PIN" --remove \
     >"$TM_TMP/clean.out" ||
     { cat "$TM_TMP/clean.out"; tm_fail "clean --remove failed"; }

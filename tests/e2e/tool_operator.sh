@@ -17,7 +17,7 @@ line=$("$T" operator hash --operator-pass-source "$TM_TMP/pass") || tm_fail "ope
 echo "$line" | tm_grepq '^passphrase = scrypt:N=' || tm_fail "hash line: $line"
 cat >"$TM_TMP/tool.conf" <<CONF
 [ tokenmint ]
-audit = $TM_TMP/audit.jsonl
+audit_log = $TM_TMP/audit.jsonl
 [ operator ]
 require = yes
 name = desk-7
@@ -89,7 +89,7 @@ openssl x509 -new -force_pubkey "$TM_TMP/op.pub.pem" -subj "/CN=Operator Alice" 
 $P11 --write-object "$TM_TMP/op.der" --type cert --id 0a --label operator >/dev/null 2>&1
 cat >"$TM_TMP/tool.conf" <<CONF
 [ tokenmint ]
-audit = $TM_TMP/audit.jsonl
+audit_log = $TM_TMP/audit.jsonl
 [ operator ]
 require = yes
 ca = $TM_TMP/opca.pem

@@ -20,7 +20,9 @@
 #define MAX_DEPTH 8
 #define MAX_CONFIG_BYTES (1024 * 1024)
 
-static const char *const tokenmint_keys[] = {"audit", "profile", "state_dir", NULL};
+/* "audit" is the old name of "audit_log" (the module's name for the same
+ * file, issue 14): still read, with a warning from tool_config_load. */
+static const char *const tokenmint_keys[] = {"audit_log", "audit", "profile", "state_dir", NULL};
 static const char *const operator_keys[] = {"require", "passphrase", "name", "ca", NULL};
 
 static const char *const *keys_of(const char *section)
@@ -70,6 +72,8 @@ static int regular_file(const char *path, const char *from, int fromline, char *
 typedef struct scan_ctx {
     char section[128];
     char audit_at[PATH_MAX + 32]; /* "FILE line N" of the audit key */
+    const char *audit_key;        /* as written: "audit_log", or the old "audit" */
+    char other_at[PATH_MAX + 32]; /* where the other of the two names stands, if it does */
 } scan_ctx;
 
 static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen);
@@ -176,8 +180,21 @@ static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errl
                      c->section);
             goto out;
         }
-        if (strcmp(c->section, "tokenmint") == 0 && strcmp(s, "audit") == 0)
+        if (strcmp(c->section, "tokenmint") == 0 &&
+            (strcmp(s, "audit_log") == 0 || strcmp(s, "audit") == 0)) {
+            const char *key = strcmp(s, "audit") == 0 ? "audit" : "audit_log";
+            /* Both names in one config: which one wins would depend on
+             * the order; refused, naming both places. */
+            if (c->audit_key != NULL && strcmp(c->audit_key, key) != 0) {
+                snprintf(err, errlen,
+                         "%s line %d: both \"audit_log\" and the old name \"audit\" are set "
+                         "(the other at %s); keep only audit_log",
+                         path, lineno, c->audit_at);
+                goto out;
+            }
+            c->audit_key = key;
             snprintf(c->audit_at, sizeof c->audit_at, "%s line %d", path, lineno);
+        }
     }
     ok = 1;
 out:
@@ -202,13 +219,14 @@ int tool_config_check(const char *path, const char *audit, char *err, size_t err
      * tool cannot write is found now, not after a token was changed. */
     fd = open(audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: audit = %s: cannot write: %s", c.audit_at, audit,
-                 strerror(errno));
+        snprintf(err, errlen, "%s: %s = %s: cannot write: %s", c.audit_at,
+                 c.audit_key ? c.audit_key : "audit_log", audit, strerror(errno));
         return 0;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        snprintf(err, errlen, "%s: audit = %s: not a regular file", c.audit_at, audit);
+        snprintf(err, errlen, "%s: %s = %s: not a regular file", c.audit_at,
+                 c.audit_key ? c.audit_key : "audit_log", audit);
         return 0;
     }
     close(fd);

@@ -32,7 +32,7 @@ static char audit_operator[256] = "";
 
 static int known_key(const char *sect, const char *name)
 {
-    static const char *tokenmint[] = {"audit", "profile", "state_dir", NULL};
+    static const char *tokenmint[] = {"audit_log", "audit", "profile", "state_dir", NULL};
     static const char *operator[] = {"require", "passphrase", "name", "ca", NULL};
     const char **k = strcmp(sect, "tokenmint") == 0 ? tokenmint : operator;
     for (; *k; k++)
@@ -82,10 +82,17 @@ int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errle
                 }
                 continue;
             }
+            if (i == 0 && !strcmp(v->name, "audit"))
+                /* Accepted, not refused: the meaning is not in doubt, and a
+                 * rename must not stop a working station on upgrade. */
+                fprintf(stderr,
+                        "tokenmint: %s: [ tokenmint ] \"audit\" is deprecated, name it "
+                        "\"audit_log\" (as in the module's config)\n",
+                        path);
             if (i == 0)
-                slot = !strcmp(v->name, "audit")     ? &cfg->audit
-                       : !strcmp(v->name, "profile") ? &cfg->profile
-                                                     : &cfg->state_dir;
+                slot = !strcmp(v->name, "audit") || !strcmp(v->name, "audit_log") ? &cfg->audit
+                       : !strcmp(v->name, "profile")                              ? &cfg->profile
+                                                                                  : &cfg->state_dir;
             else if (!strcmp(v->name, "passphrase"))
                 slot = &cfg->scrypt;
             else if (!strcmp(v->name, "name"))
