@@ -41,6 +41,17 @@ grep -q "^status: *revoked" "$TM_TMP/show" && grep -q "keyCompromise" "$TM_TMP/s
     tm_fail "ca show should give the revocation and its reason"
 grep -q "BEGIN CERTIFICATE" "$TM_TMP/show" || tm_fail "ca show should give the certificate"
 "$T" ca show "$CA" "$VICTIM" --json | tm_grepq "\"status\": *\"revoked\"" || tm_fail "ca show --json"
+# --serial is SERIAL by ca list's name for it; two different serials, or a
+# --status filter on the one record, are usage errors naming the problem.
+"$T" ca show "$CA" --serial "$VICTIM" >"$TM_TMP/show2" || tm_fail "ca show --serial"
+cmp -s "$TM_TMP/show" "$TM_TMP/show2" || tm_fail "ca show --serial S should print what ca show S prints"
+rc=0
+"$T" ca show "$CA" "$VICTIM" --serial 01 2>"$TM_TMP/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "differ" "$TM_TMP/err" || tm_fail "ca show S --serial OTHER: exit $rc, $(cat "$TM_TMP/err")"
+rc=0
+"$T" ca show "$CA" "$VICTIM" --status revoked 2>"$TM_TMP/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--status" "$TM_TMP/err" || tm_fail "ca show --status: exit $rc, $(cat "$TM_TMP/err")"
+"$T" ca show --help | tm_grepq "There is no --status" || tm_fail "ca show --help should say why there is no --status"
 S1=${TM_SERIALS[1]}
 [ "$("$T" ca list "$CA" --token "pkcs11:serial=$S1" | wc -l)" -eq 1 ] || tm_fail "ca list --token"
 grep -q "DEAD" "$CA/index.txt" && tm_fail "the view must be rewritten without the torn line"

@@ -163,12 +163,8 @@ int tool_cmd_ca_list(int argc, char **argv)
     memset(&f, 0, sizeof f);
     argc--;
     argv++;
-    if (!tool_parse(argc, argv, show ? "ca show" : "ca list", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return TOOL_EXIT_OK;
-    }
+    if (!tool_parse_command(argc, argv, show ? "ca show" : "ca list", &p, &rc))
+        return rc;
     for (k = 0; k < p.ngiven; k++) {
         const char *optarg = p.given[k].value;
         switch (p.given[k].code) {
@@ -204,9 +200,17 @@ int tool_cmd_ca_list(int argc, char **argv)
             break;
         }
     }
-    if (p.nargs != 1 + show) {
+    /* show: SERIAL or --serial S, the same thing; two different ones is a
+     * mistake, not a choice to make for the user. */
+    if (show && p.nargs == 2 && f.serial && strcmp(f.serial, p.args[1]) != 0) {
+        tool_err("ca show: SERIAL %s and --serial %s differ: give one", p.args[1], f.serial);
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
+    }
+    if (show ? !(p.nargs == 2 || (p.nargs == 1 && f.serial)) : p.nargs != 1) {
         tool_err("ca %s: %s (see tokenmint help ca %s)", argv[0],
-                 show ? "a CA directory and a serial expected" : "one CA directory expected",
+                 show ? "a CA directory and a serial (SERIAL or --serial S) expected"
+                      : "one CA directory expected",
                  argv[0]);
         tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
@@ -222,7 +226,7 @@ int tool_cmd_ca_list(int argc, char **argv)
     if (show) {
         tool_cs_record r;
         memset(&r, 0, sizeof r);
-        code = tool_castore_find_serial(tool_ca_store(ca), p.args[1], &r);
+        code = tool_castore_find_serial(tool_ca_store(ca), p.nargs == 2 ? p.args[1] : f.serial, &r);
         if (code == TOOL_CS_OK && show_one(&r, c.json)) {
             rc = TOOL_EXIT_OK;
         } else {

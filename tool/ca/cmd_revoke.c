@@ -217,12 +217,8 @@ int tool_cmd_ca_crl(int argc, char **argv)
     char err[600];
 
     /* argv[0] is "ca", argv[1] "crl" */
-    if (!tool_parse(argc - 1, argv + 1, "ca crl", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return TOOL_EXIT_OK;
-    }
+    if (!tool_parse_command(argc - 1, argv + 1, "ca crl", &p, &rc))
+        return rc;
     for (i = 0; i < p.ngiven; i++) {
         const char *val = p.given[i].value;
         switch (p.given[i].code) {

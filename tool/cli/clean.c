@@ -101,18 +101,13 @@ int tool_cmd_clean(int argc, char **argv)
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
-    tool_result *results = NULL;
     clean_ctx cc;
     char err[600];
-    size_t n = 0, i;
+    size_t n = 0;
     int rc;
 
-    if (!tool_parse(argc, argv, "clean", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "clean", &p, &rc))
+        return rc;
     if (p.nargs) {
         tool_err("clean: unexpected argument \"%s\"", p.args[0]);
         tool_parsed_free(&p);
@@ -137,16 +132,7 @@ int tool_cmd_clean(int argc, char **argv)
             goto out;
         }
     }
-    results = calloc(n ? n : 1, sizeof *results);
-    if (!results) {
-        rc = TOOL_EXIT_SOME_FAILED;
-        goto out;
-    }
-    tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), clean_one, &cc,
-                     results, NULL);
-    for (i = 0; i < n; i++)
-        if (results[i].kind == TOOL_RES_FAILED)
-            rc = TOOL_EXIT_SOME_FAILED;
+    rc = tool_station_run_all(&s.run, tokens, n, p.c.jobs, clean_one, &cc, NULL);
     if (!cc.json) {
         if (cc.remove)
             printf("%zu leftover%s on %zu token%s, %zu removed%s\n", cc.found,
@@ -158,7 +144,6 @@ int tool_cmd_clean(int argc, char **argv)
     }
 out:
     pthread_mutex_destroy(&cc.mu);
-    free(results);
     free(tokens);
     tool_session_close(&s);
     tool_parsed_free(&p);

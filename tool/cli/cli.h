@@ -163,6 +163,11 @@ typedef struct tool_parsed {
  * one the command does not take, a bad value), with nothing to free; after
  * 1, free with tool_parsed_free. */
 int tool_parse(int argc, char **argv, const char *command, tool_parsed *p);
+/* The start of every command: tool_parse, and --help answered. 1: go on
+ * (free p with tool_parsed_free); 0: return *rc (0 after the help, 2 after
+ * a usage error, already said), p freed. *rc is left as it was when the
+ * command goes on. */
+int tool_parse_command(int argc, char **argv, const char *command, tool_parsed *p, int *rc);
 void tool_parsed_free(tool_parsed *p);
 
 /* Sets up profile, config, station, crypto, the operator (flags:

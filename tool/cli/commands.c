@@ -56,6 +56,7 @@ static const tool_cmd_opt ca_list_opts[] = {
     {0, NULL}};
 
 static const tool_cmd_opt ca_show_opts[] = {
+    {O_SERIAL, "the certificate serial (hex), in place of SERIAL"},
     {O_JSON, "one JSON object"},
     {O_DB, "a PostgreSQL connection string instead of the directory's"},
     {0, NULL}};
@@ -177,8 +178,11 @@ const tool_command tool_commands[] = {
      "notAfter, subject, tab-separated.\n",
      ca_list_opts, NULL, tool_cmd_ca_list},
     {"ca show", "one certificate of the CA, from its database",
-     "ca show DIR SERIAL [--json] [--db C]",
-     "One certificate's record from the CA's database (see `tokenmint help ca list`).\n",
+     "ca show DIR (SERIAL | --serial S) [--json] [--db C]",
+     "One certificate's record from the CA's database (see `tokenmint help ca list`).\n"
+     "--serial S is SERIAL by the name `ca list` uses for it. There is no --status:\n"
+     "the record is shown whatever its status, and says it; to pick certificates by\n"
+     "status use `ca list --status`.\n",
      ca_show_opts, NULL, tool_cmd_ca_list},
     {"ca crl", "make the CA's CRL (full, numbered)",
      "ca crl DIR [--out FILE] [--db CONNINFO] [--module PATH]",
@@ -215,10 +219,12 @@ const tool_command tool_commands[] = {
     {"issue", "give tokens a key pair and a certificate bound to their serial",
      "issue (--all | --token URI...) (--ca DIR | --cmp URL ...) [--purpose P]\n"
      "[--key-type T] [--jobs N] [--json] [--pin-source FILE]",
-     "Per token, SUMMARY steps 3-12: token present, log in, find a free key pair of\n"
-     "the type (or generate one), read the serial, build the request and have the\n"
-     "token sign it, the CA verifies and issues (requests ready together go as one\n"
-     "batch), verify against the root, write onto the token whose serial it names.\n"
+     "Per token, in this order: (1) check the token is present, (2) log in, (3) find a\n"
+     "free key pair of the type (or generate one), (4) read the token's serial,\n"
+     "(5) build the request naming that serial and have the token sign it, (6) the CA\n"
+     "verifies it and issues (requests ready together go as one batch), (7) verify\n"
+     "the certificate against the root, (8) write it onto the token whose serial it\n"
+     "names, next to its key pair.\n"
      "Safe to re-run: done tokens are skipped, free key pairs reused, certificates\n"
      "issued but never written are taken from the CA and written, never re-issued.\n"
      "The CA is a local directory (--ca DIR) or a CMP server or relay (--cmp URL\n"
@@ -227,7 +233,8 @@ const tool_command tool_commands[] = {
      issue_opts, NULL, tool_cmd_issue},
     {"csr", "print signed requests for tokens (PEM), for stock `openssl ca`",
      "csr [--token URI... | --all] [--purpose P] [--key-type T]",
-     "Steps 3-7 alone: for each token (default: all), a free key pair (or a new one)\n"
+     "Steps 1-5 of `issue` alone: for each token (default: all), a free key pair (or a\n"
+     "new one)\n"
      "and a request signed on the token, PEM on stdout. With `write`, the first and\n"
      "last steps around stock `openssl ca`:\n"
      "  tokenmint csr --token URI | openssl ca -batch -config DIR/ca.cnf -in /dev/stdin \\\n"
@@ -235,9 +242,9 @@ const tool_command tool_commands[] = {
      csr_opts, NULL, tool_cmd_csr},
     {"write", "put certificates onto the tokens whose serials they name",
      "write [--ca DIR | --root CA.pem] CERT... (- for stdin)",
-     "Step 12 alone: each certificate goes onto the token whose serial it names, onto\n"
-     "the key pair it certifies (which must have no certificate yet). With --ca or\n"
-     "--root, each is first verified against that root (step 11).\n",
+     "Step 8 of `issue` alone: each certificate goes onto the token whose serial it\n"
+     "names, onto the key pair it certifies (which must have no certificate yet). With\n"
+     "--ca or --root, each is first verified against that root (step 7).\n",
      write_opts, NULL, tool_cmd_write},
     {"verify", "check every certificate on every token",
      "verify [--all | --token URI...] (--ca DIR | --root CA.pem) [--json]",

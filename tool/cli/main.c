@@ -292,12 +292,8 @@ int tool_cmd_tokens(int argc, char **argv)
     size_t i, n = 0;
     int rc;
 
-    if (!tool_parse(argc, argv, "tokens", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "tokens", &p, &rc))
+        return rc;
     rc = tool_session_open(&s, &p.c, 0);
     if (rc != TOOL_EXIT_OK)
         goto out;
@@ -374,12 +370,8 @@ int tool_cmd_ca_init(int argc, char **argv)
     char err[600];
     int rc = TOOL_EXIT_USAGE, have_st = 0;
 
-    if (!tool_parse(argc - 1, argv + 1, "ca init", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc - 1, argv + 1, "ca init", &p, &rc))
+        return rc;
     if (p.nargs != 1 || (p.key && p.key_file)) {
         tool_err("usage: tokenmint ca init DIR [--key pkcs11:URI | --key-file F]");
         goto out;
@@ -528,15 +520,11 @@ int tool_cmd_issue(int argc, char **argv)
     tool_token **tokens = NULL;
     tool_result *results = NULL;
     tool_report rep;
-    size_t n = 0, i;
+    size_t n = 0;
     int rc;
 
-    if (!tool_parse(argc, argv, "issue", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "issue", &p, &rc))
+        return rc;
     if (p.nargs) {
         tool_err("issue: unexpected argument %s", p.args[0]);
         tool_parsed_free(&p);
@@ -560,9 +548,7 @@ int tool_cmd_issue(int argc, char **argv)
     tool_report_sorted(&rep);
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
     tool_report_summary(&rep, results, n);
-    for (i = 0; i < n; i++)
-        if (results[i].kind == TOOL_RES_FAILED)
-            rc = TOOL_EXIT_SOME_FAILED;
+    rc = tool_results_rc(results, n);
     if (n == 0)
         tool_err("no tokens to issue");
 out:
@@ -600,17 +586,12 @@ int tool_cmd_csr(int argc, char **argv)
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
-    tool_result *results = NULL;
     csr_out o;
-    size_t n = 0, i;
+    size_t n = 0;
     int rc;
 
-    if (!tool_parse(argc, argv, "csr", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "csr", &p, &rc))
+        return rc;
     rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
     if (rc != TOOL_EXIT_OK)
         goto out;
@@ -622,15 +603,9 @@ int tool_cmd_csr(int argc, char **argv)
     if (rc != TOOL_EXIT_OK)
         goto out;
     pthread_mutex_init(&o.mu, NULL);
-    results = calloc(n ? n : 1, sizeof *results);
-    tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), csr_one, &o,
-                     results, NULL);
-    for (i = 0; i < n; i++)
-        if (results[i].kind == TOOL_RES_FAILED)
-            rc = TOOL_EXIT_SOME_FAILED;
+    rc = tool_station_run_all(&s.run, tokens, n, p.c.jobs, csr_one, &o, NULL);
     pthread_mutex_destroy(&o.mu);
 out:
-    free(results);
     free(tokens);
     tool_session_close(&s);
     tool_parsed_free(&p);
@@ -678,12 +653,8 @@ int tool_cmd_write(int argc, char **argv)
     tool_report rep;
     int rc, i;
 
-    if (!tool_parse(argc, argv, "write", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "write", &p, &rc))
+        return rc;
     if (p.nargs == 0) {
         tool_err("write: name certificate files (or - for stdin)");
         tool_parsed_free(&p);
@@ -727,14 +698,10 @@ int tool_cmd_operator_hash(int argc, char **argv)
     char pass[256], out[300], err[300];
     size_t len = 0;
     tool_parsed p;
-    int ok;
+    int ok, rc;
 
-    if (!tool_parse(argc - 1, argv + 1, "operator hash", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc - 1, argv + 1, "operator hash", &p, &rc))
+        return rc;
     ok = p.c.operator_pass
              ? p11c_secret_read(p.c.operator_pass, NULL, "passphrase", pass, sizeof pass, &len, err,
                                 sizeof err)
@@ -762,12 +729,8 @@ int tool_cmd_help(int argc, char **argv)
     char name[128];
     int rc = TOOL_EXIT_OK;
 
-    if (!tool_parse(argc, argv, "help", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return TOOL_EXIT_OK;
-    }
+    if (!tool_parse_command(argc, argv, "help", &p, &rc))
+        return rc;
     if (p.nargs == 0) {
         tool_usage(stdout);
         goto out;

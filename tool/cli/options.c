@@ -471,6 +471,21 @@ int tool_parse(int argc, char **argv, const char *command, tool_parsed *p)
     return 0;
 }
 
+int tool_parse_command(int argc, char **argv, const char *command, tool_parsed *p, int *rc)
+{
+    tool_return_val_if_fail(rc != NULL, 0);
+    if (!tool_parse(argc, argv, command, p)) {
+        *rc = TOOL_EXIT_USAGE;
+        return 0;
+    }
+    if (p->help) {
+        tool_parsed_free(p);
+        *rc = TOOL_EXIT_OK;
+        return 0;
+    }
+    return 1;
+}
+
 void tool_parsed_free(tool_parsed *p)
 {
     free(p->c.uris);

@@ -106,17 +106,12 @@ int tool_cmd_pin(int argc, char **argv)
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
-    tool_result *results = NULL;
     derive_ctx dc;
-    size_t n = 0, i;
+    size_t n = 0;
     int rc;
 
-    if (!tool_parse(argc - 1, argv + 1, "pin derive", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc - 1, argv + 1, "pin derive", &p, &rc))
+        return rc;
     if (p.nargs || !p.c.pin_source) {
         tool_err("pin derive: %s", p.nargs ? "unexpected argument"
                                            : "--pin-source FACTORY (the current user PIN) is "
@@ -138,21 +133,11 @@ int tool_cmd_pin(int argc, char **argv)
     if (rc != TOOL_EXIT_OK)
         goto out;
     tool_pin_expect(&s.pin, tokens, n);
-    results = calloc(n ? n : 1, sizeof *results);
-    if (!results) {
-        rc = TOOL_EXIT_SOME_FAILED;
-        goto out;
-    }
-    tool_station_run(&s.run, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), derive_one, &dc,
-                     results, NULL);
-    for (i = 0; i < n; i++)
-        if (results[i].kind == TOOL_RES_FAILED)
-            rc = TOOL_EXIT_SOME_FAILED;
+    rc = tool_station_run_all(&s.run, tokens, n, p.c.jobs, derive_one, &dc, NULL);
     if (n == 0)
         tool_err("no tokens named");
 out:
     pthread_mutex_destroy(&dc.mu);
-    free(results);
     free(tokens);
     tool_session_close(&s);
     tool_parsed_free(&p);

@@ -139,12 +139,8 @@ int tool_cmd_ca_serve(int argc, char **argv)
     argv++;
     memset(&so, 0, sizeof so);
     tool_cmp_front_init(&f, "ca serve");
-    if (!tool_parse(argc, argv, "ca serve", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return TOOL_EXIT_OK;
-    }
+    if (!tool_parse_command(argc, argv, "ca serve", &p, &rc))
+        return rc;
     for (i = 0; i < p.ngiven; i++) {
         int o = p.given[i].code == O_PROFILE ? TOOL_FRONT_PROFILE : p.given[i].code;
         const char *v = p.given[i].value;

@@ -288,5 +288,13 @@ typedef void (*tool_work_fn)(tool_run *run, tool_token *t, tool_result *res, voi
 void tool_station_run(tool_run *run, tool_token **tokens, size_t n, int jobs, tool_work_fn fn,
                       void *user, tool_result *results, void (*done)(tool_result *res, void *user));
 int tool_default_jobs(size_t ntokens);
+/* What every per-token command does: results for n tokens (calloc'd, the
+ * caller frees *results; NULL: not kept), fn over them with jobs workers
+ * (0: tool_default_jobs), then the exit code: TOOL_EXIT_SOME_FAILED when a
+ * token failed (or there was no memory for the results), else TOOL_EXIT_OK. */
+int tool_station_run_all(tool_run *run, tool_token **tokens, size_t n, int jobs, tool_work_fn fn,
+                         void *user, tool_result **results);
+/* TOOL_EXIT_SOME_FAILED when one of the n results failed, else TOOL_EXIT_OK. */
+int tool_results_rc(const tool_result *results, size_t n);
 
 #endif

@@ -134,12 +134,8 @@ int tool_cmd_watch(int argc, char **argv)
     char err[600];
     int rc;
 
-    if (!tool_parse(argc, argv, "watch", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "watch", &p, &rc))
+        return rc;
     rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
     if (rc != TOOL_EXIT_OK)
         goto out;

@@ -82,3 +82,38 @@ void tool_station_run(tool_run *run, tool_token **tokens, size_t n, int jobs, to
         pthread_join(th[i], NULL);
     free(th);
 }
+
+int tool_results_rc(const tool_result *results, size_t n)
+{
+    size_t i;
+
+    tool_return_val_if_fail(results != NULL || n == 0, TOOL_EXIT_SOME_FAILED);
+    for (i = 0; i < n; i++)
+        if (results[i].kind == TOOL_RES_FAILED)
+            return TOOL_EXIT_SOME_FAILED;
+    return TOOL_EXIT_OK;
+}
+
+int tool_station_run_all(tool_run *run, tool_token **tokens, size_t n, int jobs, tool_work_fn fn,
+                         void *user, tool_result **results)
+{
+    tool_result *res = NULL;
+    int rc = TOOL_EXIT_SOME_FAILED;
+
+    if (results)
+        *results = NULL;
+    tool_return_val_if_fail(run != NULL && fn != NULL && (tokens != NULL || n == 0),
+                            TOOL_EXIT_SOME_FAILED);
+    res = calloc(n ? n : 1, sizeof *res);
+    if (!res)
+        goto out;
+    tool_station_run(run, tokens, n, jobs ? jobs : tool_default_jobs(n), fn, user, res, NULL);
+    rc = tool_results_rc(res, n);
+    if (results) {
+        *results = res;
+        res = NULL;
+    }
+out:
+    free(res);
+    return rc;
+}

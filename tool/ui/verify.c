@@ -151,12 +151,8 @@ int tool_cmd_verify(int argc, char **argv)
     size_t n = 0, i, c, good = 0, bad = 0, bare = 0;
     int rc;
 
-    if (!tool_parse(argc, argv, "verify", &p))
-        return TOOL_EXIT_USAGE;
-    if (p.help) {
-        tool_parsed_free(&p);
-        return 0;
-    }
+    if (!tool_parse_command(argc, argv, "verify", &p, &rc))
+        return rc;
     if (!p.root && !p.c.ca_dir) {
         tool_err("verify: name the root with --ca DIR or --root CA.pem");
         tool_parsed_free(&p);
