@@ -77,5 +77,20 @@ done
 complete_words tokenmint ca "" | tm_grepq -x serve || tm_fail "completion of 'ca' should offer serve"
 complete_words tokenmint is | tm_grepq -x issue || tm_fail "completion of 'is' should offer issue"
 
+# Help texts stand on their own: no pointer to a file that does not ship
+# (issue 9: `issue --help` said "SUMMARY steps 3-12").
+for c in "${CMDS[@]}"; do
+    # shellcheck disable=SC2086
+    "$T" $c --help >"$TM_TMP/help.txt" 2>&1 || true
+    ! grep -q "SUMMARY" "$TM_TMP/help.txt" || tm_fail "'$c --help' points to SUMMARY, which does not ship"
+done
+"$T" issue --help >"$TM_TMP/help.txt"
+grep -q "(8) write it onto the token" "$TM_TMP/help.txt" || tm_fail "issue --help should describe its steps"
+# Every command answers --help with exit 0 (tool_parse_command).
+for c in "${CMDS[@]}"; do
+    # shellcheck disable=SC2086
+    "$T" $c --help >/dev/null 2>&1 || tm_fail "'$c --help' should exit 0"
+done
+
 "$T" --version | grep -Eqx 'tokenmint [0-9]+\.[0-9]+\.[0-9]+' || tm_fail "--version"
 echo "PASS: one option table: help, parser and completion agree"
