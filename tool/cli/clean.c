@@ -117,13 +117,9 @@ int tool_cmd_clean(int argc, char **argv)
     pthread_mutex_init(&cc.mu, NULL);
     cc.remove = p.remove;
     cc.json = p.c.json;
-    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
+    rc = tool_session_open_tokens(&s, &p.c, TOOL_SESSION_OPERATOR, 0, &tokens, &n);
     if (rc != TOOL_EXIT_OK)
         goto out;
-    if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
-        rc = TOOL_EXIT_USAGE;
-        goto out;
-    }
     if (p.c.ca_dir) {
         s.run.ca = tool_ca_open_records(p.c.ca_dir, NULL, s.prof, &s.crypto, err, sizeof err);
         if (!s.run.ca) {

@@ -191,6 +191,10 @@ void tool_session_close(tool_session *s);
 /* Tokens selected by --all / --token, as pointers into s->st.tokens (caller frees array). */
 int tool_session_tokens(tool_session *s, const tool_common *c, int default_all, tool_token ***out,
                         size_t *n);
+/* Both, as every per-token command starts: TOOL_EXIT_OK, or the exit code
+ * (the reason already said). tool_session_close and free(*out) either way. */
+int tool_session_open_tokens(tool_session *s, tool_common *c, int flags, int default_all,
+                             tool_token ***out, size_t *n);
 /* Usage checks for a command that logs in to the tokens, before the first
  * one is touched: the profile can certify the key type for the purpose
  * (when keys may be made), the PIN is there (file readable, or a terminal

@@ -219,6 +219,20 @@ bad:
     return 0;
 }
 
+int tool_session_open_tokens(tool_session *s, tool_common *c, int flags, int default_all,
+                             tool_token ***out, size_t *n)
+{
+    int rc;
+
+    tool_return_val_if_fail(out != NULL && n != NULL, TOOL_EXIT_USAGE);
+    *out = NULL;
+    *n = 0;
+    rc = tool_session_open(s, c, flags);
+    if (rc != TOOL_EXIT_OK)
+        return rc;
+    return tool_session_tokens(s, c, default_all, out, n) ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
+}
+
 /* Label, then serial: the order a person looks for a token in. */
 static int token_by_label(const void *a, const void *b)
 {
@@ -530,13 +544,10 @@ int tool_cmd_issue(int argc, char **argv)
         tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
     }
-    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
+    rc =
+        tool_session_open_tokens(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA, 0, &tokens, &n);
     if (rc != TOOL_EXIT_OK)
         goto out;
-    if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
-        rc = TOOL_EXIT_USAGE;
-        goto out;
-    }
     rc = tool_session_precheck(&s, tokens, n, 1);
     if (rc != TOOL_EXIT_OK)
         goto out;
@@ -592,13 +603,9 @@ int tool_cmd_csr(int argc, char **argv)
 
     if (!tool_parse_command(argc, argv, "csr", &p, &rc))
         return rc;
-    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
+    rc = tool_session_open_tokens(&s, &p.c, TOOL_SESSION_OPERATOR, 1, &tokens, &n);
     if (rc != TOOL_EXIT_OK)
         goto out;
-    if (!tool_session_tokens(&s, &p.c, 1, &tokens, &n)) {
-        rc = TOOL_EXIT_USAGE;
-        goto out;
-    }
     rc = tool_session_precheck(&s, tokens, n, 1);
     if (rc != TOOL_EXIT_OK)
         goto out;

@@ -122,13 +122,9 @@ int tool_cmd_pin(int argc, char **argv)
     memset(&dc, 0, sizeof dc);
     pthread_mutex_init(&dc.mu, NULL);
     dc.json = p.c.json;
-    rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR);
+    rc = tool_session_open_tokens(&s, &p.c, TOOL_SESSION_OPERATOR, 0, &tokens, &n);
     if (rc != TOOL_EXIT_OK)
         goto out;
-    if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
-        rc = TOOL_EXIT_USAGE;
-        goto out;
-    }
     rc = tool_session_precheck(&s, tokens, n, 0);
     if (rc != TOOL_EXIT_OK)
         goto out;
