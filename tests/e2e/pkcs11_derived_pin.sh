@@ -11,19 +11,8 @@ set -euo pipefail
 
 tm_make_tokens 2
 s1=${TM_SERIALS[0]} s2=${TM_SERIALS[1]}
-secret="$TM_TMP/station.secret"
-head -c 32 /dev/urandom >"$secret"
-chmod 600 "$secret"
-audit="$TM_TMP/audit.jsonl"
-export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
-cat >"$TOKENMINT_CONF" <<CONF
-[tokenmint]
-backends = softhsm
-audit_log = $audit
-station_secret = $secret
-[backend_softhsm]
-module = $TM_SOFTHSM_MODULE
-CONF
+tm_station_secret
+tm_module_conf "station_secret = $secret"
 client() { "$TM_BUILD_DIR/tests/tm-pkcs11-client" "$TM_MODULE" "$@"; }
 
 # direct to SoftHSM2, bypassing the module: a failed login sets "user PIN count low"

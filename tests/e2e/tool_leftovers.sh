@@ -10,16 +10,7 @@
 tm_make_tokens 4 >/dev/null
 CA="$TM_TMP/ca"
 "$T" ca init "$CA" >/dev/null
-audit="$TM_TMP/audit.jsonl"
-export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
-unset TOKENMINT_BACKEND
-cat >"$TOKENMINT_CONF" <<CONF
-[tokenmint]
-backends = softhsm
-audit_log = $audit
-[backend_softhsm]
-module = $TM_SOFTHSM_MODULE
-CONF
+tm_module_conf
 
 "$T" issue --all --ca "$CA" --pin-source "$PIN" >/dev/null || tm_fail "first run"
 sums() { find "$TM_TOKDIR" -type f -name '*.object' -exec sha256sum {} + | sort; }

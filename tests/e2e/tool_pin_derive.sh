@@ -6,20 +6,8 @@
 # a try to a PIN it does not take (the module's audit log counts them).
 . "$TM_SOURCE_DIR/tests/e2e/tool_lib.sh"
 tm_make_tokens 3 >/dev/null
-audit="$TM_TMP/audit.jsonl"
-secret="$TM_TMP/station.secret"
-head -c 32 /dev/urandom >"$secret"
-chmod 600 "$secret"
-export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
-unset TOKENMINT_BACKEND
-cat >"$TOKENMINT_CONF" <<CONF
-[tokenmint]
-backends = softhsm
-audit_log = $audit
-station_secret = $secret
-[backend_softhsm]
-module = $TM_SOFTHSM_MODULE
-CONF
+tm_station_secret
+tm_module_conf "station_secret = $secret"
 S0=${TM_SERIALS[0]} S1=${TM_SERIALS[1]} S2=${TM_SERIALS[2]}
 failed() { grep -c "\"serial\":\"$1\",\"op\":\"login\",\"outcome\":\"failed\"" "$audit" || true; }
 pin_of() { "$T" tokens --json | grep "\"serial\":\"$1\"" | grep -o '"pin":"[a-z]*"'; }

@@ -7,16 +7,7 @@
 tm_make_tokens 3
 CA="$TM_TMP/ca"
 "$T" ca init "$CA" >/dev/null
-audit="$TM_TMP/audit.jsonl"
-export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
-unset TOKENMINT_BACKEND
-cat >"$TOKENMINT_CONF" <<CONF
-[tokenmint]
-backends = softhsm
-audit_log = $audit
-[backend_softhsm]
-module = $TM_SOFTHSM_MODULE
-CONF
+tm_module_conf
 
 # A wrong PIN (issue 10, item 5): the first token to refuse it is the only
 # one that loses a try; the others are "not tried: PIN refused by token X".
@@ -67,17 +58,8 @@ chmod 600 "$rec"
 # Derived PINs: tokens moved to HMAC(secret, serial) report a protected
 # authentication path; the tool logs in with a NULL PIN and asks for nothing.
 tm_make_tokens 3 d
-secret="$TM_TMP/station.secret"
-head -c 32 /dev/urandom >"$secret"
-chmod 600 "$secret"
-cat >"$TOKENMINT_CONF" <<CONF
-[tokenmint]
-backends = softhsm
-audit_log = $audit
-station_secret = $secret
-[backend_softhsm]
-module = $TM_SOFTHSM_MODULE
-CONF
+tm_station_secret
+tm_module_conf "station_secret = $secret"
 # C_SetPIN(factory PIN, NULL) through the module switches a token and marks it
 # (only marked tokens report the protected path, issue 10 item 6)
 for s in "${TM_SERIALS[@]}"; do

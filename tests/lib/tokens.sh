@@ -56,6 +56,28 @@ tm_list_serials() {
         sort | awk '{print $2}'
 }
 
+# tm_station_secret: a fresh 32-byte station secret (0600) in $secret.
+tm_station_secret() {
+    secret="$TM_TMP/station.secret"
+    head -c 32 /dev/urandom >"$secret"
+    chmod 600 "$secret"
+}
+
+# tm_module_conf ["KEY = VALUE"...]: the module's config over the test's
+# SoftHSM2 tokens as TOKENMINT_CONF ($TM_TMP/tokenmint.conf), its audit log in
+# $audit ($TM_TMP/audit.jsonl), with the extra [tokenmint] lines given.
+tm_module_conf() {
+    local line
+    audit="$TM_TMP/audit.jsonl"
+    export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
+    unset TOKENMINT_BACKEND
+    {
+        printf '[tokenmint]\nbackends = softhsm\naudit_log = %s\n' "$audit"
+        for line in "$@"; do printf '%s\n' "$line"; done
+        printf '[backend_softhsm]\nmodule = %s\n' "$TM_SOFTHSM_MODULE"
+    } >"$TOKENMINT_CONF"
+}
+
 tm_fail() {
     echo "FAIL: $*" >&2
     exit 1
