@@ -21,7 +21,7 @@ typedef struct tool_report {
     int json;
     int tty;    /* progress bar */
     int sorted; /* results listed at the end, sorted by label */
-    size_t total, done, failed, issued, written, already, signed_;
+    size_t total, done, failed, issued, written, already, signed_, renew;
     double t0;
     pthread_t tick; /* redraws the status line while a run is quiet */
     int ticking, stop;
