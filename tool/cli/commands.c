@@ -116,8 +116,8 @@ static const tool_cmd_opt write_opts[] = {
 
 static const tool_cmd_opt verify_opts[] = {
     {O_ALL, NULL},  {O_TOKEN, NULL}, {O_CA, "the CA whose root (DIR/ca.pem) to check against"},
-    {O_ROOT, NULL}, {O_JSON, NULL},  STATION_OPTS,
-    {0, NULL}};
+    {O_ROOT, NULL}, {O_OCSP, NULL},  {O_JSON, NULL},
+    STATION_OPTS,   {0, NULL}};
 
 static const tool_cmd_opt watch_opts[] = {
     {O_CA, NULL}, {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_COUNT, NULL}, {O_JSON, NULL},
@@ -268,7 +268,9 @@ const tool_command tool_commands[] = {
     {"verify", "check every certificate on every token",
      "verify [--all | --token URI...] (--ca DIR | --root CA.pem) [--json]",
      "Every certificate on every token (default: all): names its token's serial,\n"
-     "matches a key pair there, chains to the root, is inside its validity period.\n"
+     "matches a key pair there, chains to the root, is inside its validity period,\n"
+     "and is not revoked: by the CA's records with --ca DIR, or by the OCSP\n"
+     "responder --ocsp URL names (a signed answer with our nonce).\n"
      "Exit 1 when any certificate fails a check.\n",
      verify_opts, NULL, tool_cmd_verify},
     {"watch", "station mode: issue each token as it is plugged in",
