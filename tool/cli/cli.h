@@ -73,6 +73,7 @@ enum {
     O_DB,
     O_REMOVE,
     O_FINALTRY,
+    O_OPEN_SECRETS,
     O_HELP,
     /* the CMP CA (cmp/station.c) */
     O_CMP,
