@@ -527,8 +527,11 @@ out:
     free(who);
 }
 
-int tool_cmd_issue(int argc, char **argv)
+/* issue and renew: the same batch; renew counts only certificates that do
+ * not run out within the window, and marks the ones it replaces superseded. */
+static int issue_or_renew(int argc, char **argv, const char *command)
 {
+    int renew = strcmp(command, "renew") == 0;
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
@@ -537,10 +540,15 @@ int tool_cmd_issue(int argc, char **argv)
     size_t n = 0;
     int rc;
 
-    if (!tool_parse_command(argc, argv, "issue", &p, &rc))
+    if (!tool_parse_command(argc, argv, command, &p, &rc))
         return rc;
     if (p.nargs) {
-        tool_err("issue: unexpected argument %s", p.args[0]);
+        tool_err("%s: unexpected argument %s", command, p.args[0]);
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
+    }
+    if (renew && !p.c.all && !p.c.nuris) {
+        tool_err("renew: which tokens? --all or --token URI (see tokenmint help renew)");
         tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
     }
@@ -548,6 +556,8 @@ int tool_cmd_issue(int argc, char **argv)
         tool_session_open_tokens(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA, 0, &tokens, &n);
     if (rc != TOOL_EXIT_OK)
         goto out;
+    s.run.renew = renew;
+    s.run.renew_within = (p.within < 0 ? 30LL : (long long)p.within) * 86400LL;
     rc = tool_session_precheck(&s, tokens, n, 1);
     if (rc != TOOL_EXIT_OK)
         goto out;
@@ -561,13 +571,23 @@ int tool_cmd_issue(int argc, char **argv)
     tool_report_summary(&rep, results, n);
     rc = tool_results_rc(results, n);
     if (n == 0)
-        tool_err("no tokens to issue");
+        tool_err("no tokens to %s", command);
 out:
     free(results);
     free(tokens);
     tool_session_close(&s);
     tool_parsed_free(&p);
     return rc;
+}
+
+int tool_cmd_issue(int argc, char **argv)
+{
+    return issue_or_renew(argc, argv, "issue");
+}
+
+int tool_cmd_renew(int argc, char **argv)
+{
+    return issue_or_renew(argc, argv, "renew");
 }
 
 /* ---- csr / write ------------------------------------------------------------------------- */

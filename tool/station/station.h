@@ -178,6 +178,7 @@ typedef enum {
     TOOL_RES_WRITTEN, /* an issued-but-unwritten certificate was found and written */
     TOOL_RES_DONE,    /* already had a certificate for the purpose */
     TOOL_RES_FAILED,
+    TOOL_RES_RENEW, /* issue: its certificate expired, was revoked or superseded */
 } tool_result_kind;
 
 typedef struct tool_result {
@@ -190,7 +191,8 @@ typedef struct tool_result {
     int key_generated;
     int key_reused;
     double ms;
-    char error[600];
+    char error[600];    /* why it failed; for TOOL_RES_RENEW, why it needs renewal */
+    char replaces[200]; /* renew: the certificate serial(s) the new one supersedes */
 } tool_result;
 
 typedef struct tool_run {
@@ -203,6 +205,12 @@ typedef struct tool_run {
     const char *purpose;
     tool_keytype keytype;
     const char *operator_id;
+    /* renew (issue 12): a token is done only with a certificate for the
+     * purpose that is valid, not revoked or superseded at the CA, and not
+     * expiring within renew_within seconds; the ones it replaces are marked
+     * superseded at the CA once the new one is on the token. */
+    int renew;
+    long long renew_within;
 } tool_run;
 
 /* Steps 3..12 for one token; its request joins whatever else is ready (watch). */
@@ -290,11 +298,12 @@ void tool_station_run(tool_run *run, tool_token **tokens, size_t n, int jobs, to
 int tool_default_jobs(size_t ntokens);
 /* What every per-token command does: results for n tokens (calloc'd, the
  * caller frees *results; NULL: not kept), fn over them with jobs workers
- * (0: tool_default_jobs), then the exit code: TOOL_EXIT_SOME_FAILED when a
- * token failed (or there was no memory for the results), else TOOL_EXIT_OK. */
+ * (0: tool_default_jobs), then the exit code of tool_results_rc
+ * (TOOL_EXIT_SOME_FAILED too when there was no memory for the results). */
 int tool_station_run_all(tool_run *run, tool_token **tokens, size_t n, int jobs, tool_work_fn fn,
                          void *user, tool_result **results);
-/* TOOL_EXIT_SOME_FAILED when one of the n results failed, else TOOL_EXIT_OK. */
+/* TOOL_EXIT_SOME_FAILED when one of the n results failed or needs renewal
+ * (not done either way), else TOOL_EXIT_OK. */
 int tool_results_rc(const tool_result *results, size_t n);
 
 #endif

@@ -89,7 +89,7 @@ int tool_results_rc(const tool_result *results, size_t n)
 
     tool_return_val_if_fail(results != NULL || n == 0, TOOL_EXIT_SOME_FAILED);
     for (i = 0; i < n; i++)
-        if (results[i].kind == TOOL_RES_FAILED)
+        if (results[i].kind == TOOL_RES_FAILED || results[i].kind == TOOL_RES_RENEW)
             return TOOL_EXIT_SOME_FAILED;
     return TOOL_EXIT_OK;
 }
