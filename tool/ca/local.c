@@ -1529,9 +1529,7 @@ static int local_supersede(tool_ca *base, const char *old_serial, const char *ne
     code = tool_castore_supersede(ca->db, old_serial, new_serial);
     if (code == TOOL_CS_OK || code == TOOL_CS_NOTFOUND) {
         /* NOTFOUND: no longer valid (revoked, or superseded by an earlier run) */
-        ca->view_dirty = 1;
-        if (ca->view_thread_on)
-            pthread_cond_signal(&ca->view_cv);
+        view_mark_dirty(ca);
     } else {
         snprintf(err, errlen, "CA database: %s", tool_castore_error(ca->db));
     }
