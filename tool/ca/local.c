@@ -17,8 +17,9 @@
  *
  * A certificate is acknowledged only after the batch holding its record
  * (with the certificate's DER) is committed: durable in the database. Its
- * newcerts/ file follows at once, the index.txt view at most about a second
- * later (and when the CA is closed or next opened).
+ * newcerts/ file follows (ca serve: from the view's writer thread, right
+ * after the answer), then the index.txt view (ca serve: at most about a
+ * quarter of a second later; also when the CA is closed or next opened).
  */
 #include "ca/ca.h"
 #include "ca/crl.h"
@@ -1150,8 +1151,26 @@ static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[6
             return 1;
         }
     for (tries = 0; tries < 8; tries++) {
-        /* Never twice: another process (or an earlier run) may have issued
-         * for this key; the unique index decides races between servers. */
+        /* Never twice: the insert is refused when this key and purpose has a
+         * valid certificate already (another process, an earlier run: the
+         * unique index decides races between servers), and only then is the
+         * earlier one looked up. A new key, the usual case, is one statement. */
+        tool_cs_record_clear(&rec);
+        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose, ca->operator_id,
+                                      "tokenmint")) {
+            fail_item(it, 0, "%s", "out of memory");
+            ret = 0;
+            goto out;
+        }
+        *code = tool_castore_insert(ca->db, &rec);
+        if (*code == TOOL_CS_OK) {
+            fresh[i] = 1;
+            ret = 1;
+            goto out;
+        }
+        if (*code != TOOL_CS_CONFLICT)
+            goto out;
+        tool_cs_record_clear(&before);
         *code = tool_castore_find_valid(ca->db, spki[i], it->purpose, &before);
         if (*code == TOOL_CS_OK) {
             X509 *x = tool_cs_record_cert(&before);
@@ -1172,30 +1191,11 @@ static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[6
         }
         if (*code != TOOL_CS_NOTFOUND)
             goto out;
-        tool_cs_record_clear(&rec);
-        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose, ca->operator_id,
-                                      "tokenmint")) {
-            fail_item(it, 0, "%s", "out of memory");
+        /* no valid certificate for the key: the serial was taken, draw again */
+        if (!reserial(ca, it)) {
             ret = 0;
             goto out;
         }
-        *code = tool_castore_insert(ca->db, &rec);
-        if (*code == TOOL_CS_OK) {
-            fresh[i] = 1;
-            ret = 1;
-            goto out;
-        }
-        if (*code != TOOL_CS_CONFLICT)
-            goto out;
-        /* the key+purpose (raced: found above next time) or the serial was
-         * taken: a serial collision draws again */
-        tool_cs_record_clear(&before);
-        if (tool_castore_find_valid(ca->db, spki[i], it->purpose, &before) == TOOL_CS_NOTFOUND &&
-            !reserial(ca, it)) {
-            ret = 0;
-            goto out;
-        }
-        tool_cs_record_clear(&before);
     }
     fail_item(it, 0, "%s", "no unique certificate serial");
     ret = 0;
