@@ -386,6 +386,27 @@ static prov_key *wrap_soft(prov_ctx *prov, prov_key_type type, int pss, const pr
     return k;
 }
 
+/* A software key of the other provider with k's domain parameters only. */
+static prov_key *soft_params_of(const prov_key *k)
+{
+    const prov_fwd *f = prov_fwd_find(k->prov, OSSL_OP_KEYMGMT, prov_key_type_name(k));
+    OSSL_FUNC_keymgmt_new_fn *nw = PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_NEW, keymgmt_new);
+    OSSL_FUNC_keymgmt_import_fn *im = PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_IMPORT, keymgmt_import);
+    OSSL_FUNC_keymgmt_free_fn *fr = PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_FREE, keymgmt_free);
+    OSSL_PARAM *params = prov_key_public_params(k, OSSL_KEYMGMT_SELECT_ALL_PARAMETERS);
+    void *kd = NULL;
+
+    if (nw == NULL || im == NULL || fr == NULL || params == NULL || (kd = nw(f->provctx)) == NULL)
+        goto out;
+    if (!im(kd, OSSL_KEYMGMT_SELECT_ALL_PARAMETERS, params)) {
+        fr(kd);
+        kd = NULL;
+    }
+out:
+    OSSL_PARAM_free(params);
+    return wrap_soft(k->prov, k->type, k->pss_only, f, kd);
+}
+
 static void *km_dup(const void *keydata, int selection)
 {
     const prov_key *k = keydata;
@@ -397,6 +418,10 @@ static void *km_dup(const void *keydata, int selection)
                    ? wrap_soft(k->prov, k->type, k->pss_only, k->fwd, fn(k->soft_kd, selection))
                    : NULL;
     }
+    /* Only the curve of a token key: a software key on that curve, which takes
+     * a public point next (CMS key agreement builds the originator's key so). */
+    if (k->type == TM_KEY_EC && (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return soft_params_of(k);
     /* A token key: the same token object, its public half copied. */
     if ((d = km_new(k->prov, k->type, k->pss_only)) == NULL)
         return NULL;

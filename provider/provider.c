@@ -403,6 +403,17 @@ static const OSSL_ALGORITHM tm_signature[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+static const OSSL_ALGORITHM tm_asym_cipher[] = {
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", TM_PROV_PROPS, prov_rsa_asym_cipher_functions,
+     "RSA decryption on PKCS#11 tokens"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM tm_keyexch[] = {
+    {"ECDH", TM_PROV_PROPS, prov_ecdh_keyexch_functions, "ECDH on PKCS#11 tokens"},
+    {NULL, NULL, NULL, NULL},
+};
+
 static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id, int *no_cache)
 {
     *no_cache = 0;
@@ -413,13 +424,18 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id, int *no
         return tm_keymgmt;
     case OSSL_OP_SIGNATURE:
         return tm_signature;
+    case OSSL_OP_ASYM_CIPHER:
+        return tm_asym_cipher;
+    case OSSL_OP_KEYEXCH:
+        return tm_keyexch;
     }
     return NULL;
 }
 
 int prov_algorithms_are_ours(const OSSL_ALGORITHM *algs)
 {
-    return algs != NULL && (algs == tm_store || algs == tm_keymgmt || algs == tm_signature);
+    return algs != NULL && (algs == tm_store || algs == tm_keymgmt || algs == tm_signature ||
+                            algs == tm_asym_cipher || algs == tm_keyexch);
 }
 
 /*
@@ -447,6 +463,9 @@ static const OSSL_ITEM *prov_reason_strings(void *provctx)
         {TM_R_PROFILE, "refused by the serial-bound profile"},
         {TM_R_CONFIG, "bad provider configuration"},
         {TM_R_UNSUPPORTED, "not supported for token keys"},
+        {TM_R_DECRYPT, "token decryption failed"},
+        {TM_R_DERIVE, "token key derivation failed"},
+        {TM_R_KEYGEN, "token key generation failed"},
         {0, NULL},
     };
     return r;

@@ -29,6 +29,9 @@ enum {
     TM_R_PROFILE,
     TM_R_CONFIG,
     TM_R_UNSUPPORTED,
+    TM_R_DECRYPT,
+    TM_R_DERIVE,
+    TM_R_KEYGEN,
 };
 
 typedef struct prov_uri prov_uri;
@@ -105,5 +108,7 @@ extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_rsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH prov_eddsa_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
+extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
 
 #endif
