@@ -27,7 +27,8 @@ wait_for() { # PATTERN: up to 20 s for the client to print it
     local i
     for i in $(seq 1 200); do
         grep -q "$1" "$out" && return 0
-        kill -0 "$pid" 2>/dev/null || break
+        # the client may print its last line and exit between the two checks
+        kill -0 "$pid" 2>/dev/null || { grep -q "$1" "$out" && return 0; break; }
         sleep 0.1
     done
     tm_fail "client did not print '$1': $(cat "$out")"
