@@ -24,6 +24,8 @@
 #include "session.h"
 
 #define TLS_PREMASTER_LEN 48
+/* token_decrypt got no session; prov_session_get has said why */
+#define NO_SESSION ((CK_RV)-1)
 
 typedef struct {
     const char *name;
@@ -347,7 +349,7 @@ static CK_RV token_decrypt(ac_ctx *c, CK_MECHANISM *m, const unsigned char *in, 
     CK_RV rv;
 
     if (s == CK_INVALID_HANDLE)
-        return CKR_SESSION_HANDLE_INVALID;
+        return NO_SESSION;
     ERR_set_mark(); /* backend noise (SoftHSM2's "bad decrypt") stays out of the queue */
     rv = f->C_DecryptInit(s, m, __atomic_load_n(&k->priv, __ATOMIC_ACQUIRE));
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
@@ -365,6 +367,8 @@ static CK_RV token_decrypt(ac_ctx *c, CK_MECHANISM *m, const unsigned char *in, 
 
 static void raise_decrypt(ac_ctx *c, const char *what, CK_RV rv)
 {
+    if (rv == NO_SESSION)
+        return;
     TM_RAISE(c->prov, TM_R_DECRYPT, "token %s could not decrypt with key '%s' (%s): %s",
              prov_token_serial_text(c->key->tok), c->key->label, what, prov_ckr_str(rv));
 }
