@@ -172,6 +172,16 @@ out:
     return ok;
 }
 
+int prov_uri_login(prov_ctx *prov, prov_uri *u, prov_token *t)
+{
+    store_ctx c;
+
+    memset(&c, 0, sizeof(c));
+    c.prov = prov;
+    c.uri = u;
+    return obtain_pin_and_login(&c, t, NULL, NULL);
+}
+
 /* Handles asked for per C_FindObjects call. */
 #define TM_FIND_CHUNK 64
 
