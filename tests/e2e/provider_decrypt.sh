@@ -7,7 +7,8 @@
 # - `pkeyutl -derive` with token EC keys (P-256, P-384): the secret must equal
 #   the one plain openssl derives from the peer's private key;
 # - `cms -decrypt -inkey pkcs11:` for RSA (PKCS#1 v1.5 and OAEP) and EC (ECDH
-#   key agreement with the X9.63 KDF) recipients;
+#   key agreement with the X9.63 KDF) recipients; `cms -sign` with token keys
+#   (RSA PKCS#1 v1.5 and PSS, ECDSA) verified by plain openssl;
 # - file keys in the same setup still decrypt and derive (forwarded);
 # - refusals name the token, the key and the reason.
 . "$(dirname "$0")/provider_lib.sh"
@@ -102,6 +103,19 @@ check() {
             -out "$d/cms.$c" 2>"$d/err" || tm_fail "$ORDER: cms -decrypt $c: $(cat "$d/err")"
         same "cms -decrypt $c" msg "$d/cms.$c"
     done
+
+    for c in rsa pss ec; do
+        local key=$RSA cert=rsa.pem opt=()
+        [ $c = ec ] && key=$(tm_uri "$S" 03) cert=ec.pem
+        [ $c = pss ] && opt=(-keyopt rsa_padding_mode:pss)
+        openssl cms -sign "${PFX[@]}" -nodetach -binary -in msg -signer "$cert" -inkey "$key" "${opt[@]}" \
+            -outform DER -out "$d/signed.$c" 2>"$d/err" || tm_fail "$ORDER: cms -sign $c: $(cat "$d/err")"
+        openssl cms -verify -binary -inform DER -in "$d/signed.$c" -CAfile "$cert" -purpose any \
+            -out "$d/verified.$c" 2>"$d/err" || tm_fail "$ORDER: cms -verify $c: $(cat "$d/err")"
+        same "cms -sign $c" msg "$d/verified.$c"
+    done
+    openssl cms -cmsout -print -inform DER -in "$d/signed.pss" | tm_grepq 'rsassaPss' ||
+        tm_fail "$ORDER: cms -sign pss: not a PSS signature"
 
     # file keys beside the provider
     openssl pkeyutl -decrypt "${PFX[@]}" -inkey file.rsa -in file.ct -out "$d/file.pt" ||
