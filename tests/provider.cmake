@@ -6,7 +6,7 @@ add_dependencies(test_provider_pin tokenmint-provider)
 
 # Each e2e test runs with the provider talking to SoftHSM2 directly and, when
 # the module is built, through tokenmint-pkcs11.so in front of SoftHSM2.
-foreach(t req sign batch pin load_order decrypt keygen tls)
+foreach(t req sign batch pin load_order decrypt keygen tls store)
   tm_add_e2e(provider_${t} provider_${t}.sh provider)
   if(TARGET tokenmint-pkcs11)
     tm_add_e2e(provider_${t}_via_module provider_${t}.sh provider)

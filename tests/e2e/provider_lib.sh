@@ -71,7 +71,7 @@ tm_tls() {
         timeout 60 openssl s_server "${PFX[@]}" -accept "127.0.0.1:$port" -naccept 1 -www \
             "${srv[@]}" </dev/null >"srv.$name.log" 2>&1 &
         local spid=$! i
-        for i in $(seq 1 600); do
+        for i in $(seq 1 1200); do
             grep -q '^ACCEPT' "srv.$name.log" 2>/dev/null && break
             grep -qi 'bind\|address already' "srv.$name.log" 2>/dev/null && break
             kill -0 "$spid" 2>/dev/null || break
