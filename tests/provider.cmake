@@ -18,6 +18,8 @@ endforeach()
 # Benchmark: built, never run by ctest.
 add_executable(bench_provider bench/bench_provider.c)
 target_link_libraries(bench_provider PRIVATE tokenmint-p11client OpenSSL::Crypto PkgConfig::P11KIT ${CMAKE_DL_LIBS})
+add_executable(bench_decrypt bench/bench_decrypt.c)
+target_link_libraries(bench_decrypt PRIVATE tokenmint-p11client OpenSSL::Crypto PkgConfig::P11KIT ${CMAKE_DL_LIBS})
 
 # The session pool against a token that allows 2 sessions (the shim's limit).
 add_executable(tm-provider-threads e2e/provider_threads.c)
