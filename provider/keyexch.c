@@ -268,6 +268,12 @@ static int token_derive(kx_ctx *c, unsigned char *z, size_t zlen)
         TM_RAISE(c->prov, TM_R_DERIVE, "the peer key has no uncompressed %s point", k->group);
         return 0;
     }
+    if (!prov_token_has_mech(k->tok, CKM_ECDH1_DERIVE)) {
+        TM_RAISE(c->prov, TM_R_UNSUPPORTED,
+                 "token %s has no ECDH (CKM_ECDH1_DERIVE): key '%s' cannot derive",
+                 prov_token_serial_text(k->tok), k->label);
+        return 0;
+    }
     if ((s = prov_session_get(c->prov, k->tok)) == CK_INVALID_HANDLE)
         return 0;
     ERR_set_mark(); /* backend noise stays out of the queue */
@@ -286,6 +292,14 @@ static int token_derive(kx_ctx *c, unsigned char *z, size_t zlen)
     }
     ERR_pop_to_mark();
     prov_session_put(k->tok, s, rv);
+    if (rv == CKR_FUNCTION_NOT_SUPPORTED) {
+        OPENSSL_cleanse(z, zlen);
+        TM_RAISE(c->prov, TM_R_UNSUPPORTED,
+                 "token %s: its PKCS#11 module does not implement C_DeriveKey, so key '%s' "
+                 "cannot derive (CKR_FUNCTION_NOT_SUPPORTED)",
+                 prov_token_serial_text(k->tok), k->label);
+        return 0;
+    }
     if (rv != CKR_OK) {
         OPENSSL_cleanse(z, zlen);
         TM_RAISE(c->prov, TM_R_DERIVE,
