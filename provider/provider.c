@@ -3,7 +3,8 @@
  *
  * Options come from the core's config parameters (the provider's section in
  * openssl.cnf): pkcs11-module, pin-source, issuing-keys, profile, enforce,
- * debug. TOKENMINT_MODULE in the environment overrides pkcs11-module.
+ * debug, allow-open-secrets (accept pin-source files group/others may read). TOKENMINT_MODULE in
+ * the environment overrides pkcs11-module.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -220,7 +221,7 @@ static int parse_issuing(prov_ctx *prov, const char *list)
     for (tok = strtok_r(copy, " \t\r\n", &save); tok != NULL;
          tok = strtok_r(NULL, " \t\r\n", &save)) {
         char err[512];
-        prov_uri *u = prov_uri_parse(tok, err, sizeof(err));
+        prov_uri *u = prov_uri_parse_ex(tok, prov->secret_flags, err, sizeof(err));
         prov_uri **grown;
         if (u == NULL) {
             TM_RAISE(prov, TM_R_CONFIG, "provider option issuing-keys: %s", err);
@@ -243,7 +244,7 @@ static int parse_issuing(prov_ctx *prov, const char *list)
 static int read_options(prov_ctx *prov)
 {
     char *module = NULL, *pin_source = NULL, *issuing = NULL, *profile = NULL, *enforce = NULL,
-         *debug = NULL;
+         *debug = NULL, *open_secrets = NULL;
     OSSL_PARAM p[] = {
         /* not "module": OpenSSL's provider config uses that for this .so's path */
         OSSL_PARAM_utf8_ptr("pkcs11-module", &module, 0),
@@ -252,6 +253,7 @@ static int read_options(prov_ctx *prov)
         OSSL_PARAM_utf8_ptr("profile", &profile, 0),
         OSSL_PARAM_utf8_ptr("enforce", &enforce, 0),
         OSSL_PARAM_utf8_ptr("debug", &debug, 0),
+        OSSL_PARAM_utf8_ptr("allow-open-secrets", &open_secrets, 0),
         OSSL_PARAM_END,
     };
     const char *env;
@@ -268,6 +270,15 @@ static int read_options(prov_ctx *prov)
     if (enforce != NULL && !parse_bool(enforce, &prov->enforce)) {
         TM_RAISE(prov, TM_R_CONFIG, "provider option enforce = '%s': use on or off", enforce);
         return 0;
+    }
+    if (open_secrets != NULL) {
+        int on = 0;
+        if (!parse_bool(open_secrets, &on)) {
+            TM_RAISE(prov, TM_R_CONFIG, "provider option allow-open-secrets = '%s': use on or off",
+                     open_secrets);
+            return 0;
+        }
+        prov->secret_flags = on ? P11C_SECRET_ALLOW_OPEN : 0;
     }
     env = getenv("TOKENMINT_MODULE");
     prov->module_path = strdup(env != NULL && env[0] ? env

@@ -49,6 +49,7 @@ typedef struct prov_ctx {
     char *pin_source;
     char *profile_path;
     int enforce;
+    unsigned int secret_flags; /* P11C_SECRET_ALLOW_OPEN with allow-open-secrets = on */
     prov_uri **issuing;
     size_t n_issuing;
     tm_profile *profile;

@@ -97,7 +97,7 @@ static void *st_open(void *provctx, const char *uri)
         return NULL;
     c->prov = prov;
     c->uri_text_safe = safe_uri(uri);
-    c->uri = prov_uri_parse(uri, err, sizeof(err));
+    c->uri = prov_uri_parse_ex(uri, prov->secret_flags, err, sizeof(err));
     if (c->uri == NULL) {
         TM_RAISE(prov, TM_R_BAD_URI, "%s (URI %s)", err,
                  c->uri_text_safe != NULL ? c->uri_text_safe : "?");
@@ -315,8 +315,9 @@ static int obtain_pin_and_login(store_ctx *c, prov_token *t, OSSL_PASSPHRASE_CAL
     if (c->uri->has_pin)
         return prov_token_login(c->prov, t, c->uri->pin, c->uri->pin_len);
     if (c->prov->pin_source != NULL) {
-        if (!p11c_secret_read(c->prov->pin_source, prov_token_serial_text(t), "PIN", pin,
-                              sizeof(pin), &pin_len, err, sizeof(err))) {
+        if (!p11c_secret_read_ex(c->prov->pin_source, prov_token_serial_text(t), "PIN",
+                                 c->prov->secret_flags, pin, sizeof(pin), &pin_len, err,
+                                 sizeof(err))) {
             TM_RAISE(c->prov, TM_R_PIN_NEEDED, "provider pin-source: %s", err);
             return 0;
         }

@@ -180,6 +180,11 @@ out:
 
 prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
 {
+    return prov_uri_parse_ex(text, 0, err, errlen);
+}
+
+prov_uri *prov_uri_parse_ex(const char *text, unsigned int secret_flags, char *err, size_t errlen)
+{
     prov_uri *u = NULL;
     char dummy[8];
     int rc;
@@ -252,8 +257,8 @@ prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen)
         p11_kit_uri_set_pin_value(u->p11, NULL);
     } else if (ps != NULL) {
         char perr[256];
-        if (!p11c_secret_read(ps, NULL, "PIN", u->pin, sizeof(u->pin), &u->pin_len, perr,
-                              sizeof(perr))) {
+        if (!p11c_secret_read_ex(ps, NULL, "PIN", secret_flags, u->pin, sizeof(u->pin), &u->pin_len,
+                                 perr, sizeof(perr))) {
             snprintf(err, errlen, "pkcs11 URI pin-source: %s", perr);
             goto fail;
         }

@@ -29,6 +29,8 @@ struct prov_uri {
  * that is wrong into err (if not NULL). The PIN never appears in err.
  */
 prov_uri *prov_uri_parse(const char *text, char *err, size_t errlen);
+/* The same; secret_flags (P11C_SECRET_*) apply to a pin-source file. */
+prov_uri *prov_uri_parse_ex(const char *text, unsigned int secret_flags, char *err, size_t errlen);
 void prov_uri_free(prov_uri *u);
 
 /* Does the URI's token part (token, serial, manufacturer, model) match? */

@@ -15,6 +15,10 @@ foreach(t req sign batch pin load_order decrypt keygen tls store tpm)
   endif()
 endforeach()
 
+# Issue 10 item 12: pin-source files the provider refuses (one route: the
+# file rules are the client layer's, whichever module is behind).
+tm_add_e2e(provider_secret_files provider_secret_files.sh provider)
+
 # Benchmark: built, never run by ctest.
 add_executable(bench_provider bench/bench_provider.c)
 target_link_libraries(bench_provider PRIVATE tokenmint-p11client OpenSSL::Crypto PkgConfig::P11KIT ${CMAKE_DL_LIBS})

@@ -1,6 +1,6 @@
 /*
  * The tool's shared basics: the debug switch (TOKENMINT_DEBUG), error lines,
- * OpenSSL errors and PKCS#11 return values as text.
+ * OpenSSL errors and PKCS#11 return values as text, the secret-file reader.
  */
 #include "tool.h"
 
@@ -16,6 +16,15 @@ void tool_debug(const char *fmt, ...)
     va_start(ap, fmt);
     p11c_debug_prefixed("tokenmint: debug", fmt, ap);
     va_end(ap);
+}
+
+unsigned int tool_secret_flags;
+
+int tool_secret_read(const char *source, const char *serial, const char *what, char *out,
+                     size_t outlen, size_t *len, char *err, size_t errlen)
+{
+    return p11c_secret_read_ex(source, serial, what, tool_secret_flags, out, outlen, len, err,
+                               errlen);
 }
 
 void tool_err(const char *fmt, ...)

@@ -45,6 +45,17 @@ void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *tool_ossl_err(char *buf, size_t len);
 const char *tool_ckr_name(CK_RV rv);
 
+/* ---- secret files ------------------------------------------------------- */
+
+/* Flags for every secret file the tool reads: P11C_SECRET_ALLOW_OPEN when the
+ * command line says --allow-open-secrets, else 0. Set once by the parser,
+ * before any secret is read. */
+extern unsigned int tool_secret_flags;
+/* p11c_secret_read_ex with tool_secret_flags: the one way the tool reads a
+ * PIN, passphrase or shared secret from a file. */
+int tool_secret_read(const char *source, const char *serial, const char *what, char *out,
+                     size_t outlen, size_t *len, char *err, size_t errlen);
+
 /* ---- key types ------------------------------------------------------------ */
 
 typedef enum {

@@ -24,6 +24,7 @@ export TOKENMINT_MODULE="$BUILD/pkcs11/tokenmint-pkcs11.so"
 export TOKENMINT_PROVIDER_DIR="$BUILD/provider"
 unset TOKENMINT_CONF TOKENMINT_TOOL_CONF
 echo 1234 >"$W/pin"
+chmod 600 "$W/pin"
 
 REPS=${REPS:-3}
 now() { date +%s.%N; }

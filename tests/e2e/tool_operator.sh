@@ -13,6 +13,7 @@ S0=${TM_SERIALS[0]}
 
 echo "correct horse battery" >"$TM_TMP/pass"
 echo "wrong horse" >"$TM_TMP/badpass"
+chmod 600 "$TM_TMP/pass" "$TM_TMP/badpass"
 line=$("$T" operator hash --operator-pass-source "$TM_TMP/pass") || tm_fail "operator hash"
 echo "$line" | tm_grepq '^passphrase = scrypt:N=' || tm_fail "hash line: $line"
 cat >"$TM_TMP/tool.conf" <<CONF
@@ -104,6 +105,7 @@ grep -q "$OPTOK" "$CA/index.txt" && tm_fail "the operator's own token must not b
 
 # Refusals: a wrong operator PIN; a certificate from another CA.
 echo 9999 >"$TM_TMP/badpin"
+chmod 600 "$TM_TMP/badpin"
 set +e
 out=$("$T" issue --all --ca "$CA" --pin-source "$PIN" --operator-token "$OPURI" \
     --operator-pin-source "$TM_TMP/badpin" 2>&1)

@@ -248,7 +248,11 @@ static void test_secret_refused_not_regular(void **state)
 
     snprintf(path, sizeof(path), "%s/adir", dir);
     assert_int_equal(mkdir(path, 0600), 0);
-    expect_refused(path, "not a regular file");
+    expect_refused(path, "is a directory");
+    /* a FIFO without a writer: refused at once, the module never waits */
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_refused(path, "is a FIFO");
     snprintf(path, sizeof(path), "%s/missing", dir);
     expect_refused(path, "No such file");
 }

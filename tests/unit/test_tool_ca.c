@@ -372,6 +372,8 @@ static void test_operator_passphrase(void **state)
     assert_non_null(f);
     fputs("open sesame\n", f);
     fclose(f);
+    /* a secret file is private (p11c_secret_read refuses it otherwise) */
+    assert_int_equal(chmod(path, 0600), 0);
     assert_true(tool_operator_auth(&cfg, &st, &fx->crypto, path, NULL, NULL, id, sizeof id, err,
                                    sizeof err));
     assert_string_equal(id, "passphrase:desk-1");

@@ -72,6 +72,7 @@ enum {
     O_DB,
     O_REMOVE,
     O_FINALTRY,
+    O_OPEN_SECRETS,
     O_HELP,
     /* the CMP CA (cmp/station.c) */
     O_CMP,

@@ -8,7 +8,8 @@
 
 /* clang-format off */
 #define STATION_OPTS {O_MODULE, NULL}, {O_CONFIG, NULL}, {O_PROFILE, NULL}
-#define PIN_OPTS {O_PIN, NULL}, {O_FINALTRY, NULL}
+#define SECRET_OPTS {O_OPEN_SECRETS, NULL}
+#define PIN_OPTS {O_PIN, NULL}, {O_FINALTRY, NULL}, SECRET_OPTS
 #define TOKEN_OPTS {O_ALL, NULL}, {O_TOKEN, NULL}, PIN_OPTS
 #define OPERATOR_OPTS {O_OPPASS, NULL}, {O_OPTOKEN, NULL}, {O_OPPIN, NULL}
 #define CMP_OPTS \
@@ -20,7 +21,7 @@
     {TOOL_FRONT_REF, NULL}, {TOOL_FRONT_TRUSTED, NULL}, {TOOL_FRONT_SRVCERT, NULL}, \
     {TOOL_FRONT_SRVKEY, NULL}, {TOOL_FRONT_MAXBODY, NULL}, {TOOL_FRONT_MAXCONNS, NULL}, \
     {TOOL_FRONT_PERCLIENT, NULL}, {TOOL_FRONT_HDRTIMEOUT, NULL}, {TOOL_FRONT_BODYTIMEOUT, NULL}, \
-    {TOOL_FRONT_IDLETIMEOUT, NULL}
+    {TOOL_FRONT_IDLETIMEOUT, NULL}, SECRET_OPTS
 /* clang-format on */
 
 static const tool_cmd_opt tokens_opts[] = {
@@ -118,7 +119,7 @@ static const tool_cmd_opt watch_opts[] = {
 static const tool_cmd_opt show_opts[] = {STATION_OPTS, {0, NULL}};
 
 static const tool_cmd_opt operator_hash_opts[] = {
-    {O_OPPASS, "the new passphrase (first line of FILE; else a prompt)"}, {0, NULL}};
+    {O_OPPASS, "the new passphrase (first line of FILE; else a prompt)"}, SECRET_OPTS, {0, NULL}};
 
 static const tool_cmd_opt clean_opts[] = {{O_REMOVE, NULL},
                                           {O_CA, "keep key pairs this CA issued a certificate for"},

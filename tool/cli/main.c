@@ -736,7 +736,7 @@ int tool_cmd_operator_hash(int argc, char **argv)
         return 0;
     }
     ok = p.c.operator_pass
-             ? p11c_secret_read(p.c.operator_pass, NULL, "passphrase", pass, sizeof pass, &len, err,
+             ? tool_secret_read(p.c.operator_pass, NULL, "passphrase", pass, sizeof pass, &len, err,
                                 sizeof err)
              : tool_prompt_secret("New operator passphrase: ", pass, sizeof pass, &len);
     tool_parsed_free(&p);

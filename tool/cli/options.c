@@ -25,11 +25,18 @@ const tool_option tool_options[] = {
     {O_PROFILE, "profile", "FILE", "certificate profile (default: config, else built in)"},
     {O_ALL, "all", NULL, "every token at the station"},
     {O_TOKEN, "token", "URI", "a pkcs11: token URI (repeatable), e.g. pkcs11:serial=1a2b3c"},
-    {O_PIN, "pin-source", "FILE",
-     "user PIN in FILE (else the module's derived PIN for tokens that\n"
-     "report a protected path, else ONE prompt on the terminal)"},
+    {O_PIN, "pin-source", "SRC",
+     "user PIN: first line of the file SRC (PATH, file:PATH or\n"
+     "file://PATH; a \"%s\" in it is each token's serial: one file\n"
+     "per token, e.g. file:/etc/tokenmint/pins/%s.pin). The file must\n"
+     "be yours (or root's) and mode 0600 or 0400. Without it: the\n"
+     "module's derived PIN for tokens that report a protected path,\n"
+     "else ONE prompt on the terminal"},
     {O_FINALTRY, "allow-final-try", NULL,
      "send the PIN even to a token whose next wrong PIN locks it"},
+    {O_OPEN_SECRETS, "allow-open-secrets", NULL,
+     "accept PIN/passphrase/secret files that group or others may\n"
+     "read or write, or that another user owns (refused by default)"},
     {O_OPPASS, "operator-pass-source", "FILE",
      "operator passphrase (checked against the config's hash)"},
     {O_OPTOKEN, "operator-token", "URI",
@@ -386,6 +393,14 @@ static int parse(int argc, char **argv, const char *command, tool_parsed *p)
         return 0;
     }
     help = asks_help(argc, argv);
+    /* Before the loop: some options read their secret file as they are parsed
+     * (--cmp-secret-source), and the order on the command line must not
+     * matter. The loop still refuses it for a command that does not take it. */
+    tool_secret_flags = 0;
+    for (i = 1; i < (size_t)argc && strcmp(argv[i], "--") != 0; i++)
+        if (strlen(argv[i]) > strlen("--allow-") && /* getopt takes unique abbreviations */
+            !strncmp(argv[i], "--allow-open-secrets", strlen(argv[i])))
+            tool_secret_flags |= P11C_SECRET_ALLOW_OPEN;
     optind = 1;
     opterr = 0;
     while ((li = -1, o = getopt_long(argc, argv, ":h", lo, &li)) != -1) {

@@ -53,7 +53,7 @@ int tool_cmp_client_opt(tool_cmp_client_opts *o, const char *name, const char *v
     if (!strcmp(name, "secret-source")) {
         char buf[sizeof o->secret];
         size_t len = 0;
-        if (!p11c_secret_read(value, NULL, "secret", buf, sizeof buf, &len, err, errlen))
+        if (!tool_secret_read(value, NULL, "secret", buf, sizeof buf, &len, err, errlen))
             return 0;
         if (!len) {
             snprintf(err, errlen, "%s: the secret is empty", value);

@@ -124,7 +124,7 @@ int tool_cmp_front_load(tool_cmp_front *f, OSSL_LIB_CTX *libctx, tool_cmp_srv_op
     char err[600];
     FILE *fp;
 
-    if (f->secret_src && !p11c_secret_read(f->secret_src, NULL, "secret", f->secret,
+    if (f->secret_src && !tool_secret_read(f->secret_src, NULL, "secret", f->secret,
                                            sizeof f->secret, &f->secret_len, err, sizeof err)) {
         tool_err("%s: --secret-source: %s", f->name, err);
         return 0;

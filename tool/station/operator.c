@@ -402,7 +402,7 @@ int tool_operator_auth(const tool_config *cfg, tool_station *st, tool_crypto *cr
                      "passphrase hash");
             return 0;
         }
-        if (pass_source ? !p11c_secret_read(pass_source, NULL, "passphrase", pass, sizeof pass,
+        if (pass_source ? !tool_secret_read(pass_source, NULL, "passphrase", pass, sizeof pass,
                                             &plen, err, errlen)
                         : !tool_prompt_secret("Operator passphrase: ", pass, sizeof pass, &plen)) {
             if (!pass_source)

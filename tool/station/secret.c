@@ -76,13 +76,13 @@ int tool_pin_get(tool_pin *p, const char *serial, char *out, size_t outlen, size
                      p->source);
             return 0;
         }
-        return p11c_secret_read(p->source, serial, "PIN", out, outlen, len, err, errlen);
+        return tool_secret_read(p->source, serial, "PIN", out, outlen, len, err, errlen);
     }
     pthread_mutex_lock(&p->mu);
     if (!p->loaded && !p->failed) {
         char e[300] = "";
         if (p->source)
-            p->loaded = p11c_secret_read(p->source, NULL, "PIN", p->pin, sizeof p->pin, &p->len, e,
+            p->loaded = tool_secret_read(p->source, NULL, "PIN", p->pin, sizeof p->pin, &p->len, e,
                                          sizeof e);
         else
             p->loaded = tool_prompt_secret(

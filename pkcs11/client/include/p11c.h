@@ -27,26 +27,6 @@ typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 typedef CK_RV (*CK_C_GetInterfaceList)(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount);
 typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                    CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags);
-/* ---- secret sources (PINs, passphrases, shared secrets) -----------------
- * One syntax everywhere (the tool's --pin-source and other *-source
- * options, the provider's pin-source URI attribute and config key):
- *   PATH | file:PATH | file://PATH
- * and, where the secret is per token, "%s" once in PATH stands for the
- * token's serial (its printable profile text). The secret is the file's
- * first line without its CR/LF; an empty first line is an error. */
-
-/* 1 when SOURCE names one file per token (has a "%s"). */
-int p11c_secret_per_token(const char *source);
-/* The file SOURCE names for SERIAL (NULL: no token, "%s" stays as it is).
- * 0 with a message in err when the path does not fit. */
-int p11c_secret_path(const char *source, const char *serial, char *path, size_t pathlen, char *err,
-                     size_t errlen);
-/* Reads the secret into out (NUL-terminated, *len without the NUL). WHAT
- * names it in messages ("PIN", "passphrase"); messages name the file, never
- * the secret. On failure out is cleansed. */
-int p11c_secret_read(const char *source, const char *serial, const char *what, char *out,
-                     size_t outlen, size_t *len, char *err, size_t errlen);
-
 #endif
 
 /* ---- debug switch ------------------------------------------------------
@@ -65,8 +45,24 @@ void p11c_debug_prefixed(const char *prefix, const char *fmt, va_list ap)
  *   PATH | file:PATH | file://PATH
  * and, where the secret is per token, "%s" once in PATH stands for the
  * token's serial (its printable profile text). The secret is the file's
- * first line without its CR/LF; an empty first line is an error. */
+ * first line without its CR/LF; an empty first line is an error.
+ *
+ * The file must be a regular file (a FIFO, device, socket or directory is
+ * refused without blocking), owned by the running user (or root), and
+ * neither readable nor writable by group or others, as ssh demands of
+ * private keys. P11C_SECRET_ALLOW_OPEN lifts the mode and owner rules only;
+ * a caller sets it solely on the user's explicit request (the tool's
+ * --allow-open-secrets, the provider's allow-open-secrets). */
 
+/* Accept a secret file that group/others may read or write, or that another
+ * user owns. */
+#define P11C_SECRET_ALLOW_OPEN 0x1u
+
+/* Opens PATH (a path, not a source) for reading after the checks above;
+ * the descriptor (O_NONBLOCK, O_CLOEXEC) or -1 with the reason in err. For
+ * readers of other secret formats (the module's binary station secret). */
+int p11c_secret_open(const char *path, const char *what, unsigned int flags, char *err,
+                     size_t errlen);
 /* 1 when SOURCE names one file per token (has a "%s"). */
 int p11c_secret_per_token(const char *source);
 /* The file SOURCE names for SERIAL (NULL: no token, "%s" stays as it is).
@@ -74,9 +70,13 @@ int p11c_secret_per_token(const char *source);
 int p11c_secret_path(const char *source, const char *serial, char *path, size_t pathlen, char *err,
                      size_t errlen);
 /* Reads the secret into out (NUL-terminated, *len without the NUL). WHAT
- * names it in messages ("PIN", "passphrase"); messages name the file, never
- * the secret. On failure out is cleansed. */
+ * names it in messages ("PIN", "passphrase"); messages name the file and
+ * what is wrong with it, never the secret. On failure out is cleansed.
+ * p11c_secret_read is p11c_secret_read_ex with flags 0. */
 int p11c_secret_read(const char *source, const char *serial, const char *what, char *out,
                      size_t outlen, size_t *len, char *err, size_t errlen);
+int p11c_secret_read_ex(const char *source, const char *serial, const char *what,
+                        unsigned int flags, char *out, size_t outlen, size_t *len, char *err,
+                        size_t errlen);
 
 #endif
