@@ -529,7 +529,9 @@ static void *gen_init(void *provctx, prov_key_type type, int pss, const char *na
         free(g);
         return NULL;
     }
-    if (!own_gen_params(g, params)) {
+    /* A parameter this provider cannot read only matters for a token key;
+     * a software key is the other provider's to judge. */
+    if (!own_gen_params(g, params) && g->uri != NULL) {
         km_gen_cleanup(g);
         return NULL;
     }
@@ -555,7 +557,7 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     km_gen_ctx *g = genctx;
     OSSL_FUNC_keymgmt_gen_set_params_fn *fn =
         PROV_FWD_CALL(g->f, OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, keymgmt_gen_set_params);
-    if (!own_gen_params(g, params))
+    if (!own_gen_params(g, params) && g->uri != NULL)
         return 0;
     return fn != NULL ? fn(g->inner, params) : params == NULL || params[0].key == NULL;
 }
