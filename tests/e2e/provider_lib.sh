@@ -67,6 +67,10 @@ tm_tls() {
     cli=("$@")
     for try in 1 2 3 4 5; do
         port=$((20000 + RANDOM % 40000))
+        # An earlier handshake of the same name left its log: gone before the
+        # server starts, or the poll below could read its ACCEPT before the
+        # new server has truncated the file, and connect too early.
+        rm -f "srv.$name.log" "cli.$name.log"
         # -www: the server answers without reading stdin, and -naccept 1 ends it
         timeout 60 openssl s_server "${PFX[@]}" -accept "127.0.0.1:$port" -naccept 1 -www \
             "${srv[@]}" </dev/null >"srv.$name.log" 2>&1 &
