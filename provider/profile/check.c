@@ -438,6 +438,7 @@ size_t tm_check_cert_only(const tm_profile *p, X509 *cert, tm_violations *errors
     }
     AUTHORITY_KEYID_free(id);
     n += check_validity(p, cert, errors);
+    n += tm_urls_check_cert(p, cert, errors);
     return n;
 }
 

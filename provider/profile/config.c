@@ -538,6 +538,19 @@ static long load_bound(loader *l, const char *key, long dflt, long max)
     return n;
 }
 
+static void load_url(loader *l, const char *key, char *out, size_t outlen)
+{
+    const char *v = get(l, "profile", key);
+    char why[128];
+
+    if (v == NULL)
+        return;
+    if (!tm_url_check(v, why, sizeof why))
+        fail(l, "profile", key, "%s %s", v, why);
+    else
+        snprintf(out, outlen, "%s", v);
+}
+
 static void load_bounds(loader *l, tm_profile *p)
 {
     p->max_subject_attributes =
@@ -584,19 +597,12 @@ static void unknown_sections(loader *l)
 
 static tm_profile *load_conf(loader *l)
 {
-    static const char *const known[] = {"default_purpose",
-                                        "purposes",
-                                        "allowed_subject_attributes",
-                                        "organisation",
-                                        "allowed_san_types",
-                                        "hw_type",
-                                        "hw_type_name",
-                                        "hw_type_models",
-                                        "validity_days",
-                                        "max_subject_attributes",
-                                        "max_subject_bytes",
-                                        "max_request_bytes",
-                                        NULL};
+    static const char *const known[] = {
+        "default_purpose",        "purposes",          "allowed_subject_attributes",
+        "organisation",           "allowed_san_types", "hw_type",
+        "hw_type_name",           "hw_type_models",    "validity_days",
+        "max_subject_attributes", "max_subject_bytes", "max_request_bytes",
+        "crl_distribution_point", "ocsp_url",          NULL};
     tm_profile *p = OPENSSL_zalloc(sizeof(*p));
     const char *v;
 
@@ -624,6 +630,8 @@ static tm_profile *load_conf(loader *l)
     load_hwtypes(l, p);
     load_validity(l, p);
     load_bounds(l, p);
+    load_url(l, "crl_distribution_point", p->crl_url, sizeof p->crl_url);
+    load_url(l, "ocsp_url", p->ocsp_url, sizeof p->ocsp_url);
     unknown_sections(l);
 out:
     if (l->failures > 0) {

@@ -155,6 +155,8 @@ static int tm_profile_issue_impl(const tm_profile *p, X509 *cert, const X509_REQ
             tm_violations_add(errors, "cannot add keyUsage/extendedKeyUsage: out of memory");
             goto out;
         }
+    if (!tm_urls_add_exts(p, cert, errors))
+        goto out;
     tm_debug("issued: serialNumber %s, purpose %s", b.serial_text, pu->name);
     ok = 1;
 out:

@@ -72,6 +72,8 @@ enum {
     TM_SAN_OTHERNAME = 1u << 6,
 };
 
+#define TM_URL_MAX 256
+
 struct tm_profile {
     char source[256]; /* file name or "(built-in default)" for messages */
     tm_purpose *purposes;
@@ -92,12 +94,22 @@ struct tm_profile {
     long max_subject_attributes;
     long max_subject_bytes;
     long max_request_bytes;
+    /* revocation pointers in issued certificates (urls.c); "" = none */
+    char crl_url[TM_URL_MAX + 1];
+    char ocsp_url[TM_URL_MAX + 1];
 };
 
 /* The bounds when a profile names none (conf/profile.cnf documents them). */
 #define TM_DEFAULT_MAX_SUBJECT_ATTRIBUTES 8
 #define TM_DEFAULT_MAX_SUBJECT_BYTES 512
 #define TM_DEFAULT_MAX_REQUEST_BYTES 8192
+
+/* urls.c: crl_distribution_point and ocsp_url. A usable http:// URL, or 0
+ * with why; the extensions for an issued certificate; the check that a
+ * certificate carries them. */
+int tm_url_check(const char *url, char *why, size_t whylen);
+int tm_urls_add_exts(const tm_profile *p, X509 *cert, tm_violations *errors);
+size_t tm_urls_check_cert(const tm_profile *p, X509 *cert, tm_violations *errors);
 
 /* config.c: the built-in default profile text (generated from conf/profile.cnf) */
 extern const char tm_profile_default_text[];

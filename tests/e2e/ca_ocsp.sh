@@ -37,8 +37,27 @@ grep -qi "WARNING: no nonce" good.out && tm_fail "the nonce should be echoed"
 ocsp c0.pem get.out -req_text -header Host=127.0.0.1 -no_nonce -resp_text
 grep -q "^c0.pem: good" get.out || { cat get.out; tm_fail "the POST without nonce"; }
 
+# tokenmint verify --ocsp: both good (the root alone knows nothing of revocation)
+"$T" verify --all --root "$CA/ca.pem" --ocsp "$URL" >v_good.out || { cat v_good.out; tm_fail "verify --ocsp: both good"; }
+[ "$(grep -c '^OK' v_good.out)" -eq 2 ] || { cat v_good.out; tm_fail "verify --ocsp: two OK lines"; }
+# a bad URL is refused before any token is touched; an https one too
+rc=0; "$T" verify --all --root "$CA/ca.pem" --ocsp "not a url" >v_bad.out 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -q "ocsp" v_bad.out || { cat v_bad.out; tm_fail "verify --ocsp 'not a url': exit 2 naming it"; }
+rc=0; "$T" verify --all --root "$CA/ca.pem" --ocsp "https://127.0.0.1:$CMP_PORT/ocsp" >v_tls.out 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || { cat v_tls.out; tm_fail "verify --ocsp https://: exit 2"; }
+
 # 2. revoked after tokenmint revoke, same running server
 "$T" revoke --serial "$S0" --ca "$CA" --reason keyCompromise >rev.out || { cat rev.out; tm_fail "revoke"; }
+# verify with the root alone still passes c0; with --ocsp it is REVOKED, with
+# the reason and date the responder gave
+"$T" verify --all --root "$CA/ca.pem" >v_root.out || { cat v_root.out; tm_fail "verify --root without revocation data"; }
+rc=0; "$T" verify --all --root "$CA/ca.pem" --ocsp "$URL" >v_rev.out || rc=$?
+[ "$rc" -eq 1 ] || { cat v_rev.out; tm_fail "verify --ocsp after revoke: exit $rc, want 1"; }
+grep -q "^REVOKED  *$S0 .*revoked on 20[0-9-]*T[0-9:]*Z, reason keyCompromise (OCSP)" v_rev.out ||
+    { cat v_rev.out; tm_fail "verify --ocsp should report c0 REVOKED with date and reason"; }
+grep -q "^OK  *$S1 " v_rev.out || { cat v_rev.out; tm_fail "verify --ocsp: c1 stays OK"; }
+"$T" verify --all --root "$CA/ca.pem" --ocsp "$URL" --json >v_rev.json || true
+[ "$("$TJ" get revoked <v_rev.json | sort | tr '\n' ' ')" = "false true " ] || { cat v_rev.json; tm_fail "verify --ocsp --json: one revoked"; }
 ocsp c0.pem revoked.out
 grep -q "^c0.pem: revoked" revoked.out || { cat revoked.out; tm_fail "c0 should now be revoked"; }
 grep -q "Reason: keyCompromise" revoked.out || { cat revoked.out; tm_fail "the reason should be given"; }
@@ -101,5 +120,8 @@ ocsp c1.pem del.out -resp_text
 grep -q "Response verify OK" del.out || { cat del.out; tm_fail "the delegated response should verify"; }
 grep -q "^c1.pem: revoked" del.out || { cat del.out; tm_fail "c1 revoked via the delegated signer"; }
 grep -q "Responder Id: CN = tokenmint OCSP" del.out || { cat del.out; tm_fail "signed by the delegated signer"; }
+rc=0; "$T" verify --all --root "$CA/ca.pem" --ocsp "$URL" >v_del.out || rc=$?
+[ "$rc" -eq 1 ] && [ "$(grep -c '^REVOKED' v_del.out)" -eq 2 ] ||
+    { cat v_del.out; tm_fail "verify --ocsp through the delegated signer: both revoked"; }
 cmp_stop "$CMP_PID"
 echo "ca_ocsp: OK"

@@ -99,6 +99,20 @@ X509_CRL *tool_ca_crl(tool_ca *ca, size_t *entries, char *err, size_t errlen)
     return ca->ops->crl(ca, entries, err, errlen);
 }
 
+int tool_ca_supersede(tool_ca *ca, const char *old_serial, const char *new_serial, char *err,
+                      size_t errlen)
+{
+    tool_return_val_if_fail(ca != NULL && old_serial != NULL && new_serial != NULL, -1);
+    if (!ca->ops->supersede)
+        return 0;
+    return ca->ops->supersede(ca, old_serial, new_serial, err, errlen);
+}
+
+int tool_ca_has_status(const tool_ca *ca)
+{
+    return ca && ca->ops->status != NULL;
+}
+
 void tool_ca_close(tool_ca *ca)
 {
     if (ca)

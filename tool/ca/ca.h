@@ -76,6 +76,11 @@ typedef struct tool_ca_ops {
     /* A new full CRL (numbered; nextUpdate from the CA's configuration),
      * also kept as the CA's current CRL. Caller frees. NULL with err. */
     X509_CRL *(*crl)(tool_ca *ca, size_t *entries, char *err, size_t errlen);
+    /* Renewal: the valid certificate old_serial (hex) is replaced by
+     * new_serial, which is on its token. 1 done (or old_serial was no longer
+     * valid), -1 with err. NULL member: the backend keeps no status. */
+    int (*supersede)(tool_ca *ca, const char *old_serial, const char *new_serial, char *err,
+                     size_t errlen);
     void (*close)(tool_ca *ca); /* frees ca */
 } tool_ca_ops;
 
@@ -112,6 +117,11 @@ int tool_ca_revoke(tool_ca *ca, const char *token, const char *cert_serial, int 
 int tool_ca_status(tool_ca *ca, const X509_NAME *issuer, const ASN1_INTEGER *serial, char *status,
                    int64_t *revoked_at, int *reason, char *err, size_t errlen);
 X509_CRL *tool_ca_crl(tool_ca *ca, size_t *entries, char *err, size_t errlen);
+/* 1 done, 0 the backend cannot (nothing done), -1 error with err. */
+int tool_ca_supersede(tool_ca *ca, const char *old_serial, const char *new_serial, char *err,
+                      size_t errlen);
+/* 1 when the backend tells certificate status (tool_ca_status works). */
+int tool_ca_has_status(const tool_ca *ca);
 void tool_ca_close(tool_ca *ca);
 int tool_cmd_revoke(int argc, char **argv); /* tokenmint revoke (ca/cmd_revoke.c) */
 int tool_cmd_ca_crl(int argc, char **argv); /* tokenmint ca crl DIR */

@@ -1317,8 +1317,29 @@ static X509_CRL *local_crl(tool_ca *base, size_t *entries, char *err, size_t err
     return crl;
 }
 
+static int local_supersede(tool_ca *base, const char *old_serial, const char *new_serial, char *err,
+                           size_t errlen)
+{
+    local_ca *ca = (local_ca *)base;
+    int code;
+
+    pthread_mutex_lock(&ca->dbmu);
+    code = tool_castore_supersede(ca->db, old_serial, new_serial);
+    if (code == TOOL_CS_OK || code == TOOL_CS_NOTFOUND) {
+        /* NOTFOUND: no longer valid (revoked, or superseded by an earlier run) */
+        ca->view_dirty = 1;
+        if (ca->view_thread_on)
+            pthread_cond_signal(&ca->view_cv);
+    } else {
+        snprintf(err, errlen, "CA database: %s", tool_castore_error(ca->db));
+    }
+    pthread_mutex_unlock(&ca->dbmu);
+    return code == TOOL_CS_OK || code == TOOL_CS_NOTFOUND ? 1 : -1;
+}
+
 static const tool_ca_ops local_ops = {
     .name = "local CA",
+    .supersede = local_supersede,
     .revoke = local_revoke,
     .status = local_status,
     .crl = local_crl,

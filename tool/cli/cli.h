@@ -25,6 +25,7 @@ int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_watch(int argc, char **argv);
 int tool_cmd_clean(int argc, char **argv);
 int tool_cmd_pin(int argc, char **argv);
+int tool_cmd_renew(int argc, char **argv);
 
 /* Shared option handling for the subcommands. */
 typedef struct tool_common {
@@ -105,6 +106,9 @@ enum {
     /* revoke, ca crl */
     O_REASON,
     O_OUT,
+    /* renew, verify (issue 12) */
+    O_WITHIN,
+    O_OCSP,
 };
 
 /* ---- the option and command tables (cli/options.c, cli/commands.c) ---------- */
@@ -146,9 +150,11 @@ typedef struct tool_parsed {
     const char *key, *key_file, *subject, *root;
     const char *db; /* --db: the CA's PostgreSQL connection string */
     long count;
-    int remove;  /* clean --remove */
-    int help;    /* --help was given and answered: the command does nothing else */
-    char **args; /* positional */
+    int remove;       /* clean --remove */
+    long within;      /* renew --within DAYS; -1 not given */
+    const char *ocsp; /* verify --ocsp URL */
+    int help;         /* --help was given and answered: the command does nothing else */
+    char **args;      /* positional */
     int nargs;
     /* every option in the order given, for commands with options of their own */
     struct {

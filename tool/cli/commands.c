@@ -94,6 +94,14 @@ static const tool_cmd_opt issue_opts[] = {
     {O_CA, NULL}, {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_JOBS, NULL}, {O_JSON, NULL},
     TOKEN_OPTS,   OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,       {0, NULL}};
 
+static const tool_cmd_opt renew_opts[] = {
+    {O_WITHIN, NULL},  {O_CA, NULL},
+    {O_PURPOSE, NULL}, {O_KEYTYPE, "type of the new key pairs (default ec:P-256)"},
+    {O_JOBS, NULL},    {O_JSON, NULL},
+    TOKEN_OPTS,        OPERATOR_OPTS,
+    STATION_OPTS,      CMP_OPTS,
+    {0, NULL}};
+
 static const tool_cmd_opt csr_opts[] = {{O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_JOBS, NULL},
                                         TOKEN_OPTS,        OPERATOR_OPTS,     STATION_OPTS,
                                         {0, NULL}};
@@ -109,8 +117,8 @@ static const tool_cmd_opt write_opts[] = {
 
 static const tool_cmd_opt verify_opts[] = {
     {O_ALL, NULL},  {O_TOKEN, NULL}, {O_CA, "the CA whose root (DIR/ca.pem) to check against"},
-    {O_ROOT, NULL}, {O_JSON, NULL},  STATION_OPTS,
-    {0, NULL}};
+    {O_ROOT, NULL}, {O_OCSP, NULL},  {O_JSON, NULL},
+    STATION_OPTS,   {0, NULL}};
 
 static const tool_cmd_opt watch_opts[] = {
     {O_CA, NULL}, {O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_COUNT, NULL}, {O_JSON, NULL},
@@ -224,8 +232,26 @@ const tool_command tool_commands[] = {
      "issued but never written are taken from the CA and written, never re-issued.\n"
      "The CA is a local directory (--ca DIR) or a CMP server or relay (--cmp URL\n"
      "with --cmp-root and its protection); a CMP configuration is checked whole\n"
-     "before any token is touched.\n",
+     "before any token is touched.\n"
+     "A token whose certificate for the purpose has expired, or was revoked or\n"
+     "superseded at the CA, is not done: it is listed as \"needs renewal\" (see\n"
+     "`tokenmint renew`) and the exit status is 1.\n",
      issue_opts, NULL, tool_cmd_issue},
+    {"renew", "give tokens whose certificates run out a new key pair and certificate",
+     "renew (--all | --token URI...) (--ca DIR | --cmp URL ...) [--within DAYS]\n"
+     "[--purpose P] [--key-type T] [--jobs N] [--json] [--pin-source FILE]",
+     "Per token, the certificate for the purpose is renewed when it expires within\n"
+     "DAYS days, has expired, or was revoked or superseded at the CA (a local CA\n"
+     "keeps that status; through CMP only the dates count). Renewal always makes a\n"
+     "new key pair on the same token and has the CA certify it as `issue` does; the\n"
+     "write policy takes it as any certificate, so it can only go onto the token\n"
+     "whose serial it names. Once the new certificate is verified and written, the\n"
+     "CA records it as superseding the old one; the old certificate and key pair\n"
+     "stay on the token. Resumable like `issue`: a re-run after an interruption\n"
+     "reuses the new key pair, takes a certificate the CA already issued for it,\n"
+     "and completes the CA's record.\n",
+     renew_opts, "Exit: 0 every token done, 1 some token failed, 2 usage or setup error.\n",
+     tool_cmd_renew},
     {"csr", "print signed requests for tokens (PEM), for stock `openssl ca`",
      "csr [--token URI... | --all] [--purpose P] [--key-type T]",
      "Steps 3-7 alone: for each token (default: all), a free key pair (or a new one)\n"
@@ -243,7 +269,9 @@ const tool_command tool_commands[] = {
     {"verify", "check every certificate on every token",
      "verify [--all | --token URI...] (--ca DIR | --root CA.pem) [--json]",
      "Every certificate on every token (default: all): names its token's serial,\n"
-     "matches a key pair there, chains to the root, is inside its validity period.\n"
+     "matches a key pair there, chains to the root, is inside its validity period,\n"
+     "and is not revoked: by the CA's records with --ca DIR, or by the OCSP\n"
+     "responder --ocsp URL names (a signed answer with our nonce).\n"
      "Exit 1 when any certificate fails a check.\n",
      verify_opts, NULL, tool_cmd_verify},
     {"watch", "station mode: issue each token as it is plugged in",

@@ -522,8 +522,11 @@ out:
     free(who);
 }
 
-int tool_cmd_issue(int argc, char **argv)
+/* issue and renew: the same batch; renew counts only certificates that do
+ * not run out within the window, and marks the ones it replaces superseded. */
+static int issue_or_renew(int argc, char **argv, const char *command)
 {
+    int renew = strcmp(command, "renew") == 0;
     tool_parsed p;
     tool_session s;
     tool_token **tokens = NULL;
@@ -532,20 +535,27 @@ int tool_cmd_issue(int argc, char **argv)
     size_t n = 0, i;
     int rc;
 
-    if (!tool_parse(argc, argv, "issue", &p))
+    if (!tool_parse(argc, argv, command, &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
         tool_parsed_free(&p);
         return 0;
     }
     if (p.nargs) {
-        tool_err("issue: unexpected argument %s", p.args[0]);
+        tool_err("%s: unexpected argument %s", command, p.args[0]);
+        tool_parsed_free(&p);
+        return TOOL_EXIT_USAGE;
+    }
+    if (renew && !p.c.all && !p.c.nuris) {
+        tool_err("renew: which tokens? --all or --token URI (see tokenmint help renew)");
         tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
     }
     rc = tool_session_open(&s, &p.c, TOOL_SESSION_OPERATOR | TOOL_SESSION_CA);
     if (rc != TOOL_EXIT_OK)
         goto out;
+    s.run.renew = renew;
+    s.run.renew_within = (p.within < 0 ? 30LL : (long long)p.within) * 86400LL;
     if (!tool_session_tokens(&s, &p.c, 0, &tokens, &n)) {
         rc = TOOL_EXIT_USAGE;
         goto out;
@@ -562,16 +572,26 @@ int tool_cmd_issue(int argc, char **argv)
     issue_batch(&s, tokens, n, p.c.jobs ? p.c.jobs : tool_default_jobs(n), results, &rep);
     tool_report_summary(&rep, results, n);
     for (i = 0; i < n; i++)
-        if (results[i].kind == TOOL_RES_FAILED)
+        if (results[i].kind == TOOL_RES_FAILED || results[i].kind == TOOL_RES_RENEW)
             rc = TOOL_EXIT_SOME_FAILED;
     if (n == 0)
-        tool_err("no tokens to issue");
+        tool_err("no tokens to %s", command);
 out:
     free(results);
     free(tokens);
     tool_session_close(&s);
     tool_parsed_free(&p);
     return rc;
+}
+
+int tool_cmd_issue(int argc, char **argv)
+{
+    return issue_or_renew(argc, argv, "issue");
+}
+
+int tool_cmd_renew(int argc, char **argv)
+{
+    return issue_or_renew(argc, argv, "renew");
 }
 
 /* ---- csr / write ------------------------------------------------------------------------- */

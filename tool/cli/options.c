@@ -126,6 +126,13 @@ const tool_option tool_options[] = {
      "unspecified, keyCompromise, CACompromise, affiliationChanged,\n"
      "superseded, cessationOfOperation, certificateHold"},
     {O_OUT, "out", "FILE", "also write the CRL to FILE (PEM)"},
+    /* renew, verify */
+    {O_WITHIN, "within", "DAYS",
+     "renew certificates that expire within DAYS days (default 30;\n"
+     "0: only expired, revoked or superseded ones)"},
+    {O_OCSP, "ocsp", "URL",
+     "check revocation with this OCSP responder (http://HOST:PORT/PATH,\n"
+     "e.g. `tokenmint ca serve`'s .../ocsp) instead of the CA's CRL"},
     {O_HELP, "help", NULL, "this help"},
     {0, NULL, NULL, NULL},
 };
@@ -336,6 +343,7 @@ static const struct {
     {O_SUBJECT, offsetof(tool_parsed, subject)},
     {O_ROOT, offsetof(tool_parsed, root)},
     {O_DB, offsetof(tool_parsed, db)},
+    {O_OCSP, offsetof(tool_parsed, ocsp)},
 };
 #define TEXT_OPTS (sizeof text_opts / sizeof *text_opts)
 #define NOPTIONS (sizeof tool_options / sizeof *tool_options)
@@ -385,6 +393,7 @@ static int parse(int argc, char **argv, const char *command, tool_parsed *p)
     char err[600];
 
     memset(p, 0, sizeof *p);
+    p->within = -1;
     tool_return_val_if_fail(cmd != NULL, 0);
     p->c.uris = calloc((size_t)argc + 1, sizeof *p->c.uris);
     p->given = calloc((size_t)argc + 1, sizeof *p->given);
@@ -466,6 +475,13 @@ static int parse(int argc, char **argv, const char *command, tool_parsed *p)
                 return 0;
             }
             p->count = n;
+            break;
+        case O_WITHIN:
+            if (!number(optarg, 0, 36500, &n)) {
+                tool_err("--within %s: a number of days from 0 to 36500", optarg);
+                return 0;
+            }
+            p->within = n;
             break;
         }
     }

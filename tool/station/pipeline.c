@@ -16,10 +16,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
 #define PURPOSE_LABEL_PREFIX "tokenmint:"
+#define TOOL_OLDS_MAX 8
+#define TOOL_OLD_SERIAL 84
 
 typedef struct token_ctx {
     tool_run *run;
@@ -38,6 +41,9 @@ typedef struct token_ctx {
     size_t idlen;
     char label[64];
     int login_tried; /* reached tool_token_login (PIN tries are counted there) */
+    /* renew: the token's certificates the new one supersedes at the CA */
+    char olds[TOOL_OLDS_MAX][TOOL_OLD_SERIAL];
+    size_t nolds;
 } token_ctx;
 
 static int fail(token_ctx *c, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -205,28 +211,158 @@ static int token_usable(token_ctx *c)
     return 1;
 }
 
-/* A certificate on the token for this purpose that names this token. */
-static int already_done(token_ctx *c)
+/* ---- renewal: which of the token's certificates still count ---------------------- */
+
+enum { CERT_GOOD, CERT_EXPIRING, CERT_EXPIRED, CERT_REVOKED, CERT_SUPERSEDED };
+
+/* What a certificate on the token is worth now: its dates, and what the CA
+ * says of it when the CA keeps status (a local CA; a CMP CA does not).
+ * *at_ca: 'V', 'R', 'E', 'S' from the CA, 0 when it does not say. */
+static int cert_state(token_ctx *c, X509 *x, long long within, char *at_ca)
 {
+    time_t now = time(NULL), soon = now + (time_t)within;
+    int64_t rat = 0;
+    int reason = -1;
+    char st = 0, e[300];
+
+    *at_ca = 0;
+    if (c->run->ca && tool_ca_has_status(c->run->ca) &&
+        tool_ca_status(c->run->ca, X509_get_issuer_name(x), X509_get0_serialNumber(x), &st, &rat,
+                       &reason, e, sizeof e) == 1)
+        *at_ca = st;
+    if (st == 'R')
+        return CERT_REVOKED;
+    if (st == 'S')
+        return CERT_SUPERSEDED;
+    if (st == 'E' || X509_cmp_time(X509_get0_notAfter(x), &now) <= 0)
+        return CERT_EXPIRED;
+    if (within > 0 && X509_cmp_time(X509_get0_notAfter(x), &soon) <= 0)
+        return CERT_EXPIRING;
+    return CERT_GOOD;
+}
+
+static const char *state_words(int st)
+{
+    switch (st) {
+    case CERT_EXPIRING:
+        return "expires soon";
+    case CERT_EXPIRED:
+        return "expired";
+    case CERT_REVOKED:
+        return "was revoked";
+    case CERT_SUPERSEDED:
+        return "was superseded";
+    }
+    return "is good";
+}
+
+static void serial_hex_of(X509 *x, char *out, size_t outlen)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *h = bn ? BN_bn2hex(bn) : NULL;
+    snprintf(out, outlen, "%s", h ? h : "");
+    OPENSSL_free(h);
+    BN_free(bn);
+}
+
+/* The renewal's bookkeeping: certificates the CA still counts as valid that
+ * the token's newest good one replaces. A run killed after the write and
+ * before this leaves them valid; the next run finds the good one and ends
+ * the job here. */
+static int supersede_olds(token_ctx *c, const char *by, char olds[][TOOL_OLD_SERIAL], size_t n)
+{
+    char e[400];
     size_t i;
 
+    for (i = 0; i < n; i++) {
+        if (tool_ca_supersede(c->run->ca, olds[i], by, e, sizeof e) < 0)
+            return fail(c, 12,
+                        "certificate %s is on the token, but the CA did not record that it "
+                        "supersedes %s: %s (re-run renew)",
+                        by, olds[i], e);
+        tool_audit_line(c->run->cfg, c->t->serial_text, "supersede", olds[i], by);
+        if (strlen(c->res->replaces) + strlen(olds[i]) + 2 < sizeof c->res->replaces) {
+            if (c->res->replaces[0])
+                strcat(c->res->replaces, ",");
+            strcat(c->res->replaces, olds[i]);
+        }
+    }
+    return 1;
+}
+
+/* A certificate on the token for this purpose that names this token, and
+ * still counts: valid, not revoked or superseded at the CA (and for renew,
+ * not expiring within the window). Sets the result: DONE; for issue, RENEW
+ * when every such certificate has run out; for renew, nothing when one
+ * must be made (then the ones it will replace are in c->olds). Returns 1
+ * when the token stops here. */
+static int already_done(token_ctx *c)
+{
+    long long within = c->run->renew ? c->run->renew_within : 0;
+    int best = -1, nmatch = 0, st, why = CERT_GOOD;
+    char why_serial[80] = "";
+    size_t i;
+
+    c->nolds = 0;
     for (i = 0; i < c->ncerts; i++) {
         tm_binding b;
-        if (!tm_binding_from_cert(c->run->prof, c->certs[i].cert, &b, NULL))
+        char ca_st = 0, sn[80];
+        X509 *x = c->certs[i].cert;
+        if (!tm_binding_from_cert(c->run->prof, x, &b, NULL))
             continue;
         if (!tm_binding_names_serial(&b, c->t->serial, c->t->serial_len))
             continue;
         if (strcmp(b.purpose, c->run->purpose) != 0)
             continue;
-        {
-            const ASN1_INTEGER *sn = X509_get0_serialNumber(c->certs[i].cert);
-            BIGNUM *bn = ASN1_INTEGER_to_BN(sn, NULL);
-            char *h = bn ? BN_bn2hex(bn) : NULL;
-            snprintf(c->res->cert_serial, sizeof c->res->cert_serial, "%s", h ? h : "");
-            OPENSSL_free(h);
-            BN_free(bn);
+        nmatch++;
+        st = cert_state(c, x, within, &ca_st);
+        serial_hex_of(x, sn, sizeof sn);
+        if (st == CERT_GOOD) {
+            if (best < 0 || ASN1_TIME_compare(X509_get0_notBefore(c->certs[best].cert),
+                                              X509_get0_notBefore(x)) < 0) {
+                /* the newest good one counts; an older good one is replaced */
+                if (best >= 0 && c->nolds < TOOL_OLDS_MAX)
+                    serial_hex_of(c->certs[best].cert, c->olds[c->nolds++], TOOL_OLD_SERIAL);
+                best = (int)i;
+            } else if (c->nolds < TOOL_OLDS_MAX) {
+                snprintf(c->olds[c->nolds++], TOOL_OLD_SERIAL, "%s", sn);
+            }
+            continue;
         }
-        hex(c->certs[i].id, c->certs[i].idlen, c->res->key_id, sizeof c->res->key_id);
+        /* the CA still counts it valid: the new certificate supersedes it */
+        if (ca_st == 'V' && c->nolds < TOOL_OLDS_MAX)
+            snprintf(c->olds[c->nolds++], TOOL_OLD_SERIAL, "%s", sn);
+        if (why == CERT_GOOD || st > why) {
+            why = st;
+            snprintf(why_serial, sizeof why_serial, "%s", sn);
+        }
+    }
+    if (best >= 0) {
+        X509 *x = c->certs[best].cert;
+        serial_hex_of(x, c->res->cert_serial, sizeof c->res->cert_serial);
+        hex(c->certs[best].id, c->certs[best].idlen, c->res->key_id, sizeof c->res->key_id);
+        c->res->kind = TOOL_RES_DONE;
+        /* an interrupted renewal: the new one is on the token, the old ones
+         * are still valid at the CA */
+        if (c->run->renew && c->nolds)
+            supersede_olds(c, c->res->cert_serial, c->olds, c->nolds);
+        return 1;
+    }
+    if (!nmatch) {
+        if (!c->run->renew)
+            return 0;
+        fail(c, 4,
+             "no certificate for %s on this token to renew; `tokenmint issue` gives it its first",
+             c->run->purpose);
+        return 1;
+    }
+    if (!c->run->renew) {
+        c->res->kind = TOOL_RES_RENEW;
+        snprintf(c->res->cert_serial, sizeof c->res->cert_serial, "%s", why_serial);
+        snprintf(c->res->error, sizeof c->res->error,
+                 "needs renewal: certificate %s %s; run `tokenmint renew --token "
+                 "pkcs11:serial=%s`",
+                 why_serial, state_words(why), c->t->serial_text);
         return 1;
     }
     return 0;
@@ -596,10 +732,8 @@ static int prepare(token_ctx *c, int stop_when_done)
     if (!token_present(c) || !token_open(c))
         return 0;
     /* "Done" is decided from public objects, before any login. */
-    if (stop_when_done && already_done(c)) {
-        c->res->kind = TOOL_RES_DONE;
+    if (stop_when_done && already_done(c))
         return 0;
-    }
     if (!token_usable(c))
         return 0;
     if (!find_free_key_pair(c) && !generate_key_pair(c))
@@ -703,7 +837,8 @@ void tool_job_finish(tool_job *j)
     }
     if (!verify_certificate(c, j->cert, roots))
         goto out;
-    write_certificate(c, j->cert);
+    if (write_certificate(c, j->cert) && c->run->renew && c->nolds)
+        supersede_olds(c, c->res->cert_serial, c->olds, c->nolds);
 out:
     X509_STORE_free(roots);
 }
@@ -715,6 +850,8 @@ static const char *outcome(tool_result_kind k)
         return "failed";
     case TOOL_RES_DONE:
         return "done";
+    case TOOL_RES_RENEW:
+        return "needs renewal";
     case TOOL_RES_WRITTEN:
         return "written";
     default:
@@ -727,7 +864,8 @@ void tool_job_free(tool_job *j)
     if (!j)
         return;
     /* Every token's run ends here exactly once, however far it got. */
-    tool_audit_line(j->c.run->cfg, j->c.t->serial_text, "issue", outcome(j->c.res->kind),
+    tool_audit_line(j->c.run->cfg, j->c.t->serial_text, j->c.run->renew ? "renew" : "issue",
+                    outcome(j->c.res->kind),
                     j->c.res->kind == TOOL_RES_FAILED ? j->c.res->error : j->c.res->cert_serial);
     X509_free(j->cert);
     X509_REQ_free(j->req);

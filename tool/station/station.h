@@ -178,6 +178,7 @@ typedef enum {
     TOOL_RES_WRITTEN, /* an issued-but-unwritten certificate was found and written */
     TOOL_RES_DONE,    /* already had a certificate for the purpose */
     TOOL_RES_FAILED,
+    TOOL_RES_RENEW, /* issue: its certificate expired, was revoked or superseded */
 } tool_result_kind;
 
 typedef struct tool_result {
@@ -190,7 +191,8 @@ typedef struct tool_result {
     int key_generated;
     int key_reused;
     double ms;
-    char error[600];
+    char error[600];    /* why it failed; for TOOL_RES_RENEW, why it needs renewal */
+    char replaces[200]; /* renew: the certificate serial(s) the new one supersedes */
 } tool_result;
 
 typedef struct tool_run {
@@ -203,6 +205,12 @@ typedef struct tool_run {
     const char *purpose;
     tool_keytype keytype;
     const char *operator_id;
+    /* renew (issue 12): a token is done only with a certificate for the
+     * purpose that is valid, not revoked or superseded at the CA, and not
+     * expiring within renew_within seconds; the ones it replaces are marked
+     * superseded at the CA once the new one is on the token. */
+    int renew;
+    long long renew_within;
 } tool_run;
 
 /* Steps 3..12 for one token; its request joins whatever else is ready (watch). */

@@ -80,6 +80,8 @@ static const char *kind_word(tool_result_kind k)
         return "done";
     case TOOL_RES_FAILED:
         return "failed";
+    case TOOL_RES_RENEW:
+        return "needs renewal";
     }
     return "?";
 }
@@ -217,7 +219,9 @@ static json_object *result_json(const tool_result *res)
     json_object_object_add(o, "serial", json_object_new_string(res->serial));
     json_object_object_add(o, "label", json_object_new_string(res->label));
     json_object_object_add(o, "result", json_object_new_string(kind_word(res->kind)));
-    json_object_object_add(o, "ok", json_object_new_boolean(res->kind != TOOL_RES_FAILED));
+    json_object_object_add(
+        o, "ok",
+        json_object_new_boolean(res->kind != TOOL_RES_FAILED && res->kind != TOOL_RES_RENEW));
     if (res->cert_serial[0])
         json_object_object_add(o, "certificate_serial", json_object_new_string(res->cert_serial));
     if (res->key_id[0])
@@ -229,6 +233,10 @@ static json_object *result_json(const tool_result *res)
         json_object_object_add(o, "step", json_object_new_int(res->step));
         json_object_object_add(o, "error", json_object_new_string(res->error));
     }
+    if (res->kind == TOOL_RES_RENEW)
+        json_object_object_add(o, "renewal", json_object_new_string(res->error));
+    if (res->replaces[0])
+        json_object_object_add(o, "supersedes", json_object_new_string(res->replaces));
     return o;
 }
 
@@ -241,10 +249,13 @@ static void result_line(const tool_report *r, const tool_result *res)
         json_object_put(o);
     } else if (res->kind == TOOL_RES_FAILED) {
         printf("FAIL  %-16s %-10s step %d: %s\n", res->serial, res->label, res->step, res->error);
+    } else if (res->kind == TOOL_RES_RENEW) {
+        printf("RENEW %-16s %-10s %s\n", res->serial, res->label, res->error);
     } else {
-        printf("OK    %-16s %-10s %-7s cert %s%s\n", res->serial, res->label, kind_word(res->kind),
-               res->cert_serial,
-               res->kind == TOOL_RES_WRITTEN ? " (found in CA, was not on the token)" : "");
+        printf("OK    %-16s %-10s %-7s cert %s%s%s%s\n", res->serial, res->label,
+               kind_word(res->kind), res->cert_serial,
+               res->kind == TOOL_RES_WRITTEN ? " (found in CA, was not on the token)" : "",
+               res->replaces[0] ? " supersedes " : "", res->replaces);
     }
 }
 
@@ -265,15 +276,19 @@ void tool_report_token(tool_report *r, const tool_result *res)
     case TOOL_RES_FAILED:
         r->failed++;
         break;
+    case TOOL_RES_RENEW:
+        r->renew++;
+        break;
     }
     if (r->sorted) {
         /* The list comes sorted at the end; on a terminal the token's last
          * phase shows now. */
         if (r->tty)
             step_line(r, res,
-                      res->kind == TOOL_RES_FAILED ? "failed (reason in the list below)"
-                      : res->kind == TOOL_RES_DONE ? "already done"
-                                                   : "verified, written to the token");
+                      res->kind == TOOL_RES_FAILED  ? "failed (reason in the list below)"
+                      : res->kind == TOOL_RES_DONE  ? "already done"
+                      : res->kind == TOOL_RES_RENEW ? "needs renewal (tokenmint renew)"
+                                                    : "verified, written to the token");
         pthread_mutex_unlock(&r->mu);
         return;
     }
@@ -320,6 +335,8 @@ void tool_report_summary(tool_report *r, const tool_result *results, size_t n)
     printf("  %-28s %6zu\n", "issued (new certificate)", r->issued);
     printf("  %-28s %6zu\n", "written (found in CA)", r->written);
     printf("  %-28s %6zu\n", "already done", r->already);
+    if (r->renew)
+        printf("  %-28s %6zu   (tokenmint renew)\n", "needs renewal", r->renew);
     printf("  %-28s %6zu\n", "failed", r->failed);
     printf("  %-28s %6zu   in %.1f s (%.1f tokens/s)\n", "total", r->done, secs,
            secs > 0 ? r->done / secs : 0.0);

@@ -21,7 +21,7 @@ typedef struct tool_report {
     int json;
     int tty;    /* progress bar */
     int sorted; /* results listed at the end, sorted by label */
-    size_t total, done, failed, issued, written, already, signed_;
+    size_t total, done, failed, issued, written, already, signed_, renew;
     double t0;
     pthread_t tick; /* redraws the status line while a run is quiet */
     int ticking, stop;
@@ -44,5 +44,14 @@ void tool_describe_cert(FILE *out, const tm_profile *prof, X509 *x);
 /* The root of --root FILE, else of --ca DIR (DIR/ca.pem), as a trust store.
  * NULL after saying why. */
 X509_STORE *tool_root_store(const char *root, const char *ca_dir);
+
+/* verify --ocsp (ui/ocsp_check.c). The URL is usable (http://): 0 with err.
+ * The certificate's status from the responder: 1 good; 0 not, with msg
+ * saying why (*revoked set when the answer is "revoked": msg has its date
+ * and reason). Only an answer signed by the issuer or its delegated
+ * responder, with our nonce, current, counts. */
+int tool_ocsp_url_check(const char *url, char *err, size_t errlen);
+int tool_ocsp_check(const char *url, X509 *cert, X509_STORE *roots, int *revoked, char *msg,
+                    size_t msglen);
 
 #endif
