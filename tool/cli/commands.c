@@ -173,7 +173,10 @@ const tool_command tool_commands[] = {
      "same database and locking as `tokenmint issue --ca DIR`. Every certificate is on\n"
      "disk (synced) before its response is sent. Also an OCSP responder (RFC 6960: POST\n"
      "application/ocsp-request, or GET .../ocsp/BASE64) answering from the CA's records,\n"
-     "and GET .../crl serves the CRL `tokenmint ca crl DIR` made last (DER).\n",
+     "and GET .../crl serves the CRL `tokenmint ca crl DIR` made last (DER).\n"
+     "Also rr (PBMAC: any certificate; signed with a token's certificate: that one\n"
+     "only), kur (signed with the valid certificate it updates, which the new one\n"
+     "supersedes: same token, new key) and genm (id-it-caCerts: the CA certificate).\n",
      ca_serve_opts,
      "Runs until SIGINT or SIGTERM. Exit: 0 stopped cleanly, 2 usage or setup error.\n",
      tool_cmd_ca_serve},
@@ -217,6 +220,9 @@ const tool_command tool_commands[] = {
      "refuses the rest with a CMP error (rejection, failInfo badPOP or badRequest, a\n"
      "statusString saying why), and forwards the rest to the upstream CA as its own\n"
      "CMP transaction, protected with the relay's own credentials.\n"
+     "\n"
+     "An rr is forwarded the same way when signed with the certificate it revokes\n"
+     "(chaining to --trusted) and that certificate's token is in LO-HI.\n"
      "\n"
      "Serials compare as unsigned hex numbers when both are hex digit strings,\n"
      "else as text. Downstream protection options as for `tokenmint ca serve`.\n",

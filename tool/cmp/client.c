@@ -303,3 +303,45 @@ out:
     OSSL_CMP_CTX_free(ctx);
     return cert;
 }
+
+int tool_cmp_client_rr(const tool_cmp_client_opts *o, X509 *cert, int *failinfo, char *err,
+                       size_t errlen)
+{
+    OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(o->libctx, NULL);
+    char st[512], e[256];
+    int ok = 0;
+
+    if (failinfo)
+        *failinfo = -1;
+    if (!ctx) {
+        snprintf(err, errlen, "out of memory");
+        return 0;
+    }
+    if (!setup_ctx(ctx, o, err, errlen))
+        goto out;
+    if (!OSSL_CMP_CTX_set1_oldCert(ctx, cert)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (OSSL_CMP_exec_RR_ses(ctx) == 1) {
+        ok = 1;
+    } else if (OSSL_CMP_CTX_get_status(ctx) >= 0) {
+        if (failinfo) {
+            int fi = OSSL_CMP_CTX_get_failInfoCode(ctx), b;
+            for (b = 0; b <= OSSL_CMP_PKIFAILUREINFO_MAX; b++)
+                if (fi & (1 << b)) {
+                    *failinfo = b;
+                    break;
+                }
+        }
+        OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof st);
+        snprintf(err, errlen, "CMP server %s: %s", o->url, st);
+    } else {
+        snprintf(err, errlen, "CMP exchange with %s failed: %s", o->url,
+                 tool_ossl_err(e, sizeof e));
+    }
+out:
+    ERR_clear_error();
+    OSSL_CMP_CTX_free(ctx);
+    return ok;
+}

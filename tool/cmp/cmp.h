@@ -60,13 +60,16 @@ enum {
 /* ---- the handler's view of a request and the backend's answer ------------- */
 
 typedef struct tool_cmp_req {
-    int bodytype;         /* TOOL_CMP_BODY_P10CR, _IR or _CR */
+    int bodytype;         /* TOOL_CMP_BODY_P10CR, _IR, _CR or _KUR */
     const X509_REQ *p10;  /* p10cr: the token's signed PKCS#10 request */
     const X509_REQ *tmpl; /* ir/cr: the CRMF template as an unsigned request (subject,
                              public key, extensions); its POP was checked by OpenSSL */
     EVP_PKEY *pub;        /* the requested key (borrowed) */
     const char *peer;     /* sender name as text, for messages */
     const char *addr;     /* the client's network address, for the access log */
+    /* kur (issue 12): the certificate being updated; its key signed the
+     * request and it chains to --trusted (checked by the handler). Borrowed. */
+    X509 *old_cert;
 } tool_cmp_req;
 
 typedef struct tool_cmp_answer {
@@ -81,11 +84,16 @@ typedef struct tool_cmp_backend {
     void *ctx;
     /* Issues (blocking). Returns 1 with ans->cert set, or 0 with failinfo/text. */
     int (*issue)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
-    /* rr (issue 12): revokes issuer/serial. 1 done; 0 with failinfo/text
+    /* rr (issue 12): revokes issuer/serial; signer is the certificate that
+     * signed the rr (it chains to --trusted), NULL for PBMAC: the backend
+     * decides what it may revoke. 1 done; 0 with failinfo/text
      * (certRevoked when it already was, badCertId when unknown). NULL: rr
      * is refused. */
-    int (*revoke)(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+    int (*revoke)(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *serial, X509 *signer,
                   tool_cmp_answer *ans);
+    /* kur (issue 12): like issue, for req->old_cert's token, which it
+     * supersedes. NULL: kur is refused. */
+    int (*kur)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
 } tool_cmp_backend;
 
 typedef struct tool_cmp_srv_opts {
@@ -108,9 +116,23 @@ typedef struct tool_cmp_srv_opts {
     long defer_ms;
     int check_after;      /* seconds, told to polling clients */
     const char *log_name; /* refusals go to stderr under this name; NULL: debug only */
+    /* genm (RFC 9483 4.3.1): the CA certificate answered to id-it-caCerts.
+     * Borrowed; NULL: genm gets an empty genp. */
+    X509 *ca_cert;
 } tool_cmp_srv_opts;
 
 typedef struct tool_cmp_srv tool_cmp_srv;
+
+/* Who protected a message (cmp/protection.c): PBMAC with this secret, or a
+ * signature by the first extraCerts certificate (returned in *signer, the
+ * caller's; its chain is not checked here), or neither. */
+enum { TOOL_CMP_PROT_NONE, TOOL_CMP_PROT_PBMAC, TOOL_CMP_PROT_SIGNATURE };
+int tool_cmp_msg_protector(const OSSL_CMP_MSG *msg, const unsigned char *secret, size_t secret_len,
+                           OSSL_LIB_CTX *libctx, X509 **signer);
+/* 1 when cert chains to the store. */
+int tool_cmp_cert_trusted(X509 *cert, X509_STORE *trusted);
+/* 1 when cert is the certificate issuer/serial names. */
+int tool_cmp_cert_is(X509 *cert, const X509_NAME *issuer, const ASN1_INTEGER *serial);
 
 tool_cmp_srv *tool_cmp_srv_new(const tool_cmp_srv_opts *o, const tool_cmp_backend *be, char *err,
                                size_t errlen);
@@ -233,6 +255,11 @@ typedef struct tool_cmp_client_opts {
  * status (or the transport error) in err. */
 X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
                             char *err, size_t errlen);
+/* rr (issue 12): asks the server to revoke cert, protected with the relay's
+ * own credentials. 1 revoked; 0 with err (and *failinfo when the server
+ * said why). */
+int tool_cmp_client_rr(const tool_cmp_client_opts *o, X509 *cert, int *failinfo, char *err,
+                       size_t errlen);
 void tool_cmp_client_opts_clear(tool_cmp_client_opts *o);
 /* Reads the client options shared by `issue --cmp` and `relay --upstream`:
  * PREFIX-secret-source, PREFIX-ref, PREFIX-cert, PREFIX-key, PREFIX-srvcert,

@@ -15,6 +15,7 @@
  */
 #include "cli/cli.h"
 #include "cmp/cmp.h"
+#include "ca/castore.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -84,6 +85,48 @@ static int relay_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
 out:
     tm_violations_free(v);
     return ok;
+}
+
+/* rr (issue 12): the same checks as for p10cr, on the certificate that
+ * signed the rr (server.c made sure it is the one revoked and chains to
+ * --trusted): it names a token in the serial range. Then the relay asks
+ * the CA itself. A PBMAC rr (no token signature to check) is refused. */
+static int relay_revoke(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+                        X509 *signer, tool_cmp_answer *ans)
+{
+    relay_be *be = ctx;
+    tm_binding b;
+    int fi = -1;
+
+    ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badRequest;
+    memset(&b, 0, sizeof b);
+    if (!signer || !tool_cmp_cert_is(signer, issuer, serial)) {
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: an rr is forwarded only when signed with the certificate it revokes");
+        return 0;
+    }
+    if (!tm_binding_from_cert(be->prof, signer, &b, NULL)) {
+        snprintf(ans->text, sizeof ans->text, "relay: the certificate names no token serial");
+        return 0;
+    }
+    if (tool_cmp_serial_cmp(b.serial_text, be->lo) < 0 ||
+        tool_cmp_serial_cmp(b.serial_text, be->hi) > 0) {
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: token serial %.140s is outside the serial range %.140s-%.140s",
+                 b.serial_text, be->lo, be->hi);
+        return 0;
+    }
+    if (!tool_cmp_client_rr(&be->up, signer, &fi, ans->text, sizeof ans->text)) {
+        ans->failinfo = fi >= 0 ? fi : OSSL_CMP_PKIFAILUREINFO_systemUnavail;
+        return 0;
+    }
+    {
+        char *sn = tool_cs_serial_hex(serial);
+        snprintf(ans->token, sizeof ans->token, "%.80s (token %.100s)", sn ? sn : "?",
+                 b.serial_text);
+        OPENSSL_free(sn);
+    }
+    return 1;
 }
 
 static int parse_range(const char *s, relay_be *be)
@@ -191,6 +234,7 @@ int tool_cmd_relay(int argc, char **argv)
     memset(&backend, 0, sizeof backend);
     backend.ctx = &be;
     backend.issue = relay_issue;
+    backend.revoke = relay_revoke;
     rc = tool_cmp_front_run(&f, &so, &backend);
 out:
     if (parsed)

@@ -85,20 +85,96 @@ out:
     return ok;
 }
 
+/* kur (RFC 9483 4.1.3): a new key for the token of the certificate the
+ * request updates (the handler checked that certificate signed it). Only a
+ * valid certificate is updated, never to the same key, never to another
+ * token; once the new one is stored the old one is superseded. */
+static int serve_kur(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
+{
+    serve_be *be = ctx;
+    tm_violations *v = tm_violations_new();
+    tm_binding ob, nb;
+    char st = 0, err[400], *old_sn = tool_cs_serial_hex(X509_get0_serialNumber(r->old_cert));
+    char *new_sn = NULL;
+    int64_t at = 0;
+    int reason = -1, known, ok = 0;
+
+    ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
+    memset(&ob, 0, sizeof ob);
+    memset(&nb, 0, sizeof nb);
+    if (!v || !old_sn) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_systemFailure;
+        snprintf(ans->text, sizeof ans->text, "out of memory");
+        goto out;
+    }
+    known = tool_ca_status(be->ca, X509_get_issuer_name(r->old_cert),
+                           X509_get0_serialNumber(r->old_cert), &st, &at, &reason, err, sizeof err);
+    if (known != 1 || st != TOOL_CS_VALID) {
+        ans->failinfo = known == 1 && st == TOOL_CS_REVOKED ? OSSL_CMP_PKIFAILUREINFO_certRevoked
+                                                            : OSSL_CMP_PKIFAILUREINFO_badCertId;
+        snprintf(ans->text, sizeof ans->text, "certificate %s %s: only a valid one is updated",
+                 old_sn,
+                 known < 0                  ? "has no status here"
+                 : known == 0               ? "was not issued by this CA"
+                 : st == TOOL_CS_REVOKED    ? "is revoked"
+                 : st == TOOL_CS_SUPERSEDED ? "was superseded already"
+                                            : "has expired");
+        goto out;
+    }
+    if (!tm_binding_from_cert(be->prof, r->old_cert, &ob, v) ||
+        !tm_binding_from_req(be->prof, r->tmpl, &nb, v) ||
+        !tm_binding_names_serial(&nb, ob.serial, ob.serial_len)) {
+        snprintf(ans->text, sizeof ans->text,
+                 "the new certificate must name the token of the one it updates (%s)",
+                 ob.serial_text[0] ? ob.serial_text : "?");
+        goto out;
+    }
+    if (r->pub && EVP_PKEY_eq(r->pub, X509_get0_pubkey(r->old_cert)) == 1) {
+        snprintf(ans->text, sizeof ans->text, "a key update needs a new key");
+        goto out;
+    }
+    ans->failinfo = -1;
+    if (!serve_issue(ctx, r, ans))
+        goto out;
+    new_sn = tool_cs_serial_hex(X509_get0_serialNumber(ans->cert));
+    if (!new_sn || tool_ca_supersede(be->ca, old_sn, new_sn, err, sizeof err) < 0)
+        fprintf(stderr, "tokenmint ca serve: kur: %s issued, but %s not recorded superseded: %s\n",
+                new_sn ? new_sn : "?", old_sn, new_sn ? err : "out of memory");
+    ok = 1;
+out:
+    OPENSSL_free(old_sn);
+    OPENSSL_free(new_sn);
+    tm_violations_free(v);
+    return ok;
+}
+
 /* rr: the certificate's own key or the shared secret protected the request
  * (OpenSSL checked that before this). RFC 9483 4.2: one already revoked is
  * refused with certRevoked. */
 static int serve_revoke(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *serial,
-                        tool_cmp_answer *ans)
+                        X509 *signer, tool_cmp_answer *ans)
 {
     serve_be *be = ctx;
     char *sn = tool_cs_serial_hex(serial), err[400];
     size_t done = 0, already = 0;
+    tm_binding sb;
     int ok = 0;
 
     if (!sn) {
         ans->failinfo = OSSL_CMP_PKIFAILUREINFO_systemFailure;
         snprintf(ans->text, sizeof ans->text, "out of memory");
+        return 0;
+    }
+    /* A token's certificate may revoke itself and nothing else; a trusted
+     * certificate bound to no token (an RA's, an operator's) may revoke any. */
+    if (signer && !tool_cmp_cert_is(signer, issuer, serial) &&
+        tm_binding_from_cert(be->prof, signer, &sb, NULL)) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_notAuthorized;
+        snprintf(ans->text, sizeof ans->text,
+                 "an rr signed with a token's certificate may revoke only that certificate, "
+                 "not %s",
+                 sn);
+        OPENSSL_free(sn);
         return 0;
     }
     if (X509_NAME_cmp(issuer, X509_get_subject_name(tool_ca_root(be->ca))) != 0) {
@@ -207,6 +283,7 @@ int tool_cmd_ca_serve(int argc, char **argv)
     f.lim.extra_ctx = ocsp;
     so.log_name = "tokenmint ca serve";
     so.name = X509_get_subject_name(tool_ca_root(be.ca));
+    so.ca_cert = tool_ca_root(be.ca);
     so.deferred = deferred;
     so.defer_ms = defer_ms;
     so.check_after = 1;
@@ -214,6 +291,7 @@ int tool_cmd_ca_serve(int argc, char **argv)
     backend.ctx = &be;
     backend.issue = serve_issue;
     backend.revoke = serve_revoke;
+    backend.kur = serve_kur;
     rc = tool_cmp_front_run(&f, &so, &backend);
 out:
     tool_ocsp_free(ocsp);

@@ -156,6 +156,7 @@ typedef struct txn {
     tool_cmp_answer ans;
     tool_cmp_req req;
     X509_REQ *p10copy, *tmplcopy;
+    X509 *oldcert; /* kur: the certificate it updates */
 } txn;
 
 struct tool_cmp_srv {
@@ -179,6 +180,7 @@ static void txn_free(txn *t)
     X509_free(t->ans.cert);
     X509_REQ_free(t->p10copy);
     X509_REQ_free(t->tmplcopy);
+    X509_free(t->oldcert);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
@@ -342,7 +344,10 @@ static void *deferred_worker(void *arg)
     ans.failinfo = -1;
     if (s->o.defer_ms > 0)
         usleep((useconds_t)s->o.defer_ms * 1000);
-    s->be.issue(s->be.ctx, &t->req, &ans);
+    if (t->req.old_cert)
+        s->be.kur(s->be.ctx, &t->req, &ans);
+    else
+        s->be.issue(s->be.ctx, &t->req, &ans);
     pthread_mutex_lock(&s->mu);
     t->ans = ans;
     t->state = 2;
@@ -392,6 +397,35 @@ static OSSL_CMP_PKISI *answer_to_si(txn *t, tool_cmp_answer *ans, X509 **certOut
                    ans->text[0] ? ans->text : "refused");
 }
 
+/* kur (RFC 9483 4.1.3): signed with the certificate it updates, which
+ * oldCertID names and which chains to --trusted. NULL with *old set, or the
+ * reason it is refused. */
+static const char *kur_check(txn *t, const OSSL_CMP_MSG *req, const OSSL_CRMF_MSG *crm, X509 **old)
+{
+    tool_cmp_srv *s = t->srv;
+    const OSSL_CRMF_CERTID *cid = crm ? OSSL_CRMF_MSG_get0_regCtrl_oldCertID(crm) : NULL;
+    const X509_NAME *iss = cid ? OSSL_CRMF_CERTID_get0_issuer(cid) : NULL;
+    const ASN1_INTEGER *sn = cid ? OSSL_CRMF_CERTID_get0_serialNumber(cid) : NULL;
+    X509 *signer = NULL;
+    int prot;
+
+    *old = NULL;
+    if (!iss || !sn)
+        return "the kur names no certificate to update (oldCertID with the issuer's name)";
+    prot = tool_cmp_msg_protector(req, NULL, 0, s->o.libctx, &signer);
+    if (prot != TOOL_CMP_PROT_SIGNATURE || !tool_cmp_cert_trusted(signer, s->o.trusted)) {
+        X509_free(signer);
+        return "a kur must be signed with the certificate it updates (its key, its certificate "
+               "first in extraCerts, chaining to the CA)";
+    }
+    if (!tool_cmp_cert_is(signer, iss, sn)) {
+        X509_free(signer);
+        return "the kur is signed with another certificate than the one its oldCertID names";
+    }
+    *old = signer;
+    return NULL;
+}
+
 static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
                                        int certReqId, const OSSL_CRMF_MSG *crm,
                                        const X509_REQ *p10cr, X509 **certOut,
@@ -419,14 +453,22 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
     pthread_mutex_unlock(&s->mu);
     if (ready) /* a pollReq found the deferred answer ready */
         return answer_to_si(t, &t->ans, certOut);
-    if (body != TOOL_CMP_BODY_P10CR && body != TOOL_CMP_BODY_IR && body != TOOL_CMP_BODY_CR) {
+    if (body != TOOL_CMP_BODY_P10CR && body != TOOL_CMP_BODY_IR && body != TOOL_CMP_BODY_CR &&
+        (body != TOOL_CMP_BODY_KUR || !s->be.kur)) {
         t->rejected = 1;
         return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
                        "only p10cr, ir and cr are served here (no key update)");
     }
+    X509_free(t->oldcert);
+    t->oldcert = NULL;
+    if (body == TOOL_CMP_BODY_KUR && (why = kur_check(t, req, crm, &t->oldcert)) != NULL) {
+        t->rejected = 1;
+        return refusal(t, OSSL_CMP_PKIFAILUREINFO_notAuthorized, why);
+    }
     memset(&t->req, 0, sizeof t->req);
     t->req.bodytype = body;
     t->req.addr = t->addr;
+    t->req.old_cert = t->oldcert;
     if (p10cr) {
         /* a copy only when the request outlives this call (deferred): a dup
          * re-decodes the key, which costs more than the rest of the check */
@@ -476,7 +518,10 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
     }
     memset(&ans, 0, sizeof ans);
     ans.failinfo = -1;
-    s->be.issue(s->be.ctx, &t->req, &ans);
+    if (t->req.old_cert)
+        s->be.kur(s->be.ctx, &t->req, &ans);
+    else
+        s->be.issue(s->be.ctx, &t->req, &ans);
     return answer_to_si(t, &ans, certOut);
 }
 
@@ -485,8 +530,8 @@ static OSSL_CMP_PKISI *cb_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
 {
     txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
     tool_cmp_answer ans;
+    int ok;
 
-    (void)req;
     if (t->refuse || !t->srv->be.revoke || !issuer || !serial) {
         t->rejected = 1;
         return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
@@ -494,9 +539,28 @@ static OSSL_CMP_PKISI *cb_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
                        : !t->srv->be.revoke ? "revocation is not offered by this server"
                                             : "the revocation request names no certificate");
     }
-    memset(&ans, 0, sizeof ans);
-    ans.failinfo = -1;
-    if (!t->srv->be.revoke(t->srv->be.ctx, issuer, serial, &ans)) {
+    /* OpenSSL checked the protection; whose it is decides what it may
+     * revoke (the backend's rule): a PBMAC with our secret, or a signature
+     * by a certificate chaining to --trusted. */
+    {
+        tool_cmp_srv *s = t->srv;
+        X509 *signer = NULL;
+        int prot = tool_cmp_msg_protector(req, s->secret, s->o.secret_len, s->o.libctx, &signer);
+        int trusted =
+            prot == TOOL_CMP_PROT_SIGNATURE && tool_cmp_cert_trusted(signer, s->o.trusted);
+        if (prot != TOOL_CMP_PROT_PBMAC && !trusted) {
+            X509_free(signer);
+            t->rejected = 1;
+            return refusal(t, OSSL_CMP_PKIFAILUREINFO_notAuthorized,
+                           "cannot tell who protected this rr (PBMAC with our secret, or the "
+                           "signature of a certificate first in extraCerts)");
+        }
+        memset(&ans, 0, sizeof ans);
+        ans.failinfo = -1;
+        ok = s->be.revoke(s->be.ctx, issuer, serial, trusted ? signer : NULL, &ans);
+        X509_free(signer);
+    }
+    if (!ok) {
         t->rejected = 1;
         return refusal(t, ans.failinfo >= 0 ? ans.failinfo : OSSL_CMP_PKIFAILUREINFO_badRequest,
                        ans.text[0] ? ans.text : "not revoked");
@@ -507,17 +571,76 @@ static OSSL_CMP_PKISI *cb_rr(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
     return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
 }
 
+/* id-it-caCerts (RFC 9483 4.3.1; OpenSSL 3.0 has no name for it) */
+#define OID_IT_CACERTS "1.3.6.1.5.5.7.4.17"
+
+/* The caCerts answer: SEQUENCE SIZE (1..MAX) OF CMPCertificate, our CA's. */
+static OSSL_CMP_ITAV *ca_certs_itav(X509 *ca)
+{
+    unsigned char *der = NULL, *seq = NULL, *p;
+    int n = i2d_X509(ca, &der), hl;
+    ASN1_OBJECT *type = OBJ_txt2obj(OID_IT_CACERTS, 1);
+    ASN1_STRING *str = ASN1_STRING_new();
+    ASN1_TYPE *val = ASN1_TYPE_new();
+    OSSL_CMP_ITAV *itav = NULL;
+
+    if (n <= 0 || !type || !str || !val)
+        goto out;
+    hl = ASN1_object_size(1, n, V_ASN1_SEQUENCE);
+    seq = OPENSSL_malloc(hl > 0 ? (size_t)hl : 1);
+    if (hl <= 0 || !seq)
+        goto out;
+    p = seq;
+    ASN1_put_object(&p, 1, n, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    memcpy(p, der, (size_t)n);
+    if (!ASN1_STRING_set(str, seq, hl))
+        goto out;
+    ASN1_TYPE_set(val, V_ASN1_SEQUENCE, str);
+    str = NULL;
+    itav = OSSL_CMP_ITAV_create(type, val);
+    if (itav) {
+        type = NULL;
+        val = NULL;
+    }
+out:
+    OPENSSL_free(der);
+    OPENSSL_free(seq);
+    ASN1_OBJECT_free(type);
+    ASN1_STRING_free(str);
+    ASN1_TYPE_free(val);
+    return itav;
+}
+
 static int cb_genm(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
                    const STACK_OF(OSSL_CMP_ITAV) * in, STACK_OF(OSSL_CMP_ITAV) * *out)
 {
     txn *t = OSSL_CMP_SRV_CTX_get0_custom_ctx(srv_ctx);
+    ASN1_OBJECT *want = OBJ_txt2obj(OID_IT_CACERTS, 1);
+    int i, asks = sk_OSSL_CMP_ITAV_num(in) <= 0;
+
     (void)req;
-    (void)in;
-    if (t->refuse)
+    if (t->refuse || !want) {
+        ASN1_OBJECT_free(want);
         return 0;
-    /* An empty genp: we have nothing general to tell. */
+    }
+    for (i = 0; i < sk_OSSL_CMP_ITAV_num(in); i++)
+        if (OBJ_cmp(OSSL_CMP_ITAV_get0_type(sk_OSSL_CMP_ITAV_value(in, i)), want) == 0)
+            asks = 1;
+    ASN1_OBJECT_free(want);
     *out = sk_OSSL_CMP_ITAV_new_null();
-    return *out != NULL;
+    if (!*out)
+        return 0;
+    /* caCerts when asked (or for an empty genm); nothing else to tell */
+    if (asks && t->srv->o.ca_cert) {
+        OSSL_CMP_ITAV *itav = ca_certs_itav(t->srv->o.ca_cert);
+        if (!itav || !sk_OSSL_CMP_ITAV_push(*out, itav)) {
+            OSSL_CMP_ITAV_free(itav);
+            sk_OSSL_CMP_ITAV_free(*out);
+            *out = NULL;
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void cb_error(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP_MSG *req,
