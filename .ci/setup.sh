@@ -37,6 +37,10 @@ TM_PACKAGES=(
     lintian                                 # .ci/packages: the .deb packages have no errors
     systemd                                 # systemd-analyze verify of conf/systemd units
     tmux                                    # tool_screen: what a person sees during a long run
+    swtpm tpm2-tools                        # a TPM 2.0 simulator and its tools: a third token
+                                            # backend for provider_tpm/tool_tpm (tests/lib/tpm.sh)
+    libtpm2-pkcs11-1 libtpm2-pkcs11-tools   # tpm2-pkcs11 (the module) and tpm2_ptool (its store)
+    libtss2-tcti-swtpm0                     # the TSS's loopback TCP transport to swtpm
 )
 
 tm_install_packages() {

@@ -461,3 +461,12 @@ int prov_key_sign(prov_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG par
     *outlen = olen;
     return 1;
 }
+
+CK_OBJECT_HANDLE prov_key_refind(prov_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s)
+{
+    CK_OBJECT_HANDLE h = find_partner(f, s, CKO_PRIVATE_KEY, k->id, k->id_len);
+
+    if (h != CK_INVALID_HANDLE)
+        __atomic_store_n(&k->priv, h, __ATOMIC_RELEASE);
+    return h;
+}

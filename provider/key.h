@@ -97,4 +97,11 @@ int prov_key_sign(prov_key *k, CK_MECHANISM_TYPE mech, void *param, CK_ULONG par
                   const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
                   size_t outmax);
 
+/*
+ * The module reloaded its objects (token re-inserted: CKR_KEY_HANDLE_INVALID):
+ * finds the private key again by its CKA_ID on session s and keeps the new
+ * handle. CK_INVALID_HANDLE when it is gone.
+ */
+CK_OBJECT_HANDLE prov_key_refind(prov_key *k, CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s);
+
 #endif

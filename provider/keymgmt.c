@@ -17,6 +17,7 @@
 
 #include "forward.h"
 #include "key.h"
+#include "keygen.h"
 
 static void *km_new(void *provctx, prov_key_type type, int pss)
 {
@@ -386,6 +387,27 @@ static prov_key *wrap_soft(prov_ctx *prov, prov_key_type type, int pss, const pr
     return k;
 }
 
+/* A software key of the other provider with k's domain parameters only. */
+static prov_key *soft_params_of(const prov_key *k)
+{
+    const prov_fwd *f = prov_fwd_find(k->prov, OSSL_OP_KEYMGMT, prov_key_type_name(k));
+    OSSL_FUNC_keymgmt_new_fn *nw = PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_NEW, keymgmt_new);
+    OSSL_FUNC_keymgmt_import_fn *im = PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_IMPORT, keymgmt_import);
+    OSSL_FUNC_keymgmt_free_fn *fr = PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_FREE, keymgmt_free);
+    OSSL_PARAM *params = prov_key_public_params(k, OSSL_KEYMGMT_SELECT_ALL_PARAMETERS);
+    void *kd = NULL;
+
+    if (nw == NULL || im == NULL || fr == NULL || params == NULL || (kd = nw(f->provctx)) == NULL)
+        goto out;
+    if (!im(kd, OSSL_KEYMGMT_SELECT_ALL_PARAMETERS, params)) {
+        fr(kd);
+        kd = NULL;
+    }
+out:
+    OSSL_PARAM_free(params);
+    return wrap_soft(k->prov, k->type, k->pss_only, f, kd);
+}
+
 static void *km_dup(const void *keydata, int selection)
 {
     const prov_key *k = keydata;
@@ -397,6 +419,10 @@ static void *km_dup(const void *keydata, int selection)
                    ? wrap_soft(k->prov, k->type, k->pss_only, k->fwd, fn(k->soft_kd, selection))
                    : NULL;
     }
+    /* Only the curve of a token key: a software key on that curve, which takes
+     * a public point next (CMS key agreement builds the originator's key so). */
+    if (k->type == TM_KEY_EC && (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        return soft_params_of(k);
     /* A token key: the same token object, its public half copied. */
     if ((d = km_new(k->prov, k->type, k->pss_only)) == NULL)
         return NULL;
@@ -419,14 +445,72 @@ static void *km_dup(const void *keydata, int selection)
     return d;
 }
 
-/* Key generation is the other provider's (see forward.h). */
+/*
+ * Key generation is the other provider's (see forward.h), unless the
+ * parameters carry pkcs11_uri: then the pair is made on that token
+ * (keygen.c). The curve, size and exponent are read here as well as
+ * forwarded, so either path sees them.
+ */
+#define TM_GEN_PARAM_URI "pkcs11_uri"
+#define TM_GEN_PARAM_USAGE "pkcs11_key_usage"
+
 typedef struct {
     prov_ctx *prov;
     prov_key_type type;
     int pss;
     const prov_fwd *f;
     void *inner;
+    char *uri; /* may hold a pin-value: cleansed */
+    char *usage;
+    char group[32];
+    size_t bits;
+    BIGNUM *e;
 } km_gen_ctx;
+
+static void free_secret_str(char *s)
+{
+    if (s != NULL)
+        OPENSSL_clear_free(s, strlen(s));
+}
+
+static int set_str(char **dst, const OSSL_PARAM *p)
+{
+    const char *v = NULL;
+    char *copy;
+
+    if (!OSSL_PARAM_get_utf8_string_ptr(p, &v) || (copy = OPENSSL_strdup(v)) == NULL)
+        return 0;
+    free_secret_str(*dst);
+    *dst = copy;
+    return 1;
+}
+
+static int own_gen_params(km_gen_ctx *g, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p;
+    const char *v = NULL;
+
+    if (params == NULL)
+        return 1;
+    if ((p = OSSL_PARAM_locate_const(params, TM_GEN_PARAM_URI)) != NULL && !set_str(&g->uri, p))
+        return 0;
+    if ((p = OSSL_PARAM_locate_const(params, TM_GEN_PARAM_USAGE)) != NULL && !set_str(&g->usage, p))
+        return 0;
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME)) != NULL) {
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &v) || strlen(v) >= sizeof(g->group))
+            return 0;
+        strcpy(g->group, v);
+    }
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_BITS)) != NULL &&
+        !OSSL_PARAM_get_size_t(p, &g->bits))
+        return 0;
+    if ((p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_RSA_E)) != NULL &&
+        !OSSL_PARAM_get_BN(p, &g->e))
+        return 0;
+    return 1;
+}
+
+static void km_gen_cleanup(void *genctx);
 
 static void *gen_init(void *provctx, prov_key_type type, int pss, const char *name, int selection,
                       const OSSL_PARAM params[])
@@ -443,6 +527,12 @@ static void *gen_init(void *provctx, prov_key_type type, int pss, const char *na
         (fn = PROV_FWD_CALL(g->f, OSSL_FUNC_KEYMGMT_GEN_INIT, keymgmt_gen_init)) == NULL ||
         (g->inner = fn(g->f->provctx, selection, params)) == NULL) {
         free(g);
+        return NULL;
+    }
+    /* A parameter this provider cannot read only matters for a token key;
+     * a software key is the other provider's to judge. */
+    if (!own_gen_params(g, params) && g->uri != NULL) {
+        km_gen_cleanup(g);
         return NULL;
     }
     return g;
@@ -467,6 +557,8 @@ static int km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     km_gen_ctx *g = genctx;
     OSSL_FUNC_keymgmt_gen_set_params_fn *fn =
         PROV_FWD_CALL(g->f, OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, keymgmt_gen_set_params);
+    if (!own_gen_params(g, params) && g->uri != NULL)
+        return 0;
     return fn != NULL ? fn(g->inner, params) : params == NULL || params[0].key == NULL;
 }
 
@@ -474,6 +566,12 @@ static void *km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
 {
     km_gen_ctx *g = genctx;
     OSSL_FUNC_keymgmt_gen_fn *fn = PROV_FWD_CALL(g->f, OSSL_FUNC_KEYMGMT_GEN, keymgmt_gen);
+
+    if (g->uri != NULL) {
+        prov_keygen_req req = {g->type, g->pss, "", g->bits, g->e, g->uri, g->usage};
+        memcpy(req.group, g->group, sizeof(req.group));
+        return prov_keygen_on_token(g->prov, &req);
+    }
     return fn != NULL ? wrap_soft(g->prov, g->type, g->pss, g->f, fn(g->inner, cb, cbarg)) : NULL;
 }
 
@@ -486,7 +584,40 @@ static void km_gen_cleanup(void *genctx)
         return;
     if ((fn = PROV_FWD_CALL(g->f, OSSL_FUNC_KEYMGMT_GEN_CLEANUP, keymgmt_gen_cleanup)) != NULL)
         fn(g->inner);
+    free_secret_str(g->uri);
+    free_secret_str(g->usage);
+    BN_free(g->e);
     free(g);
+}
+
+/*
+ * The other provider's settable generation parameters plus this provider's
+ * own, made once per key manager and provider instance (slot) and kept until
+ * teardown.
+ */
+static const OSSL_PARAM *gen_settable_with_ours(prov_ctx *prov, int slot, const OSSL_PARAM *theirs)
+{
+    static const OSSL_PARAM ours[] = {
+        OSSL_PARAM_utf8_string(TM_GEN_PARAM_URI, NULL, 0),
+        OSSL_PARAM_utf8_string(TM_GEN_PARAM_USAGE, NULL, 0),
+    };
+    size_t n = 0;
+    OSSL_PARAM *all;
+
+    pthread_mutex_lock(&prov->lock);
+    if ((all = prov->gen_settable[slot]) != NULL)
+        goto out;
+    while (theirs != NULL && theirs[n].key != NULL)
+        n++;
+    if ((all = calloc(n + 3, sizeof(*all))) == NULL)
+        goto out;
+    if (n > 0)
+        memcpy(all, theirs, n * sizeof(*all));
+    memcpy(all + n, ours, sizeof(ours));
+    prov->gen_settable[slot] = all;
+out:
+    pthread_mutex_unlock(&prov->lock);
+    return all != NULL ? all : theirs;
 }
 
 /*
@@ -494,7 +625,7 @@ static void km_gen_cleanup(void *genctx)
  * of the other provider's key managers to ask. The parameter lists are the
  * other provider's: a superset of what a token key answers.
  */
-#define TM_KM_TYPED(prefix, TYPE, PSS, NAME, own_gettable)                                         \
+#define TM_KM_TYPED(prefix, TYPE, PSS, NAME, own_gettable, SLOT)                                   \
     static void *prefix##_gen_init(void *provctx, int selection, const OSSL_PARAM params[])        \
     {                                                                                              \
         return gen_init(provctx, TYPE, PSS, NAME, selection, params);                              \
@@ -505,7 +636,8 @@ static void km_gen_cleanup(void *genctx)
         const prov_fwd *f = prov_fwd_find(provctx, OSSL_OP_KEYMGMT, NAME);                         \
         OSSL_FUNC_keymgmt_gen_settable_params_fn *fn =                                             \
             PROV_FWD_CALL(f, OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, keymgmt_gen_settable_params);  \
-        return fn != NULL ? fn(g != NULL ? g->inner : NULL, f->provctx) : NULL;                    \
+        return gen_settable_with_ours(                                                             \
+            provctx, SLOT, fn != NULL ? fn(g != NULL ? g->inner : NULL, f->provctx) : NULL);       \
     }                                                                                              \
     static const OSSL_PARAM *prefix##_gettable(void *provctx)                                      \
     {                                                                                              \
@@ -522,10 +654,10 @@ static void km_gen_cleanup(void *genctx)
         return fn != NULL ? fn(f->provctx) : NULL;                                                 \
     }
 
-TM_KM_TYPED(rsa, TM_KEY_RSA, 0, "RSA", rsa_gettable_params)
-TM_KM_TYPED(rsapss, TM_KEY_RSA, 1, "RSA-PSS", rsa_gettable_params)
-TM_KM_TYPED(ec, TM_KEY_EC, 0, "EC", ec_gettable_params)
-TM_KM_TYPED(ed25519, TM_KEY_ED25519, 0, "ED25519", ed_gettable_params)
+TM_KM_TYPED(rsa, TM_KEY_RSA, 0, "RSA", rsa_gettable_params, 0)
+TM_KM_TYPED(rsapss, TM_KEY_RSA, 1, "RSA-PSS", rsa_gettable_params, 1)
+TM_KM_TYPED(ec, TM_KEY_EC, 0, "EC", ec_gettable_params, 2)
+TM_KM_TYPED(ed25519, TM_KEY_ED25519, 0, "ED25519", ed_gettable_params, 3)
 
 static const char *rsa_query(int operation_id)
 {

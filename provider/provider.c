@@ -336,6 +336,8 @@ static void prov_teardown(void *provctx)
     for (size_t i = 0; i < prov->n_mds; i++)
         EVP_MD_free(prov->mds[i]);
     prov_fwd_cache_free(prov);
+    for (size_t i = 0; i < sizeof(prov->gen_settable) / sizeof(prov->gen_settable[0]); i++)
+        free(prov->gen_settable[i]);
     OSSL_LIB_CTX_free(prov->child);
     free(prov->module_path);
     free(prov->pin_source);
@@ -414,6 +416,35 @@ static const OSSL_ALGORITHM tm_signature[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+static const OSSL_ALGORITHM tm_asym_cipher[] = {
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", TM_PROV_PROPS, prov_rsa_asym_cipher_functions,
+     "RSA decryption on PKCS#11 tokens"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const OSSL_ALGORITHM tm_keyexch[] = {
+    {"ECDH", TM_PROV_PROPS, prov_ecdh_keyexch_functions, "ECDH on PKCS#11 tokens"},
+    {NULL, NULL, NULL, NULL},
+};
+
+/* Token private keys written as their URI (encoder.c), as PEM or DER asks. */
+#define TM_ENC(names, output)                                                                      \
+    {                                                                                              \
+        names, TM_PROV_PROPS ",output=" #output ",structure=PrivateKeyInfo",                       \
+            prov_uri_##output##_encoder_functions, "the pkcs11: URI of a token key"                \
+    }
+static const OSSL_ALGORITHM tm_encoder[] = {
+    TM_ENC("RSA:rsaEncryption:1.2.840.113549.1.1.1", pem),
+    TM_ENC("RSA:rsaEncryption:1.2.840.113549.1.1.1", der),
+    TM_ENC("RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", pem),
+    TM_ENC("RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", der),
+    TM_ENC("EC:id-ecPublicKey:1.2.840.10045.2.1", pem),
+    TM_ENC("EC:id-ecPublicKey:1.2.840.10045.2.1", der),
+    TM_ENC("ED25519:1.3.101.112", pem),
+    TM_ENC("ED25519:1.3.101.112", der),
+    {NULL, NULL, NULL, NULL},
+};
+
 static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id, int *no_cache)
 {
     *no_cache = 0;
@@ -424,13 +455,20 @@ static const OSSL_ALGORITHM *prov_query(void *provctx, int operation_id, int *no
         return tm_keymgmt;
     case OSSL_OP_SIGNATURE:
         return tm_signature;
+    case OSSL_OP_ASYM_CIPHER:
+        return tm_asym_cipher;
+    case OSSL_OP_KEYEXCH:
+        return tm_keyexch;
+    case OSSL_OP_ENCODER:
+        return tm_encoder;
     }
     return NULL;
 }
 
 int prov_algorithms_are_ours(const OSSL_ALGORITHM *algs)
 {
-    return algs != NULL && (algs == tm_store || algs == tm_keymgmt || algs == tm_signature);
+    return algs != NULL && (algs == tm_store || algs == tm_keymgmt || algs == tm_signature ||
+                            algs == tm_asym_cipher || algs == tm_keyexch || algs == tm_encoder);
 }
 
 /*
@@ -458,6 +496,9 @@ static const OSSL_ITEM *prov_reason_strings(void *provctx)
         {TM_R_PROFILE, "refused by the serial-bound profile"},
         {TM_R_CONFIG, "bad provider configuration"},
         {TM_R_UNSUPPORTED, "not supported for token keys"},
+        {TM_R_DECRYPT, "token decryption failed"},
+        {TM_R_DERIVE, "token key derivation failed"},
+        {TM_R_KEYGEN, "token key generation failed"},
         {0, NULL},
     };
     return r;

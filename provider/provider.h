@@ -29,6 +29,9 @@ enum {
     TM_R_PROFILE,
     TM_R_CONFIG,
     TM_R_UNSUPPORTED,
+    TM_R_DECRYPT,
+    TM_R_DERIVE,
+    TM_R_KEYGEN,
 };
 
 typedef struct prov_uri prov_uri;
@@ -53,7 +56,8 @@ typedef struct prov_ctx {
     prov_module *module; /* loaded on first use, shared process-wide */
     EVP_MD *mds[8];      /* digests fetched so far */
     size_t n_mds;
-    void *fwd_cache; /* forward.c: other providers' implementations */
+    void *fwd_cache;             /* forward.c: other providers' implementations */
+    OSSL_PARAM *gen_settable[4]; /* keymgmt.c: per key manager, made on first use */
 } prov_ctx;
 
 /* ---- provider.c ---------------------------------------------------------- */
@@ -106,5 +110,9 @@ extern const OSSL_DISPATCH prov_ed25519_keymgmt_functions[];
 extern const OSSL_DISPATCH prov_rsa_signature_functions[];
 extern const OSSL_DISPATCH prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH prov_eddsa_signature_functions[];
+extern const OSSL_DISPATCH prov_rsa_asym_cipher_functions[];
+extern const OSSL_DISPATCH prov_ecdh_keyexch_functions[];
+extern const OSSL_DISPATCH prov_uri_pem_encoder_functions[];
+extern const OSSL_DISPATCH prov_uri_der_encoder_functions[];
 
 #endif

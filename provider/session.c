@@ -15,8 +15,10 @@
  * CKR_CRYPTOKI_ALREADY_INITIALIZED) is shared and never finalised by us.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -34,8 +36,10 @@ struct prov_token {
     int present;
 
     pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t freed; /* a session went back to the pool or was closed */
     int logged_in;
     size_t open_sessions;
+    size_t max_sessions; /* 0: no bound known */
     CK_SESSION_HANDLE *idle;
     size_t n_idle, cap_idle;
     unsigned char (*failed)[32]; /* SHA-256 of PINs the token refused */
@@ -198,6 +202,16 @@ static prov_token *token_new(prov_module *m, CK_SLOT_ID slot, const CK_TOKEN_INF
     t->info = *info;
     t->present = 1;
     pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the deadlines below */
+    pthread_cond_init(&t->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    /* Real tokens allow a few sessions; the pool stays within what the token
+     * says. 0 is CK_EFFECTIVELY_INFINITE. */
+    if (info->ulMaxSessionCount != CK_EFFECTIVELY_INFINITE &&
+        info->ulMaxSessionCount != CK_UNAVAILABLE_INFORMATION)
+        t->max_sessions = info->ulMaxSessionCount;
     t->serial_len = tm_serial_trim(info->serialNumber, sizeof(info->serialNumber), t->serial,
                                    sizeof(t->serial));
     if (t->serial_len == 0 ||
@@ -371,21 +385,86 @@ int prov_token_has_mech(prov_token *t, CK_MECHANISM_TYPE mech)
     return found;
 }
 
-/* Token lock held. */
-static CK_RV session_open_locked(prov_token *t, CK_SESSION_HANDLE *s)
+/* How long a caller waits for a session when the token has none left. */
+#define TM_SESSION_WAIT_MS 10000
+#define TM_SESSION_BACKOFF_MAX_MS 200
+
+static void deadline_after(struct timespec *ts, long ms)
 {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Token lock held. An idle session, else a new one while the token has room
+ * (max_sessions, as the token reports it or as CKR_SESSION_COUNT taught it).
+ * A full token makes the caller wait for a session to come back, or, when
+ * other processes hold the token's sessions, retry the open with a growing
+ * pause, up to TM_SESSION_WAIT_MS. rw: a read-write session (key
+ * generation), never one from the pool, made room for by closing an idle
+ * read-only one.
+ */
+static CK_RV session_open_flags_locked(prov_token *t, int rw, CK_SESSION_HANDLE *s)
+{
+    struct timespec deadline, now, wake;
+    long pause_ms = 5;
     CK_RV rv;
 
-    if (t->n_idle > 0) {
-        *s = t->idle[--t->n_idle];
-        return CKR_OK;
+    deadline_after(&deadline, TM_SESSION_WAIT_MS);
+    for (;;) {
+        if (!rw && t->n_idle > 0) {
+            *s = t->idle[--t->n_idle];
+            return CKR_OK;
+        }
+        if (t->mod->dead)
+            return CKR_CRYPTOKI_NOT_INITIALIZED;
+        if (rw && t->n_idle > 0 && t->max_sessions != 0 && t->open_sessions >= t->max_sessions) {
+            (void)t->mod->f->C_CloseSession(t->idle[--t->n_idle]);
+            t->open_sessions--; /* the others stay open: so does the login */
+        }
+        if (t->max_sessions == 0 || t->open_sessions < t->max_sessions) {
+            rv = t->mod->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0),
+                                          NULL, NULL, s);
+            if (rv == CKR_OK) {
+                t->open_sessions++;
+                return CKR_OK;
+            }
+            if (rv != CKR_SESSION_COUNT)
+                return rv;
+            /* The token is full: it holds no more than this process has now
+             * (fewer if other processes hold some). */
+            if (t->open_sessions > 0)
+                t->max_sessions = t->open_sessions;
+            TM_DBG("token %s: CKR_SESSION_COUNT with %zu session(s) open here; waiting",
+                   t->serial_text, t->open_sessions);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!before(&now, &deadline))
+            return CKR_SESSION_COUNT;
+        /* Woken by a session coming back; the pause bounds the wait for
+         * sessions other processes give back, which nobody signals. */
+        deadline_after(&wake, pause_ms);
+        if (before(&deadline, &wake))
+            wake = deadline;
+        (void)pthread_cond_timedwait(&t->freed, &t->lock, &wake);
+        if (pause_ms < TM_SESSION_BACKOFF_MAX_MS)
+            pause_ms *= 2;
     }
-    if (t->mod->dead)
-        return CKR_CRYPTOKI_NOT_INITIALIZED;
-    rv = t->mod->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
-    if (rv == CKR_OK)
-        t->open_sessions++;
-    return rv;
+}
+
+static CK_RV session_open_locked(prov_token *t, CK_SESSION_HANDLE *s)
+{
+    return session_open_flags_locked(t, 0, s);
 }
 
 /* Token lock held. */
@@ -442,7 +521,36 @@ void prov_session_put(prov_token *t, CK_SESSION_HANDLE s, CK_RV last)
     session_close_locked(t, s, last);
     if (last == CKR_USER_NOT_LOGGED_IN)
         t->logged_in = 0;
+    pthread_cond_broadcast(&t->freed);
     pthread_mutex_unlock(&t->lock);
+}
+
+CK_SESSION_HANDLE prov_session_get_rw(prov_ctx *prov, prov_token *t)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_RV rv;
+
+    pthread_mutex_lock(&t->lock);
+    rv = session_open_flags_locked(t, 1, &s);
+    pthread_mutex_unlock(&t->lock);
+    if (rv != CKR_OK) {
+        TM_RAISE(prov, TM_R_MODULE, "cannot open a read-write session on token %s: %s",
+                 t->serial_text, prov_ckr_str(rv));
+        return CK_INVALID_HANDLE;
+    }
+    return s;
+}
+
+size_t prov_token_session_stats(prov_token *t, size_t *max_sessions)
+{
+    size_t n;
+
+    pthread_mutex_lock(&t->lock);
+    n = t->open_sessions;
+    if (max_sessions != NULL)
+        *max_sessions = t->max_sessions;
+    pthread_mutex_unlock(&t->lock);
+    return n;
 }
 
 CK_RV prov_object_attr(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,

@@ -36,6 +36,10 @@ int prov_token_has_mech(prov_token *t, CK_MECHANISM_TYPE mech);
  * so a session that died is dropped instead of reused. */
 CK_SESSION_HANDLE prov_session_get(prov_ctx *prov, prov_token *t);
 void prov_session_put(prov_token *t, CK_SESSION_HANDLE s, CK_RV last);
+/* A read-write session (key generation); give it back with prov_session_put. */
+CK_SESSION_HANDLE prov_session_get_rw(prov_ctx *prov, prov_token *t);
+/* Sessions open on t now, and the bound the pool keeps (0: none known). */
+size_t prov_token_session_stats(prov_token *t, size_t *max_sessions);
 
 /* Reads one attribute of an object into a fresh buffer (one byte more than
  * the value, so text can be terminated); caller frees *val. */

@@ -39,4 +39,8 @@ int prov_uri_match_token(const prov_uri *u, const CK_TOKEN_INFO *info);
 int prov_uri_match_object(const prov_uri *u, CK_OBJECT_CLASS klass, const unsigned char *id,
                           size_t id_len, const char *label, size_t label_len);
 
+/* store.c: logs in to t for u the way the store does (the URI's PIN, the
+ * provider's pin-source, the protected path), without a prompt. */
+int prov_uri_login(prov_ctx *prov, prov_uri *u, prov_token *t);
+
 #endif

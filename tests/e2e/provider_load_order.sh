@@ -39,39 +39,9 @@ sed -e "s|^#module = .*|module = $TM_PROVIDER_DIR/tokenmint.so|" \
     "$TM_SOURCE_DIR/conf/openssl-tokenmint.cnf" >snippet.cnf
 grep -q '^module = ' snippet.cnf || tm_fail "snippet: no module line to point at the build"
 
-# tls NAME SERVER-ARGS -- CLIENT-ARGS: one handshake on a random loopback port;
-# prints the client's protocol and cipher lines; fails on any handshake error.
+# tls NAME SERVER-ARGS -- CLIENT-ARGS: one handshake (provider_lib.sh)
 tls() {
-    local name=$1 port try srv=() cli=()
-    shift
-    while [ "$1" != -- ]; do srv+=("$1"); shift; done
-    shift
-    cli=("$@")
-    for try in 1 2 3 4 5; do
-        port=$((20000 + RANDOM % 40000))
-        # -www: the server answers without reading stdin, and -naccept 1 ends it
-        timeout 20 openssl s_server "${PFX[@]}" -accept "127.0.0.1:$port" -naccept 1 -www \
-            "${srv[@]}" </dev/null >"srv.$name.log" 2>&1 &
-        local spid=$! i
-        for i in $(seq 1 150); do
-            grep -q '^ACCEPT' "srv.$name.log" 2>/dev/null && break
-            grep -qi 'bind\|address already' "srv.$name.log" 2>/dev/null && break
-            sleep 0.1
-        done
-        if grep -qi 'address already\|bind' "srv.$name.log"; then
-            wait "$spid" || true
-            continue
-        fi
-        timeout 20 openssl s_client "${PFX[@]}" -connect "127.0.0.1:$port" -brief -CAfile ca.pem \
-            -verify_return_error "${cli[@]}" </dev/null >"cli.$name.log" 2>&1 || true
-        wait "$spid" || true
-        grep -q 'CONNECTION ESTABLISHED' "cli.$name.log" ||
-            tm_fail "$ORDER: TLS $name: $(grep -i error "cli.$name.log" "srv.$name.log" | head -3)"
-        grep -qi ':error:' "srv.$name.log" &&
-            tm_fail "$ORDER: TLS $name: server error: $(grep -i error "srv.$name.log" | head -2)"
-        return 0
-    done
-    tm_fail "$ORDER: TLS $name: no free port"
+    tm_tls "$ORDER" "$@"
 }
 
 check_order() {

@@ -12,6 +12,12 @@
  *   module        = /usr/lib/softhsm/libsofthsm2.so   (required)
  *   softhsm2_conf = /tmp/x/softhsm2.conf  (SOFTHSM2_CONF during the backend's C_Initialize)
  *   control       = /tmp/x/ctl            (directory of control files)
+ *   max_sessions  = 3     (a real token's session limit: C_OpenSession returns
+ *                          CKR_SESSION_COUNT while 3 sessions of the process
+ *                          are open on that slot)
+ *   report_max_sessions = yes  (also report it as ulMaxSessionCount; with no,
+ *                          the token reports CK_EFFECTIVELY_INFINITE and a
+ *                          client learns the limit from CKR_SESSION_COUNT only)
  *
  * Relative paths are taken relative to the config file's directory.
  *
@@ -330,6 +336,8 @@ static struct {
     char module[PATH_MAX];
     char softhsm2_conf[PATH_MAX];
     char control[PATH_MAX];
+    unsigned long max_sessions; /* 0: the backend's own limit */
+    int report_max_sessions;
 } conf;
 
 static ctl_file ctl_hidden = {"hidden", 0, {0}};
@@ -444,8 +452,23 @@ static int load_conf(void)
             resolve(dir, value, conf.softhsm2_conf, sizeof(conf.softhsm2_conf));
         else if (strcmp(key, "control") == 0)
             resolve(dir, value, conf.control, sizeof(conf.control));
-        else {
-            warn("%s:%d: unknown key \"%s\" (module, softhsm2_conf, control)", path, lineno, key);
+        else if (strcmp(key, "max_sessions") == 0) {
+            char *end;
+            conf.max_sessions = strtoul(value, &end, 10);
+            if (*end != '\0' || conf.max_sessions == 0) {
+                warn("%s:%d: max_sessions wants a number above 0", path, lineno);
+                ok = 0;
+            }
+        } else if (strcmp(key, "report_max_sessions") == 0) {
+            conf.report_max_sessions = strcmp(value, "yes") == 0;
+            if (!conf.report_max_sessions && strcmp(value, "no") != 0) {
+                warn("%s:%d: report_max_sessions wants yes or no", path, lineno);
+                ok = 0;
+            }
+        } else {
+            warn("%s:%d: unknown key \"%s\" (module, softhsm2_conf, control, max_sessions, "
+                 "report_max_sessions)",
+                 path, lineno, key);
             ok = 0;
         }
     }
@@ -1030,6 +1053,9 @@ static CK_RV shim_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
         for (i = 0; i < n_flag_rules; i++)
             if (strcmp(flag_rules[i].serial, serial) == 0)
                 info->flags |= flag_rules[i].add;
+        if (conf.max_sessions > 0)
+            info->ulMaxSessionCount =
+                conf.report_max_sessions ? conf.max_sessions : CK_EFFECTIVELY_INFINITE;
         pthread_mutex_unlock(&lock);
     }
     return rv;
@@ -1076,6 +1102,21 @@ static CK_RV shim_C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app
 {
     CK_RV rv;
     PRE(C_OpenSession, K_SLOT, slot);
+    if (conf.max_sessions > 0) {
+        /* counted and opened under the lock, so threads cannot overshoot */
+        size_t i, on_slot = 0;
+        pthread_mutex_lock(&lock);
+        for (i = 0; i < n_open; i++)
+            on_slot += open_sess[i].slot == slot;
+        rv = on_slot >= conf.max_sessions ? CKR_SESSION_COUNT
+                                          : be->C_OpenSession(slot, flags, app, notify, session);
+        if (rv == CKR_OK) {
+            sess_remove(removed_sess, &n_removed, *session);
+            sess_add(&open_sess, &n_open, *session, slot);
+        }
+        pthread_mutex_unlock(&lock);
+        return rv;
+    }
     rv = be->C_OpenSession(slot, flags, app, notify, session);
     if (rv == CKR_OK) {
         pthread_mutex_lock(&lock);

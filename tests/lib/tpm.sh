@@ -1,0 +1,78 @@
+# Test helper: a TPM-backed PKCS#11 token (tpm2-pkcs11 on swtpm, loopback
+# TCP TCTI), made per test in $TM_TMP and stopped when the calling shell
+# exits. Source after tests/lib/tokens.sh.
+#
+#   tm_tpm_available || exit 77  # ctest skip (SKIP_RETURN_CODE 77) outside CI when absent
+#   tm_make_tpm_token LABEL      # exports TM_TPM_MODULE, TPM2_PKCS11_TCTI,
+#                                # TPM2_PKCS11_STORE, TM_TPM_SERIAL
+#
+# The token's user PIN is $TM_USER_PIN, its SO PIN $TM_SO_PIN, as for SoftHSM2.
+# Without a resource manager swtpm holds 3 transient objects, so the store's
+# primary key is made with tpm2_ptool and everything else through PKCS#11
+# (tpm2-pkcs11 flushes what it loads).
+
+TM_TPM_MODULE=${TM_TPM_MODULE:-/usr/lib/x86_64-linux-gnu/pkcs11/libtpm2_pkcs11.so}
+
+# tm_tpm_available: 0 when swtpm, tpm2_ptool and the module are there. Under
+# CI=true their absence is a failure (CI installs them: .ci/setup.sh).
+tm_tpm_available() {
+    local missing=()
+    command -v swtpm >/dev/null || missing+=(swtpm)
+    command -v tpm2_ptool >/dev/null || missing+=(libtpm2-pkcs11-tools)
+    command -v tpm2_flushcontext >/dev/null || missing+=(tpm2-tools)
+    [ -e "$TM_TPM_MODULE" ] || missing+=(libtpm2-pkcs11-1)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "${CI:-}" = true ]; then
+        tm_fail "TPM backend: missing ${missing[*]} (CI installs them in .ci/setup.sh)"
+    fi
+    echo "SKIP: TPM backend: missing ${missing[*]} (apt-get install ${missing[*]})"
+    return 1
+}
+
+# Runs at exit (with the temp dir's removal): stops every swtpm this shell started.
+tm_tpm_stop_all() {
+    local f
+    for f in "$TM_TMP"/tpm*/swtpm.pid; do
+        [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -rf "$TM_TMP"
+}
+
+# tm_make_tpm_token LABEL: a fresh swtpm and one initialised tpm2-pkcs11 token.
+tm_make_tpm_token() {
+    local label=$1 dir port try i
+    [ -n "${TM_TMP:-}" ] || tm_tmpdir
+    trap tm_tpm_stop_all EXIT
+    dir=$(mktemp -d "$TM_TMP/tpm.XXXXXX")
+    mkdir -p "$dir/state" "$dir/store"
+    for try in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 40000))
+        swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
+            --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+            --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+            --flags not-need-init,startup-clear --pid "file=$dir/swtpm.pid" \
+            --log "file=$dir/swtpm.log" --daemon 2>"$dir/start.err" && break
+        port=
+    done
+    [ -n "$port" ] || tm_fail "swtpm did not start: $(cat "$dir/start.err")"
+    export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
+    export TPM2_PKCS11_TCTI=$TPM2TOOLS_TCTI
+    export TPM2_PKCS11_STORE="$dir/store"
+    # ready when it answers a command (bounded poll)
+    for i in $(seq 1 200); do
+        tpm2_getcap properties-fixed >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    tpm2_getcap properties-fixed >/dev/null 2>&1 || tm_fail "swtpm on port $port does not answer"
+    tpm2_ptool init --path "$dir/store" >"$dir/init.log" 2>&1 ||
+        tm_fail "tpm2_ptool init: $(cat "$dir/init.log")"
+    tpm2_flushcontext -t >/dev/null 2>&1 || true
+    pkcs11-tool --module "$TM_TPM_MODULE" --init-token --label "$label" --so-pin "$TM_SO_PIN" \
+        >"$dir/token.log" 2>&1 || tm_fail "tpm2-pkcs11 C_InitToken: $(cat "$dir/token.log")"
+    pkcs11-tool --module "$TM_TPM_MODULE" --token-label "$label" --login --login-type so \
+        --so-pin "$TM_SO_PIN" --init-pin --pin "$TM_USER_PIN" >>"$dir/token.log" 2>&1 ||
+        tm_fail "tpm2-pkcs11 C_InitPIN: $(cat "$dir/token.log")"
+    TM_TPM_SERIAL=$(pkcs11-tool --module "$TM_TPM_MODULE" -L 2>/dev/null |
+        awk -F': *' -v l="$label" '/token label/{x=$2; sub(/ +$/,"",x)} /serial num/ && x==l {print $2}')
+    export TM_TPM_SERIAL TM_TPM_MODULE
+}
