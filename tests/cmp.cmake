@@ -28,3 +28,6 @@ endforeach()
 
 # Issue 11: kill -9 of ca serve under load, full disk, read-only file system.
 tm_add_e2e(cadb_kill9 cadb_kill9.sh cmp cadb)
+
+# Issue 11: the index.txt view and newcerts/ catch up while ca serve serves.
+tm_add_e2e(cadb_view_catchup cadb_view_catchup.sh cmp cadb)

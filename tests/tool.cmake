@@ -21,7 +21,7 @@ tm_add_unit(test_tool_ca
           ${TM_TOOL_DIR}/station/operator.c ${TM_TOOL_DIR}/station/config.c ${TM_TOOL_DIR}/station/pintries.c ${TM_TOOL_DIR}/station/station.c ${TM_TOOL_DIR}/station/tokenobj.c
           ${TM_TOOL_DIR}/ca/castore.c ${TM_TOOL_DIR}/ca/castore_schema.c
           ${TM_TOOL_DIR}/ca/castore_sqlite.c ${TM_TOOL_DIR}/ca/castore_pg.c
-          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_import.c ${TM_TOOL_DIR}/ca/crl.c
+          ${TM_TOOL_DIR}/ca/ca_view.c ${TM_TOOL_DIR}/ca/ca_known.c ${TM_TOOL_DIR}/ca/ca_import.c ${TM_TOOL_DIR}/ca/crl.c
   LIBS tokenmint-p11client tokenmint-profile OpenSSL::Crypto PkgConfig::P11KIT PkgConfig::JSONC
        Threads::Threads PkgConfig::SQLITE3 PkgConfig::LIBPQ ${CMAKE_DL_LIBS})
 target_include_directories(test_tool_ca PRIVATE ${TM_TOOL_DIR})

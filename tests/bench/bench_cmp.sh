@@ -19,6 +19,8 @@ export TM_TOOL=${TM_TOOL:-$TM_BUILD_DIR/tool/tokenmint}
 . "$TM_SOURCE_DIR/tests/e2e/cmp_lib.sh"
 N=${1:-250}
 cd "$TM_TMP"
+# The figures depend on what else runs: say so with them.
+echo "before: $(uptime)"
 
 tm_make_tokens 1 k
 pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-k0001 --login --pin "$TM_USER_PIN" \
@@ -57,3 +59,4 @@ b=$!
 wait "$a" "$b"
 cat pg2a.out pg2b.out | awk '{ n += $6; if ($8 > t) t = $8 }
     END { printf "pg-2srv   clients 8 requests %d answered %d in %.3f s: %.1f certificates/s\n", n, n, t, n / t }'
+echo "after:  $(uptime)"

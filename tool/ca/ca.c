@@ -119,15 +119,35 @@ void tool_ca_close(tool_ca *ca)
         ca->ops->close(ca);
 }
 
+/* A prepared item that will not reach the database: its certificate was
+ * never stored, so it must not be handed out. */
+static void unprepare(tool_ca_item *item)
+{
+    if (item->prepared) {
+        X509_free(item->cert);
+        item->cert = NULL;
+        item->prepared = 0;
+    }
+}
+
 void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
 {
     tool_return_if_fail(ca != NULL && item != NULL && item->req != NULL);
+    if (ca->ops->prepare) {
+        ca->ops->prepare(ca, item);
+        if (!item->cert) { /* refused: nothing for the database to do */
+            item->done = 1;
+            return;
+        }
+        item->prepared = 1;
+    }
     pthread_mutex_lock(&ca->mu);
     if (ca->npending == ca->cap) {
         size_t nc = ca->cap ? ca->cap * 2 : 16;
         tool_ca_item **t = realloc(ca->pending, nc * sizeof *t);
         if (!t) {
             pthread_mutex_unlock(&ca->mu);
+            unprepare(item);
             snprintf(item->error, sizeof item->error, "out of memory");
             return;
         }
@@ -144,6 +164,7 @@ void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
             ca->busy = 1;
             if (!batch || !who) {
                 for (i = 0; i < n; i++) {
+                    unprepare(ca->pending[i]);
                     snprintf(ca->pending[i]->error, sizeof ca->pending[i]->error, "out of memory");
                     ca->pending[i]->done = 1;
                 }
@@ -162,6 +183,7 @@ void tool_ca_submit(tool_ca *ca, tool_ca_item *item)
             tool_ca_issue_batch(ca, batch, n);
             pthread_mutex_lock(&ca->mu);
             for (i = 0; i < n; i++) {
+                who[i]->prepared = 0;
                 who[i]->cert = batch[i].cert;
                 who[i]->unavailable = batch[i].unavailable;
                 memcpy(who[i]->error, batch[i].error, sizeof batch[i].error);

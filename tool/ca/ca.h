@@ -38,6 +38,9 @@ typedef struct tool_ca_item {
     /* out: refused because the CA database cannot be reached now; the
      * request may be sent again (CMP systemUnavail) */
     int unavailable;
+    /* set by tool_ca_submit while ops->prepare's cert (signed, not yet
+     * stored) waits for its batch; 0 for callers */
+    int prepared;
 } tool_ca_item;
 
 /* ---- the interface: what every backend implements ------------------------- */
@@ -50,6 +53,12 @@ typedef struct tool_ca_ops {
     /* Steps 9-10 for a batch: fills every item's cert or error. Returns the
      * number issued. Thread-safe. */
     size_t (*issue_batch)(tool_ca *ca, tool_ca_item *items, size_t n);
+    /* Optional: the part of issue_batch that needs no database (checks,
+     * signing) for one item, run by tool_ca_submit in the caller's thread so
+     * that requests are signed in parallel, not one after another inside the
+     * batch: fills cert or error. tool_ca_submit then marks the item
+     * prepared, and issue_batch stores that cert instead of making one. */
+    void (*prepare)(tool_ca *ca, tool_ca_item *item);
     /* The root the station verifies certificates against (step 11). Borrowed. */
     X509 *(*root)(tool_ca *ca);
     /* A certificate issued earlier for this public key and purpose (an

@@ -20,15 +20,26 @@ typedef struct tool_ca_paths {
     const char *newcerts; /* newcerts/ */
 } tool_ca_paths;
 
+/* Serials whose certificate file is known to be in newcerts/ (ca_known.c). */
+typedef struct tool_ca_known tool_ca_known;
+tool_ca_known *tool_ca_known_new(void);
+void tool_ca_known_free(tool_ca_known *k);
+int tool_ca_known_has(const tool_ca_known *k, const char *serial);
+int tool_ca_known_add(tool_ca_known *k, const char *serial); /* 0: out of memory */
+
 /* Rewrites index.txt and serial from every record (temporary file, fsync,
  * rename: a reader sees the old or the new file, never a torn one) and
- * writes every certificate file that is missing or empty. *written gets
+ * writes every certificate file that is missing or empty, before the index
+ * line naming it. known (may be NULL): files known to be there are not
+ * looked at; the files seen or written are added. *written gets
  * index.txt's identity, so that a later foreign change can be told. */
-int tool_ca_view_write(tool_castore *db, const tool_ca_paths *p, struct stat *written, char *err,
-                       size_t errlen);
-/* newcerts/SERIAL.pem for one record, through a temporary file and rename.
- * Not fsync'd: the database holds the certificate, the file is a copy. */
-int tool_ca_view_cert_file(const char *newcerts, const tool_cs_record *r);
+int tool_ca_view_write(tool_castore *db, const tool_ca_paths *p, tool_ca_known *known,
+                       struct stat *written, char *err, size_t errlen);
+/* newcerts/SERIAL.pem from a certificate's DER, through a temporary file and
+ * rename. Not fsync'd: the database holds the certificate, the file is a
+ * copy. */
+int tool_ca_view_cert_file(const char *newcerts, const char *serial, const unsigned char *der,
+                           size_t der_len);
 /* index.txt changed since *written (stock openssl ca wrote it)? */
 int tool_ca_view_changed(const tool_ca_paths *p, const struct stat *written);
 

@@ -56,20 +56,22 @@ static int replace_file(const char *path, const char *text, size_t len, int sync
     return ok;
 }
 
-int tool_ca_view_cert_file(const char *newcerts, const tool_cs_record *r)
+int tool_ca_view_cert_file(const char *newcerts, const char *serial, const unsigned char *der,
+                           size_t der_len)
 {
     char path[PATH_MAX + 100];
     BIO *b = BIO_new(BIO_s_mem());
-    X509 *x = tool_cs_record_cert(r);
     char *pem = NULL;
     long l;
     int ok = 0;
 
-    snprintf(path, sizeof path, "%s/%s.pem", newcerts, r->serial);
-    if (b && x && PEM_write_bio_X509(b, x) && (l = BIO_get_mem_data(b, &pem)) > 0)
+    /* PEM of the stored DER as it is: decoding the certificate first would
+     * cost more than the file (OpenSSL 3.0 decodes its public key) */
+    snprintf(path, sizeof path, "%s/%s.pem", newcerts, serial);
+    if (b && der && der_len > 0 && PEM_write_bio(b, PEM_STRING_X509, "", der, (long)der_len) > 0 &&
+        (l = BIO_get_mem_data(b, &pem)) > 0)
         ok = replace_file(path, pem, (size_t)l, 0);
     BIO_free(b);
-    X509_free(x);
     return ok;
 }
 
@@ -118,6 +120,7 @@ typedef struct vctx {
     char (*missing)[TOOL_CS_SERIAL_MAX];
     size_t nmissing, capmissing;
     const char *newcerts;
+    tool_ca_known *known;
 } vctx;
 
 static int view_row(const tool_cs_record *r, void *user)
@@ -139,25 +142,30 @@ static int view_row(const tool_cs_record *r, void *user)
     if (BN_hex2bn(&bn, r->serial) > 0 && BN_cmp(bn, c->max) > 0)
         BN_copy(c->max, bn);
     BN_free(bn);
+    if (tool_ca_known_has(c->known, r->serial))
+        return 1;
     snprintf(path, sizeof path, "%s/%s.pem", c->newcerts, r->serial);
-    if (stat(path, &sb) != 0 || sb.st_size == 0) {
-        if (c->nmissing == c->capmissing) {
-            size_t nc = c->capmissing ? c->capmissing * 2 : 16;
-            void *t = realloc(c->missing, nc * sizeof *c->missing);
-            if (!t) {
-                c->idx.oom = 1;
-                return 0;
-            }
-            c->missing = t;
-            c->capmissing = nc;
-        }
-        snprintf(c->missing[c->nmissing++], TOOL_CS_SERIAL_MAX, "%s", r->serial);
+    if (stat(path, &sb) == 0 && sb.st_size > 0) {
+        if (c->known && !tool_ca_known_add(c->known, r->serial))
+            c->idx.oom = 1;
+        return !c->idx.oom;
     }
+    if (c->nmissing == c->capmissing) {
+        size_t nc = c->capmissing ? c->capmissing * 2 : 16;
+        void *t = realloc(c->missing, nc * sizeof *c->missing);
+        if (!t) {
+            c->idx.oom = 1;
+            return 0;
+        }
+        c->missing = t;
+        c->capmissing = nc;
+    }
+    snprintf(c->missing[c->nmissing++], TOOL_CS_SERIAL_MAX, "%s", r->serial);
     return 1;
 }
 
-int tool_ca_view_write(tool_castore *db, const tool_ca_paths *p, struct stat *written, char *err,
-                       size_t errlen)
+int tool_ca_view_write(tool_castore *db, const tool_ca_paths *p, tool_ca_known *known,
+                       struct stat *written, char *err, size_t errlen)
 {
     vctx c;
     tool_cs_filter all = {0};
@@ -168,6 +176,7 @@ int tool_ca_view_write(tool_castore *db, const tool_ca_paths *p, struct stat *wr
     memset(&c, 0, sizeof c);
     c.max = BN_new();
     c.newcerts = p->newcerts;
+    c.known = known;
     if (!c.max) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -186,10 +195,16 @@ int tool_ca_view_write(tool_castore *db, const tool_ca_paths *p, struct stat *wr
     for (i = 0; i < c.nmissing; i++) {
         tool_cs_record r;
         memset(&r, 0, sizeof r);
-        if (tool_castore_find_serial(db, c.missing[i], &r) == TOOL_CS_OK &&
-            !tool_ca_view_cert_file(p->newcerts, &r)) {
+        code = tool_castore_find_serial(db, c.missing[i], &r);
+        if (code == TOOL_CS_OK &&
+            !tool_ca_view_cert_file(p->newcerts, r.serial, r.der, r.der_len)) {
             snprintf(err, errlen, "cannot write %s/%s.pem: %s", p->newcerts, r.serial,
                      strerror(errno));
+            tool_cs_record_clear(&r);
+            goto out;
+        }
+        if (code == TOOL_CS_OK && known && !tool_ca_known_add(known, r.serial)) {
+            snprintf(err, errlen, "out of memory");
             tool_cs_record_clear(&r);
             goto out;
         }

@@ -17,8 +17,9 @@
  *
  * A certificate is acknowledged only after the batch holding its record
  * (with the certificate's DER) is committed: durable in the database. Its
- * newcerts/ file follows at once, the index.txt view at most about a second
- * later (and when the CA is closed or next opened).
+ * newcerts/ file follows (ca serve: from the view's writer thread, right
+ * after the answer), then the index.txt view (ca serve: at most about a
+ * quarter of a second later; also when the CA is closed or next opened).
  */
 #include "ca/ca.h"
 #include "ca/crl.h"
@@ -45,8 +46,18 @@
 /* How often a busy `ca serve` (tool_ca_set_lazy_view) rewrites index.txt: at
  * most every CA_VIEW_MIN_MS, and no more often than 20 times what the last
  * rewrite took (a large CA rewrites less often), so the view costs a server
- * at most about 5% of its time. Other callers rewrite after every batch. */
+ * at most about 5% of its time. Other callers rewrite after every batch.
+ * The lazy view is written by a thread of its own, on a database connection
+ * of its own: neither the rewrite nor the certificate files (newcerts/ is
+ * written there too) hold up a batch or an answer. */
 #define CA_VIEW_MIN_MS 250.0
+
+/* A committed certificate whose newcerts/ file is still to be written. */
+typedef struct pending_file {
+    char serial[TOOL_CS_SERIAL_MAX];
+    unsigned char *der;
+    size_t len;
+} pending_file;
 
 typedef struct local_ca {
     tool_ca base; /* first: the interface (ca/ca.h) */
@@ -62,16 +73,31 @@ typedef struct local_ca {
     int lockfd;
     long crl_days; /* ca.cnf default_crl_days */
     tool_castore *db;
+    char conninfo[2048]; /* what db was opened with: the view thread opens its own */
     /* dbmu: one thread at a time uses db (a connection is not shared) */
     pthread_mutex_t dbmu;
-    /* the index.txt view */
-    int view_dirty, view_lazy;
-    /* lazy view: a thread writes what a burst of batches left dirty */
-    pthread_t view_thread;
-    pthread_cond_t view_cv; /* with dbmu */
-    int view_thread_on, view_stop;
-    double view_at, view_cost;
+    /* signmu: a token CA key signs one request at a time (see ca_sign) */
+    pthread_mutex_t signmu;
+    int sign_serial;
+    /* the index.txt view. vwmu: one writer of the view files in this process
+     * (flock on db.lock keeps other processes out), guards view_sb. Lock
+     * order: dbmu, vwmu, vsmu. */
+    pthread_mutex_t vwmu;
     struct stat view_sb;
+    tool_ca_known *known; /* certificate files known to be in newcerts/ */
+    int view_lazy;
+    /* vsmu guards the rest: view_gen counts committed changes, view_done the
+     * last one the view has; the lazy writer waits on view_cv. */
+    pthread_mutex_t vsmu;
+    pthread_cond_t view_cv;
+    unsigned long view_gen, view_done;
+    double view_at, view_cost;
+    pending_file *files; /* lazy view: certificate files to write */
+    size_t nfiles, capfiles;
+    /* lazy view: the writer thread and its own connection */
+    tool_castore *viewdb;
+    pthread_t view_thread;
+    int view_thread_on, view_stop;
 } local_ca;
 
 static const tool_ca_ops local_ops;
@@ -523,40 +549,147 @@ static tool_ca_paths paths_of(local_ca *ca)
     return p;
 }
 
-/* Under the flock: takes in what others wrote, rewrites the view. */
-static int view_sync_locked(local_ca *ca, int import, char *err, size_t errlen)
+/* A committed change the view does not show yet. */
+static void view_mark_dirty(local_ca *ca)
+{
+    pthread_mutex_lock(&ca->vsmu);
+    ca->view_gen++;
+    if (ca->view_thread_on)
+        pthread_cond_signal(&ca->view_cv);
+    pthread_mutex_unlock(&ca->vsmu);
+}
+
+static int view_is_dirty(local_ca *ca, unsigned long *gen)
+{
+    int dirty;
+    pthread_mutex_lock(&ca->vsmu);
+    *gen = ca->view_gen;
+    dirty = ca->view_gen != ca->view_done;
+    pthread_mutex_unlock(&ca->vsmu);
+    return dirty;
+}
+
+/* A view written (ok) from a database read after change gen; or not. */
+static void view_written(local_ca *ca, int ok, unsigned long gen, double t0)
+{
+    pthread_mutex_lock(&ca->vsmu);
+    if (ok && (long)(gen - ca->view_done) > 0)
+        ca->view_done = gen;
+    ca->view_at = mono_ms(); /* failed: the lazy writer tries again a gap later */
+    if (ok)
+        ca->view_cost = ca->view_at - t0;
+    pthread_mutex_unlock(&ca->vsmu);
+}
+
+/* Under vwmu and the flock: takes in what others wrote, rewrites the view
+ * from db (the caller's connection: ca->db under dbmu, or the writer's). */
+static int view_sync_locked(local_ca *ca, tool_castore *db, int import, char *err, size_t errlen)
 {
     tool_ca_paths p = paths_of(ca);
     tool_ca_import_report rep;
-    double t0 = mono_ms();
 
-    if (import && tool_ca_import(ca->db, &p, ca->root, ca->prof, import_say, ca, &rep, err,
-                                 errlen) != TOOL_CS_OK)
+    if (import &&
+        tool_ca_import(db, &p, ca->root, ca->prof, import_say, ca, &rep, err, errlen) != TOOL_CS_OK)
         return 0;
-    if (!tool_ca_view_write(ca->db, &p, &ca->view_sb, err, errlen))
-        return 0;
-    ca->view_dirty = 0;
-    ca->view_at = mono_ms();
-    ca->view_cost = ca->view_at - t0;
-    return 1;
+    return tool_ca_view_write(db, &p, ca->known, &ca->view_sb, err, errlen);
 }
 
-static int view_sync(local_ca *ca, int force, char *err, size_t errlen)
+/* Brings the view up to date from db when it is behind (force: always, and
+ * takes in index.txt whatever it looks like). */
+static int view_sync(local_ca *ca, tool_castore *db, int force, char *err, size_t errlen)
 {
     tool_ca_paths p = paths_of(ca);
-    double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
+    unsigned long gen;
+    double t0;
     int ok;
 
-    if (!ca->view_lazy)
-        gap = 0;
-    if (!force && (!ca->view_dirty || mono_ms() - ca->view_at < gap))
+    if (!view_is_dirty(ca, &gen) && !force)
         return 1;
+    t0 = mono_ms();
+    pthread_mutex_lock(&ca->vwmu);
     flock(ca->lockfd, LOCK_EX);
     /* stock openssl ca (or a tokenmint of another directory layout) wrote
      * index.txt since our last view: take that in before replacing it */
-    ok = view_sync_locked(ca, force || tool_ca_view_changed(&p, &ca->view_sb), err, errlen);
+    ok = view_sync_locked(ca, db, force || tool_ca_view_changed(&p, &ca->view_sb), err, errlen);
     flock(ca->lockfd, LOCK_UN);
+    pthread_mutex_unlock(&ca->vwmu);
+    view_written(ca, ok, gen, t0);
     return ok;
+}
+
+/* newcerts/ files of committed certificates, one by one (vwmu held only per
+ * file: a revocation does not wait for a whole burst). A file that cannot
+ * be written now is left to the next index rewrite, which looks for it. */
+static void files_write(local_ca *ca, pending_file *f, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        pthread_mutex_lock(&ca->vwmu);
+        if (!tool_ca_known_has(ca->known, f[i].serial)) {
+            if (tool_ca_view_cert_file(ca->newcerts, f[i].serial, f[i].der, f[i].len))
+                tool_ca_known_add(ca->known, f[i].serial);
+            else
+                tool_debug("CA: newcerts/%s.pem not written now (the next view writes it)",
+                           f[i].serial);
+        }
+        pthread_mutex_unlock(&ca->vwmu);
+        free(f[i].der);
+    }
+    free(f);
+}
+
+/* Hands files to the lazy view's writer (takes f; NULL is out of memory). */
+static void files_queue(local_ca *ca, pending_file *f, size_t n)
+{
+    size_t i = 0;
+
+    pthread_mutex_lock(&ca->vsmu);
+    if (f && ca->nfiles + n > ca->capfiles) {
+        size_t nc = (ca->nfiles + n) * 2;
+        pending_file *t = realloc(ca->files, nc * sizeof *t);
+        if (t) {
+            ca->files = t;
+            ca->capfiles = nc;
+        }
+    }
+    if (f && ca->nfiles + n <= ca->capfiles) {
+        memcpy(ca->files + ca->nfiles, f, n * sizeof *f);
+        ca->nfiles += n;
+        i = n;
+    }
+    pthread_mutex_unlock(&ca->vsmu);
+    for (; f && i < n; i++) /* no room: the next index rewrite writes them */
+        free(f[i].der);
+    free(f);
+}
+
+/* The fresh certificates of a committed batch, as files still to write. */
+static pending_file *files_of(tool_ca_item *items, const int *fresh, size_t n, size_t *count)
+{
+    pending_file *f = calloc(n ? n : 1, sizeof *f);
+    size_t i;
+    int len;
+
+    *count = 0;
+    for (i = 0; f && i < n; i++) {
+        char *sn;
+        unsigned char *p;
+        if (fresh[i] != 1)
+            continue;
+        sn = tool_cs_serial_hex(X509_get0_serialNumber(items[i].cert));
+        len = i2d_X509(items[i].cert, NULL);
+        if (sn && strlen(sn) < TOOL_CS_SERIAL_MAX && len > 0 &&
+            (f[*count].der = malloc((size_t)len))) {
+            /* out of memory: the index rewrite finds the file missing */
+            strcpy(f[*count].serial, sn);
+            p = f[*count].der;
+            f[*count].len = (size_t)i2d_X509(items[i].cert, &p);
+            (*count)++;
+        }
+        OPENSSL_free(sn);
+    }
+    return f;
 }
 
 static char *cnf_get(CONF *conf, const char *sect, const char *key)
@@ -605,6 +738,9 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
     tool_ca_base_init(&ca->base, &local_ops);
     ca->lockfd = -1;
     pthread_mutex_init(&ca->dbmu, NULL);
+    pthread_mutex_init(&ca->signmu, NULL);
+    pthread_mutex_init(&ca->vwmu, NULL);
+    pthread_mutex_init(&ca->vsmu, NULL);
     ca->prof = prof;
     ca->crypto = crypto;
     snprintf(ca->operator_id, sizeof ca->operator_id, "%s", operator_id ? operator_id : "-");
@@ -659,6 +795,7 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
         /* records only (ca list, show) */
     } else if (strncmp(keyref, "pkcs11:", 7) == 0) {
         ca->key = tool_crypto_load_key(crypto, keyref, NULL, e, sizeof e);
+        ca->sign_serial = 1;
     } else {
         FILE *f = fopen(keyref, "r");
         if (f) {
@@ -681,14 +818,16 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    ca->db = tool_castore_open(ca->dir, conninfo && *conninfo ? conninfo : cnfdb, e, sizeof e);
+    snprintf(ca->conninfo, sizeof ca->conninfo, "%s", conninfo && *conninfo ? conninfo : cnfdb);
+    ca->known = tool_ca_known_new(); /* NULL: every rewrite looks at every file */
+    ca->db = tool_castore_open(ca->dir, ca->conninfo, e, sizeof e);
     if (!ca->db) {
         snprintf(err, errlen, "CA database: %s", e);
         goto fail;
     }
     if (!db_owner_check(ca->db, ca->root, err, errlen))
         goto fail;
-    if (!view_sync(ca, 1, e, sizeof e)) {
+    if (!view_sync(ca, ca->db, 1, e, sizeof e)) {
         snprintf(err, errlen, "%s", e);
         goto fail;
     }
@@ -726,24 +865,35 @@ static void local_close(tool_ca *base)
     if (!ca)
         return;
     if (ca->view_thread_on) {
-        pthread_mutex_lock(&ca->dbmu);
+        pthread_mutex_lock(&ca->vsmu);
         ca->view_stop = 1;
         pthread_cond_signal(&ca->view_cv);
-        pthread_mutex_unlock(&ca->dbmu);
+        pthread_mutex_unlock(&ca->vsmu);
         pthread_join(ca->view_thread, NULL);
         pthread_cond_destroy(&ca->view_cv);
     }
-    if (ca->db && ca->view_dirty && ca->lockfd >= 0) {
+    if (ca->nfiles)
+        files_write(ca, ca->files, ca->nfiles);
+    else
+        free(ca->files);
+    ca->files = NULL;
+    ca->nfiles = 0;
+    tool_castore_close(ca->viewdb);
+    if (ca->db && ca->lockfd >= 0) {
         ca->view_lazy = 0;
-        if (!view_sync(ca, 0, e, sizeof e))
+        if (!view_sync(ca, ca->db, 0, e, sizeof e))
             tool_err("CA %s: index.txt not brought up to date: %s", ca->dir, e);
     }
     tool_castore_close(ca->db);
+    tool_ca_known_free(ca->known);
     if (ca->lockfd >= 0)
         close(ca->lockfd);
     X509_free(ca->root);
     EVP_PKEY_free(ca->key);
     pthread_mutex_destroy(&ca->dbmu);
+    pthread_mutex_destroy(&ca->signmu);
+    pthread_mutex_destroy(&ca->vwmu);
+    pthread_mutex_destroy(&ca->vsmu);
     tool_ca_base_clear(&ca->base);
     free(ca);
 }
@@ -754,54 +904,80 @@ static X509 *local_root(tool_ca *base)
 }
 
 /* The lazy view's writer: at most one gap after the batch that made the
- * view dirty, index.txt is rewritten even when no batch follows. */
+ * view dirty, index.txt (and newcerts/) is written even when no batch
+ * follows. Its own connection, so batches never wait for it. */
 static void *view_writer(void *arg)
 {
     local_ca *ca = arg;
     char e[600];
 
-    pthread_mutex_lock(&ca->dbmu);
+    pthread_mutex_lock(&ca->vsmu);
     while (!ca->view_stop) {
         double gap = ca->view_cost * 20 > CA_VIEW_MIN_MS ? ca->view_cost * 20 : CA_VIEW_MIN_MS;
         double wait = ca->view_at + gap - mono_ms();
-        if (ca->view_dirty && wait <= 0) {
-            if (!view_sync(ca, 0, e, sizeof e))
-                tool_err("CA %s: index.txt view: %s", ca->dir, e);
-            if (ca->view_dirty) /* failed: try again a gap later */
-                ca->view_at = mono_ms();
+        struct timespec ts;
+
+        if (ca->nfiles) { /* the files first, at once: their index lines wait */
+            pending_file *f = ca->files;
+            size_t n = ca->nfiles;
+            ca->files = NULL;
+            ca->nfiles = ca->capfiles = 0;
+            pthread_mutex_unlock(&ca->vsmu);
+            files_write(ca, f, n);
+            pthread_mutex_lock(&ca->vsmu);
             continue;
         }
-        if (ca->view_dirty) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += (time_t)(wait / 1000);
-            ts.tv_nsec += (long)((wait - (double)(long)(wait / 1000) * 1000) * 1e6);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&ca->view_cv, &ca->dbmu, &ts);
-        } else {
-            pthread_cond_wait(&ca->view_cv, &ca->dbmu);
+        if (ca->view_gen == ca->view_done) {
+            pthread_cond_wait(&ca->view_cv, &ca->vsmu);
+            continue;
         }
+        if (wait <= 0) {
+            pthread_mutex_unlock(&ca->vsmu);
+            if (!view_sync(ca, ca->viewdb, 0, e, sizeof e))
+                tool_err("CA %s: index.txt view: %s", ca->dir, e);
+            pthread_mutex_lock(&ca->vsmu);
+            continue;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(wait / 1000);
+        ts.tv_nsec += (long)((wait - (double)(long)(wait / 1000) * 1000) * 1e6);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&ca->view_cv, &ca->vsmu, &ts);
     }
-    pthread_mutex_unlock(&ca->dbmu);
+    pthread_mutex_unlock(&ca->vsmu);
     return NULL;
 }
 
 void tool_ca_set_lazy_view(tool_ca *base, int lazy)
 {
     local_ca *ca = local_of(base);
+    char e[600];
 
-    if (!ca)
+    if (!ca || !lazy || ca->view_thread_on)
         return;
-    ca->view_lazy = lazy;
-    if (lazy && !ca->view_thread_on) {
-        pthread_cond_init(&ca->view_cv, NULL);
-        if (pthread_create(&ca->view_thread, NULL, view_writer, ca) == 0)
-            ca->view_thread_on = 1;
-        else
-            ca->view_lazy = 0; /* no writer: every batch writes the view */
+    /* no connection or no thread for the writer: every batch writes the
+     * view, as without lazy */
+    ca->viewdb = tool_castore_open(ca->dir, ca->conninfo, e, sizeof e);
+    if (!ca->viewdb) {
+        tool_err("CA %s: index.txt is written after every batch (no second database "
+                 "connection for its writer: %s)",
+                 ca->dir, e);
+        return;
+    }
+    pthread_cond_init(&ca->view_cv, NULL);
+    pthread_mutex_lock(&ca->vsmu);
+    if (pthread_create(&ca->view_thread, NULL, view_writer, ca) == 0) {
+        ca->view_thread_on = 1;
+        ca->view_lazy = 1;
+    }
+    pthread_mutex_unlock(&ca->vsmu);
+    if (!ca->view_thread_on) {
+        pthread_cond_destroy(&ca->view_cv);
+        tool_castore_close(ca->viewdb);
+        ca->viewdb = NULL;
     }
 }
 
@@ -828,6 +1004,19 @@ static X509 *local_find_by_key(tool_ca *base, EVP_PKEY *pub, const char *purpose
     pthread_mutex_unlock(&ca->dbmu);
     tool_cs_record_clear(&r);
     return x;
+}
+
+/* The CA key signs cert. A file key signs in every thread at once; a token
+ * key through the provider one request at a time, as a token session does. */
+static int ca_sign(local_ca *ca, X509 *cert)
+{
+    int ok;
+    if (ca->sign_serial)
+        pthread_mutex_lock(&ca->signmu);
+    ok = sign_cert(cert, ca->key, ca->crypto);
+    if (ca->sign_serial)
+        pthread_mutex_unlock(&ca->signmu);
+    return ok;
 }
 
 /* Steps 9 and 10 for one request, outside the database lock: the
@@ -865,7 +1054,7 @@ static X509 *issue_one(local_ca *ca, tool_ca_item *it)
         snprintf(it->error, sizeof it->error, "cannot issue: %s", why);
         goto bad;
     }
-    if (!sign_cert(cert, ca->key, ca->crypto)) {
+    if (!ca_sign(ca, cert)) {
         snprintf(it->error, sizeof it->error, "the CA key did not sign: %s",
                  tool_ossl_err(e, sizeof e));
         goto bad;
@@ -920,7 +1109,7 @@ static int reserial(local_ca *ca, tool_ca_item *it)
 {
     ASN1_INTEGER *r = tm_profile_random_serial();
     char e[300];
-    int ok = r && X509_set_serialNumber(it->cert, r) && sign_cert(it->cert, ca->key, ca->crypto);
+    int ok = r && X509_set_serialNumber(it->cert, r) && ca_sign(ca, it->cert);
 
     ASN1_INTEGER_free(r);
     if (!ok)
@@ -962,8 +1151,26 @@ static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[6
             return 1;
         }
     for (tries = 0; tries < 8; tries++) {
-        /* Never twice: another process (or an earlier run) may have issued
-         * for this key; the unique index decides races between servers. */
+        /* Never twice: the insert is refused when this key and purpose has a
+         * valid certificate already (another process, an earlier run: the
+         * unique index decides races between servers), and only then is the
+         * earlier one looked up. A new key, the usual case, is one statement. */
+        tool_cs_record_clear(&rec);
+        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose, ca->operator_id,
+                                      "tokenmint")) {
+            fail_item(it, 0, "%s", "out of memory");
+            ret = 0;
+            goto out;
+        }
+        *code = tool_castore_insert(ca->db, &rec);
+        if (*code == TOOL_CS_OK) {
+            fresh[i] = 1;
+            ret = 1;
+            goto out;
+        }
+        if (*code != TOOL_CS_CONFLICT)
+            goto out;
+        tool_cs_record_clear(&before);
         *code = tool_castore_find_valid(ca->db, spki[i], it->purpose, &before);
         if (*code == TOOL_CS_OK) {
             X509 *x = tool_cs_record_cert(&before);
@@ -984,30 +1191,11 @@ static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[6
         }
         if (*code != TOOL_CS_NOTFOUND)
             goto out;
-        tool_cs_record_clear(&rec);
-        if (!tool_cs_record_from_cert(&rec, it->cert, it->token_text, it->purpose, ca->operator_id,
-                                      "tokenmint")) {
-            fail_item(it, 0, "%s", "out of memory");
+        /* no valid certificate for the key: the serial was taken, draw again */
+        if (!reserial(ca, it)) {
             ret = 0;
             goto out;
         }
-        *code = tool_castore_insert(ca->db, &rec);
-        if (*code == TOOL_CS_OK) {
-            fresh[i] = 1;
-            ret = 1;
-            goto out;
-        }
-        if (*code != TOOL_CS_CONFLICT)
-            goto out;
-        /* the key+purpose (raced: found above next time) or the serial was
-         * taken: a serial collision draws again */
-        tool_cs_record_clear(&before);
-        if (tool_castore_find_valid(ca->db, spki[i], it->purpose, &before) == TOOL_CS_NOTFOUND &&
-            !reserial(ca, it)) {
-            ret = 0;
-            goto out;
-        }
-        tool_cs_record_clear(&before);
     }
     fail_item(it, 0, "%s", "no unique certificate serial");
     ret = 0;
@@ -1017,10 +1205,24 @@ out:
     return ret;
 }
 
+/* tool_ca_submit's first step, in the requester's thread: checks and signs
+ * (not stored yet), so that requests are signed in parallel while the batch
+ * before them commits. */
+static void local_prepare(tool_ca *base, tool_ca_item *it)
+{
+    local_ca *ca = (local_ca *)base;
+    tool_return_if_fail(ca != NULL && it != NULL);
+
+    it->error[0] = 0;
+    it->unavailable = 0;
+    it->cert = issue_one(ca, it);
+}
+
 /*
- * Signing, the slow part, happens before the database; one transaction
- * holds the never-twice lookups and the inserts of the whole batch, and its
- * commit makes them durable before anyone is answered.
+ * Signing, the slow part, happens before the database (here, or already in
+ * local_prepare); one transaction holds the never-twice lookups and the
+ * inserts of the whole batch, and its commit makes them durable before
+ * anyone is answered.
  */
 static size_t local_issue_batch(tool_ca *base, tool_ca_item *items, size_t n)
 {
@@ -1041,11 +1243,11 @@ static size_t local_issue_batch(tool_ca *base, tool_ca_item *items, size_t n)
     }
     for (i = 0; i < n; i++) {
         tool_ca_item *it = &items[i];
-        it->error[0] = 0;
-        it->unavailable = 0;
         /* The profile first: a request that breaks it is refused even when
          * its key was certified before. */
-        it->cert = issue_one(ca, it);
+        if (!it->prepared)
+            local_prepare(base, it);
+        it->prepared = 0; /* the caller may hand the item in again */
         if (it->cert)
             tool_cs_spki_hash(X509_get_X509_PUBKEY(it->cert), spki[i]);
     }
@@ -1078,26 +1280,24 @@ static size_t local_issue_batch(tool_ca *base, tool_ca_item *items, size_t n)
             issued++;
     }
     if (!failed) {
-        /* the copies for stock openssl ca */
-        for (i = 0; i < n; i++) {
-            tool_cs_record r;
-            if (fresh[i] != 1)
-                continue;
-            memset(&r, 0, sizeof r);
-            if (!tool_cs_record_from_cert(&r, items[i].cert, NULL, NULL, NULL, NULL) ||
-                !tool_ca_view_cert_file(ca->newcerts, &r))
-                tool_debug("CA: newcerts/%s.pem not written now (the next view writes it)",
-                           r.serial);
-            tool_cs_record_clear(&r);
+        /* the copies for stock openssl ca: lazy, the view's writer makes
+         * them after the answers; else now */
+        size_t nf = 0;
+        pending_file *f = files_of(items, fresh, n, &nf);
+        if (ca->view_lazy) {
+            files_queue(ca, f, nf);
+            view_mark_dirty(ca);
+            goto out;
         }
+        if (f)
+            files_write(ca, f, nf);
+        view_mark_dirty(ca);
         pthread_mutex_lock(&ca->dbmu);
-        ca->view_dirty = 1;
-        if (ca->view_thread_on)
-            pthread_cond_signal(&ca->view_cv);
-        if (!view_sync(ca, 0, e, sizeof e))
+        if (!view_sync(ca, ca->db, 0, e, sizeof e))
             tool_err("CA %s: index.txt view: %s", ca->dir, e);
         pthread_mutex_unlock(&ca->dbmu);
     }
+out:
     free(fresh);
     free(spki);
     return issued;
@@ -1175,7 +1375,7 @@ static int local_revoke(tool_ca *base, const char *token, const char *cert_seria
     *revoked = *already = 0;
     pthread_mutex_lock(&ca->dbmu);
     /* stock openssl ca -revoke may have been run since: take it in first */
-    if (!view_sync(ca, 1, e, sizeof e)) {
+    if (!view_sync(ca, ca->db, 1, e, sizeof e)) {
         snprintf(err, errlen, "%s", e);
         goto out;
     }
@@ -1211,8 +1411,8 @@ static int local_revoke(tool_ca *base, const char *token, const char *cert_seria
         goto dberr;
     }
     *already = pick.already;
-    ca->view_dirty = 1;
-    if (!view_sync(ca, 1, e, sizeof e))
+    view_mark_dirty(ca);
+    if (!view_sync(ca, ca->db, 1, e, sizeof e))
         tool_err("CA %s: index.txt view: %s", ca->dir, e);
     ok = 1;
     goto out;
@@ -1291,8 +1491,9 @@ static X509_CRL *local_crl(tool_ca *base, size_t *entries, char *err, size_t err
     p.count = entries;
     pthread_mutex_lock(&ca->dbmu);
     /* under the directory lock: the number and what stock openssl ca did */
+    pthread_mutex_lock(&ca->vwmu);
     flock(ca->lockfd, LOCK_EX);
-    if (!view_sync_locked(ca, 1, e, sizeof e))
+    if (!view_sync_locked(ca, ca->db, 1, e, sizeof e))
         snprintf(err, errlen, "%s", e);
     else
         crl = tool_crl_build(&p, err, errlen);
@@ -1313,6 +1514,7 @@ static X509_CRL *local_crl(tool_ca *base, size_t *entries, char *err, size_t err
         }
     }
     flock(ca->lockfd, LOCK_UN);
+    pthread_mutex_unlock(&ca->vwmu);
     pthread_mutex_unlock(&ca->dbmu);
     return crl;
 }
@@ -1327,9 +1529,7 @@ static int local_supersede(tool_ca *base, const char *old_serial, const char *ne
     code = tool_castore_supersede(ca->db, old_serial, new_serial);
     if (code == TOOL_CS_OK || code == TOOL_CS_NOTFOUND) {
         /* NOTFOUND: no longer valid (revoked, or superseded by an earlier run) */
-        ca->view_dirty = 1;
-        if (ca->view_thread_on)
-            pthread_cond_signal(&ca->view_cv);
+        view_mark_dirty(ca);
     } else {
         snprintf(err, errlen, "CA database: %s", tool_castore_error(ca->db));
     }
@@ -1345,6 +1545,7 @@ static const tool_ca_ops local_ops = {
     .crl = local_crl,
     .check = local_check,
     .issue_batch = local_issue_batch,
+    .prepare = local_prepare,
     .root = local_root,
     .find_by_key = local_find_by_key,
     .token_lock = local_token_lock,
