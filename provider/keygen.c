@@ -149,7 +149,7 @@ prov_key *prov_keygen_on_token(prov_ctx *prov, const prov_keygen_req *req)
         snprintf(safe, sizeof(safe), "%.*s", (int)(strstr(safe, "pin-value") - safe), req->uri);
     while (safe[0] != '\0' && strchr(";&", safe[strlen(safe) - 1]) != NULL)
         safe[strlen(safe) - 1] = '\0';
-    if ((u = prov_uri_parse(req->uri, err, sizeof(err))) == NULL) {
+    if ((u = prov_uri_parse_ex(req->uri, prov->secret_flags, err, sizeof(err))) == NULL) {
         TM_RAISE(prov, TM_R_BAD_URI, "key generation: pkcs11_uri: %s", err);
         return NULL;
     }

@@ -272,7 +272,8 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
      * the backend's slot order, and count-low tokens last. The workers take
      * tokens in order, so a token waiting for its turn only ever waits for
      * tokens under way. */
-    qsort(tokens, n, sizeof *tokens, token_by_label);
+    if (n > 1) /* qsort's base must not be NULL, even for no tokens (watch) */
+        qsort(tokens, n, sizeof *tokens, token_by_label);
     for (i = 0, k = 0; i < n; i++)
         if (!(tokens[i]->info.flags & CKF_USER_PIN_COUNT_LOW)) {
             tmp = tokens[i];
@@ -693,11 +694,12 @@ int tool_cmd_write(int argc, char **argv)
 {
     tool_parsed p;
     tool_session s;
-    STACK_OF(X509) *certs = sk_X509_new_null();
+    STACK_OF(X509) *certs = NULL;
     X509_STORE *roots = NULL;
     tool_report rep;
     int rc, i;
 
+    /* the stack only once it is needed: --help and usage errors return early */
     if (!tool_parse(argc, argv, "write", &p))
         return TOOL_EXIT_USAGE;
     if (p.help) {
@@ -707,7 +709,11 @@ int tool_cmd_write(int argc, char **argv)
     if (p.nargs == 0) {
         tool_err("write: name certificate files (or - for stdin)");
         tool_parsed_free(&p);
-        sk_X509_free(certs);
+        return TOOL_EXIT_USAGE;
+    }
+    if ((certs = sk_X509_new_null()) == NULL) {
+        tool_err("out of memory");
+        tool_parsed_free(&p);
         return TOOL_EXIT_USAGE;
     }
     for (i = 0; i < p.nargs; i++)
