@@ -205,22 +205,29 @@ static int token_usable(token_ctx *c)
 
 /* ---- renewal: which of the token's certificates still count ---------------------- */
 
-enum { CERT_GOOD, CERT_EXPIRING, CERT_EXPIRED, CERT_REVOKED, CERT_SUPERSEDED };
+enum { CERT_GOOD, CERT_EXPIRING, CERT_EXPIRED, CERT_REVOKED, CERT_SUPERSEDED, CERT_UNKNOWN };
 
 /* What a certificate on the token is worth now: its dates, and what the CA
  * says of it when the CA keeps status (a local CA; a CMP CA does not).
- * *at_ca: 'V', 'R', 'E', 'S' from the CA, 0 when it does not say. */
+ * *at_ca: 'V', 'R', 'E', 'S' from the CA, 0 when it does not say.
+ * CERT_UNKNOWN (why in c->res->error) when the CA cannot be asked: a token
+ * is never counted done, or renewed, on a guess. */
 static int cert_state(token_ctx *c, X509 *x, long long within, char *at_ca)
 {
     time_t now = time(NULL), soon = now + (time_t)within;
     int64_t rat = 0;
-    int reason = -1;
-    char st = 0, e[300];
+    int reason = -1, known = 0;
+    char st = 0, e[300] = "";
 
     *at_ca = 0;
-    if (c->run->ca && tool_ca_has_status(c->run->ca) &&
-        tool_ca_status(c->run->ca, X509_get_issuer_name(x), X509_get0_serialNumber(x), &st, &rat,
-                       &reason, e, sizeof e) == 1)
+    if (c->run->ca && tool_ca_has_status(c->run->ca))
+        known = tool_ca_status(c->run->ca, X509_get_issuer_name(x), X509_get0_serialNumber(x), &st,
+                               &rat, &reason, e, sizeof e);
+    if (known < 0) {
+        fail(c, 4, "cannot read the certificate's status at the CA: %s", e);
+        return CERT_UNKNOWN;
+    }
+    if (known == 1)
         *at_ca = st;
     if (st == 'R')
         return CERT_REVOKED;
@@ -308,6 +315,8 @@ static int already_done(token_ctx *c)
             continue;
         nmatch++;
         st = cert_state(c, x, within, &ca_st);
+        if (st == CERT_UNKNOWN)
+            return 1; /* failed, with the reason */
         serial_hex_of(x, sn, sizeof sn);
         if (st == CERT_GOOD) {
             if (best < 0 || ASN1_TIME_compare(X509_get0_notBefore(c->certs[best].cert),
