@@ -233,7 +233,7 @@ const tool_command tool_commands[] = {
      relay_opts, NULL, tool_cmd_relay},
     {"issue", "give tokens a key pair and a certificate bound to their serial",
      "issue (--all | --token URI...) (--ca DIR | --cmp URL ...) [--purpose P]\n"
-     "[--key-type T] [--jobs N] [--json] [--pin-source FILE]",
+     "[--key-type T] [--jobs N] [--json] [--pin-source SRC]",
      "Per token, in this order: (1) check the token is present, (2) log in, (3) find a\n"
      "free key pair of the type (or generate one), (4) read the token's serial,\n"
      "(5) build the request naming that serial and have the token sign it, (6) the CA\n"
@@ -251,7 +251,7 @@ const tool_command tool_commands[] = {
      issue_opts, NULL, tool_cmd_issue},
     {"renew", "give tokens whose certificates run out a new key pair and certificate",
      "renew (--all | --token URI...) (--ca DIR | --cmp URL ...) [--within DAYS]\n"
-     "[--purpose P] [--key-type T] [--jobs N] [--json] [--pin-source FILE]",
+     "[--purpose P] [--key-type T] [--jobs N] [--json] [--pin-source SRC]",
      "Per token, the certificate for the purpose is renewed when it expires within\n"
      "DAYS days, has expired, or was revoked or superseded at the CA (a local CA\n"
      "keeps that status; through CMP only the dates count). Renewal always makes a\n"

@@ -275,7 +275,7 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
         int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
             tool_err("no PIN: a token needs its user PIN and there is no terminal to ask on (%s); "
-                     "give --pin-source FILE (nothing was done to any token)",
+                     "give --pin-source SRC (nothing was done to any token)",
                      strerror(errno));
             return TOOL_EXIT_USAGE;
         }

@@ -126,7 +126,7 @@ enum { TOOL_PIN_UNTRIED, TOOL_PIN_TRYING, TOOL_PIN_ACCEPTED, TOOL_PIN_REFUSED };
 struct tool_pin {
     pthread_mutex_t mu;
     pthread_cond_t cv;  /* state changes (station/pintries.c) */
-    const char *source; /* --pin-source FILE or NULL */
+    const char *source; /* --pin-source SRC or NULL */
     const char *prompt; /* NULL: the token user PIN prompt */
     int loaded;
     int failed; /* no PIN available */
