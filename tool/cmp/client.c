@@ -254,12 +254,35 @@ static int check_new_cert(OSSL_CMP_CTX *ctx, X509 *cert, int fail_info, const ch
     return fail_info;
 }
 
+/* Why an exchange gave no result: the server's PKIStatusInfo (and its first
+ * failInfo bit) when it answered, else what OpenSSL says went wrong. */
+static void exchange_error(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, int *failinfo,
+                           char *err, size_t errlen)
+{
+    char st[512], e[256];
+
+    if (OSSL_CMP_CTX_get_status(ctx) < 0) {
+        snprintf(err, errlen, "CMP exchange with %s failed: %s", o->url,
+                 tool_ossl_err(e, sizeof e));
+        return;
+    }
+    if (failinfo) {
+        int fi = OSSL_CMP_CTX_get_failInfoCode(ctx), b;
+        for (b = 0; b <= OSSL_CMP_PKIFAILUREINFO_MAX; b++)
+            if (fi & (1 << b)) {
+                *failinfo = b;
+                break;
+            }
+    }
+    OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof st);
+    snprintf(err, errlen, "CMP server %s: %s", o->url, st);
+}
+
 X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
                             char *err, size_t errlen)
 {
     OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(o->libctx, NULL);
     X509 *cert = NULL, *got;
-    char st[512], e[256];
     conf_check cc = {.req = req};
 
     if (failinfo)
@@ -280,24 +303,10 @@ X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, 
         cert = X509_dup(got);
         goto out;
     }
-    if (cc.why[0]) {
+    if (cc.why[0])
         snprintf(err, errlen, "CMP server %s: %s", o->url, cc.why);
-    } else if (OSSL_CMP_CTX_get_status(ctx) >= 0) {
-        /* the server answered: its PKIStatusInfo says why */
-        if (failinfo) {
-            int fi = OSSL_CMP_CTX_get_failInfoCode(ctx), b;
-            for (b = 0; b <= OSSL_CMP_PKIFAILUREINFO_MAX; b++)
-                if (fi & (1 << b)) {
-                    *failinfo = b;
-                    break;
-                }
-        }
-        OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof st);
-        snprintf(err, errlen, "CMP server %s: %s", o->url, st);
-    } else {
-        snprintf(err, errlen, "CMP exchange with %s failed: %s", o->url,
-                 tool_ossl_err(e, sizeof e));
-    }
+    else
+        exchange_error(ctx, o, failinfo, err, errlen);
 out:
     ERR_clear_error();
     OSSL_CMP_CTX_free(ctx);
@@ -308,7 +317,6 @@ int tool_cmp_client_rr(const tool_cmp_client_opts *o, X509 *cert, int *failinfo,
                        size_t errlen)
 {
     OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(o->libctx, NULL);
-    char st[512], e[256];
     int ok = 0;
 
     if (failinfo)
@@ -323,23 +331,10 @@ int tool_cmp_client_rr(const tool_cmp_client_opts *o, X509 *cert, int *failinfo,
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (OSSL_CMP_exec_RR_ses(ctx) == 1) {
+    if (OSSL_CMP_exec_RR_ses(ctx) == 1)
         ok = 1;
-    } else if (OSSL_CMP_CTX_get_status(ctx) >= 0) {
-        if (failinfo) {
-            int fi = OSSL_CMP_CTX_get_failInfoCode(ctx), b;
-            for (b = 0; b <= OSSL_CMP_PKIFAILUREINFO_MAX; b++)
-                if (fi & (1 << b)) {
-                    *failinfo = b;
-                    break;
-                }
-        }
-        OSSL_CMP_CTX_snprint_PKIStatus(ctx, st, sizeof st);
-        snprintf(err, errlen, "CMP server %s: %s", o->url, st);
-    } else {
-        snprintf(err, errlen, "CMP exchange with %s failed: %s", o->url,
-                 tool_ossl_err(e, sizeof e));
-    }
+    else
+        exchange_error(ctx, o, failinfo, err, errlen);
 out:
     ERR_clear_error();
     OSSL_CMP_CTX_free(ctx);
