@@ -643,6 +643,10 @@ static void files_queue(local_ca *ca, pending_file *f, size_t n)
 {
     size_t i = 0;
 
+    if (n == 0) { /* nothing fresh (a known key answered again): ca->files may be NULL */
+        free(f);
+        return;
+    }
     pthread_mutex_lock(&ca->vsmu);
     if (f && ca->nfiles + n > ca->capfiles) {
         size_t nc = (ca->nfiles + n) * 2;
