@@ -5,6 +5,7 @@
 #   - ca init --db: schema made, no ca.db; a password in the string refused;
 #   - local issue over 3 tokens, then a no-op re-run, records in the database;
 #   - ca serve over CMP (20 requests), serials unique, views agree;
+#   - a certified key sent again with another token serial: refused, logged;
 #   - revoke, ca crl, ca show and ca list --status on the same records;
 #   - PostgreSQL restarted under an idle server: the next requests are answered.
 . "$TM_SOURCE_DIR/tests/e2e/cmp_lib.sh"
@@ -42,6 +43,26 @@ row=$(pg_psql "SELECT count(*), count(DISTINCT serial), count(*) FILTER (WHERE l
                FROM tm_cert WHERE status = 'V'")
 [ "$row" = "$(printf '23\t23\t23')" ] || tm_fail "23 valid records, serials unique, each with DER (got $row)"
 
+# A certified key that comes back with another binding (issue 10 item 2): the
+# lookup by key in the database refuses it with the reason, and the server logs it.
+HW=2.25.306879213863795936203097792690857128826.1 # the built-in profile's default hwType
+ir_for() { # KEY TOKENSERIAL OUT
+    printf '[default]\n[exts]\nsubjectAltName = critical, otherName:1.3.6.1.5.5.7.8.4;SEQUENCE:hwmn
+keyUsage = critical, digitalSignature\nextendedKeyUsage = clientAuth\n[hwmn]\nhwType = OID:%s
+hwSerialNum = FORMAT:ASCII,OCTETSTRING:%s\n' "$HW" "$2" >"ir-$2.cnf"
+    openssl cmp -config "ir-$2.cnf" -cmd ir -newkey "$1" -subject "/serialNumber=$2" -reqexts exts \
+        -server "127.0.0.1:$CMP_PORT/pkix/" -secret "file:$SECRET" -ref station -certout "$3" \
+        >"$3.log" 2>&1
+}
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out irk.pem 2>/dev/null
+ir_for irk.pem 00c0ffee01 ir1.pem || { cat ir1.pem.log; tm_fail "openssl cmp ir"; }
+ir_for irk.pem 00c0ffee02 ir2.pem && tm_fail "a certified key with another token serial must be refused"
+[ ! -e ir2.pem ] || tm_fail "no certificate for the refused key"
+grep -q "already certified" ir2.pem.log || { cat ir2.pem.log; tm_fail "the refusal should say the key is already certified"; }
+grep -q "already certified" "$TM_TMP/serve.log" || { cat "$TM_TMP/serve.log"; tm_fail "the server should log the refusal"; }
+[ "$(pg_psql "SELECT count(*) FROM tm_cert WHERE subject LIKE '%00c0ffee02%'")" = 0 ] ||
+    tm_fail "no record for the refused binding"
+
 # PostgreSQL restarts while the server is idle: it reconnects for the next requests
 tm_pg_ctl restart -m fast || tm_fail "PostgreSQL restart"
 "$BC" load --url "http://127.0.0.1:$CMP_PORT/pkix/" --secret-source "$SECRET" \
@@ -66,8 +87,8 @@ grep -qi "revoked" show.out || { cat show.out; tm_fail "ca show should say revok
 "$T" ca list "$CA" --status revoked >rlist || tm_fail "ca list --status revoked"
 [ "$(wc -l <rlist)" -eq 1 ] || { cat rlist; tm_fail "one revoked record in ca list"; }
 "$T" ca list "$CA" >records || tm_fail "ca list"
-[ "$(wc -l <records)" -eq 26 ] || tm_fail "ca list should show 26 records"
+[ "$(wc -l <records)" -eq 27 ] || tm_fail "ca list should show 27 records"
 cut -f1 records | sort >in_db
 pg_psql "SELECT serial FROM tm_cert" | sort | cmp -s - in_db || tm_fail "ca list and SQL disagree"
 cut -f4 "$CA/index.txt" | sort | cmp -s - in_db || tm_fail "the index.txt view and the database disagree"
-echo "PASS: castore_pg: init, issue, re-run, CMP, restart, revoke, CRL, show, list"
+echo "PASS: castore_pg: init, issue, re-run, CMP, key reuse refused, restart, revoke, CRL, show, list"
