@@ -10,7 +10,7 @@ target_link_libraries(bench_cmp PRIVATE tokenmint-profile OpenSSL::Crypto Thread
 # conn_hold: the hostile clients of the starvation test (loopback only).
 add_executable(conn_hold e2e/conn_hold.c)
 
-foreach(t openssl_client relay mock deferred load bad_input station_lock watch checked_first starvation refusal_log rr_signed kur)
+foreach(t openssl_client relay mock deferred load bad_input station_lock watch checked_first starvation refusal_log rr_signed kur kur_relay)
   tm_add_e2e(cmp_${t} cmp_${t}.sh cmp)
 endforeach()
 

@@ -69,7 +69,7 @@ static tool_cmp_srv *tm_fuzz_cmp_server(int deferred)
 {
     tm_fuzz_ca *ca = tm_fuzz_ca_get();
     tool_cmp_srv_opts o;
-    tool_cmp_backend be = {ca, tm_fuzz_issue, NULL, NULL};
+    tool_cmp_backend be = {ca, tm_fuzz_issue, NULL, NULL, NULL, NULL};
     char err[256];
 
     memset(&o, 0, sizeof o);

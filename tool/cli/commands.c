@@ -226,7 +226,10 @@ const tool_command tool_commands[] = {
      "CMP transaction, protected with the relay's own credentials.\n"
      "\n"
      "An rr is forwarded the same way when signed with the certificate it revokes\n"
-     "(chaining to --trusted) and that certificate's token is in LO-HI.\n"
+     "(chaining to --trusted) and that certificate's token is in LO-HI. A kur gets\n"
+     "the same checks on the certificate that signed it (the one it updates), and its\n"
+     "new certificate must name the same token; it is then forwarded unchanged (the\n"
+     "relay has no token key to sign its own), and the CA's answers pass through.\n"
      "\n"
      "Serials compare as unsigned hex numbers when both are hex digit strings,\n"
      "else as text. Downstream protection options as for `tokenmint ca serve`.\n",

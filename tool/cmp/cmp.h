@@ -54,6 +54,8 @@ enum {
     TOOL_CMP_BODY_RR = 11,
     TOOL_CMP_BODY_GENM = 21,
     TOOL_CMP_BODY_ERROR = 23,
+    TOOL_CMP_BODY_CERTCONF = 24,
+    TOOL_CMP_BODY_POLLREQ = 25,
     TOOL_CMP_BODY_POLLREP = 26,
 };
 
@@ -94,6 +96,17 @@ typedef struct tool_cmp_backend {
     /* kur (issue 12): like issue, for req->old_cert's token, which it
      * supersedes. NULL: kur is refused. */
     int (*kur)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
+    /* kur passed through (the relay, issue 12): the relay holds no token key
+     * to protect a kur of its own, so a kur whose protection, signer (the
+     * certificate oldCertID names, chaining to --trusted) and template the
+     * handler checked goes to kur_check: 1 to forward the request's DER
+     * unchanged; 0 refused with failinfo/text. forward posts one DER
+     * PKIMessage upstream and hands back the answer's DER (malloc'd): the
+     * kur, then the certConf/pollReq of that transaction when signed by the
+     * same certificate. 1 done; 0 with err. Both NULL: no pass-through. */
+    int (*kur_check)(void *ctx, const tool_cmp_req *req, tool_cmp_answer *ans);
+    int (*forward)(void *ctx, const unsigned char *der, size_t len, unsigned char **out,
+                   size_t *outlen, char *err, size_t errlen);
 } tool_cmp_backend;
 
 typedef struct tool_cmp_srv_opts {

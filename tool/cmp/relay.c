@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/http.h>
 #include <openssl/pem.h>
 
 typedef struct relay_be {
@@ -127,6 +128,93 @@ static int relay_revoke(void *ctx, const X509_NAME *issuer, const ASN1_INTEGER *
         OPENSSL_free(sn);
     }
     return 1;
+}
+
+/* kur (issue 12): the same checks as for p10cr, on the certificate that
+ * signed the kur (the handler made sure it is the one oldCertID names and
+ * that it chains to --trusted): it names a token in the serial range, and
+ * the new certificate's template names that same token. The request then
+ * goes to the CA unchanged (relay_forward): the relay has not the token's
+ * old key to sign a kur of its own. */
+static int relay_kur_check(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
+{
+    relay_be *be = ctx;
+    tm_binding ob, nb;
+
+    ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badRequest;
+    memset(&ob, 0, sizeof ob);
+    memset(&nb, 0, sizeof nb);
+    if (!r->old_cert || !tm_binding_from_cert(be->prof, r->old_cert, &ob, NULL)) {
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: the certificate that signed the kur names no token serial");
+        return 0;
+    }
+    if (tool_cmp_serial_cmp(ob.serial_text, be->lo) < 0 ||
+        tool_cmp_serial_cmp(ob.serial_text, be->hi) > 0) {
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: token serial %.140s is outside the serial range %.140s-%.140s",
+                 ob.serial_text, be->lo, be->hi);
+        return 0;
+    }
+    if (!r->tmpl || !tm_binding_from_req(be->prof, r->tmpl, &nb, NULL) ||
+        !tm_binding_names_serial(&nb, ob.serial, ob.serial_len)) {
+        ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
+        snprintf(ans->text, sizeof ans->text,
+                 "relay: the kur's new certificate must name the token of the one it updates "
+                 "(%.140s)",
+                 ob.serial_text);
+        return 0;
+    }
+    snprintf(ans->token, sizeof ans->token, "%s", ob.serial_text);
+    return 1;
+}
+
+/* One DER PKIMessage to the CA and its answer's DER back, unchanged. */
+static int relay_forward(void *ctx, const unsigned char *der, size_t len, unsigned char **out,
+                         size_t *outlen, char *err, size_t errlen)
+{
+    relay_be *be = ctx;
+    char *host = NULL, *port = NULL, *path = NULL, e[256];
+    BIO *req = NULL, *rsp = NULL;
+    BUF_MEM *bm = NULL;
+    int ssl = 0, ok = 0;
+
+    *out = NULL;
+    *outlen = 0;
+    if (!OSSL_HTTP_parse_url(be->up.url, &ssl, NULL, &host, &port, NULL, &path, NULL, NULL) ||
+        ssl) {
+        snprintf(err, errlen, "relay: upstream %s: not an http:// URL", be->up.url);
+        goto out;
+    }
+    req = BIO_new_mem_buf(der, (int)len);
+    if (!req) {
+        snprintf(err, errlen, "relay: out of memory");
+        goto out;
+    }
+    rsp = OSSL_HTTP_transfer(NULL, host, port, path, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
+                             "application/pkixcmp", req, "application/pkixcmp", 1,
+                             TOOL_CMP_MAX_BODY_DEFAULT * 4, be->up.timeout, 0);
+    if (!rsp || BIO_get_mem_ptr(rsp, &bm) <= 0 || !bm || !bm->length) {
+        snprintf(err, errlen, "relay: forwarding the kur to %s failed: %s", be->up.url,
+                 tool_ossl_err(e, sizeof e));
+        goto out;
+    }
+    *out = malloc(bm->length);
+    if (!*out) {
+        snprintf(err, errlen, "relay: out of memory");
+        goto out;
+    }
+    memcpy(*out, bm->data, bm->length);
+    *outlen = bm->length;
+    ok = 1;
+out:
+    ERR_clear_error();
+    BIO_free(req);
+    BIO_free(rsp);
+    OPENSSL_free(host);
+    OPENSSL_free(port);
+    OPENSSL_free(path);
+    return ok;
 }
 
 static int parse_range(const char *s, relay_be *be)
@@ -235,6 +323,8 @@ int tool_cmd_relay(int argc, char **argv)
     backend.ctx = &be;
     backend.issue = relay_issue;
     backend.revoke = relay_revoke;
+    backend.kur_check = relay_kur_check;
+    backend.forward = relay_forward;
     rc = tool_cmp_front_run(&f, &so, &backend);
 out:
     if (parsed)

@@ -157,6 +157,8 @@ typedef struct txn {
     tool_cmp_req req;
     X509_REQ *p10copy, *tmplcopy;
     X509 *oldcert; /* kur: the certificate it updates */
+    int forward;   /* this message goes upstream as it is (the relay's kur) */
+    int passing;   /* a passed-through kur's transaction: later messages too */
 } txn;
 
 struct tool_cmp_srv {
@@ -454,7 +456,7 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
     if (ready) /* a pollReq found the deferred answer ready */
         return answer_to_si(t, &t->ans, certOut);
     if (body != TOOL_CMP_BODY_P10CR && body != TOOL_CMP_BODY_IR && body != TOOL_CMP_BODY_CR &&
-        (body != TOOL_CMP_BODY_KUR || !s->be.kur)) {
+        (body != TOOL_CMP_BODY_KUR || (!s->be.kur && !s->be.kur_check))) {
         t->rejected = 1;
         return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest,
                        "only p10cr, ir and cr are served here (no key update)");
@@ -490,6 +492,20 @@ static OSSL_CMP_PKISI *cb_cert_request(OSSL_CMP_SRV_CTX *srv_ctx, const OSSL_CMP
         }
         t->req.tmpl = t->tmplcopy;
         t->req.pub = X509_REQ_get0_pubkey(t->tmplcopy);
+        if (body == TOOL_CMP_BODY_KUR && !s->be.kur) {
+            /* the relay: checked here, then the request itself goes upstream
+             * (this answer is never sent) */
+            memset(&ans, 0, sizeof ans);
+            ans.failinfo = -1;
+            if (!s->be.kur_check(s->be.ctx, &t->req, &ans)) {
+                t->rejected = 1;
+                return refusal(
+                    t, ans.failinfo >= 0 ? ans.failinfo : OSSL_CMP_PKIFAILUREINFO_badRequest,
+                    ans.text[0] ? ans.text : "refused");
+            }
+            t->forward = 1;
+            return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_waiting, 0, NULL);
+        }
     } else {
         t->rejected = 1;
         return refusal(t, OSSL_CMP_PKIFAILUREINFO_badRequest, "no request in the message");
@@ -990,6 +1006,55 @@ static void queue_reasons(char *buf, size_t len)
     }
 }
 
+/* ---- the relay's kur, passed through ------------------------------------------- */
+
+/* Posts the request upstream as it is; the answer's bytes go back as they
+ * are. Returns the HTTP status. */
+static int pass_upstream(txn *t, const unsigned char *body, size_t len, unsigned char **out,
+                         size_t *outlen)
+{
+    tool_cmp_srv *s = t->srv;
+    char err[400] = "";
+
+    if (s->be.forward(s->be.ctx, body, len, out, outlen, err, sizeof err))
+        return 200;
+    log_refusal(s, t->addr, err[0] ? err : "the upstream CA did not answer");
+    return text_out("the upstream CA did not answer; retry later\n", out, outlen, 502);
+}
+
+/* A later message of a passed-through kur: a certConf, pollReq or error
+ * signed by the certificate that signed the kur goes upstream too. 1 when
+ * answered (*status set), 0 to let OpenSSL answer (and refuse) it. */
+static int pass_follow_up(txn *t, const OSSL_CMP_MSG *req, const unsigned char *body, size_t len,
+                          unsigned char **out, size_t *outlen, int *status)
+{
+    tool_cmp_srv *s = t->srv;
+    int bt = OSSL_CMP_MSG_get_bodytype(req);
+    X509 *signer = NULL;
+    int prot, same;
+
+    if (bt != TOOL_CMP_BODY_CERTCONF && bt != TOOL_CMP_BODY_POLLREQ && bt != TOOL_CMP_BODY_ERROR) {
+        log_refusal(s, t->addr, "relay: only certConf, pollReq or error continue a forwarded kur");
+        t->logged = 1;
+        return 0;
+    }
+    prot = tool_cmp_msg_protector(req, NULL, 0, s->o.libctx, &signer);
+    same = prot == TOOL_CMP_PROT_SIGNATURE && t->oldcert && X509_cmp(signer, t->oldcert) == 0;
+    X509_free(signer);
+    if (!same) {
+        log_refusal(s, t->addr,
+                    "relay: a message continuing a forwarded kur must be signed with the "
+                    "certificate that signed the kur");
+        t->logged = 1;
+        return 0;
+    }
+    *status = pass_upstream(t, body, len, out, outlen);
+    /* certConf gets pkiConf, error ends it: the transaction is over */
+    if (bt != TOOL_CMP_BODY_POLLREQ || *status != 200)
+        t->done = 1;
+    return 1;
+}
+
 int tool_cmp_srv_handle(tool_cmp_srv *s, const unsigned char *body, size_t len, unsigned char **out,
                         size_t *outlen)
 {
@@ -1084,8 +1149,26 @@ int tool_cmp_srv_handle_from(tool_cmp_srv *s, const char *addr, const unsigned c
     why[0] = 0;
     g_reasons = why;
     g_reasons_len = sizeof why;
+    if (t->passing && pass_follow_up(t, req, body, len, out, outlen, &status)) {
+        t->last = time(NULL);
+        pthread_mutex_unlock(&t->mu);
+        goto drop;
+    }
+    t->forward = 0;
     rsp = OSSL_CMP_SRV_process_request(t->ctx, req);
     g_reasons = NULL;
+    if (rsp && t->forward) {
+        /* the relay's kur, checked: the CA answers the request itself */
+        OSSL_CMP_MSG_free(rsp);
+        rsp = NULL;
+        t->forward = 0;
+        status = pass_upstream(t, body, len, out, outlen);
+        t->passing = status == 200;
+        t->done = !t->passing;
+        t->last = time(NULL);
+        pthread_mutex_unlock(&t->mu);
+        goto drop;
+    }
     if (rsp && OSSL_CMP_MSG_get_bodytype(rsp) == TOOL_CMP_BODY_ERROR && !t->logged) {
         /* refused by OpenSSL's checks (protection, header, sequence) before
          * any of our callbacks: still a refusal the operator must see */
@@ -1135,6 +1218,7 @@ int tool_cmp_srv_handle_from(tool_cmp_srv *s, const char *addr, const unsigned c
             OPENSSL_free(der);
         }
     }
+drop:
     pthread_mutex_lock(&s->mu);
     /* Our reference, and the table's when the transaction is over. */
     txn_drop_locked(s, t, 1 + (t->done ? txn_take_out_locked(s, t) : 0));
