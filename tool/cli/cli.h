@@ -108,6 +108,7 @@ enum {
     O_OUT,
     /* renew, verify (issue 12) */
     O_WITHIN,
+    O_RETIRE_OLD,
     O_OCSP,
 };
 
@@ -152,6 +153,7 @@ typedef struct tool_parsed {
     long count;
     int remove;       /* clean --remove */
     long within;      /* renew --within DAYS; -1 not given */
+    int retire_old;   /* renew --retire-old */
     const char *ocsp; /* verify --ocsp URL */
     int help;         /* --help was given and answered: the command does nothing else */
     char **args;      /* positional */

@@ -96,11 +96,17 @@ static const tool_cmd_opt issue_opts[] = {
     TOKEN_OPTS,   OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,       {0, NULL}};
 
 static const tool_cmd_opt renew_opts[] = {
-    {O_WITHIN, NULL},  {O_CA, NULL},
-    {O_PURPOSE, NULL}, {O_KEYTYPE, "type of the new key pairs (default ec:P-256)"},
-    {O_JOBS, NULL},    {O_JSON, NULL},
-    TOKEN_OPTS,        OPERATOR_OPTS,
-    STATION_OPTS,      CMP_OPTS,
+    {O_WITHIN, NULL},
+    {O_RETIRE_OLD, NULL},
+    {O_CA, NULL},
+    {O_PURPOSE, NULL},
+    {O_KEYTYPE, "type of the new key pairs (default ec:P-256)"},
+    {O_JOBS, NULL},
+    {O_JSON, NULL},
+    TOKEN_OPTS,
+    OPERATOR_OPTS,
+    STATION_OPTS,
+    CMP_OPTS,
     {0, NULL}};
 
 static const tool_cmd_opt csr_opts[] = {{O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_JOBS, NULL},
@@ -254,6 +260,7 @@ const tool_command tool_commands[] = {
      issue_opts, NULL, tool_cmd_issue},
     {"renew", "give tokens whose certificates run out a new key pair and certificate",
      "renew (--all | --token URI...) (--ca DIR | --cmp URL ...) [--within DAYS]\n"
+     "[--retire-old]\n"
      "[--purpose P] [--key-type T] [--jobs N] [--json] [--pin-source SRC]",
      "Per token, the certificate for the purpose is renewed when it expires within\n"
      "DAYS days, has expired, or was revoked or superseded at the CA (a local CA\n"
@@ -262,7 +269,11 @@ const tool_command tool_commands[] = {
      "write policy takes it as any certificate, so it can only go onto the token\n"
      "whose serial it names. Once the new certificate is verified and written, the\n"
      "CA records it as superseding the old one; the old certificate and key pair\n"
-     "stay on the token. Resumable like `issue`: a re-run after an interruption\n"
+     "stay on the token unless --retire-old is given: then, after that, the token's\n"
+     "other certificates for the purpose are removed (audited), each with its key\n"
+     "pair when no certificate left uses it (the module's destroy_bound_certificates\n"
+     "= refuse makes that fail, and the token is reported failed). Resumable like `issue`: a "
+     "re-run after an interruption\n"
      "reuses the new key pair, takes a certificate the CA already issued for it,\n"
      "and completes the CA's record.\n",
      renew_opts, "Exit: 0 every token done, 1 some token failed, 2 usage or setup error.\n",

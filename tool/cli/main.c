@@ -559,6 +559,7 @@ static int issue_or_renew(int argc, char **argv, const char *command)
         goto out;
     s.run.renew = renew;
     s.run.renew_within = (p.within < 0 ? 30LL : (long long)p.within) * 86400LL;
+    s.run.retire_old = p.retire_old;
     rc = tool_session_precheck(&s, tokens, n, 1);
     if (rc != TOOL_EXIT_OK)
         goto out;

@@ -130,6 +130,9 @@ const tool_option tool_options[] = {
     {O_WITHIN, "within", "DAYS",
      "renew certificates that expire within DAYS days (default 30;\n"
      "0: only expired, revoked or superseded ones)"},
+    {O_RETIRE_OLD, "retire-old", NULL,
+     "after the new certificate is verified and written, remove the\n"
+     "certificates it replaces and their key pairs from the token (audited)"},
     {O_OCSP, "ocsp", "URL",
      "check revocation with this OCSP responder (http://HOST:PORT/PATH,\n"
      "e.g. `tokenmint ca serve`'s .../ocsp) instead of the CA's CRL"},
@@ -482,6 +485,9 @@ static int parse(int argc, char **argv, const char *command, tool_parsed *p)
                 return 0;
             }
             p->within = n;
+            break;
+        case O_RETIRE_OLD:
+            p->retire_old = 1;
             break;
         }
     }

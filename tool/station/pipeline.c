@@ -44,6 +44,10 @@ typedef struct token_ctx {
     /* renew: the token's certificates the new one supersedes at the CA */
     char olds[TOOL_OLDS_MAX][TOOL_OLD_SERIAL];
     size_t nolds;
+    /* renew --retire-old: the good certificate already on the token (an
+     * interrupted run) and other certificates for the purpose to remove */
+    int retire_pending;
+    X509 *keep; /* borrowed from certs[] */
 } token_ctx;
 
 static int fail(token_ctx *c, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -348,6 +352,11 @@ static int already_done(token_ctx *c)
          * are still valid at the CA */
         if (c->run->renew && c->nolds)
             supersede_olds(c, c->res->cert_serial, c->olds, c->nolds);
+        /* and perhaps not yet retired: that needs a login (job_prepare) */
+        if (c->run->renew && c->run->retire_old && nmatch > 1 && c->res->kind == TOOL_RES_DONE) {
+            c->retire_pending = 1;
+            c->keep = x;
+        }
         return 1;
     }
     if (!nmatch) {
@@ -697,6 +706,112 @@ out:
     return ok;
 }
 
+/* ---- renew --retire-old: the replaced certificates and key pairs leave ------------ */
+
+/* Destroys every object of class cls with this attribute value (the module
+ * audits each destroy and may refuse one by its policy). */
+static CK_RV destroy_all(token_ctx *c, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE type, const void *val,
+                         size_t len, int *n)
+{
+    tool_station *st = c->run->st;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {type, (void *)val, (CK_ULONG)len}};
+    CK_OBJECT_HANDLE *objs = NULL;
+    CK_ULONG cnt = 0, i;
+    CK_RV rv = p11c_find_all(st->f, c->s, tmpl, 2, &objs, &cnt);
+
+    for (i = 0; rv == CKR_OK && i < cnt; i++) {
+        rv = st->f->C_DestroyObject(c->s, objs[i]);
+        if (rv == CKR_OK)
+            (*n)++;
+    }
+    free(objs);
+    return rv;
+}
+
+/* keep is verified and on the token: the token's other certificates for
+ * the purpose that name this token go, each after its key pair when no
+ * certificate left on the token uses that key (key first: a kill between
+ * the two leaves a certificate without its key, retired on the next run,
+ * never a free key pair a later run could certify again). */
+static int retired_by(token_ctx *c, X509 *x, X509 *keep)
+{
+    tm_binding b;
+    return X509_cmp(x, keep) != 0 && tm_binding_from_cert(c->run->prof, x, &b, NULL) &&
+           tm_binding_names_serial(&b, c->t->serial, c->t->serial_len) &&
+           strcmp(b.purpose, c->run->purpose) == 0;
+}
+
+static int retire_olds(token_ctx *c, X509 *keep)
+{
+    size_t i, j;
+    int ncert = 0, nkey = 0;
+    char sn[80];
+    CK_RV rv = CKR_OK;
+
+    for (i = 0; i < c->ncerts && rv == CKR_OK; i++) {
+        tool_token_cert *tc = &c->certs[i];
+        unsigned char *der = NULL;
+        int dl, shared;
+        CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY;
+
+        if (!retired_by(c, tc->cert, keep))
+            continue;
+        serial_hex_of(tc->cert, sn, sizeof sn);
+        /* the key stays while a certificate that stays uses it (the new one
+         * on the same key, another purpose's) or one retired later does */
+        shared = EVP_PKEY_eq(X509_get0_pubkey(keep), X509_get0_pubkey(tc->cert)) == 1;
+        for (j = 0; j < c->ncerts && !shared; j++)
+            if (j != i &&
+                EVP_PKEY_eq(X509_get0_pubkey(c->certs[j].cert), X509_get0_pubkey(tc->cert)) == 1 &&
+                (j > i || !retired_by(c, c->certs[j].cert, keep)))
+                shared = 1;
+        if (!shared && tc->idlen) {
+            int before = nkey;
+            rv = destroy_all(c, priv, CKA_ID, tc->id, tc->idlen, &nkey);
+            if (rv == CKR_OK)
+                rv = destroy_all(c, pub, CKA_ID, tc->id, tc->idlen, &nkey);
+            if (rv == CKR_OK && nkey > before)
+                tool_audit_line(c->run->cfg, c->t->serial_text, "retire", "key pair", sn);
+        }
+        dl = rv == CKR_OK ? i2d_X509(tc->cert, &der) : 0;
+        if (dl > 0) {
+            CK_OBJECT_CLASS cc = CKO_CERTIFICATE;
+            int before = ncert;
+            rv = destroy_all(c, cc, CKA_VALUE, der, (size_t)dl, &ncert);
+            if (rv == CKR_OK && ncert > before)
+                tool_audit_line(c->run->cfg, c->t->serial_text, "retire", "certificate", sn);
+        }
+        OPENSSL_free(der);
+    }
+    if (rv != CKR_OK)
+        return fail(c, 12,
+                    "renewed (certificate %s on the token), but retiring the old certificate %s "
+                    "failed: %s%s",
+                    c->res->cert_serial, sn, p11c_ckr_name(rv),
+                    rv == CKR_ACTION_PROHIBITED
+                        ? " (the module's policy: destroy_bound_certificates = refuse)"
+                        : "");
+    c->res->retired = ncert;
+    return 1;
+}
+
+/* An interrupted run left the new certificate on the token and the old
+ * ones not yet retired: verify the new one, log in, retire. */
+static void retire_resume(token_ctx *c)
+{
+    X509_STORE *roots = X509_STORE_new();
+
+    if (!roots || !X509_STORE_add_cert(roots, tool_ca_root(c->run->ca))) {
+        fail(c, 11, "out of memory");
+        goto out;
+    }
+    if (!verify_certificate(c, c->keep, roots) || !token_usable(c))
+        goto out;
+    retire_olds(c, c->keep);
+out:
+    X509_STORE_free(roots);
+}
+
 /* ---- putting it together ------------------------------------------------------------ */
 
 static void ctx_init(token_ctx *c, tool_run *run, tool_token *t, tool_result *res)
@@ -796,8 +911,11 @@ static int job_prepare(tool_job *j)
         if (j->lockfd < 0)
             return fail(c, 3, "%s", e);
     }
-    if (!prepare(c, 1))
+    if (!prepare(c, 1)) {
+        if (c->retire_pending && c->res->kind == TOOL_RES_DONE)
+            retire_resume(c);
         return 0;
+    }
     /* A certificate issued for this key by an interrupted run: write it, never re-issue. */
     if (c->res->key_reused && c->run->ca) /* a CMP CA finds it by key itself */
         j->cert = tool_ca_find_by_key(c->run->ca, c->pub, c->run->purpose);
@@ -839,8 +957,12 @@ void tool_job_finish(tool_job *j)
     }
     if (!verify_certificate(c, j->cert, roots))
         goto out;
-    if (write_certificate(c, j->cert) && c->run->renew && c->nolds)
-        supersede_olds(c, c->res->cert_serial, c->olds, c->nolds);
+    if (!write_certificate(c, j->cert))
+        goto out;
+    if (c->run->renew && c->nolds && !supersede_olds(c, c->res->cert_serial, c->olds, c->nolds))
+        goto out;
+    if (c->run->renew && c->run->retire_old)
+        retire_olds(c, j->cert);
 out:
     X509_STORE_free(roots);
 }

@@ -193,6 +193,7 @@ typedef struct tool_result {
     double ms;
     char error[600];    /* why it failed; for TOOL_RES_RENEW, why it needs renewal */
     char replaces[200]; /* renew: the certificate serial(s) the new one supersedes */
+    int retired;        /* renew --retire-old: old certificates removed from the token */
 } tool_result;
 
 typedef struct tool_run {
@@ -211,6 +212,10 @@ typedef struct tool_run {
      * superseded at the CA once the new one is on the token. */
     int renew;
     long long renew_within;
+    /* renew --retire-old: once the new certificate is verified and on the
+     * token, the token's other certificates for the purpose are removed,
+     * with their key pairs when no certificate left uses them. */
+    int retire_old;
 } tool_run;
 
 /* Steps 3..12 for one token; its request joins whatever else is ready (watch). */
