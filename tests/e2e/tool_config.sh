@@ -60,6 +60,18 @@ refused "$TM_TMP" "$TM_TMP: not a regular file"
 mkfifo "$TM_TMP/fifo.conf"
 refused "$TM_TMP/fifo.conf" "fifo.conf: not a regular file"
 
+# A directory include: OpenSSL reads each *.cnf / *.conf in it, so each is
+# checked like an included file (the loader alone ignored a misspelt section
+# there, and NCONF blocked on a FIFO).
+mkdir "$TM_TMP/conf.d" "$TM_TMP/fifo.d"
+printf '[operatr]\nrequire = yes\n' >"$TM_TMP/conf.d/10-operator.cnf"
+c="$TM_TMP/dir.conf"
+printf '[tokenmint]\n.include %s/conf.d\n' "$TM_TMP" >"$c"
+refused "$c" "$TM_TMP/conf.d/10-operator.cnf line 1: unknown section \[ operatr \]"
+mkfifo "$TM_TMP/fifo.d/x.conf"
+printf '.include %s/fifo.d\n' "$TM_TMP" >"$c"
+refused "$c" "$c line 1: $TM_TMP/fifo.d/x.conf: not a regular file"
+
 # A good config still works.
 c="$TM_TMP/good.conf"
 printf '[tokenmint]\naudit_log = %s/audit.jsonl\n[operator]\nrequire = no\n' "$TM_TMP" >"$c"

@@ -9,6 +9,7 @@
 #include "station/station.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/conf.h>
+#include <openssl/err.h>
 
 #define MAX_DEPTH 8
 #define MAX_CONFIG_BYTES (1024 * 1024)
@@ -78,6 +82,43 @@ typedef struct scan_ctx {
 
 static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen);
 
+/* OpenSSL reads a directory's *.cnf and *.conf files: each is checked as an
+ * included file is (a FIFO there would block NCONF, a misspelt section in
+ * one would be ignored by the loader). */
+static int conf_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 4 && strcmp(name + n - 4, ".cnf") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".conf") == 0);
+}
+
+static int scan_dir(const char *dir, const char *from, int fromline, int depth, scan_ctx *c,
+                    char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int ok = 1;
+
+    if (!d) {
+        snprintf(err, errlen, "%s line %d: .include %s: %s", from, fromline, dir, strerror(errno));
+        return 0;
+    }
+    while (ok && (e = readdir(d)) != NULL) {
+        char full[PATH_MAX];
+        if (!conf_suffix(e->d_name))
+            continue;
+        if (snprintf(full, sizeof full, "%s/%s", dir, e->d_name) >= (int)sizeof full) {
+            snprintf(err, errlen, "%s line %d: .include %s: path too long", from, fromline, dir);
+            ok = 0;
+            break;
+        }
+        ok = regular_file(full, from, fromline, err, errlen) &&
+             scan(full, depth + 1, c, err, errlen);
+    }
+    closedir(d);
+    return ok;
+}
+
 /* ".include PATH" or ".include = PATH": the file (or every file of the
  * directory, as OpenSSL reads them) must be there. */
 static int scan_include(const char *path, int lineno, char *arg, int depth, scan_ctx *c, char *err,
@@ -104,7 +145,7 @@ static int scan_include(const char *path, int lineno, char *arg, int depth, scan
         return 0;
     }
     if (S_ISDIR(sb.st_mode))
-        return 1; /* OpenSSL reads its *.cnf / *.conf; the keys are checked after loading */
+        return scan_dir(inc, path, lineno, depth, c, err, errlen);
     if (!regular_file(inc, path, lineno, err, errlen))
         return 0;
     return scan(inc, depth + 1, c, err, errlen);
@@ -231,4 +272,119 @@ int tool_config_check(const char *path, const char *audit, char *err, size_t err
     }
     close(fd);
     return 1;
+}
+
+/* ---- reading the values (NCONF) ---- */
+
+static int known_key(const char *sect, const char *name)
+{
+    static const char *tokenmint[] = {"audit_log", "audit", "profile", "state_dir", NULL};
+    static const char *operator[] = {"require", "passphrase", "name", "ca", NULL};
+    const char **k = strcmp(sect, "tokenmint") == 0 ? tokenmint : operator;
+    for (; *k; k++)
+        if (strcmp(*k, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* The values, after tool_config_check(path, NULL): opens nothing for writing. */
+int tool_config_read(const char *path, tool_config *cfg, char *err, size_t errlen)
+{
+    static const char *sections[] = {"tokenmint", "operator"};
+    CONF *conf = NCONF_new(NULL);
+    long line = -1;
+    size_t i;
+    int ok = 0, j;
+    char e[256];
+
+    memset(cfg, 0, sizeof *cfg);
+    /* Before NCONF reads anything: /dev/zero or a FIFO must not be read at all. */
+    if (!tool_config_check(path, NULL, err, errlen))
+        goto out;
+    if (!conf || NCONF_load(conf, path, &line) <= 0) {
+        if (line > 0)
+            snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
+        else
+            snprintf(err, errlen, "%s: cannot read the config file", path);
+        goto out;
+    }
+    if ((cfg->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    for (i = 0; i < 2; i++) {
+        STACK_OF(CONF_VALUE) *sk = NCONF_get_section(conf, sections[i]);
+        for (j = 0; sk && j < sk_CONF_VALUE_num(sk); j++) {
+            CONF_VALUE *v = sk_CONF_VALUE_value(sk, j);
+            char **slot = NULL;
+            if (!known_key(sections[i], v->name)) {
+                snprintf(err, errlen, "%s: unknown key \"%s\" in [ %s ]", path, v->name,
+                         sections[i]);
+                goto out;
+            }
+            if (i == 1 && strcmp(v->name, "require") == 0) {
+                if (!strcmp(v->value, "yes") || !strcmp(v->value, "true"))
+                    cfg->require_operator = 1;
+                else if (strcmp(v->value, "no") && strcmp(v->value, "false")) {
+                    snprintf(err, errlen, "%s: [ operator ] require must be yes or no, not \"%s\"",
+                             path, v->value);
+                    goto out;
+                }
+                continue;
+            }
+            if (i == 0 && !strcmp(v->name, "audit"))
+                /* Accepted, not refused: the meaning is not in doubt, and a
+                 * rename must not stop a working station on upgrade. */
+                fprintf(stderr,
+                        "tokenmint: %s: [ tokenmint ] \"audit\" is deprecated, name it "
+                        "\"audit_log\" (as in the module's config)\n",
+                        path);
+            if (i == 0)
+                slot = !strcmp(v->name, "audit") || !strcmp(v->name, "audit_log") ? &cfg->audit
+                       : !strcmp(v->name, "profile")                              ? &cfg->profile
+                                                                                  : &cfg->state_dir;
+            else if (!strcmp(v->name, "passphrase"))
+                slot = &cfg->scrypt;
+            else if (!strcmp(v->name, "name"))
+                slot = &cfg->operator_name;
+            else
+                slot = &cfg->operator_ca;
+            free(*slot);
+            if ((*slot = strdup(v->value)) == NULL) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto out;
+            }
+        }
+    }
+    ERR_clear_error();
+    ok = 1;
+out:
+    NCONF_free(conf);
+    if (!ok)
+        tool_config_clear(cfg);
+    return ok;
+}
+
+int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errlen)
+{
+    if (!tool_config_read(path, cfg, err, errlen))
+        return 0;
+    /* the audit destination is opened for appending only now it is known */
+    if (cfg->audit && !tool_config_check(path, cfg->audit, err, errlen)) {
+        tool_config_clear(cfg);
+        return 0;
+    }
+    return 1;
+}
+
+void tool_config_clear(tool_config *cfg)
+{
+    free(cfg->path);
+    free(cfg->scrypt);
+    free(cfg->operator_name);
+    free(cfg->operator_ca);
+    free(cfg->audit);
+    free(cfg->profile);
+    free(cfg->state_dir);
+    memset(cfg, 0, sizeof *cfg);
 }

@@ -105,6 +105,9 @@ typedef struct tool_config {
 } tool_config;
 
 int tool_config_load(const char *path, tool_config *cfg, char *err, size_t errlen);
+/* tool_config_load without the audit destination's check (which creates the
+ * file): the checks of tool_config_check(path, NULL), then the values. */
+int tool_config_read(const char *path, tool_config *cfg, char *err, size_t errlen);
 /* Fails closed (station/config.c): path and every include are regular files
  * that exist, every section and key is known; then audit (may be NULL) can be
  * appended to. 0 with "FILE line N: problem" in err. */
