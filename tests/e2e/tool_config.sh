@@ -72,6 +72,15 @@ mkfifo "$TM_TMP/fifo.d/x.conf"
 printf '.include %s/fifo.d\n' "$TM_TMP" >"$c"
 refused "$c" "$c line 1: $TM_TMP/fifo.d/x.conf: not a regular file"
 
+# .pragma includedir sends a relative include elsewhere than the file the
+# check read: refused (a harmless part.cnf here, a misspelt section there).
+mkdir "$TM_TMP/incdir" "$TM_TMP/cwd"
+printf '[operatr]\nrequire = yes\n' >"$TM_TMP/incdir/part.cnf"
+printf '[operator]\nrequire = no\n' >"$TM_TMP/cwd/part.cnf"
+c="$TM_TMP/pragma.conf"
+printf '.pragma includedir:%s/incdir\n.include part.cnf\n' "$TM_TMP" >"$c"
+(cd "$TM_TMP/cwd" && refused "$c" "$c line 1: .pragma includedir is refused")
+
 # A good config still works.
 c="$TM_TMP/good.conf"
 printf '[tokenmint]\naudit_log = %s/audit.jsonl\n[operator]\nrequire = no\n' "$TM_TMP" >"$c"

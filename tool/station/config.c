@@ -176,6 +176,15 @@ static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errl
                     goto out;
                 continue;
             }
+            /* includedir moves where NCONF looks for a relative include
+             * away from the file checked here */
+            if (strncmp(s, ".pragma", 7) == 0 && strstr(s, "includedir") != NULL) {
+                snprintf(err, errlen,
+                         "%s line %d: .pragma includedir is refused (write include paths in "
+                         "full)",
+                         path, lineno);
+                goto out;
+            }
             if (strncmp(s, ".pragma", 7) == 0)
                 continue;
             snprintf(err, errlen, "%s line %d: unknown directive \"%s\"", path, lineno, s);
