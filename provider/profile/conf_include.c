@@ -162,6 +162,15 @@ static int check_include(const char *value, size_t n, const char *source, long l
     return check_file(path, depth + 1, err, errlen);
 }
 
+static int has_word(const char *p, size_t n, const char *w)
+{
+    size_t wl = strlen(w), i;
+    for (i = 0; i + wl <= n; i++)
+        if (memcmp(p + i, w, wl) == 0)
+            return 1;
+    return 0;
+}
+
 static int check_text(const char *text, size_t len, const char *source, int depth, char *err,
                       size_t errlen)
 {
@@ -177,6 +186,14 @@ static int check_text(const char *text, size_t len, const char *source, int dept
         line++;
         while (q < eol && (*q == ' ' || *q == '\t'))
             q++;
+        /* includedir sends a relative .include elsewhere than the file
+         * checked here */
+        if ((size_t)(eol - q) >= 7 && memcmp(q, ".pragma", 7) == 0 &&
+            has_word(q, (size_t)(eol - q), "includedir")) {
+            say(err, errlen, source, line,
+                ".pragma includedir is refused (write include paths in full)");
+            return 0;
+        }
         /* ".include" then blanks or '=' (".includex = 1" is an ordinary key) */
         if ((size_t)(eol - q) >= 8 && memcmp(q, ".include", 8) == 0 &&
             (q + 8 == eol || q[8] == ' ' || q[8] == '\t' || q[8] == '=' || q[8] == '\r')) {

@@ -61,6 +61,16 @@ init_fails "$conf:1: .include $TM_TMP/station.d/secret.cnf: No such file or dire
 mkdir "$TM_TMP/station.d"
 printf '[tokenmint]\naudit_log = %s\n' "$audit" >"$TM_TMP/station.d/secret.cnf"
 pkcs11-tool --module "$TM_MODULE" -L >/dev/null || tm_fail "an include that exists was refused"
+# includedir sends a relative .include elsewhere than the file checked
+cat >"$conf" <<CONF
+.pragma includedir:$TM_TMP/elsewhere
+.include secret.cnf
+[tokenmint]
+backends = softhsm
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+CONF
+init_fails "$conf:1: .pragma includedir is refused"
 
 for bad in /dev/full "$TM_TMP" "$TM_TMP/no-such-dir/audit.jsonl"; do
     cat >"$conf" <<CONF
