@@ -1,7 +1,8 @@
 /*
  * The write policy for certificates (patent steps 5 and 12): a certificate
  * goes only onto the token whose serial it names, onto the key pair whose
- * public key it carries, and only if that key pair has no certificate yet.
+ * public key it carries, and only if that key pair has no certificate yet or
+ * the new one renews every certificate it has (issue 12).
  *
  * Everything the policy learns about the token it reads through the backend's
  * own function list and the caller's backend session, so the unit tests drive
@@ -277,12 +278,56 @@ static X509 *object_cert(const token *t, CK_OBJECT_HANDLE obj)
 }
 
 /*
- * Is there already a certificate for this key pair: one with its CKA_ID, or
- * one carrying the same public key (whatever its CKA_ID)? Returns CKR_OK and
- * sets *exists; the existing certificate's serial goes to serial.
+ * Renewal (issue 12): a second certificate for a key pair is the same
+ * binding again, from the same issuer, lasting longer. Against one
+ * certificate already on the key pair: 1 when cert renews it, else 0 with
+ * why it does not. A certificate that is not in the profile, names another
+ * token or purpose, or comes from another CA is never renewed: the old rule
+ * (no second certificate) stands for it.
  */
-static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_ULONG id_len,
-                                  EVP_PKEY *pk, int *exists, char *serial, size_t serial_len)
+static int renews(const mod_policy *policy, X509 *cert, const tm_binding *b, X509 *old, char *why,
+                  size_t whylen)
+{
+    tm_binding ob;
+
+    if (!tm_binding_from_cert(policy->profile, old, &ob, NULL)) {
+        snprintf(why, whylen, "it is not a serial-bound certificate");
+        return 0;
+    }
+    if (!tm_binding_names_serial(&ob, b->serial, b->serial_len) ||
+        strcmp(ob.purpose, b->purpose) != 0) {
+        snprintf(why, whylen, "it binds %s (%s), the new one %s (%s)", ob.serial_text,
+                 ob.purpose[0] ? ob.purpose : "no purpose", b->serial_text,
+                 b->purpose[0] ? b->purpose : "no purpose");
+        return 0;
+    }
+    if (X509_NAME_cmp(X509_get_issuer_name(old), X509_get_issuer_name(cert)) != 0) {
+        snprintf(why, whylen, "the new one is from another issuer");
+        return 0;
+    }
+    if (ASN1_INTEGER_cmp(X509_get0_serialNumber(old), X509_get0_serialNumber(cert)) == 0) {
+        snprintf(why, whylen, "it is the same certificate");
+        return 0;
+    }
+    if (ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(old)) <= 0 ||
+        ASN1_TIME_compare(X509_get0_notBefore(cert), X509_get0_notBefore(old)) < 0) {
+        snprintf(why, whylen, "the new one does not outlast it");
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * The certificates already on this key pair: those with its CKA_ID, and
+ * those carrying the same public key (whatever their CKA_ID). *blocking is
+ * set when one of them is not renewed by cert; its serial goes to serial,
+ * the reason to why. *renewed counts those cert renews (its serial too when
+ * nothing blocks), so the caller can say what was renewed.
+ */
+static CK_RV existing_certificates(const token *t, const mod_policy *policy, X509 *cert,
+                                   const tm_binding *b, const unsigned char *id, CK_ULONG id_len,
+                                   int *blocking, int *renewed, char *serial, size_t serial_len,
+                                   char *why, size_t whylen)
 {
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_ATTRIBUTE by_id[] = {
@@ -291,38 +336,44 @@ static CK_RV existing_certificate(const token *t, const unsigned char *id, CK_UL
     };
     CK_OBJECT_HANDLE *objs = NULL;
     CK_ULONG n = 0, i;
-    X509 *c;
+    EVP_PKEY *pk = X509_get0_pubkey(cert);
     CK_RV rv;
 
-    *exists = 0;
+    *blocking = 0;
+    *renewed = 0;
     snprintf(serial, serial_len, "unreadable");
-    /* An empty CKA_ID says nothing about which key a certificate belongs to. */
-    if (id_len > 0) {
-        rv = p11c_find_all(t->f, t->s, by_id, 2, &objs, &n);
-        if (rv != CKR_OK)
-            return rv;
-        if (n > 0) {
-            *exists = 1;
-            c = object_cert(t, objs[0]);
-            if (c != NULL)
-                cert_serial_text(c, serial, serial_len);
-            X509_free(c);
-            free(objs);
-            return CKR_OK;
-        }
-        free(objs);
-        objs = NULL;
-    }
-
+    why[0] = '\0';
+    /* Every certificate object is looked at: by CKA_ID alone a certificate
+     * filed under another ID for the same key would go unseen. An empty
+     * CKA_ID says nothing about which key a certificate belongs to. */
     rv = p11c_find_all(t->f, t->s, by_id, 1, &objs, &n);
     if (rv != CKR_OK)
         return rv;
     ERR_set_mark();
-    for (i = 0; i < n && !*exists; i++) {
-        c = object_cert(t, objs[i]);
-        if (c != NULL && X509_get0_pubkey(c) != NULL && EVP_PKEY_eq(X509_get0_pubkey(c), pk) == 1) {
-            *exists = 1;
-            cert_serial_text(c, serial, serial_len);
+    for (i = 0; i < n && !*blocking; i++) {
+        unsigned char *oid = NULL;
+        CK_ULONG oid_len = 0;
+        int same_id, same_key;
+        X509 *c = object_cert(t, objs[i]);
+
+        same_id = id_len > 0 &&
+                  p11c_attr_get(t->f, t->s, objs[i], CKA_ID, &oid, &oid_len) == CKR_OK &&
+                  oid_len == id_len && memcmp(oid, id, id_len) == 0;
+        free(oid);
+        same_key =
+            c != NULL && X509_get0_pubkey(c) != NULL && EVP_PKEY_eq(X509_get0_pubkey(c), pk) == 1;
+        if (same_id || same_key) {
+            if (c != NULL && renews(policy, cert, b, c, why, whylen)) {
+                if (!*renewed)
+                    cert_serial_text(c, serial, serial_len);
+                (*renewed)++;
+            } else {
+                *blocking = 1;
+                if (c != NULL)
+                    cert_serial_text(c, serial, serial_len);
+                else
+                    snprintf(why, whylen, "it cannot be read as a certificate");
+            }
         }
         X509_free(c);
     }
@@ -426,7 +477,8 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
     CK_ULONG key_id_len = 0, key_label_len = 0;
     char token_text[TM_SERIAL_TEXT_MAX + 1], id_text[2 * 64 + 1], why[400], serial[128];
     const unsigned char *p;
-    int exists = 0;
+    char renewed_serial[128] = "";
+    int blocking = 0, renewed = 0;
     CK_RV rv;
 
     memset(&key, 0, sizeof(key));
@@ -604,23 +656,28 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
     else
         snprintf(id_text, sizeof(id_text), "(empty CKA_ID)");
 
-    /* (c) certificates never overwrite one another */
-    rv = existing_certificate(&tok, key_id, key_id_len, X509_get0_pubkey(cert), &exists, serial,
-                              sizeof(serial));
+    /* (c) certificates never overwrite one another; a second one on a key
+     * pair only renews the first (same token, purpose and issuer, lasting
+     * longer), never binds it anew */
+    rv = existing_certificates(&tok, policy, cert, &out->binding, key_id, key_id_len, &blocking,
+                               &renewed, serial, sizeof(serial), why, sizeof(why));
     if (rv != CKR_OK) {
         out->rv = rv;
         reason(out, "cannot search token %s for certificates (CKR 0x%lx)", token_text,
                (unsigned long)rv);
         goto out;
     }
-    if (exists) {
+    if (blocking) {
         out->rv = CKR_DATA_INVALID;
         reason(out,
                "key pair %s on token %s already has a certificate (serial %s): "
-               "certificates never overwrite one another",
-               id_text, token_text, serial);
+               "certificates never overwrite one another, and this one does not renew it "
+               "(%s)",
+               id_text, token_text, serial, why);
         goto out;
     }
+    if (renewed)
+        snprintf(renewed_serial, sizeof(renewed_serial), "%s", serial);
 
     /* (d) issued by a CA the station trusts */
     if (policy->trusted_roots != NULL && sk_X509_num(policy->trusted_roots) > 0 &&
@@ -645,8 +702,14 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
         !add_cert_field(out, templ, count, CKA_SERIAL_NUMBER, cert))
         goto oom;
     cert_serial_text(cert, serial, sizeof(serial));
-    reason(out, "certificate (serial %s) for token %s stored on key pair %s", serial, token_text,
-           id_text);
+    if (renewed_serial[0])
+        reason(out,
+               "certificate (serial %s) for token %s stored on key pair %s, renewing "
+               "certificate %s",
+               serial, token_text, id_text, renewed_serial);
+    else
+        reason(out, "certificate (serial %s) for token %s stored on key pair %s", serial,
+               token_text, id_text);
     goto out;
 
 oom:

@@ -30,11 +30,19 @@ tool_check_invariants() {
     "$T" verify --all --ca "$ca" >"$TM_TMP/verify.out" ||
         { cat "$TM_TMP/verify.out"; tm_fail "verify found a bad certificate"; }
     "$T" tokens --json >"$TM_TMP/tokens.json" || tm_fail "tokens --json failed"
+    # every certificate certifies a key pair of its own token, and every
+    # certified key pair has one (a same-key renewal leaves two on one key)
     paste <("$TJ" get certificates <"$TM_TMP/tokens.json") \
         <("$TJ" get key_pairs <"$TM_TMP/tokens.json") \
-        <("$TJ" get free_key_pairs <"$TM_TMP/tokens.json") |
-        awk -F'\t' '$1 != $2 - $3 {bad = 1} END {exit bad}' ||
-        tm_fail "a token holds a certificate that certifies no key pair of its own, or two for one"
+        <("$TJ" get free_key_pairs <"$TM_TMP/tokens.json") \
+        <("$TJ" get keyless_certificates <"$TM_TMP/tokens.json") |
+        awk -F'\t' '$4 != 0 || $1 < $2 - $3 {bad = 1} END {exit bad}' ||
+        tm_fail "a token holds a certificate that certifies no key pair of its own"
+    # never two valid certificates for one key and purpose at the CA
+    "$T" ca list "$ca" --status valid --json >"$TM_TMP/valid.json" || tm_fail "ca list --json failed"
+    [ "$(paste <("$TJ" get spki_sha256 <"$TM_TMP/valid.json") <("$TJ" get purpose <"$TM_TMP/valid.json") |
+        sort | uniq -d)" = "" ] ||
+        tm_fail "the CA holds two valid certificates for one key"
     awk '/^OK/ {print $5}' "$TM_TMP/verify.out" | sort >"$TM_TMP/on_tokens"
     cut -f4 "$ca/index.txt" | sort >"$TM_TMP/in_ca"
     [ "$(uniq -d "$TM_TMP/in_ca")" = "" ] || tm_fail "duplicate serial in index.txt"

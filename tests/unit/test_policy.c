@@ -732,6 +732,113 @@ static void test_second_certificate_refused(void **state)
     X509_free(other);
 }
 
+/* The certificate c again, valid from and until days later, with a new
+ * serial, signed by ca: what a same-key renewal at that CA gives. */
+static X509 *renewal_of(X509 *c, long days, X509 *ca, EVP_PKEY *cakey)
+{
+    X509 *r = X509_dup(c);
+    BIGNUM *bn = BN_new();
+    ASN1_INTEGER *sn;
+
+    assert_non_null(r);
+    assert_non_null(bn);
+    /* a fresh serial of the profile's size (64 bits and more) */
+    assert_int_equal(BN_rand(bn, 96, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY), 1);
+    sn = BN_to_ASN1_INTEGER(bn, NULL);
+    assert_non_null(sn);
+    assert_int_equal(X509_set_serialNumber(r, sn), 1);
+    BN_free(bn);
+    /* the whole validity moves: the profile bounds its length */
+    {
+        int d = 0, secs = 0;
+        assert_int_equal(ASN1_TIME_diff(&d, &secs, NULL, X509_get0_notAfter(c)), 1);
+        assert_non_null(X509_time_adj_ex(X509_getm_notAfter(r), d + (int)days, secs, NULL));
+        assert_int_equal(ASN1_TIME_diff(&d, &secs, NULL, X509_get0_notBefore(c)), 1);
+        assert_non_null(X509_time_adj_ex(X509_getm_notBefore(r), d + (int)days, secs, NULL));
+    }
+    assert_int_equal(X509_set_issuer_name(r, X509_get_subject_name(ca)), 1);
+    assert_true(X509_sign(r, cakey, EVP_sha256()) > 0);
+    ASN1_INTEGER_free(sn);
+    return r;
+}
+
+static void test_same_key_renewal_accepted(void **state)
+{
+    X509 *first = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
+    X509 *second = renewal_of(first, 1, ca_cert, ca_key);
+    X509 *third = renewal_of(first, 2, ca_cert, ca_key);
+    X509 *shorter = renewal_of(first, -1, ca_cert, ca_key);
+    X509 *elsewhere = renewal_of(first, 1, ca2_cert, ca2_key);
+    mod_policy_decision d;
+    req_templ t;
+    char first_serial[80], want[160];
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(first), NULL);
+    char *h = BN_bn2hex(bn);
+
+    snprintf(first_serial, sizeof(first_serial), "%s", h);
+    OPENSSL_free(h);
+    BN_free(bn);
+
+    /* the same token, purpose and CA, lasting longer: a renewal */
+    token_key_pair(ec_key, "\xa1\xb2", "key-1", 1);
+    token_cert(first, "\xa1\xb2");
+    templ_cert(&t, second);
+    decide(&t, &d, SERIAL, SERIAL_LEN);
+    if (d.rv != CKR_OK)
+        fail_msg("a renewal refused: %s", d.reason);
+    snprintf(want, sizeof(want), "renewing certificate %s", first_serial);
+    assert_reason(&d, want);
+    mod_policy_decision_clear(&d);
+    templ_done(&t);
+
+    /* and the next renewal renews both */
+    token_cert(second, "\xa1\xb2");
+    templ_cert(&t, third);
+    decide(&t, &d, SERIAL, SERIAL_LEN);
+    assert_int_equal(d.rv, CKR_OK);
+    mod_policy_decision_clear(&d);
+    templ_done(&t);
+
+    /* one that ends sooner than the one there renews nothing */
+    mock_reset();
+    token_key_pair(ec_key, "\xa1\xb2", "key-1", 1);
+    token_cert(first, "\xa1\xb2");
+    templ_cert(&t, shorter);
+    decide(&t, &d, SERIAL, SERIAL_LEN);
+    assert_int_equal(d.rv, CKR_DATA_INVALID);
+    assert_reason(&d, "does not renew it (the new one does not outlast it)");
+    mod_policy_decision_clear(&d);
+    templ_done(&t);
+
+    /* nor does one from another CA, even under another CKA_ID */
+    mock_reset();
+    token_key_pair(ec_key, "\xa1\xb2", "key-1", 1);
+    token_cert(first, "\x55");
+    templ_cert(&t, elsewhere);
+    decide(&t, &d, SERIAL, SERIAL_LEN);
+    assert_int_equal(d.rv, CKR_DATA_INVALID);
+    assert_reason(&d, "(the new one is from another issuer)");
+    mod_policy_decision_clear(&d);
+    templ_done(&t);
+
+    /* nor the same certificate again */
+    mock_reset();
+    token_key_pair(ec_key, "\xa1\xb2", "key-1", 1);
+    token_cert(first, "\xa1\xb2");
+    templ_cert(&t, first);
+    decide(&t, &d, SERIAL, SERIAL_LEN);
+    assert_int_equal(d.rv, CKR_DATA_INVALID);
+    assert_reason(&d, "(it is the same certificate)");
+    mod_policy_decision_clear(&d);
+    templ_done(&t);
+
+    X509_free(first);
+    X509_free(second);
+    X509_free(third);
+    X509_free(shorter);
+    X509_free(elsewhere);
+}
+
 static void test_outside_profile_refuse_and_allow(void **state)
 {
     /* a CA certificate: no serial binding */
@@ -1016,6 +1123,7 @@ int main(void)
         cmocka_unit_test_setup(test_other_serial_refused, setup),
         cmocka_unit_test_setup(test_no_matching_key_refused, setup),
         cmocka_unit_test_setup(test_second_certificate_refused, setup),
+        cmocka_unit_test_setup(test_same_key_renewal_accepted, setup),
         cmocka_unit_test_setup(test_outside_profile_refuse_and_allow, setup),
         cmocka_unit_test_setup(test_chain_to_trusted_root, setup),
         cmocka_unit_test_setup(test_forged_signature_refused_by_chain, setup),

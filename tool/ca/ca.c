@@ -108,6 +108,11 @@ int tool_ca_supersede(tool_ca *ca, const char *old_serial, const char *new_seria
     return ca->ops->supersede(ca, old_serial, new_serial, err, errlen);
 }
 
+int tool_ca_renews_by_signature(const tool_ca *ca)
+{
+    return ca && ca->ops->renews_by_signature;
+}
+
 int tool_ca_has_status(const tool_ca *ca)
 {
     return ca && ca->ops->status != NULL;

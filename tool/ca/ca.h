@@ -41,6 +41,21 @@ typedef struct tool_ca_item {
     /* set by tool_ca_submit while ops->prepare's cert (signed, not yet
      * stored) waits for its batch; 0 for callers */
     int prepared;
+    /* Same-key renewal (issue 12): the certificate (serial hex) this one
+     * renews, for the same key, purpose and token. The CA records it
+     * superseded in the transaction that stores the new one (a key has one
+     * valid certificate per purpose at any time). */
+    const char *replaces;
+    /* Only a certificate the CA already holds for this key and purpose (and
+     * binding) is answered; nothing new is issued. */
+    int known_only;
+    /* Renewal over CMP (kur, RFC 9483 4.1.3): the certificate being
+     * updated and its key, which protects the request, and the new key
+     * pair's private key for the proof of possession (the same key for a
+     * same-key renewal). Borrowed; NULL for a first certificate. */
+    X509 *old_cert;
+    EVP_PKEY *old_key;
+    EVP_PKEY *new_key;
 } tool_ca_item;
 
 /* ---- the interface: what every backend implements ------------------------- */
@@ -91,6 +106,9 @@ typedef struct tool_ca_ops {
     int (*supersede)(tool_ca *ca, const char *old_serial, const char *new_serial, char *err,
                      size_t errlen);
     void (*close)(tool_ca *ca); /* frees ca */
+    /* A renewal reaches this CA as a request signed with the renewed
+     * certificate's key (CMP kur): items carry old_cert/old_key/new_key. */
+    int renews_by_signature;
 } tool_ca_ops;
 
 /* The part every backend shares; a backend's struct starts with it. */
@@ -129,6 +147,8 @@ X509_CRL *tool_ca_crl(tool_ca *ca, size_t *entries, char *err, size_t errlen);
 /* 1 done, 0 the backend cannot (nothing done), -1 error with err. */
 int tool_ca_supersede(tool_ca *ca, const char *old_serial, const char *new_serial, char *err,
                       size_t errlen);
+/* 1 when a renewal needs the renewed certificate's key (tool_ca_ops). */
+int tool_ca_renews_by_signature(const tool_ca *ca);
 /* 1 when the backend tells certificate status (tool_ca_status works). */
 int tool_ca_has_status(const tool_ca *ca);
 void tool_ca_close(tool_ca *ca);

@@ -505,6 +505,12 @@ static int change(tool_castore *s, int id, const char *sql, cs_param *p, int np,
     return code;
 }
 
+int tool_cs_serial_eq(const char *a, const char *b)
+{
+    char na[TOOL_CS_SERIAL_MAX], nb[TOOL_CS_SERIAL_MAX];
+    return serial_norm(a, na) && serial_norm(b, nb) && strcmp(na, nb) == 0;
+}
+
 int tool_castore_revoke(tool_castore *s, const char *serial, int64_t when, int reason)
 {
     char sn[TOOL_CS_SERIAL_MAX];

@@ -76,6 +76,8 @@ int tool_cs_record_from_cert(tool_cs_record *r, X509 *cert, const char *token, c
 X509 *tool_cs_record_cert(const tool_cs_record *r);
 /* Serial of a certificate in the records' form. Caller frees (OPENSSL_free). */
 char *tool_cs_serial_hex(const ASN1_INTEGER *sn);
+/* Do two hex serials (any case, leading zeros) name the same number? */
+int tool_cs_serial_eq(const char *a, const char *b);
 /* SHA-256 hex of an encoded SubjectPublicKeyInfo. */
 int tool_cs_spki_hash(const X509_PUBKEY *xp, char hex[65]);
 

@@ -1120,6 +1120,22 @@ static int reserial(local_ca *ca, tool_ca_item *it)
     return ok;
 }
 
+/* Inside the batch's transaction: the certificate old_serial, which the
+ * item's renews, is superseded by it. */
+static int supersede_for(local_ca *ca, tool_ca_item *it, const char *old_serial)
+{
+    char *by = tool_cs_serial_hex(X509_get0_serialNumber(it->cert));
+    int code;
+
+    if (!by) {
+        fail_item(it, 0, "%s", "out of memory");
+        return TOOL_CS_ERROR;
+    }
+    code = tool_castore_supersede(ca->db, old_serial, by);
+    OPENSSL_free(by);
+    return code;
+}
+
 /* Under dbmu inside a batch: stores item i or finds its earlier certificate.
  * Returns 1 (item has its answer), 0 (item refused), -1 (the batch failed:
  * code in *code). */
@@ -1165,7 +1181,7 @@ static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[6
             ret = 0;
             goto out;
         }
-        *code = tool_castore_insert(ca->db, &rec);
+        *code = it->known_only ? TOOL_CS_CONFLICT : tool_castore_insert(ca->db, &rec);
         if (*code == TOOL_CS_OK) {
             fresh[i] = 1;
             ret = 1;
@@ -1185,11 +1201,27 @@ static int store_one(local_ca *ca, tool_ca_item *items, size_t i, char (*spki)[6
                 it->cert = NULL;
                 X509_free(x);
                 ret = 0;
+            } else if (it->replaces && !it->known_only &&
+                       tool_cs_serial_eq(before.serial, it->replaces)) {
+                /* the renewal: the one it renews steps down in this
+                 * transaction, and the insert is tried again */
+                X509_free(x);
+                *code = supersede_for(ca, it, before.serial);
+                if (*code != TOOL_CS_OK)
+                    goto out;
+                continue;
             } else {
                 X509_free(it->cert);
                 it->cert = x;
                 ret = 1;
             }
+            goto out;
+        }
+        if (*code == TOOL_CS_NOTFOUND && it->known_only) {
+            fail_item(it, 0, "%s",
+                      "this CA holds no valid certificate for the key: a certificate it "
+                      "superseded is not updated again");
+            ret = 0;
             goto out;
         }
         if (*code != TOOL_CS_NOTFOUND)

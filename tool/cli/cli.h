@@ -109,6 +109,7 @@ enum {
     /* renew, verify (issue 12) */
     O_WITHIN,
     O_RETIRE_OLD,
+    O_REKEY,
     O_OCSP,
 };
 
@@ -154,6 +155,7 @@ typedef struct tool_parsed {
     int remove;       /* clean --remove */
     long within;      /* renew --within DAYS; -1 not given */
     int retire_old;   /* renew --retire-old */
+    int rekey;        /* renew --rekey */
     const char *ocsp; /* verify --ocsp URL */
     int help;         /* --help was given and answered: the command does nothing else */
     char **args;      /* positional */

@@ -96,17 +96,12 @@ static const tool_cmd_opt issue_opts[] = {
     TOKEN_OPTS,   OPERATOR_OPTS,     STATION_OPTS,      CMP_OPTS,       {0, NULL}};
 
 static const tool_cmd_opt renew_opts[] = {
-    {O_WITHIN, NULL},
-    {O_RETIRE_OLD, NULL},
-    {O_CA, NULL},
-    {O_PURPOSE, NULL},
-    {O_KEYTYPE, "type of the new key pairs (default ec:P-256)"},
-    {O_JOBS, NULL},
-    {O_JSON, NULL},
-    TOKEN_OPTS,
-    OPERATOR_OPTS,
-    STATION_OPTS,
-    CMP_OPTS,
+    {O_WITHIN, NULL},  {O_RETIRE_OLD, NULL},
+    {O_REKEY, NULL},   {O_CA, NULL},
+    {O_PURPOSE, NULL}, {O_KEYTYPE, "type of the new key pairs (default ec:P-256)"},
+    {O_JOBS, NULL},    {O_JSON, NULL},
+    TOKEN_OPTS,        OPERATOR_OPTS,
+    STATION_OPTS,      CMP_OPTS,
     {0, NULL}};
 
 static const tool_cmd_opt csr_opts[] = {{O_PURPOSE, NULL}, {O_KEYTYPE, NULL}, {O_JOBS, NULL},
@@ -260,15 +255,19 @@ const tool_command tool_commands[] = {
      issue_opts, NULL, tool_cmd_issue},
     {"renew", "give tokens whose certificates run out a new key pair and certificate",
      "renew (--all | --token URI...) (--ca DIR | --cmp URL ...) [--within DAYS]\n"
-     "[--retire-old]\n"
+     "[--rekey] [--retire-old]\n"
      "[--purpose P] [--key-type T] [--jobs N] [--json] [--pin-source SRC]",
      "Per token, the certificate for the purpose is renewed when it expires within\n"
      "DAYS days, has expired, or was revoked or superseded at the CA (a local CA\n"
-     "keeps that status; through CMP only the dates count). Renewal always makes a\n"
-     "new key pair on the same token and has the CA certify it as `issue` does; the\n"
-     "write policy takes it as any certificate, so it can only go onto the token\n"
-     "whose serial it names. Once the new certificate is verified and written, the\n"
-     "CA records it as superseding the old one; the old certificate and key pair\n"
+     "keeps that status; through CMP only the dates count). The new certificate is\n"
+     "for the same key pair (the CA records the old one superseded as it issues the\n"
+     "new one; over CMP a kur signed by the old certificate's key), unless the old\n"
+     "certificate was revoked or --rekey is given: then a new key pair is made on\n"
+     "the same token (over CMP, a kur signed by the old key when it is still there).\n"
+     "The write policy takes a same-key renewal only from the same CA, for the same\n"
+     "token and purpose, lasting longer; never a certificate for another token.\n"
+     "Once a new-key certificate is verified and written, the CA records it as\n"
+     "superseding the old one; the old certificate and key pair\n"
      "stay on the token unless --retire-old is given: then, after that, the token's\n"
      "other certificates for the purpose are removed (audited), each with its key\n"
      "pair when no certificate left uses it (the module's destroy_bound_certificates\n"

@@ -352,6 +352,7 @@ int tool_cmd_tokens(int argc, char **argv)
             json_object_object_add(o, "certificates", json_object_new_int(ts.ncerts));
             json_object_object_add(o, "key_pairs", json_object_new_int(ts.nkeys));
             json_object_object_add(o, "free_key_pairs", json_object_new_int(ts.nfree));
+            json_object_object_add(o, "keyless_certificates", json_object_new_int(ts.nkeyless));
             puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
             json_object_put(o);
         } else {
@@ -496,12 +497,8 @@ static void issue_batch(tool_session *s, tool_token **tokens, size_t n, int jobs
     tool_station_run(&s->run, tokens, n, jobs, prepare_one, &b, results, prepared);
     /* Steps 8-10: every request to the CA together. */
     for (i = 0; i < n; i++) {
-        X509_REQ *req = b.going[i] ? tool_job_request(b.jobs[i]) : NULL;
-        if (!req)
+        if (!b.going[i] || !tool_job_item(b.jobs[i], &items[k]))
             continue;
-        items[k].req = req;
-        items[k].token_text = tokens[i]->serial_text;
-        items[k].purpose = s->run.purpose;
         who[k++] = i;
     }
     if (k)
@@ -560,6 +557,7 @@ static int issue_or_renew(int argc, char **argv, const char *command)
     s.run.renew = renew;
     s.run.renew_within = (p.within < 0 ? 30LL : (long long)p.within) * 86400LL;
     s.run.retire_old = p.retire_old;
+    s.run.rekey = p.rekey;
     rc = tool_session_precheck(&s, tokens, n, 1);
     if (rc != TOOL_EXIT_OK)
         goto out;

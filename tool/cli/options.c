@@ -130,6 +130,9 @@ const tool_option tool_options[] = {
     {O_WITHIN, "within", "DAYS",
      "renew certificates that expire within DAYS days (default 30;\n"
      "0: only expired, revoked or superseded ones)"},
+    {O_REKEY, "rekey", NULL,
+     "a new key pair for every renewed certificate (default: the same\n"
+     "key pair, except for a revoked certificate)"},
     {O_RETIRE_OLD, "retire-old", NULL,
      "after the new certificate is verified and written, remove the\n"
      "certificates it replaces and their key pairs from the token (audited)"},
@@ -488,6 +491,9 @@ static int parse(int argc, char **argv, const char *command, tool_parsed *p)
             break;
         case O_RETIRE_OLD:
             p->retire_old = 1;
+            break;
+        case O_REKEY:
+            p->rekey = 1;
             break;
         }
     }

@@ -249,4 +249,5 @@ static const tool_ca_ops cmp_ops = {
     .root = cmp_root,
     .token_lock = cmp_token_lock,
     .close = cmp_close,
+    .renews_by_signature = 1,
 };

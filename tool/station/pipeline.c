@@ -11,6 +11,7 @@
  * again.
  */
 #include "ca/ca.h"
+#include "ca/castore.h"
 #include "station/station.h"
 
 #include <errno.h>
@@ -48,6 +49,15 @@ typedef struct token_ctx {
      * interrupted run) and other certificates for the purpose to remove */
     int retire_pending;
     X509 *keep; /* borrowed from certs[] */
+    /* renew: the token's newest certificate for the purpose, the one being
+     * renewed (borrowed from certs[]), and whether its key pair stays */
+    X509 *renew_from;
+    size_t renew_idx;
+    int same_key;
+    /* renewal over CMP (kur): the old certificate's key protects the
+     * request, the new key proves possession; loaded through the provider */
+    EVP_PKEY *old_key, *new_key;
+    char replaces[TOOL_OLD_SERIAL]; /* same key: its serial, superseded by the CA */
 } token_ctx;
 
 static int fail(token_ctx *c, int step, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -278,12 +288,17 @@ static int supersede_olds(token_ctx *c, const char *by, char olds[][TOOL_OLD_SER
     size_t i;
 
     for (i = 0; i < n; i++) {
+        /* a same-key renewal's old certificate stepped down as the CA
+         * stored the new one */
+        if (c->replaces[0] && tool_cs_serial_eq(olds[i], c->replaces))
+            goto noted;
         if (tool_ca_supersede(c->run->ca, olds[i], by, e, sizeof e) < 0)
             return fail(c, 12,
                         "certificate %s is on the token, but the CA did not record that it "
                         "supersedes %s: %s (re-run renew)",
                         by, olds[i], e);
         tool_audit_line(c->run->cfg, c->t->serial_text, "supersede", olds[i], by);
+    noted:
         if (strlen(c->res->replaces) + strlen(olds[i]) + 2 < sizeof c->res->replaces) {
             if (c->res->replaces[0])
                 strcat(c->res->replaces, ",");
@@ -306,6 +321,8 @@ static int already_done(token_ctx *c)
     char why_serial[80] = "";
     size_t i;
 
+    int newest = -1, newest_st = CERT_GOOD;
+
     c->nolds = 0;
     for (i = 0; i < c->ncerts; i++) {
         tm_binding b;
@@ -322,6 +339,11 @@ static int already_done(token_ctx *c)
         if (st == CERT_UNKNOWN)
             return 1; /* failed, with the reason */
         serial_hex_of(x, sn, sizeof sn);
+        if (newest < 0 || ASN1_TIME_compare(X509_get0_notBefore(c->certs[newest].cert),
+                                            X509_get0_notBefore(x)) < 0) {
+            newest = (int)i;
+            newest_st = st;
+        }
         if (st == CERT_GOOD) {
             if (best < 0 || ASN1_TIME_compare(X509_get0_notBefore(c->certs[best].cert),
                                               X509_get0_notBefore(x)) < 0) {
@@ -367,7 +389,16 @@ static int already_done(token_ctx *c)
              c->run->purpose);
         return 1;
     }
-    if (!c->run->renew) {
+    if (c->run->renew) {
+        /* renewal keeps the newest certificate's key pair unless asked not
+         * to, or unless that certificate was revoked (its key may be
+         * compromised) */
+        c->renew_from = c->certs[newest].cert;
+        c->renew_idx = (size_t)newest;
+        c->same_key = !c->run->rekey && newest_st != CERT_REVOKED;
+        return 0;
+    }
+    {
         c->res->kind = TOOL_RES_RENEW;
         snprintf(c->res->cert_serial, sizeof c->res->cert_serial, "%s", why_serial);
         snprintf(c->res->error, sizeof c->res->error,
@@ -376,7 +407,6 @@ static int already_done(token_ctx *c)
                  why_serial, state_words(why), c->t->serial_text);
         return 1;
     }
-    return 0;
 }
 
 /* ---- step 5: a free key pair of the asked type, or a new one --------------------- */
@@ -431,6 +461,28 @@ static int find_free_key_pair(token_ctx *c)
         c->idlen = k->idlen;
         snprintf(c->label, sizeof c->label, "%s", k->label);
         c->res->key_reused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Same-key renewal: the key pair of the certificate being renewed, when
+ * it is still complete on the token. */
+static int renewed_key_pair(token_ctx *c)
+{
+    EVP_PKEY *old = X509_get0_pubkey(c->renew_from);
+    size_t i;
+
+    for (i = 0; old && i < c->nkeys; i++) {
+        tool_token_key *k = &c->keys[i];
+        if (EVP_PKEY_eq(k->pub, old) != 1)
+            continue;
+        c->pub = k->pub;
+        memcpy(c->id, k->id, k->idlen);
+        c->idlen = k->idlen;
+        snprintf(c->label, sizeof c->label, "%s", k->label);
+        c->res->key_reused = 1;
+        serial_hex_of(c->renew_from, c->replaces, sizeof c->replaces);
         return 1;
     }
     return 0;
@@ -538,23 +590,38 @@ static const char *digest_for(tool_keytype kt)
 /* The token signs its own request (claim 7) through the tokenmint provider:
  * the key is opened by pkcs11: URI; the provider checks at signing time that
  * the request names this token. */
-static int sign_request_on_token(token_ctx *c, X509_REQ *req)
+/* The token's private key with this CKA_ID, opened through the provider. */
+static EVP_PKEY *token_private_key(token_ctx *c, const unsigned char *id, size_t idlen)
 {
     tool_crypto *cr = c->run->crypto;
     char uri[600], err[400];
+    EVP_PKEY *key;
+
+    if (!cr->have_provider) {
+        fail(c, 7, "cannot sign on the token: %s", cr->err);
+        return NULL;
+    }
+    if (!tool_key_uri(c->t, id, idlen, "private", uri, sizeof uri)) {
+        fail(c, 7, "cannot form the key's pkcs11: URI");
+        return NULL;
+    }
+    key = tool_crypto_load_key(cr, uri, c->run->pin, err, sizeof err);
+    if (!key)
+        fail(c, 7, "the provider cannot open the token key: %s", err);
+    return key;
+}
+
+static int sign_request_on_token(token_ctx *c, X509_REQ *req)
+{
+    tool_crypto *cr = c->run->crypto;
+    char err[400];
     EVP_PKEY *key = NULL;
     EVP_MD_CTX *md = NULL;
     int ok = 0;
 
-    if (!cr->have_provider)
-        return fail(c, 7, "cannot sign on the token: %s", cr->err);
-    if (!tool_key_uri(c->t, c->id, c->idlen, "private", uri, sizeof uri))
-        return fail(c, 7, "cannot form the key's pkcs11: URI");
-    key = tool_crypto_load_key(cr, uri, c->run->pin, err, sizeof err);
-    if (!key) {
-        fail(c, 7, "the provider cannot open the token key: %s", err);
+    key = token_private_key(c, c->id, c->idlen);
+    if (!key)
         goto out;
-    }
     md = EVP_MD_CTX_new();
     if (!md ||
         EVP_DigestSignInit_ex(md, NULL, digest_for(c->run->keytype), cr->libctx, NULL, key, NULL) <=
@@ -564,10 +631,43 @@ static int sign_request_on_token(token_ctx *c, X509_REQ *req)
         goto out;
     }
     ok = 1;
+    /* kur (renew over CMP) proves possession of the new key again */
+    if (c->renew_from && !c->new_key && tool_ca_renews_by_signature(c->run->ca)) {
+        c->new_key = key;
+        key = NULL;
+    }
 out:
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(key);
     return ok;
+}
+
+/* Renewal: the renewed certificate's key, which signs a kur. A key pair no
+ * longer on the token leaves it NULL (the CA then gets a plain request). */
+static void load_old_key(token_ctx *c)
+{
+    tool_token_cert *tc = &c->certs[c->renew_idx];
+    char keep[sizeof c->res->error];
+    tool_result_kind kind;
+    int step;
+
+    if (!c->renew_from || !c->new_key || c->old_key)
+        return;
+    if (c->same_key) {
+        if (EVP_PKEY_up_ref(c->new_key))
+            c->old_key = c->new_key;
+        return;
+    }
+    /* a failure to open it is no failure of the token */
+    memcpy(keep, c->res->error, sizeof keep);
+    kind = c->res->kind;
+    step = c->res->step;
+    c->old_key = tc->idlen ? token_private_key(c, tc->id, tc->idlen) : NULL;
+    if (!c->old_key) {
+        memcpy(c->res->error, keep, sizeof keep);
+        c->res->kind = kind;
+        c->res->step = step;
+    }
 }
 
 static X509_REQ *build_request(token_ctx *c)
@@ -589,6 +689,7 @@ static X509_REQ *build_request(token_ctx *c)
     }
     if (!sign_request_on_token(c, req))
         goto bad;
+    load_old_key(c);
     tm_violations_free(v);
     return req;
 bad:
@@ -599,14 +700,10 @@ bad:
 
 /* ---- steps 8-10: to the CA, which verifies and issues ---------------------------- */
 
-static X509 *ca_issue(token_ctx *c, X509_REQ *req)
+static X509 *ca_issue(token_ctx *c, tool_ca_item *it)
 {
-    tool_ca_item item;
+    tool_ca_item item = *it;
 
-    memset(&item, 0, sizeof item);
-    item.req = req;
-    item.token_text = c->t->serial_text;
-    item.purpose = c->run->purpose;
     tool_ca_submit(c->run->ca, &item);
     if (!item.cert) {
         fail(c, 9, "CA refused: %s", item.error);
@@ -832,6 +929,8 @@ static void ctx_clear(token_ctx *c)
     tool_token_keys_free(c->keys, c->nkeys);
     tool_token_certs_free(c->certs, c->ncerts);
     EVP_PKEY_free(c->owned_pub);
+    EVP_PKEY_free(c->old_key);
+    EVP_PKEY_free(c->new_key);
 }
 
 static void cert_serial_hex(X509 *cert, char *out, size_t outlen)
@@ -853,7 +952,10 @@ static int prepare(token_ctx *c, int stop_when_done)
         return 0;
     if (!token_usable(c))
         return 0;
-    if (!find_free_key_pair(c) && !generate_key_pair(c))
+    /* A free key pair first: a renewal with a new key pair that was
+     * interrupted, or one made for this purpose beforehand; then, renewing,
+     * the old certificate's key pair (same key); else a new one. */
+    if (!find_free_key_pair(c) && !(c->same_key && renewed_key_pair(c)) && !generate_key_pair(c))
         return 0;
     p11c_hex_encode(c->id, c->idlen, c->res->key_id, sizeof c->res->key_id);
     return read_serial(c);
@@ -885,6 +987,15 @@ tool_job *tool_job_new(tool_run *run, tool_token *t, tool_result *res)
 }
 
 static int job_prepare(tool_job *j);
+
+static int cert_on_token(token_ctx *c, X509 *x)
+{
+    size_t i;
+    for (i = 0; i < c->ncerts; i++)
+        if (X509_cmp(c->certs[i].cert, x) == 0)
+            return 1;
+    return 0;
+}
 
 int tool_job_prepare(tool_job *j)
 {
@@ -919,6 +1030,11 @@ static int job_prepare(tool_job *j)
     /* A certificate issued for this key by an interrupted run: write it, never re-issue. */
     if (c->res->key_reused && c->run->ca) /* a CMP CA finds it by key itself */
         j->cert = tool_ca_find_by_key(c->run->ca, c->pub, c->run->purpose);
+    /* ... unless that is a certificate the token has: the one being renewed */
+    if (j->cert && cert_on_token(c, j->cert)) {
+        X509_free(j->cert);
+        j->cert = NULL;
+    }
     if (j->cert) {
         c->res->kind = TOOL_RES_WRITTEN;
         return 1;
@@ -930,6 +1046,25 @@ static int job_prepare(tool_job *j)
 X509_REQ *tool_job_request(tool_job *j)
 {
     return j->cert ? NULL : j->req;
+}
+
+int tool_job_item(tool_job *j, tool_ca_item *item)
+{
+    token_ctx *c = &j->c;
+
+    memset(item, 0, sizeof *item);
+    if (j->cert || !j->req)
+        return 0;
+    item->req = j->req;
+    item->token_text = c->t->serial_text;
+    item->purpose = c->run->purpose;
+    item->replaces = c->replaces[0] ? c->replaces : NULL;
+    if (c->renew_from && c->old_key && c->new_key) {
+        item->old_cert = c->renew_from;
+        item->old_key = c->old_key;
+        item->new_key = c->new_key;
+    }
+    return 1;
 }
 
 void tool_job_set_cert(tool_job *j, X509 *cert, const char *ca_error)
@@ -1009,8 +1144,10 @@ void tool_pipeline_issue(tool_run *run, tool_token *t, tool_result *res)
         snprintf(res->error, sizeof res->error, "out of memory");
         return;
     }
-    if (tool_job_prepare(j) && tool_job_request(j)) {
-        X509 *cert = ca_issue(&j->c, j->req);
+    tool_ca_item item;
+
+    if (tool_job_prepare(j) && tool_job_item(j, &item)) {
+        X509 *cert = ca_issue(&j->c, &item);
         if (cert)
             tool_job_set_cert(j, cert, NULL);
     }
@@ -1135,6 +1272,14 @@ int tool_token_state_read(tool_run *run, tool_token *t, tool_token_state *s)
     for (i = 0; i < c.nkeys; i++)
         if (!key_has_cert(&c, c.keys[i].pub))
             s->nfree++;
+    for (i = 0; i < c.ncerts; i++) {
+        size_t k;
+        for (k = 0; k < c.nkeys; k++)
+            if (EVP_PKEY_eq(X509_get0_pubkey(c.certs[i].cert), c.keys[k].pub) == 1)
+                break;
+        if (k == c.nkeys)
+            s->nkeyless++;
+    }
     s->state = s->ncerts ? "issued" : s->nfree ? "free key pair" : "no key";
     ctx_clear(&c);
     return 1;

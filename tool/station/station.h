@@ -219,6 +219,10 @@ typedef struct tool_run {
      * token, the token's other certificates for the purpose are removed,
      * with their key pairs when no certificate left uses them. */
     int retire_old;
+    /* renew --rekey: a new key pair even for a certificate that was not
+     * revoked (renewal keeps the key pair by default; a revoked
+     * certificate's key is never certified again) */
+    int rekey;
 } tool_run;
 
 /* Steps 3..12 for one token; its request joins whatever else is ready (watch). */
@@ -232,6 +236,11 @@ tool_job *tool_job_new(tool_run *run, tool_token *t, tool_result *res);
  * in the CA for this key), 0 when it failed or the token is already done. */
 int tool_job_prepare(tool_job *j);
 X509_REQ *tool_job_request(tool_job *j); /* NULL when nothing needs issuing */
+/* What the CA gets for the job: 1 with item filled (the request, and for a
+ * renewal the certificate it renews; pointers borrowed from the job), 0 when
+ * nothing needs issuing. */
+struct tool_ca_item;
+int tool_job_item(tool_job *j, struct tool_ca_item *item);
 void tool_job_set_cert(tool_job *j, X509 *cert, const char *ca_error); /* takes cert */
 void tool_job_finish(tool_job *j);
 void tool_job_free(tool_job *j);
@@ -246,6 +255,7 @@ typedef struct tool_token_state {
     int ncerts;
     int nkeys;
     int nfree;
+    int nkeyless; /* certificates whose key pair is not on the token */
 } tool_token_state;
 int tool_token_state_read(tool_run *run, tool_token *t, tool_token_state *s);
 
