@@ -27,6 +27,8 @@ CK_RV mod_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                          CK_OBJECT_HANDLE_PTR phObject)
 {
     mod_policy_decision d;
+    mod_policy_token tok;
+    char name[64], shared[64];
     CK_OBJECT_HANDLE bo;
     mod_call c;
     CK_RV rv = mod_enter_session(hSession, &c);
@@ -40,9 +42,14 @@ CK_RV mod_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
     memset(&d, 0, sizeof(d));
     /* Held around decide + create: two writers must not both see "this key
      * has no certificate yet". Per token, so other tokens are not held up. */
+    snprintf(name, sizeof(name), "'%s' (slot %lu)", c.slot->label, (unsigned long)c.slot->id);
+    tok.serial = c.slot->serial;
+    tok.serial_len = c.slot->serial_len;
+    tok.name = name;
+    tok.shared_with =
+        mod_slots_serial_shared(mod_g.slots, c.slot, shared, sizeof(shared)) ? shared : NULL;
     pthread_mutex_lock(&c.slot->write_lock);
-    mod_policy_decide(&mod_g.policy, c.f, c.bh, c.slot->serial, c.slot->serial_len, pTemplate,
-                      ulCount, &d);
+    mod_policy_decide_token(&mod_g.policy, c.f, c.bh, &tok, pTemplate, ulCount, &d);
     if (!d.is_certificate && d.rv != CKR_OK) {
         rv = d.rv; /* the policy could not even look (out of memory) */
     } else if (!d.is_certificate) {

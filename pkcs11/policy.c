@@ -465,6 +465,18 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
                        size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
                        mod_policy_decision *out)
 {
+    mod_policy_token t = {token_serial, token_serial_len, NULL, NULL};
+
+    mod_policy_decide_token(policy, backend, backend_session, &t, templ, count, out);
+}
+
+void mod_policy_decide_token(const mod_policy *policy, CK_FUNCTION_LIST *backend,
+                             CK_SESSION_HANDLE backend_session, const mod_policy_token *who,
+                             const CK_ATTRIBUTE *templ, CK_ULONG count, mod_policy_decision *out)
+{
+    const unsigned char *token_serial = who != NULL ? who->serial : NULL;
+    size_t token_serial_len = who != NULL ? who->serial_len : 0;
+    const char *unusable;
     token tok = {backend, backend_session};
     const CK_ATTRIBUTE *cls_a, *type_a, *value_a;
     int n_cls, n_type, n_value, dummy;
@@ -486,7 +498,7 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
         return;
     memset(out, 0, sizeof(*out));
     out->rv = CKR_OK;
-    if (policy == NULL || policy->profile == NULL || backend == NULL ||
+    if (policy == NULL || policy->profile == NULL || backend == NULL || who == NULL ||
         (templ == NULL && count > 0)) {
         out->rv = CKR_ARGUMENTS_BAD;
         reason(out, "policy called without a profile, backend or template");
@@ -541,6 +553,27 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
     /* From here on every exit passes "out", where whatever OpenSSL queued
      * while looking at the certificate is dropped, and only that. */
     ERR_set_mark();
+
+    /* Issue 13: a serial that names no one token binds a certificate to
+     * none; first, so that no certificate can make it look otherwise. */
+    unusable = tm_serial_unusable(token_serial, token_serial_len);
+    if (unusable != NULL) {
+        out->rv = CKR_ACTION_PROHIBITED;
+        reason(out,
+               "token %s%sreports the serial '%s' (%s): it names no one token, so no certificate "
+               "is bound to it (name one with token_serials in the module config)",
+               who->name ? who->name : "", who->name ? " " : "", token_serial_len ? token_text : "",
+               unusable);
+        goto out;
+    }
+    if (who->shared_with != NULL) {
+        out->rv = CKR_ACTION_PROHIBITED;
+        reason(out,
+               "token %s%shas the serial %s, and so has token %s: a serial two tokens share "
+               "binds a certificate to neither",
+               who->name ? who->name : "", who->name ? " " : "", token_text, who->shared_with);
+        goto out;
+    }
 
     /* Two values would let the policy check one and the backend store the other. */
     if (n_value > 1) {

@@ -48,6 +48,9 @@ typedef struct mod_policy_decision {
  * A certificate object is one with CKA_CLASS CKO_CERTIFICATE and
  * CKA_CERTIFICATE_TYPE CKC_X_509 or absent. Checks run in this order and the
  * first failure decides (documented in README):
+ *   CKR_ACTION_PROHIBITED         the token's serial names no one token: blank, all
+ *                                  zeros (a backend's placeholder), or shared with
+ *                                  another token present (mod_policy_decide_token)
  *   CKR_TEMPLATE_INCONSISTENT     CKA_VALUE missing or not exactly one DER certificate;
  *                                  CKA_CLASS / CKA_CERTIFICATE_TYPE / CKA_VALUE repeated;
  *                                  certificate outside the profile under "refuse"
@@ -63,6 +66,20 @@ void mod_policy_decide(const mod_policy *policy, CK_FUNCTION_LIST *backend,
                        CK_SESSION_HANDLE backend_session, const unsigned char *token_serial,
                        size_t token_serial_len, const CK_ATTRIBUTE *templ, CK_ULONG count,
                        mod_policy_decision *out);
+
+/* The token a decision is for, as the slot list knows it. */
+typedef struct mod_policy_token {
+    const unsigned char *serial; /* trimmed raw serial (the one the module reports) */
+    size_t serial_len;
+    const char *name;        /* "'label' (slot N)" for reasons; NULL: the serial only */
+    const char *shared_with; /* another present token with this serial, or NULL */
+} mod_policy_token;
+
+/* mod_policy_decide with what the slot list knows about the token: a
+ * certificate for a token whose serial is shared is refused too. */
+void mod_policy_decide_token(const mod_policy *policy, CK_FUNCTION_LIST *backend,
+                             CK_SESSION_HANDLE backend_session, const mod_policy_token *token,
+                             const CK_ATTRIBUTE *templ, CK_ULONG count, mod_policy_decision *out);
 void mod_policy_decision_clear(mod_policy_decision *d);
 
 #endif

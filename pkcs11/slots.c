@@ -1,5 +1,6 @@
 #include "slots.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,28 @@ CK_RV mod_slots_list(mod_slots *s, CK_SLOT_ID *list, CK_ULONG *count)
     return rv;
 }
 
+int mod_slots_serial_shared(mod_slots *s, const mod_slot *slot, char *who, size_t wholen)
+{
+    int found = 0;
+    size_t i;
+
+    mod_return_val_if_fail(s != NULL && slot != NULL && who != NULL, 0);
+    who[0] = '\0';
+    if (slot->serial_len == 0)
+        return 0;
+    pthread_rwlock_rdlock(&s->lock);
+    for (i = 0; i < s->n && !found; i++) {
+        const mod_slot *o = s->slots[i];
+        if (o == slot || !mod_slot_present(o) || o->serial_len != slot->serial_len ||
+            memcmp(o->serial, slot->serial, slot->serial_len) != 0)
+            continue;
+        snprintf(who, wholen, "'%s' (slot %lu)", o->label, (unsigned long)o->id);
+        found = 1;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    return found;
+}
+
 /* Present entry for (backend, bslot), called under refresh_lock only. */
 static mod_slot *find_present(mod_slots *s, size_t backend, CK_SLOT_ID bslot)
 {
@@ -112,6 +135,7 @@ static hidden *find_hidden(mod_slots *s, size_t backend, CK_SLOT_ID bslot)
 static mod_slot *add_slot(mod_slots *s, size_t backend, CK_SLOT_ID bslot, const CK_TOKEN_INFO *ti)
 {
     mod_slot *t = calloc(1, sizeof(*t));
+    size_t n;
 
     if (t == NULL)
         return NULL;
@@ -122,6 +146,10 @@ static mod_slot *add_slot(mod_slots *s, size_t backend, CK_SLOT_ID bslot, const 
     if (t->serial_len == 0 ||
         tm_serial_encode(t->serial, t->serial_len, t->serial_text, sizeof(t->serial_text)) == 0)
         t->serial_text[0] = '\0';
+    memcpy(t->label, ti->label, sizeof(ti->label));
+    t->label[sizeof(ti->label)] = '\0';
+    for (n = sizeof(ti->label); n > 0 && (t->label[n - 1] == ' ' || t->label[n - 1] == '\0'); n--)
+        t->label[n - 1] = '\0';
     t->min_pin = ti->ulMinPinLen;
     t->max_pin = ti->ulMaxPinLen;
     pthread_mutex_init(&t->write_lock, NULL);

@@ -25,6 +25,7 @@ typedef struct mod_slot {
     unsigned char serial[TM_SERIAL_MAX]; /* trimmed raw CK_TOKEN_INFO.serialNumber */
     size_t serial_len;
     char serial_text[TM_SERIAL_TEXT_MAX + 1]; /* tm_serial_encode of it; "" if none */
+    char label[33];                           /* CK_TOKEN_INFO.label, trimmed, for messages */
     CK_ULONG min_pin, max_pin;
     pthread_mutex_t write_lock; /* held around write-policy decision + create */
 } mod_slot;
@@ -47,6 +48,10 @@ void mod_slots_refresh(mod_slots *s, mod_backend *backends, size_t n, mod_slot_c
 /* The slot with this ID (present or not), or NULL if the ID was never given out. */
 mod_slot *mod_slots_get(mod_slots *s, CK_SLOT_ID id);
 int mod_slot_present(const mod_slot *slot);
+
+/* Another present slot whose token reports the same serial as this one's:
+ * 1 with "'label' (slot N)" of the first in who, else 0 (also for no serial). */
+int mod_slots_serial_shared(mod_slots *s, const mod_slot *slot, char *who, size_t wholen);
 
 /* C_GetSlotList semantics over the present slots (NULL list: count only). */
 CK_RV mod_slots_list(mod_slots *s, CK_SLOT_ID *list, CK_ULONG *count);

@@ -42,6 +42,24 @@ size_t tm_serial_trim(const unsigned char *field, size_t field_len, unsigned cha
     return len;
 }
 
+const char *tm_serial_unusable(const unsigned char *raw, size_t raw_len)
+{
+    size_t a = 0, b = raw_len, i;
+
+    if (raw == NULL)
+        return "blank";
+    while (a < b && (raw[a] == ' ' || raw[a] == '\0'))
+        a++;
+    while (b > a && (raw[b - 1] == ' ' || raw[b - 1] == '\0'))
+        b--;
+    if (a == b)
+        return "blank";
+    for (i = a; i < b && raw[i] == '0'; i++)
+        ;
+    /* a placeholder: every token of the kind reports it */
+    return i == b ? "all zeros" : NULL;
+}
+
 size_t tm_serial_encode(const unsigned char *raw, size_t raw_len, char *text, size_t text_max)
 {
     size_t i, n = 0;

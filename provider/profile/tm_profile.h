@@ -73,6 +73,14 @@ size_t tm_serial_encode(const unsigned char *raw, size_t raw_len, char *text, si
 /* The inverse; returns the raw length, 0 when the text is malformed. */
 size_t tm_serial_decode(const char *text, size_t text_len, unsigned char *raw, size_t raw_max);
 
+/*
+ * A serial that names no one token: blank, or only '0's once spaces and NULs
+ * around it are dropped (tpm2-pkcs11 reports "0000000000000000" for every
+ * token). Returns NULL when the serial may bind a certificate, else a short
+ * reason ("blank", "all zeros") for messages.
+ */
+const char *tm_serial_unusable(const unsigned char *raw, size_t raw_len);
+
 /* ---- the profile config ----------------------------------------------------- */
 
 typedef struct tm_profile tm_profile;

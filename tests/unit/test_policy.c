@@ -552,6 +552,63 @@ static void test_accepted_gets_key_id_and_label(void **state)
     X509_free(c);
 }
 
+/* Issue 13: a certificate that names the token's serial is still refused
+ * when that serial names no one token: blank, any run of '0's (also with
+ * spaces around it: tpm2-pkcs11's "0000000000000000"), or a serial another
+ * present token reports too. The refusal names the token. */
+static void test_unusable_serial_refused(void **state)
+{
+    static const char *zeros[] = {"0000000000000000", "0", "000", " 00 "};
+    mod_policy_decision d;
+    mod_policy_token who;
+    req_templ t;
+    size_t i;
+    X509 *c;
+
+    (void)state;
+    token_key_pair(ec_key, "\xa1\xb2", "key-1", 1);
+    for (i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++) {
+        c = issue(ec_key, (const unsigned char *)"0000000000000000", 16, ca_cert, ca_key);
+        templ_cert(&t, c);
+        who = (mod_policy_token){(const unsigned char *)zeros[i], strlen(zeros[i]),
+                                 "'tpm0' (slot 3)", NULL};
+        mod_policy_decide_token(&policy, &mock, SESSION, &who, t.a, t.n, &d);
+        assert_int_equal(d.is_certificate, 1);
+        assert_int_equal(d.rv, CKR_ACTION_PROHIBITED);
+        assert_null(d.templ);
+        assert_reason(&d, "'tpm0' (slot 3)");
+        assert_reason(&d, "all zeros");
+        mod_policy_decision_clear(&d);
+        templ_done(&t);
+        X509_free(c);
+    }
+    /* no serial at all, through the old entry point */
+    c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
+    templ_cert(&t, c);
+    decide(&t, &d, (const unsigned char *)"", 0);
+    assert_int_equal(d.rv, CKR_ACTION_PROHIBITED);
+    assert_reason(&d, "blank");
+    mod_policy_decision_clear(&d);
+    /* a real serial another present token shares */
+    who = (mod_policy_token){SERIAL, SERIAL_LEN, "'tm-a' (slot 1)", "'tm-b' (slot 2)"};
+    mod_policy_decide_token(&policy, &mock, SESSION, &who, t.a, t.n, &d);
+    assert_int_equal(d.rv, CKR_ACTION_PROHIBITED);
+    assert_reason(&d, "'tm-a' (slot 1)");
+    assert_reason(&d, "'tm-b' (slot 2)");
+    mod_policy_decision_clear(&d);
+    /* the same serial alone at the station: written */
+    who.shared_with = NULL;
+    mod_policy_decide_token(&policy, &mock, SESSION, &who, t.a, t.n, &d);
+    assert_int_equal(d.rv, CKR_OK);
+    mod_policy_decision_clear(&d);
+    /* a serial with zeros in it is a serial */
+    assert_null(tm_serial_unusable((const unsigned char *)"0000000000000010", 16));
+    assert_null(tm_serial_unusable((const unsigned char *)"0 0", 3));
+    assert_string_equal(tm_serial_unusable((const unsigned char *)"  \0", 3), "blank");
+    templ_done(&t);
+    X509_free(c);
+}
+
 static void test_given_label_and_subject_kept(void **state)
 {
     X509 *c = issue(ec_key, SERIAL, SERIAL_LEN, ca_cert, ca_key);
@@ -1133,6 +1190,7 @@ int main(void)
         cmocka_unit_test_setup(test_malformed_class_refused, setup),
         cmocka_unit_test_setup(test_repeated_class_or_type_refused, setup),
         cmocka_unit_test_setup(test_other_objects_pass_through, setup),
+        cmocka_unit_test_setup(test_unusable_serial_refused, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -263,6 +263,10 @@ int tool_session_precheck(tool_session *s, tool_token **tokens, size_t n, int ma
         for (k = 0; k < (per_token ? n : 1); k++) {
             if (per_token && (tokens[k]->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH))
                 continue;
+            /* a token the pipeline fails for its serial needs no PIN file */
+            if (per_token && makes_keys && (tokens[k]->info.flags & CKF_TOKEN_INITIALIZED) &&
+                !tool_token_serial_usable(&s->st, tokens[k], why, sizeof why))
+                continue;
             if (!tool_pin_get(&s->pin, per_token ? tokens[k]->serial_text : NULL, pin, sizeof pin,
                               &len, why, sizeof why)) {
                 OPENSSL_cleanse(pin, sizeof pin);

@@ -42,6 +42,7 @@ typedef struct token_ctx {
     size_t idlen;
     char label[64];
     int login_tried; /* reached tool_token_login (PIN tries are counted there) */
+    int refused;     /* failed by a check before the token was touched (audit: refused) */
     /* renew: the token's certificates the new one supersedes at the CA */
     char olds[TOOL_OLDS_MAX][TOOL_OLD_SERIAL];
     size_t nolds;
@@ -942,6 +943,22 @@ static void cert_serial_hex(X509 *cert, char *out, size_t outlen)
     BN_free(bn);
 }
 
+/* Issue 13: a token whose serial names no one token (blank, all zeros, or
+ * shared with another token present) is failed from the slot list alone,
+ * before a session, a lock or a PIN try. An uninitialised token is left to
+ * step 3, which says that. */
+static int serial_usable(token_ctx *c)
+{
+    char why[sizeof c->res->error];
+
+    if (!(c->t->info.flags & CKF_TOKEN_INITIALIZED))
+        return 1;
+    if (tool_token_serial_usable(c->run->st, c->t, why, sizeof why))
+        return 1;
+    c->refused = 1;
+    return fail(c, 6, "%s", why);
+}
+
 /* Steps 3..6: shared by issue and csr. Returns 1 to go on, 0 when failed or done. */
 static int prepare(token_ctx *c, int stop_when_done)
 {
@@ -1012,6 +1029,8 @@ static int job_prepare(tool_job *j)
 {
     token_ctx *c = &j->c;
 
+    if (!serial_usable(c))
+        return 0;
     /* Two processes never work on one token at once: the CA says where the
      * lock is (a local CA in its directory, CMP in a station-local one). */
     if (c->run->ca && c->t->serial_len) {
@@ -1124,7 +1143,7 @@ void tool_job_free(tool_job *j)
         return;
     /* Every token's run ends here exactly once, however far it got. */
     tool_audit_line(j->c.run->cfg, j->c.t->serial_text, j->c.run->renew ? "renew" : "issue",
-                    outcome(j->c.res->kind),
+                    j->c.refused ? "refused" : outcome(j->c.res->kind),
                     j->c.res->kind == TOOL_RES_FAILED ? j->c.res->error : j->c.res->cert_serial);
     X509_free(j->cert);
     X509_REQ_free(j->req);
@@ -1161,10 +1180,15 @@ X509_REQ *tool_pipeline_request(tool_run *run, tool_token *t, tool_result *res)
     X509_REQ *req = NULL;
 
     ctx_init(&c, run, t, res);
+    if (!serial_usable(&c)) {
+        tool_audit_line(run->cfg, t->serial_text, "csr", "refused", res->error);
+        goto out;
+    }
     if (prepare(&c, 0))
         req = build_request(&c);
     if (req)
         res->kind = TOOL_RES_ISSUED;
+out:
     ctx_clear(&c);
     return req;
 }

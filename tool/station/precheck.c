@@ -1,9 +1,10 @@
 /*
- * Usage checks that need the profile, done before the first token is
- * touched (issue 10, item 7): can the profile certify a key of this type for
+ * Checks done before the first token is touched. Usage checks that need the
+ * profile (issue 10, item 7): can the profile certify a key of this type for
  * this purpose? The profile's own request builder answers, on an ephemeral
  * software key of the same type and a made-up serial, so every rule the
  * profile has is applied here exactly as it is on the token at step 7.
+ * Per token (issue 13): does its serial name it alone?
  */
 #include "station/station.h"
 
@@ -60,4 +61,38 @@ out:
     X509_REQ_free(req);
     EVP_PKEY_free(key);
     return ok;
+}
+
+int tool_token_serial_usable(const tool_station *st, const tool_token *t, char *why, size_t whylen)
+{
+    const char *bad;
+    size_t i;
+
+    tool_return_val_if_fail(st != NULL && t != NULL && why != NULL, 0);
+    why[0] = 0;
+    bad = tm_serial_unusable(t->serial, t->serial_len);
+    if (bad) {
+        snprintf(why, whylen,
+                 "token '%s' (slot %lu) reports the serial '%s' (%s): it names no one token, so "
+                 "no certificate can be bound to it (name one with token_serials in the module "
+                 "config; nothing was done to this token)",
+                 t->label, (unsigned long)t->slot, t->serial_text, bad);
+        return 0;
+    }
+    /* Every token present, selected or not: a certificate naming this serial
+     * would fit the other one just as well. */
+    for (i = 0; i < st->ntokens; i++) {
+        const tool_token *o = &st->tokens[i];
+        if (o == t || o->slot == t->slot || o->serial_len != t->serial_len ||
+            memcmp(o->serial, t->serial, t->serial_len) != 0)
+            continue;
+        snprintf(why, whylen,
+                 "token '%s' (slot %lu) has the serial %s, and so has token '%s' (slot %lu): a "
+                 "serial two tokens share binds a certificate to neither (nothing was done to "
+                 "this token)",
+                 t->label, (unsigned long)t->slot, t->serial_text, o->label,
+                 (unsigned long)o->slot);
+        return 0;
+    }
+    return 1;
 }

@@ -294,6 +294,13 @@ int tool_token_set_derived_pin(tool_run *run, tool_token *t, CK_SESSION_HANDLE s
 int tool_profile_can_certify(const tm_profile *prof, const char *purpose, tool_keytype kt,
                              char *why, size_t whylen);
 
+/* Can the token's serial bind a certificate (station/precheck.c)? Not when
+ * it is blank or all zeros (a backend's placeholder) or when another token
+ * present at the station reports the same serial: the certificate would name
+ * no one token. Decided from the slot list alone, before the token is
+ * touched. 1, or 0 with the reason naming the token (label, slot). */
+int tool_token_serial_usable(const tool_station *st, const tool_token *t, char *why, size_t whylen);
+
 /* Crash leftovers among the token's tokenmint objects (station/leftovers.c).
  * Needs a logged-in session (private keys). Caller frees *out. */
 typedef struct tool_leftover {
