@@ -4,7 +4,7 @@
 add_executable(tool_json e2e/tool_json.c)
 target_link_libraries(tool_json PRIVATE PkgConfig::JSONC)
 
-foreach(t serial_refused issue_32 renew_within renew_retire renew_kill9 profile_urls interrupt kill9 leftovers pin_flags pin_derive config validate concurrent openssl_ca operator pins pin_source secret_files cli cli_table watch demo screen write_profile)
+foreach(t serial_refused issue_32 renew_within renew_retire renew_kill9 renew_cmp profile_urls interrupt kill9 leftovers pin_flags pin_derive config validate concurrent openssl_ca operator pins pin_source secret_files cli cli_table watch demo screen write_profile)
   tm_add_e2e(tool_${t} tool_${t}.sh tool)
 endforeach()
 

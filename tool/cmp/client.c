@@ -154,7 +154,10 @@ int tool_cmp_client_check(const tool_cmp_client_opts *o, const char *prefix, cha
     return 1;
 }
 
-static int setup_ctx(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, char *err, size_t errlen)
+/* signer/signer_key: protect with this certificate and key instead of the
+ * options' own (a kur is signed with the certificate it updates). */
+static int setup_ctx(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, X509 *signer,
+                     EVP_PKEY *signer_key, char *err, size_t errlen)
 {
     char *host = NULL, *port = NULL, *path = NULL;
     int ssl = 0, portnum = 0, ok = 0;
@@ -175,16 +178,20 @@ static int setup_ctx(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, char *err
     if (!OSSL_CMP_CTX_set1_server(ctx, host) || !OSSL_CMP_CTX_set_serverPort(ctx, portnum) ||
         !OSSL_CMP_CTX_set1_serverPath(ctx, path))
         goto oom;
-    if (o->secret_len) {
-        if (!OSSL_CMP_CTX_set1_secretValue(ctx, o->secret, (int)o->secret_len))
+    if (signer) {
+        /* no secret: OpenSSL would protect with it rather than the key */
+        if (!OSSL_CMP_CTX_set1_cert(ctx, signer) || !OSSL_CMP_CTX_set1_pkey(ctx, signer_key))
+            goto oom;
+    } else {
+        if (o->secret_len && !OSSL_CMP_CTX_set1_secretValue(ctx, o->secret, (int)o->secret_len))
+            goto oom;
+        if (o->ref[0] && !OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)o->ref,
+                                                           (int)strlen(o->ref)))
+            goto oom;
+        if (o->cert && o->key &&
+            (!OSSL_CMP_CTX_set1_cert(ctx, o->cert) || !OSSL_CMP_CTX_set1_pkey(ctx, o->key)))
             goto oom;
     }
-    if (o->ref[0] &&
-        !OSSL_CMP_CTX_set1_referenceValue(ctx, (const unsigned char *)o->ref, (int)strlen(o->ref)))
-        goto oom;
-    if (o->cert && o->key &&
-        (!OSSL_CMP_CTX_set1_cert(ctx, o->cert) || !OSSL_CMP_CTX_set1_pkey(ctx, o->key)))
-        goto oom;
     if (o->extra && !OSSL_CMP_CTX_set1_untrusted(ctx, o->extra))
         goto oom;
     if (o->srvcert && !OSSL_CMP_CTX_set1_srvCert(ctx, o->srvcert))
@@ -194,6 +201,14 @@ static int setup_ctx(OSSL_CMP_CTX *ctx, const tool_cmp_client_opts *o, char *err
             goto oom;
         if (!OSSL_CMP_CTX_set0_trustedStore(ctx, o->trust)) {
             X509_STORE_free(o->trust);
+            goto oom;
+        }
+    } else if (signer && !o->srvcert && o->root) {
+        /* A signed request gets a signed answer: without a trust anchor of
+         * its own the station takes a CMP signer the CA root certified. */
+        X509_STORE *st = X509_STORE_new();
+        if (!st || !X509_STORE_add_cert(st, o->root) || !OSSL_CMP_CTX_set0_trustedStore(ctx, st)) {
+            X509_STORE_free(st);
             goto oom;
         }
     }
@@ -291,7 +306,7 @@ X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (!setup_ctx(ctx, o, err, errlen))
+    if (!setup_ctx(ctx, o, NULL, NULL, err, errlen))
         goto out;
     if (!OSSL_CMP_CTX_set1_p10CSR(ctx, req) || !OSSL_CMP_CTX_set_certConf_cb(ctx, check_new_cert) ||
         !OSSL_CMP_CTX_set_certConf_cb_arg(ctx, &cc)) {
@@ -313,6 +328,64 @@ out:
     return cert;
 }
 
+X509 *tool_cmp_client_kur(const tool_cmp_client_opts *o, X509 *old_cert, EVP_PKEY *old_key,
+                          EVP_PKEY *new_key, const X509_REQ *req, int *failinfo, char *err,
+                          size_t errlen)
+{
+    OSSL_CMP_CTX *ctx = OSSL_CMP_CTX_new(o->libctx, NULL);
+    X509 *cert = NULL, *got;
+    conf_check cc = {.req = req};
+
+    if (failinfo)
+        *failinfo = -1;
+    if (!ctx) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!setup_ctx(ctx, o, old_cert, old_key, err, errlen))
+        goto out;
+    /* The template takes subject and extensions from the request (the
+     * profile built it); without NODEFAULT OpenSSL would add the old
+     * certificate's SAN a second time. */
+    if (!OSSL_CMP_CTX_set1_oldCert(ctx, old_cert) || !OSSL_CMP_CTX_set1_p10CSR(ctx, req) ||
+        !OSSL_CMP_CTX_set_option(ctx, OSSL_CMP_OPT_SUBJECTALTNAME_NODEFAULT, 1) ||
+        !EVP_PKEY_up_ref(new_key)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (!OSSL_CMP_CTX_set0_newPkey(ctx, 1, new_key)) {
+        EVP_PKEY_free(new_key);
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (!OSSL_CMP_CTX_set_certConf_cb(ctx, check_new_cert) ||
+        !OSSL_CMP_CTX_set_certConf_cb_arg(ctx, &cc)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    got = OSSL_CMP_exec_KUR_ses(ctx);
+    if (got) {
+        cert = X509_dup(got);
+        goto out;
+    }
+    if (cc.why[0]) {
+        snprintf(err, errlen, "CMP server %s: %s", o->url, cc.why);
+    } else {
+        exchange_error(ctx, o, failinfo, err, errlen);
+        if (strstr(err, "missing secret"))
+            snprintf(err, errlen,
+                     "CMP server %s answered a kur under the shared secret only, which the "
+                     "station cannot check: a kur is signed with the certificate it renews, so "
+                     "the server has to trust that certificate's CA and sign its answers (ca "
+                     "serve --trusted CA.pem --srv-cert/--srv-key)",
+                     o->url);
+    }
+out:
+    ERR_clear_error();
+    OSSL_CMP_CTX_free(ctx);
+    return cert;
+}
+
 int tool_cmp_client_rr(const tool_cmp_client_opts *o, X509 *cert, int *failinfo, char *err,
                        size_t errlen)
 {
@@ -325,7 +398,7 @@ int tool_cmp_client_rr(const tool_cmp_client_opts *o, X509 *cert, int *failinfo,
         snprintf(err, errlen, "out of memory");
         return 0;
     }
-    if (!setup_ctx(ctx, o, err, errlen))
+    if (!setup_ctx(ctx, o, NULL, NULL, err, errlen))
         goto out;
     if (!OSSL_CMP_CTX_set1_oldCert(ctx, cert)) {
         snprintf(err, errlen, "out of memory");

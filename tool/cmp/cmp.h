@@ -268,6 +268,13 @@ typedef struct tool_cmp_client_opts {
  * status (or the transport error) in err. */
 X509 *tool_cmp_client_p10cr(const tool_cmp_client_opts *o, const X509_REQ *req, int *failinfo,
                             char *err, size_t errlen);
+/* kur (issue 12, renew --cmp): the certificate req asks for, for new_key
+ * (the old certificate's key for a same-key renewal), signed with old_cert
+ * and old_key, its proof of possession made with new_key. Both keys may be
+ * token keys. Returns the certificate, or NULL with err. */
+X509 *tool_cmp_client_kur(const tool_cmp_client_opts *o, X509 *old_cert, EVP_PKEY *old_key,
+                          EVP_PKEY *new_key, const X509_REQ *req, int *failinfo, char *err,
+                          size_t errlen);
 /* rr (issue 12): asks the server to revoke cert, protected with the relay's
  * own credentials. 1 revoked; 0 with err (and *failinfo when the server
  * said why). */

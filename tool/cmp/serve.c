@@ -39,9 +39,12 @@ static int failinfo_of(const char *error)
     return OSSL_CMP_PKIFAILUREINFO_systemFailure;
 }
 
-static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
+/* replaces: the certificate a same-key kur renews (superseded in the insert's
+ * transaction); known_only: answer only with a certificate already issued
+ * for this key and binding (a kur repeated after its answer was lost). */
+static int issue_item(serve_be *be, const tool_cmp_req *r, const char *replaces, int known_only,
+                      tool_cmp_answer *ans)
 {
-    serve_be *be = ctx;
     tm_violations *v = tm_violations_new();
     tm_binding b;
     tool_ca_item item;
@@ -69,6 +72,8 @@ static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
     item.pop_verified = 1;
     item.token_text = b.serial_text;
     item.purpose = b.purpose[0] ? b.purpose : tm_profile_default_purpose(be->prof);
+    item.replaces = replaces;
+    item.known_only = known_only;
     tool_ca_submit(be->ca, &item);
     if (!item.cert) {
         ans->failinfo =
@@ -85,10 +90,24 @@ out:
     return ok;
 }
 
-/* kur (RFC 9483 4.1.3): a new key for the token of the certificate the
- * request updates (the handler checked that certificate signed it). Only a
- * valid certificate is updated, never to the same key, never to another
- * token; once the new one is stored the old one is superseded. */
+static int item_unavailable(const tool_cmp_answer *ans)
+{
+    return ans->failinfo == OSSL_CMP_PKIFAILUREINFO_systemUnavail;
+}
+
+static int serve_issue(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
+{
+    return issue_item(ctx, r, NULL, 0, ans);
+}
+
+/* kur (RFC 9483 4.1.3): a certificate for the token of the one the request
+ * updates (the handler checked that certificate signed it), never for
+ * another token. A new key: once stored, the old certificate is superseded.
+ * The same key (a renewal): the old one is superseded in the transaction
+ * that stores the new one, so the key never has two valid certificates.
+ * Only a valid certificate is updated; one superseded already gets the
+ * certificate that superseded it when the request is for that one's key and
+ * token (the answer to an earlier kur was lost), and nothing new. */
 static int serve_kur(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
 {
     serve_be *be = ctx;
@@ -97,7 +116,7 @@ static int serve_kur(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
     char st = 0, err[400], *old_sn = tool_cs_serial_hex(X509_get0_serialNumber(r->old_cert));
     char *new_sn = NULL;
     int64_t at = 0;
-    int reason = -1, known, ok = 0;
+    int reason = -1, known, again, same_key, ok = 0;
 
     ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badCertTemplate;
     memset(&ob, 0, sizeof ob);
@@ -109,16 +128,16 @@ static int serve_kur(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
     }
     known = tool_ca_status(be->ca, X509_get_issuer_name(r->old_cert),
                            X509_get0_serialNumber(r->old_cert), &st, &at, &reason, err, sizeof err);
-    if (known != 1 || st != TOOL_CS_VALID) {
+    again = known == 1 && st == TOOL_CS_SUPERSEDED;
+    if (known != 1 || (st != TOOL_CS_VALID && !again)) {
         ans->failinfo = known == 1 && st == TOOL_CS_REVOKED ? OSSL_CMP_PKIFAILUREINFO_certRevoked
                                                             : OSSL_CMP_PKIFAILUREINFO_badCertId;
         snprintf(ans->text, sizeof ans->text, "certificate %s %s: only a valid one is updated",
                  old_sn,
-                 known < 0                  ? "has no status here"
-                 : known == 0               ? "was not issued by this CA"
-                 : st == TOOL_CS_REVOKED    ? "is revoked"
-                 : st == TOOL_CS_SUPERSEDED ? "was superseded already"
-                                            : "has expired");
+                 known < 0               ? "has no status here"
+                 : known == 0            ? "was not issued by this CA"
+                 : st == TOOL_CS_REVOKED ? "is revoked"
+                                         : "has expired");
         goto out;
     }
     if (!tm_binding_from_cert(be->prof, r->old_cert, &ob, v) ||
@@ -129,18 +148,20 @@ static int serve_kur(void *ctx, const tool_cmp_req *r, tool_cmp_answer *ans)
                  ob.serial_text[0] ? ob.serial_text : "?");
         goto out;
     }
-    if (r->pub && EVP_PKEY_eq(r->pub, X509_get0_pubkey(r->old_cert)) == 1) {
-        snprintf(ans->text, sizeof ans->text, "a key update needs a new key");
+    same_key = r->pub && EVP_PKEY_eq(r->pub, X509_get0_pubkey(r->old_cert)) == 1;
+    ans->failinfo = -1;
+    if (!issue_item(be, r, same_key ? old_sn : NULL, again, ans)) {
+        if (again && !item_unavailable(ans))
+            ans->failinfo = OSSL_CMP_PKIFAILUREINFO_badCertId;
         goto out;
     }
-    ans->failinfo = -1;
-    if (!serve_issue(ctx, r, ans))
+    ok = 1;
+    if (same_key || again)
         goto out;
     new_sn = tool_cs_serial_hex(X509_get0_serialNumber(ans->cert));
     if (!new_sn || tool_ca_supersede(be->ca, old_sn, new_sn, err, sizeof err) < 0)
         fprintf(stderr, "tokenmint ca serve: kur: %s issued, but %s not recorded superseded: %s\n",
                 new_sn ? new_sn : "?", old_sn, new_sn ? err : "out of memory");
-    ok = 1;
 out:
     OPENSSL_free(old_sn);
     OPENSSL_free(new_sn);

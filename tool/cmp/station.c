@@ -178,7 +178,13 @@ static void *batch_worker(void *arg)
         if (i >= b->n)
             break;
         it = &b->items[i];
-        it->cert = tool_cmp_client_p10cr(b->o, it->req, NULL, it->error, sizeof it->error);
+        /* a renewal of a certificate the CA still holds valid is a kur,
+         * signed with it: the CA sees which one the new one replaces */
+        if (it->old_cert && it->old_key && it->new_key)
+            it->cert = tool_cmp_client_kur(b->o, it->old_cert, it->old_key, it->new_key, it->req,
+                                           NULL, it->error, sizeof it->error);
+        else
+            it->cert = tool_cmp_client_p10cr(b->o, it->req, NULL, it->error, sizeof it->error);
         if (it->cert) {
             pthread_mutex_lock(&b->mu);
             b->issued++;

@@ -55,6 +55,7 @@ typedef struct token_ctx {
     X509 *renew_from;
     size_t renew_idx;
     int same_key;
+    int renew_signs; /* the renewed certificate may sign for its renewal (kur) */
     /* renewal over CMP (kur): the old certificate's key protects the
      * request, the new key proves possession; loaded through the provider */
     EVP_PKEY *old_key, *new_key;
@@ -397,6 +398,12 @@ static int already_done(token_ctx *c)
         c->renew_from = c->certs[newest].cert;
         c->renew_idx = (size_t)newest;
         c->same_key = !c->run->rekey && newest_st != CERT_REVOKED;
+        /* a CA that renews by the old certificate's signature (CMP kur)
+         * takes no expired one, and a plain request for a key it has
+         * certified gets that certificate back: a new key pair then */
+        c->renew_signs = newest_st != CERT_REVOKED && newest_st != CERT_EXPIRED;
+        if (!c->renew_signs && tool_ca_renews_by_signature(c->run->ca))
+            c->same_key = 0;
         return 0;
     }
     {
@@ -652,7 +659,7 @@ static void load_old_key(token_ctx *c)
     tool_result_kind kind;
     int step;
 
-    if (!c->renew_from || !c->new_key || c->old_key)
+    if (!c->renew_from || !c->renew_signs || !c->new_key || c->old_key)
         return;
     if (c->same_key) {
         if (EVP_PKEY_up_ref(c->new_key))
