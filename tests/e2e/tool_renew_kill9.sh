@@ -6,6 +6,7 @@
 # and is the new one (not expiring soon), its old one is superseded, no key
 # pair is left free, and CA and tokens agree (tool_check_invariants). A token
 # done before a run (renewed) is never lost or changed by a later kill.
+# Stores alternate between same-key renewal (the default) and --rekey.
 #
 # SoftHSM2 may lose a token's objects when killed inside its in-place
 # token.object rewrite (every C_Login): such a token must be the empty file,
@@ -29,13 +30,17 @@ sed 's/^validity_days = .*/validity_days = 5/' "$TM_SOURCE_DIR/conf/profile.cnf"
 [ "$(wc -l <"$TM_TMP/old_serials")" -eq "$N" ] || tm_fail "want $N first certificates"
 cp -a "$TM_TOKDIR" "$TM_TMP/template.tokens"
 cp -a "$CA" "$TM_TMP/template.ca"
+# stores alternate: renewal on the same key pair (the default), then --rekey
+STORE_NO=0
 new_station() {
+    STORE_NO=$((STORE_NO + 1))
+    if [ $((STORE_NO % 2)) -eq 0 ]; then MODE=(--rekey); else MODE=(); fi
     rm -rf "$TM_TOKDIR" "$CA"
     cp -a "$TM_TMP/template.tokens" "$TM_TOKDIR"
     cp -a "$TM_TMP/template.ca" "$CA"
     LOST=()
 }
-renew() { "$T" renew --all --ca "$CA" --within 10 --pin-source "$PIN" "$@"; }
+renew() { "$T" renew --all --ca "$CA" --within 10 --pin-source "$PIN" "${MODE[@]}" "$@"; }
 
 # state: serial and certificate count of every token present, in $TM_TMP/now
 state() {
