@@ -81,6 +81,30 @@ c="$TM_TMP/pragma.conf"
 printf '.pragma includedir:%s/incdir\n.include part.cnf\n' "$TM_TMP" >"$c"
 (cd "$TM_TMP/cwd" && refused "$c" "$c line 1: .pragma includedir is refused")
 
+# What NCONF reads otherwise than the line check did (found writing the
+# fuzz_toolconf target); each passed with exit 0 on the old code:
+# a directory's *.CNF (OpenSSL takes the suffix in any case) ...
+mkdir "$TM_TMP/upper.d"
+printf '[operatr]\nrequire = yes\n' >"$TM_TMP/upper.d/20-operator.CNF"
+c="$TM_TMP/upper.conf"
+printf '.include %s/upper.d\n' "$TM_TMP" >"$c"
+refused "$c" "$TM_TMP/upper.d/20-operator.CNF line 1: unknown section \[ operatr \]"
+# ... a relative include under OPENSSL_CONF_INCLUDE (NCONF reads it there) ...
+c="$TM_TMP/envinc.conf"
+printf '.include part.cnf\n' >"$c"
+(cd "$TM_TMP/cwd" && export OPENSSL_CONF_INCLUDE="$TM_TMP/incdir" &&
+    refused "$c" "$TM_TMP/incdir/part.cnf line 1: unknown section \[ operatr \]")
+# ... ".pragma::require" (a key of a section ".pragma", not a pragma) ...
+c="$TM_TMP/pragmakey.conf"
+printf '[operator]\n.pragma::require = yes\n' >"$c"
+refused "$c" "$c line 2: unknown directive \".pragma::require = yes\""
+# ... and a vertical tab after an include's path: NCONF looked for
+# "part.cnf\v", skipped it without a word, and require = yes was off.
+printf '[operator]\nrequire = yes\n' >"$TM_TMP/part.cnf"
+c="$TM_TMP/vtab.conf"
+printf '.include %s/part.cnf\v\n' "$TM_TMP" >"$c"
+refused "$c" "$c line 1: control character 0x0b"
+
 # A good config still works.
 c="$TM_TMP/good.conf"
 printf '[tokenmint]\naudit_log = %s/audit.jsonl\n[operator]\nrequire = no\n' "$TM_TMP" >"$c"

@@ -6,29 +6,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[64];
 
-/* Only files this process wrote are in it (names without '/'). */
+/* Only what this process made is in it: files and, for targets with
+ * fixtures, a few levels of directories (lstat: a link is removed, never
+ * followed). */
+static void remove_tree(const char *path, int depth)
+{
+    struct stat sb;
+    DIR *d;
+    struct dirent *e;
+
+    if (lstat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode) || depth > 4) {
+        unlink(path);
+        return;
+    }
+    d = opendir(path);
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char sub[PATH_MAX];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        remove_tree(sub, depth + 1);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(path);
+}
+
 void fuzz_temp_done(void)
 {
     if (dir[0] == '\0')
         return;
-
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        char path[PATH_MAX];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(dir);
+    remove_tree(dir, 0);
     dir[0] = '\0';
 }
 
@@ -52,6 +67,16 @@ const char *fuzz_temp_write(const char *name, const uint8_t *data, size_t size)
     snprintf(path, sizeof(path), "%s/%s", fuzz_temp_dir(), name);
     f = fopen(path, "wb");
     if (f == NULL || (size > 0 && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
+        abort();
+    return path;
+}
+
+const char *fuzz_temp_mkdir(const char *name)
+{
+    static char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%s", fuzz_temp_dir(), name);
+    if (mkdir(path, 0700) != 0)
         abort();
     return path;
 }

@@ -13,8 +13,10 @@
 const char *fuzz_temp_dir(void);
 /* Writes data to DIR/name and returns its path (static buffer); aborts on error. */
 const char *fuzz_temp_write(const char *name, const uint8_t *data, size_t size);
+/* Makes the directory DIR/name (its parent must exist); aborts on error. */
+const char *fuzz_temp_mkdir(const char *name);
 
-/* Removes the directory and what was written there. */
+/* Removes the directory and what was made there. */
 void fuzz_temp_done(void);
 
 #endif

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,14 +83,15 @@ typedef struct scan_ctx {
 
 static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen);
 
-/* OpenSSL reads a directory's *.cnf and *.conf files: each is checked as an
- * included file is (a FIFO there would block NCONF, a misspelt section in
- * one would be ignored by the loader). */
+/* OpenSSL reads a directory's *.cnf and *.conf files, the suffix in any
+ * case (x.CNF too): each is checked as an included file is (a FIFO there
+ * would block NCONF, a misspelt section in one would be ignored by the
+ * loader). */
 static int conf_suffix(const char *name)
 {
     size_t n = strlen(name);
-    return (n > 4 && strcmp(name + n - 4, ".cnf") == 0) ||
-           (n > 5 && strcmp(name + n - 5, ".conf") == 0);
+    return (n > 4 && strcasecmp(name + n - 4, ".cnf") == 0) ||
+           (n > 5 && strcasecmp(name + n - 5, ".conf") == 0);
 }
 
 static int scan_dir(const char *dir, const char *from, int fromline, int depth, scan_ctx *c,
@@ -120,12 +122,17 @@ static int scan_dir(const char *dir, const char *from, int fromline, int depth, 
 }
 
 /* ".include PATH" or ".include = PATH": the file (or every file of the
- * directory, as OpenSSL reads them) must be there. */
+ * directory, as OpenSSL reads them) must be there. The file checked is the
+ * one NCONF opens: the path as written, under $OPENSSL_CONF_INCLUDE when
+ * that is set and the path is relative (NCONF's rule, an empty value
+ * included: it makes "x.conf" "/x.conf"). */
 static int scan_include(const char *path, int lineno, char *arg, int depth, scan_ctx *c, char *err,
                         size_t errlen)
 {
     struct stat sb;
     char inc[PATH_MAX];
+    const char *dir;
+    int n;
 
     if (*arg == '=')
         arg = trim(arg + 1);
@@ -133,12 +140,32 @@ static int scan_include(const char *path, int lineno, char *arg, int depth, scan
         snprintf(err, errlen, "%s line %d: .include names no file", path, lineno);
         return 0;
     }
+    /* NCONF expands variables, quotes and escapes in the path (a trailing
+     * backslash joins the next line to it): only a path written literally
+     * is known to be the file it opens. */
+    if (strpbrk(arg, "$\"'\\") != NULL) {
+        snprintf(err, errlen,
+                 "%s line %d: .include %s: write the path literally (no $variables, quotes or "
+                 "escapes)",
+                 path, lineno, arg);
+        return 0;
+    }
     if (depth >= MAX_DEPTH) {
         snprintf(err, errlen, "%s line %d: includes nested deeper than %d", path, lineno,
                  MAX_DEPTH);
         return 0;
     }
-    snprintf(inc, sizeof inc, "%s", arg);
+    /* secure_getenv, as OpenSSL reads it (ignored in a setuid program) */
+    dir = secure_getenv("OPENSSL_CONF_INCLUDE");
+    if (dir != NULL && arg[0] != '/')
+        n = snprintf(inc, sizeof inc, "%s%s%s", dir,
+                     dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/", arg);
+    else
+        n = snprintf(inc, sizeof inc, "%s", arg);
+    if (n < 0 || (size_t)n >= sizeof inc) {
+        snprintf(err, errlen, "%s line %d: .include path too long", path, lineno);
+        return 0;
+    }
     if (stat(inc, &sb) != 0) {
         snprintf(err, errlen, "%s line %d: .include %s: %s (a missing include is refused)", path,
                  lineno, inc, strerror(errno));
@@ -151,41 +178,75 @@ static int scan_include(const char *path, int lineno, char *arg, int depth, scan
     return scan(inc, depth + 1, c, err, errlen);
 }
 
+/*
+ * The first byte NCONF would read otherwise than this check: a NUL (NCONF
+ * joins the next line to what precedes it) or a control character other
+ * than tab and CR (trim() takes \v and \f for blanks, NCONF does not, so
+ * ".include x.conf\v" was checked as x.conf and silently skipped by NCONF).
+ * -1 when there is none.
+ */
+static int odd_byte(const char *line, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)line[i];
+        if ((b < 0x20 && b != '\t' && b != '\r' && b != '\n') || b == 0x7f)
+            return b;
+    }
+    return -1;
+}
+
 static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen)
 {
-    char line[4096];
-    int lineno = 0, ok = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int lineno = 0, ok = 0, odd;
     FILE *f = fopen(path, "re");
 
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return 0;
     }
-    while (fgets(line, sizeof line, f)) {
+    /* whole lines, however long: a line cut in two is not what NCONF reads */
+    while ((got = getline(&line, &cap, f)) >= 0) {
         char *s, *eq, *hash;
         const char *const *keys;
         lineno++;
+        if ((odd = odd_byte(line, (size_t)got)) >= 0) {
+            snprintf(err, errlen,
+                     "%s line %d: control character 0x%02x (a config line is text; OpenSSL "
+                     "would read this one otherwise than it was checked)",
+                     path, lineno, (unsigned)odd);
+            goto out;
+        }
         if ((hash = strchr(line, '#')) != NULL)
             *hash = 0;
         s = trim(line);
         if (!*s)
             continue;
         if (*s == '.') {
-            if (strncmp(s, ".include", 8) == 0 && (isspace((unsigned char)s[8]) || s[8] == '=')) {
+            /* a directive word ends at a blank or '=': NCONF reads
+             * ".pragma::require = yes" as a key of a section ".pragma" */
+            size_t len = strlen(s);
+            int word_end7 = len > 7 && (isspace((unsigned char)s[7]) || s[7] == '=');
+            int word_end8 = len > 8 && (isspace((unsigned char)s[8]) || s[8] == '=');
+            if (strncmp(s, ".include", 8) == 0 && word_end8) {
                 if (!scan_include(path, lineno, trim(s + 8), depth, c, err, errlen))
                     goto out;
                 continue;
             }
             /* includedir moves where NCONF looks for a relative include
              * away from the file checked here */
-            if (strncmp(s, ".pragma", 7) == 0 && strstr(s, "includedir") != NULL) {
+            if (strncmp(s, ".pragma", 7) == 0 && word_end7 && strstr(s, "includedir") != NULL) {
                 snprintf(err, errlen,
                          "%s line %d: .pragma includedir is refused (write include paths in "
                          "full)",
                          path, lineno);
                 goto out;
             }
-            if (strncmp(s, ".pragma", 7) == 0)
+            if (strncmp(s, ".pragma", 7) == 0 && word_end7)
                 continue;
             snprintf(err, errlen, "%s line %d: unknown directive \"%s\"", path, lineno, s);
             goto out;
@@ -248,6 +309,7 @@ static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errl
     }
     ok = 1;
 out:
+    free(line);
     fclose(f);
     return ok;
 }
