@@ -113,6 +113,24 @@ static int name_bad_part(const char *text, int code, char *err, size_t errlen)
                 found = 1;
                 goto out;
             }
+            /* A separator of the other part inside a value: p11-kit reads
+             * "token=a&pin-value=1234" as one token label and
+             * "?pin-source=/x;pin-value=1234" as one path, and a message
+             * (or a log line) naming that value showed the PIN. Encoded
+             * (%26, %3B, %3F) it is a plain byte of the value. */
+            const char *sep = strpbrk(eq + 1, in_query ? ";?" : "&");
+            if (sep != NULL) {
+                snprintf(err, errlen,
+                         "malformed pkcs11 URI: the %.*s value holds '%c' (attributes are "
+                         "separated by ';' in the path and by '&' in the query; in a value "
+                         "write it as %s)",
+                         (int)nlen, seg, *sep,
+                         *sep == '&'   ? "%26"
+                         : *sep == ';' ? "%3B"
+                                       : "%3F");
+                found = 1;
+                goto out;
+            }
             int nul = 0;
             size_t vlen = decoded_len(eq + 1, &nul), max = in_query ? 0 : field_max(seg, nlen);
             /* an id is binary and may hold any byte; the others are text */

@@ -106,6 +106,27 @@ static void long_uri_parses(void **state)
     expect_error(uri, "bad id value");
 }
 
+/* A separator of the other part inside a value (found by fuzz_uri): p11-kit
+ * reads "token=a&pin-value=s3cret" as one token label, so the PIN was in the
+ * label, and in the message when that value was bad; the same for a ';' or a
+ * second '?' in a query value. */
+static void other_separator_is_refused(void **state)
+{
+    expect_error("pkcs11:token=a%zz&pin-value=s3cret", "the token value holds '&'");
+    expect_error("pkcs11:token=a&pin-value=s3cret", "the token value holds '&'");
+    expect_error("pkcs11:id=%01?pin-source=/x;pin-value=s3cret", "the pin-source value holds ';'");
+    expect_error("pkcs11:id=%01?module-name=m?pin-value=s3cret", "the module-name value holds '?'");
+    expect_error("pkcs11:id=%01?pin-value=s3cret;x", "the pin-value value holds ';'");
+    /* encoded, they are bytes of the value */
+    char err[256] = "";
+    prov_uri *u = prov_uri_parse("pkcs11:token=a%26b?pin-value=s3%3Bcret", err, sizeof(err));
+    if (u == NULL)
+        fail_msg("encoded separators were refused: %s", err);
+    assert_int_equal(u->pin_len, 7);
+    assert_memory_equal(u->pin, "s3;cret", 7);
+    prov_uri_free(u);
+}
+
 static void nul_byte_names_its_attribute(void **state)
 {
     expect_error("pkcs11:serial=1;object=a%00b;id=%01", "object");
@@ -141,9 +162,13 @@ static void pin_source_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(full_uri_parses), cmocka_unit_test(bad_parts_are_named),
-        cmocka_unit_test(pin_source_file), cmocka_unit_test(empty_pin_value_is_refused),
-        cmocka_unit_test(long_uri_parses), cmocka_unit_test(nul_byte_names_its_attribute),
+        cmocka_unit_test(full_uri_parses),
+        cmocka_unit_test(bad_parts_are_named),
+        cmocka_unit_test(pin_source_file),
+        cmocka_unit_test(empty_pin_value_is_refused),
+        cmocka_unit_test(other_separator_is_refused),
+        cmocka_unit_test(long_uri_parses),
+        cmocka_unit_test(nul_byte_names_its_attribute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
