@@ -112,6 +112,8 @@ static int load_one(const mod_backend_conf *bc, CK_FUNCTION_LIST *self, mod_back
             return 0;
         }
     }
+    b->token_serials = bc->token_serials;
+    b->n_token_serials = bc->n_token_serials;
     if (bc->init_args != NULL && (b->init_args = strdup(bc->init_args)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return 0;

@@ -22,6 +22,9 @@ typedef struct mod_backend {
     int borrowed;            /* was already initialised by someone else: not ours to finalize */
     int initialized;         /* C_Initialize succeeded and C_Finalize not yet called */
     char *init_args;         /* owned copy handed to C_Initialize */
+    /* token_serials from the config (not owned: the config outlives the backends) */
+    const mod_token_serial *token_serials;
+    size_t n_token_serials;
 } mod_backend;
 
 /*

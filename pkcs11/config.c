@@ -182,6 +182,145 @@ static int valid_name(const char *n)
     return 1;
 }
 
+/* Spaces around [b, *e) dropped; returns the new start, *e moved back. */
+static char *trim(char *b, char **e)
+{
+    while (b < *e && isspace((unsigned char)*b))
+        b++;
+    while (*e > b && isspace((unsigned char)(*e)[-1]))
+        (*e)--;
+    return b;
+}
+
+/*
+ * token_serials = LABEL:SERIAL, LABEL2:SERIAL2. Split at the last ':' so a
+ * label may hold one; a serial takes what the profile writes literally into
+ * the subject serialNumber (tm_serial_encode leaves it as it is), and so no
+ * ',' or ':'. Each entry must be able to name one token: a serial that is
+ * itself a placeholder, or a label given twice, would make two tokens look
+ * like one.
+ */
+static int parse_token_serials(src *s, const char *section, const char *value, mod_backend_conf *b)
+{
+    long line = locate(s, section, "token_serials", 1);
+    char *copy = strdup(value), *item, *save = NULL;
+    size_t n = 1, i;
+    int ok = 0;
+
+    if (copy == NULL) {
+        fail(s, 0, "out of memory");
+        return 0;
+    }
+    for (const char *p = value; *p; p++)
+        n += (*p == ',');
+    b->token_serials = calloc(n, sizeof(*b->token_serials));
+    if (b->token_serials == NULL) {
+        fail(s, 0, "out of memory");
+        goto out;
+    }
+    for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *end = item + strlen(item), *colon, *label, *lend, *serial, *send;
+        char text[TM_SERIAL_TEXT_MAX + 1];
+        const char *bad;
+        mod_token_serial *t;
+
+        item = trim(item, &end);
+        *end = '\0';
+        colon = strrchr(item, ':');
+        if (colon == NULL) {
+            fail(s, line, "token_serials: '%s' is not LABEL:SERIAL", item);
+            goto out;
+        }
+        lend = colon;
+        label = trim(item, &lend);
+        *lend = '\0';
+        send = end;
+        serial = trim(colon + 1, &send);
+        *send = '\0';
+        if (*label == '\0' || *serial == '\0') {
+            fail(s, line, "token_serials: '%s%s%s' has an empty %s (LABEL:SERIAL)", label, ":",
+                 serial, *label == '\0' ? "label" : "serial");
+            goto out;
+        }
+        if (strlen(label) > 32) {
+            fail(s, line, "token_serials: label '%s' is longer than a token label (32 bytes)",
+                 label);
+            goto out;
+        }
+        if (strlen(serial) > 16) {
+            fail(s, line,
+                 "token_serials: serial '%s' for '%s' is longer than a token serial (16 "
+                 "characters)",
+                 serial, label);
+            goto out;
+        }
+        if (tm_serial_encode((const unsigned char *)serial, strlen(serial), text, sizeof(text)) ==
+                0 ||
+            strcmp(text, serial) != 0) {
+            fail(s, line,
+                 "token_serials: serial '%s' for '%s' has a character the profile's serialNumber "
+                 "does not take as it is (letters, digits, space and '()+-./= only)",
+                 serial, label);
+            goto out;
+        }
+        bad = tm_serial_unusable((const unsigned char *)serial, strlen(serial));
+        if (bad != NULL) {
+            fail(s, line, "token_serials: serial '%s' for '%s' is %s: it names no one token",
+                 serial, label, bad);
+            goto out;
+        }
+        for (i = 0; i < b->n_token_serials; i++) {
+            if (strcmp(b->token_serials[i].label, label) == 0) {
+                fail(s, line, "token_serials: label '%s' is given twice", label);
+                goto out;
+            }
+            if (strcmp(b->token_serials[i].serial, serial) == 0) {
+                fail(s, line, "token_serials: serial '%s' is given to '%s' and to '%s'", serial,
+                     b->token_serials[i].label, label);
+                goto out;
+            }
+        }
+        t = &b->token_serials[b->n_token_serials];
+        t->label = strdup(label);
+        t->serial = strdup(serial);
+        b->n_token_serials++;
+        if (t->label == NULL || t->serial == NULL) {
+            fail(s, 0, "out of memory");
+            goto out;
+        }
+    }
+    if (b->n_token_serials == 0) {
+        fail(s, line, "token_serials lists no LABEL:SERIAL");
+        goto out;
+    }
+    ok = 1;
+out:
+    free(copy);
+    return ok;
+}
+
+/* A serial token_serials gives in two backends would bind one certificate to two tokens. */
+static int serials_unique(src *s, const mod_config *c, const mod_backend_conf *b)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < c->n_backends && &c->backends[i] != b; i++)
+        for (j = 0; j < c->backends[i].n_token_serials; j++)
+            for (k = 0; k < b->n_token_serials; k++)
+                if (strcmp(c->backends[i].token_serials[j].serial, b->token_serials[k].serial) ==
+                    0) {
+                    char section[160];
+                    snprintf(section, sizeof(section), "backend_%s", b->name);
+                    fail(s, locate(s, section, "token_serials", 1),
+                         "token_serials: serial '%s' for '%s' is also given to '%s' in "
+                         "[backend_%s]",
+                         b->token_serials[k].serial, b->token_serials[k].label,
+                         c->backends[i].token_serials[j].label, c->backends[i].name);
+                    return 0;
+                }
+    return 1;
+}
+
 static int parse_backend(src *s, CONF *conf, mod_backend_conf *b)
 {
     char section[160];
@@ -204,10 +343,21 @@ static int parse_backend(src *s, CONF *conf, mod_backend_conf *b)
             slot = &b->uri;
         else if (strcmp(v->name, "init_args") == 0)
             slot = &b->init_args;
-        else {
+        else if (strcmp(v->name, "token_serials") == 0) {
+            if (!no_duplicate(s, section, v->name))
+                goto out;
+            if (v->value[0] == '\0') {
+                fail(s, locate(s, section, v->name, 1), "%s is empty", v->name);
+                goto out;
+            }
+            if (!parse_token_serials(s, section, v->value, b))
+                goto out;
+            continue;
+        } else {
             fail(s, locate(s, section, v->name, 1),
-                 "unknown key '%s' in [%s] (known: module, p11kit_module, uri, init_args)", v->name,
-                 section);
+                 "unknown key '%s' in [%s] (known: module, p11kit_module, uri, init_args, "
+                 "token_serials)",
+                 v->name, section);
             goto out;
         }
         if (!no_duplicate(s, section, v->name) || dup_value(s, section, v, slot) == NULL)
@@ -283,7 +433,8 @@ static int parse_backends(src *s, CONF *conf, mod_config *c, const char *list)
         if (c->backends[c->n_backends].name == NULL)
             goto out;
         c->n_backends++;
-        if (!parse_backend(s, conf, &c->backends[c->n_backends - 1]))
+        if (!parse_backend(s, conf, &c->backends[c->n_backends - 1]) ||
+            !serials_unique(s, c, &c->backends[c->n_backends - 1]))
             goto out;
     }
     if (c->n_backends == 0) {
@@ -546,6 +697,11 @@ void mod_config_free(mod_config *c)
         free(c->backends[i].p11kit_module);
         free(c->backends[i].uri);
         free(c->backends[i].init_args);
+        for (size_t j = 0; j < c->backends[i].n_token_serials; j++) {
+            free(c->backends[i].token_serials[j].label);
+            free(c->backends[i].token_serials[j].serial);
+        }
+        free(c->backends[i].token_serials);
     }
     free(c->backends);
     free(c->path);

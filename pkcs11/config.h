@@ -10,6 +10,13 @@
 
 #include <stddef.h>
 
+/* One token_serials entry: the serial the module reports for the backend's
+ * token with this label when the backend's own serial is a placeholder. */
+typedef struct mod_token_serial {
+    char *label;  /* CK_TOKEN_INFO.label, trimmed (1..32 bytes) */
+    char *serial; /* 1..16 PrintableString characters, the raw serial as text */
+} mod_token_serial;
+
 typedef struct mod_backend_conf {
     char *name;          /* the name listed in "backends" (or "env1".. for TOKENMINT_BACKEND) */
     char *module;        /* path of the module library, or NULL */
@@ -17,6 +24,8 @@ typedef struct mod_backend_conf {
     char *uri;           /* RFC 7512 URI selecting tokens, or NULL for all */
     char *init_args;     /* string for CK_C_INITIALIZE_ARGS.pReserved, or NULL */
     long line;           /* line of its section header, for messages (0: none) */
+    mod_token_serial *token_serials; /* token_serials, in the order given */
+    size_t n_token_serials;
 } mod_backend_conf;
 
 typedef struct mod_config {

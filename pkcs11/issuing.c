@@ -168,11 +168,11 @@ void mod_issuing_free(mod_issuing *is)
     free(is);
 }
 
-int mod_issuing_token(const mod_issuing *is, CK_FUNCTION_LIST *f, CK_SLOT_ID bslot)
+int mod_issuing_token(const mod_issuing *is, CK_FUNCTION_LIST *f, const mod_slot *slot)
 {
     CK_TOKEN_INFO ti;
 
-    if (is == NULL || f->C_GetTokenInfo(bslot, &ti) != CKR_OK)
+    if (is == NULL || mod_slot_token_info(slot, f, &ti) != CKR_OK)
         return 0;
     for (size_t i = 0; i < is->n; i++)
         if (p11_kit_uri_match_token_info(is->uris[i], &ti))
@@ -180,7 +180,7 @@ int mod_issuing_token(const mod_issuing *is, CK_FUNCTION_LIST *f, CK_SLOT_ID bsl
     return 0;
 }
 
-int mod_issuing_key(const mod_issuing *is, CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
+int mod_issuing_key(const mod_issuing *is, CK_FUNCTION_LIST *f, const mod_slot *slot,
                     CK_SESSION_HANDLE bs, CK_OBJECT_HANDLE bkey)
 {
     CK_OBJECT_CLASS cls = 0;
@@ -193,7 +193,7 @@ int mod_issuing_key(const mod_issuing *is, CK_FUNCTION_LIST *f, CK_SLOT_ID bslot
     CK_TOKEN_INFO ti;
     CK_ULONG n = 0;
 
-    if (is == NULL || f->C_GetTokenInfo(bslot, &ti) != CKR_OK)
+    if (is == NULL || mod_slot_token_info(slot, f, &ti) != CKR_OK)
         return 0;
     /* One by one: a missing attribute must not hide the others. */
     for (size_t k = 0; k < 3; k++) {

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "p11c.h"
+#include "slots.h"
 #include "tm_profile.h"
 
 typedef struct mod_issuing mod_issuing;
@@ -28,10 +29,11 @@ typedef struct mod_issuing mod_issuing;
 mod_issuing *mod_issuing_new(const char *list, char *err, size_t errlen);
 void mod_issuing_free(mod_issuing *is);
 
-/* Does the token (backend slot) match any issuing-key URI's token part? */
-int mod_issuing_token(const mod_issuing *is, CK_FUNCTION_LIST *f, CK_SLOT_ID bslot);
+/* Does the token match any issuing-key URI's token part? Matched on the
+ * token info the module reports (mod_slot_token_info: token_serials' serial). */
+int mod_issuing_token(const mod_issuing *is, CK_FUNCTION_LIST *f, const mod_slot *slot);
 /* Is the backend object an issuing key? */
-int mod_issuing_key(const mod_issuing *is, CK_FUNCTION_LIST *f, CK_SLOT_ID bslot,
+int mod_issuing_key(const mod_issuing *is, CK_FUNCTION_LIST *f, const mod_slot *slot,
                     CK_SESSION_HANDLE bs, CK_OBJECT_HANDLE bkey);
 
 /* Raw signing mechanisms an issuing key never uses. */

@@ -125,11 +125,42 @@ void mod_audit_slot(const mod_slot *slot, const char *op, const char *outcome, c
         p11c_audit_event(mod_g.audit, serial, op, outcome, detail);
 }
 
-static void slot_changed(void *ctx, const mod_slot *slot, int inserted)
+/* token_serials at work, said once per slot: where the reported serial
+ * comes from, or that a config entry does nothing (never silently). */
+static void serial_note(const mod_slot *slot)
 {
+    const mod_backend *b = &mod_g.backends[slot->backend];
+    char detail[600];
+
+    if (slot->serial_from_config) {
+        snprintf(detail, sizeof(detail),
+                 "slot %lu, token '%s' on backend '%s': the backend reports the placeholder "
+                 "serial '%s'; the module reports %s from token_serials",
+                 (unsigned long)slot->id, slot->label, b->name, slot->bserial_text,
+                 slot->serial_text);
+        mod_log(LOG_NOTICE, "%s", detail);
+        mod_audit_slot(slot, "token", "serial", detail);
+    } else if (slot->ignored_serial != NULL) {
+        snprintf(detail, sizeof(detail),
+                 "slot %lu, token '%s' on backend '%s': the backend reports its own serial %s; "
+                 "token_serials '%s:%s' is ignored",
+                 (unsigned long)slot->id, slot->label, b->name, slot->bserial_text, slot->label,
+                 slot->ignored_serial);
+        mod_log(LOG_WARNING, "%s", detail);
+        mod_audit_slot(slot, "token", "serial_ignored", detail);
+    }
+}
+
+static void slot_changed(void *ctx, const mod_slot *slot, int what)
+{
+    int inserted = what == MOD_SLOT_INSERTED;
     char detail[128];
 
     (void)ctx;
+    if (what == MOD_SLOT_SERIAL_NOTE) {
+        serial_note(slot);
+        return;
+    }
     snprintf(detail, sizeof(detail), "slot %lu", (unsigned long)slot->id);
     if (!inserted) {
         /* The token's sessions and object handles died with it. */

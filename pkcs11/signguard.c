@@ -20,8 +20,7 @@ static CK_RV refuse(const mod_call *c, CK_RV rv, const char *op, const char *why
 
 static int is_issuing(const mod_call *c, CK_OBJECT_HANDLE bkey)
 {
-    return mod_g.issuing != NULL &&
-           mod_issuing_key(mod_g.issuing, c->f, c->slot->bslot, c->bh, bkey);
+    return mod_g.issuing != NULL && mod_issuing_key(mod_g.issuing, c->f, c->slot, c->bh, bkey);
 }
 
 CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
@@ -61,7 +60,7 @@ CK_RV mod_C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK
      * its hash-and-sign mechanisms there, so it carries them out when the
      * token lacks them. */
     if (mod_signop_supported(pMechanism->mechanism) && pMechanism->mechanism != CKM_EDDSA &&
-        mod_issuing_token(mod_g.issuing, c.f, c.slot->bslot)) {
+        mod_issuing_token(mod_g.issuing, c.f, c.slot)) {
         rv = c.f->C_SignInit(c.bh, pMechanism, bkey);
         if (rv == CKR_MECHANISM_INVALID)
             rv = mod_signop_start(hSession, c.slot->id, pMechanism, bkey, 0);

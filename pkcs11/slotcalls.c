@@ -75,8 +75,13 @@ CK_RV mod_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 
     if (rv != CKR_OK)
         return rv;
-    rv = c.f->C_GetTokenInfo(c.slot->bslot, pInfo);
-    /* The one change to token info: a token this station has switched to its
+    if (pInfo == NULL) {
+        mod_leave();
+        return CKR_ARGUMENTS_BAD;
+    }
+    /* The serial is the module's (token_serials may give it). */
+    rv = mod_slot_token_info(c.slot, c.f, pInfo);
+    /* The other change to token info: a token this station has switched to its
      * derived PIN (it carries our marker) takes a NULL PIN at C_Login, which
      * clients know as a protected path. No other token gets the flag, so no
      * client sends a NULL PIN that the module would have to refuse. */
@@ -95,7 +100,7 @@ CK_RV mod_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList, CK_
 
     if (rv != CKR_OK)
         return rv;
-    if (mod_issuing_token(mod_g.issuing, c.f, c.slot->bslot))
+    if (mod_issuing_token(mod_g.issuing, c.f, c.slot))
         rv = mod_issuing_mech_list(c.f, c.slot->bslot, pList, pulCount);
     else
         rv = c.f->C_GetMechanismList(c.slot->bslot, pList, pulCount);
@@ -110,7 +115,7 @@ CK_RV mod_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHA
 
     if (rv != CKR_OK)
         return rv;
-    if (pInfo != NULL && mod_issuing_token(mod_g.issuing, c.f, c.slot->bslot))
+    if (pInfo != NULL && mod_issuing_token(mod_g.issuing, c.f, c.slot))
         rv = mod_issuing_mech_info(c.f, c.slot->bslot, type, pInfo);
     else
         rv = c.f->C_GetMechanismInfo(c.slot->bslot, type, pInfo);

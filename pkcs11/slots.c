@@ -132,24 +132,51 @@ static hidden *find_hidden(mod_slots *s, size_t backend, CK_SLOT_ID bslot)
     return NULL;
 }
 
-static mod_slot *add_slot(mod_slots *s, size_t backend, CK_SLOT_ID bslot, const CK_TOKEN_INFO *ti)
+/* The backend's token_serials entry for this label, or NULL. */
+static const mod_token_serial *configured_serial(const mod_backend *b, const char *label)
+{
+    size_t i;
+
+    for (i = 0; i < b->n_token_serials; i++)
+        if (strcmp(b->token_serials[i].label, label) == 0)
+            return &b->token_serials[i];
+    return NULL;
+}
+
+static mod_slot *add_slot(mod_slots *s, const mod_backend *b, size_t backend, CK_SLOT_ID bslot,
+                          const CK_TOKEN_INFO *ti)
 {
     mod_slot *t = calloc(1, sizeof(*t));
+    const mod_token_serial *conf;
     size_t n;
 
     if (t == NULL)
         return NULL;
     t->backend = backend;
     t->bslot = bslot;
-    t->serial_len =
-        tm_serial_trim(ti->serialNumber, sizeof(ti->serialNumber), t->serial, sizeof(t->serial));
-    if (t->serial_len == 0 ||
-        tm_serial_encode(t->serial, t->serial_len, t->serial_text, sizeof(t->serial_text)) == 0)
-        t->serial_text[0] = '\0';
     memcpy(t->label, ti->label, sizeof(ti->label));
     t->label[sizeof(ti->label)] = '\0';
     for (n = sizeof(ti->label); n > 0 && (t->label[n - 1] == ' ' || t->label[n - 1] == '\0'); n--)
         t->label[n - 1] = '\0';
+    t->serial_len =
+        tm_serial_trim(ti->serialNumber, sizeof(ti->serialNumber), t->serial, sizeof(t->serial));
+    if (t->serial_len == 0 ||
+        tm_serial_encode(t->serial, t->serial_len, t->bserial_text, sizeof(t->bserial_text)) == 0)
+        t->bserial_text[0] = '\0';
+    /* Only a placeholder is replaced: a token's own serial is what its
+     * certificates and derived PIN are bound to, and a config line must not
+     * move them to another. */
+    conf = configured_serial(b, t->label);
+    if (conf != NULL && tm_serial_unusable(t->serial, t->serial_len) != NULL) {
+        t->serial_len = strlen(conf->serial); /* config checked: 1..16 literal characters */
+        memcpy(t->serial, conf->serial, t->serial_len);
+        t->serial_from_config = 1;
+    } else if (conf != NULL) {
+        t->ignored_serial = conf->serial;
+    }
+    if (t->serial_len == 0 ||
+        tm_serial_encode(t->serial, t->serial_len, t->serial_text, sizeof(t->serial_text)) == 0)
+        t->serial_text[0] = '\0';
     t->min_pin = ti->ulMinPinLen;
     t->max_pin = ti->ulMaxPinLen;
     pthread_mutex_init(&t->write_lock, NULL);
@@ -243,13 +270,15 @@ static void refresh_backend(mod_slots *s, mod_backend *backends, size_t bi,
             add_hidden(s, bi, list[j]);
             continue;
         }
-        t = add_slot(s, bi, list[j], &ti);
+        t = add_slot(s, b, bi, list[j], &ti);
         if (t == NULL)
             continue;
         mod_debug("slot %lu: token '%s' on backend '%s' slot %lu", (unsigned long)t->id,
                   t->serial_text, b->name, (unsigned long)t->bslot);
+        if ((t->serial_from_config || t->ignored_serial != NULL) && change != NULL)
+            change(ctx, t, MOD_SLOT_SERIAL_NOTE);
         if (s->scanned && change != NULL)
-            change(ctx, t, 1);
+            change(ctx, t, MOD_SLOT_INSERTED);
     }
     for (i = 0; i < s->n; i++) {
         mod_slot *t = s->slots[i];
@@ -262,7 +291,7 @@ static void refresh_backend(mod_slots *s, mod_backend *backends, size_t bi,
             __atomic_store_n(&t->present, 0, __ATOMIC_RELEASE);
             mod_debug("slot %lu: token '%s' removed", (unsigned long)t->id, t->serial_text);
             if (change != NULL)
-                change(ctx, t, 0);
+                change(ctx, t, MOD_SLOT_REMOVED);
         }
     }
     for (i = 0; i < s->n_hidden;) {

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "fuzz_temp.h"
 #include "issuing.h"
+#include "tm_profile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,6 +64,24 @@ static void check_loaded(const mod_config *c, const char *path)
         for (j = 0; j < i; j++)
             if (strcmp(c->backends[j].name, b->name) == 0)
                 abort();
+        /* token_serials: each entry can name one token (issue 13) */
+        for (j = 0; j < b->n_token_serials; j++) {
+            const mod_token_serial *t = &b->token_serials[j];
+            char text[TM_SERIAL_TEXT_MAX + 1];
+            size_t sl = strlen(t->serial), k, m;
+            if (strlen(t->label) == 0 || strlen(t->label) > 32 || sl == 0 || sl > 16 ||
+                tm_serial_unusable((const unsigned char *)t->serial, sl) != NULL ||
+                tm_serial_encode((const unsigned char *)t->serial, sl, text, sizeof(text)) != sl ||
+                strcmp(text, t->serial) != 0)
+                abort();
+            for (k = 0; k < j; k++)
+                if (strcmp(b->token_serials[k].label, t->label) == 0)
+                    abort();
+            for (k = 0; k <= i; k++)
+                for (m = 0; m < (k < i ? c->backends[k].n_token_serials : j); m++)
+                    if (strcmp(c->backends[k].token_serials[m].serial, t->serial) == 0)
+                        abort();
+        }
         if (b->uri != NULL) {
             P11KitUri *u = p11_kit_uri_new();
             if (u == NULL || p11_kit_uri_parse(b->uri, P11_KIT_URI_FOR_ANY, u) != P11_KIT_URI_OK)

@@ -166,6 +166,63 @@ static void test_bad_values(void **state)
                  "'a b' is not a backend name");
 }
 
+/* Issue 13: token_serials = LABEL:SERIAL, ... in a backend section. */
+static void test_token_serials(void **state)
+{
+    char err[512];
+    mod_config *c = NULL;
+
+    (void)state;
+    write_conf("[tokenmint]\nbackends = tpm, b\n[backend_tpm]\nmodule = /t.so\n"
+               "token_serials = tpm0:TPM0SERIAL01 ,  my:label : A-1 (x)=/.+ , z:Z\n"
+               "[backend_b]\nmodule = /b.so\ntoken_serials = tpm0:OTHER\n");
+    if (mod_config_load_file(path, &c, err, sizeof(err)) != 1)
+        fail_msg("%s", err);
+    assert_int_equal(c->backends[0].n_token_serials, 3);
+    assert_string_equal(c->backends[0].token_serials[0].label, "tpm0");
+    assert_string_equal(c->backends[0].token_serials[0].serial, "TPM0SERIAL01");
+    /* split at the last ':', spaces around each part dropped */
+    assert_string_equal(c->backends[0].token_serials[1].label, "my:label");
+    assert_string_equal(c->backends[0].token_serials[1].serial, "A-1 (x)=/.+");
+    assert_string_equal(c->backends[0].token_serials[2].serial, "Z");
+    /* one label in two backends names two tokens */
+    assert_int_equal(c->backends[1].n_token_serials, 1);
+    assert_string_equal(c->backends[1].token_serials[0].label, "tpm0");
+    assert_int_equal(c->backends[0].line, 3);
+    mod_config_free(c);
+    unlink(path);
+}
+
+/* Every malformed token_serials refused at load, naming the value. */
+static void test_token_serials_refused(void **state)
+{
+#define TS_CONF(v) "[tokenmint]\nbackends = a\n[backend_a]\nmodule = /x.so\ntoken_serials = " v "\n"
+    (void)state;
+    expect_error(TS_CONF(""), 5, "token_serials is empty");
+    expect_error(TS_CONF("tpm0"), 5, "token_serials: 'tpm0' is not LABEL:SERIAL");
+    expect_error(TS_CONF("tpm0:A, tpm1"), 5, "'tpm1' is not LABEL:SERIAL");
+    expect_error(TS_CONF(":ABC"), 5, "':ABC' has an empty label");
+    expect_error(TS_CONF("tpm0:"), 5, "'tpm0:' has an empty serial");
+    expect_error(TS_CONF(","), 5, "token_serials lists no LABEL:SERIAL");
+    expect_error(TS_CONF("abcdefghijklmnopqrstuvwxyz0123456:A"), 5,
+                 "label 'abcdefghijklmnopqrstuvwxyz0123456' is longer than a token label");
+    expect_error(TS_CONF("tpm0:ABCDEFGHIJKLMNOPQ"), 5,
+                 "serial 'ABCDEFGHIJKLMNOPQ' for 'tpm0' is longer than a token serial (16");
+    expect_error(TS_CONF("tpm0:ab?cd"), 5, "serial 'ab?cd' for 'tpm0' has a character");
+    expect_error(TS_CONF("tpm0:x_y"), 5, "serial 'x_y' for 'tpm0' has a character");
+    expect_error(TS_CONF("tpm0:caf\xc3\xa9"), 5, "for 'tpm0' has a character");
+    expect_error(TS_CONF("tpm0:0000000000000000"), 5,
+                 "serial '0000000000000000' for 'tpm0' is all zeros: it names no one token");
+    expect_error(TS_CONF("tpm0:0"), 5, "serial '0' for 'tpm0' is all zeros");
+    expect_error(TS_CONF("tpm0:A, tpm0:B"), 5, "label 'tpm0' is given twice");
+    expect_error(TS_CONF("tpm0:A, tpm1:A"), 5, "serial 'A' is given to 'tpm0' and to 'tpm1'");
+    expect_error(TS_CONF("tpm0:A") "token_serials = tpm1:B\n", 6, "token_serials is set twice");
+    expect_error("[tokenmint]\nbackends = a, b\n[backend_a]\nmodule = /x.so\n"
+                 "token_serials = t:S1\n[backend_b]\nmodule = /y.so\ntoken_serials = u:S2, v:S1\n",
+                 8, "serial 'S1' for 'v' is also given to 't' in [backend_a]");
+#undef TS_CONF
+}
+
 static void test_stray_sections_and_keys(void **state)
 {
     (void)state;
@@ -278,6 +335,8 @@ int main(void)
         cmocka_unit_test(test_bad_uri),
         cmocka_unit_test(test_duplicate_and_empty),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_token_serials),
+        cmocka_unit_test(test_token_serials_refused),
         cmocka_unit_test(test_stray_sections_and_keys),
         cmocka_unit_test(test_no_tokenmint_section),
         cmocka_unit_test(test_audit_log_kept_on_error),

@@ -200,13 +200,17 @@ MOCK_FUNCS(mb)
 
 static CK_FUNCTION_LIST fa, fb;
 static mod_backend backends[2];
-static int inserted, removed;
+static int inserted, removed, noted;
 static CK_SLOT_ID last_changed;
 
-static void changed(void *ctx, const mod_slot *slot, int in)
+static void changed(void *ctx, const mod_slot *slot, int what)
 {
     (void)ctx;
-    if (in)
+    if (what == MOD_SLOT_SERIAL_NOTE) {
+        noted++;
+        return;
+    }
+    if (what == MOD_SLOT_INSERTED)
         inserted++;
     else
         removed++;
@@ -230,7 +234,7 @@ static int setup_mocks(void **state)
     memset(backends, 0, sizeof(backends));
     backends[0] = (mod_backend){.name = "a", .funcs = &fa, .initialized = 1};
     backends[1] = (mod_backend){.name = "b", .funcs = &fb, .initialized = 1};
-    inserted = removed = 0;
+    inserted = removed = noted = 0;
     return 0;
 }
 
@@ -317,6 +321,52 @@ static void test_slot_ids_stable_while_present(void **state)
     mod_slots_free(s);
 }
 
+/* Issue 13: token_serials gives the serial of a token whose backend reports
+ * a placeholder, by label; a token with its own serial keeps it and the entry
+ * is noted as ignored; C_GetTokenInfo through mod_slot_token_info says the
+ * module's serial. */
+static void test_token_serials(void **state)
+{
+    static const mod_token_serial map[] = {{"mock", "MAPPED01"}};
+    mod_slots *s = mod_slots_new();
+    CK_TOKEN_INFO ti;
+    mod_slot *t;
+    CK_SLOT_ID id;
+
+    (void)state;
+    mb.serials[0] = "0000000000000000";
+    backends[1].token_serials = map;
+    backends[1].n_token_serials = 1;
+    mod_slots_refresh(s, backends, 2, changed, NULL);
+    assert_int_equal(noted, 2); /* one replaced, one ignored; on the first scan too */
+    assert_int_equal(inserted, 0);
+    id = id_of(s, "MAPPED01");
+    assert_true(id != 0);
+    t = mod_slots_get(s, id);
+    assert_int_equal(t->serial_from_config, 1);
+    assert_null(t->ignored_serial);
+    assert_string_equal(t->bserial_text, "0000000000000000");
+    assert_string_equal(t->label, "mock");
+    assert_int_equal(mod_slot_token_info(t, &fb, &ti), CKR_OK);
+    assert_memory_equal(ti.serialNumber, "MAPPED01        ", 16);
+    /* its own serial stays, the entry is ignored */
+    t = mod_slots_get(s, id_of(s, "BBBB0002"));
+    assert_non_null(t);
+    assert_int_equal(t->serial_from_config, 0);
+    assert_string_equal(t->ignored_serial, "MAPPED01");
+    assert_int_equal(mod_slot_token_info(t, &fb, &ti), CKR_OK);
+    assert_memory_equal(ti.serialNumber, "BBBB0002        ", 16);
+    /* backend a has no entry: its tokens are untouched and not noted */
+    t = mod_slots_get(s, id_of(s, "AAAA0001"));
+    assert_non_null(t);
+    assert_int_equal(t->serial_from_config, 0);
+    assert_null(t->ignored_serial);
+    /* a rescan notes nothing again */
+    mod_slots_refresh(s, backends, 2, changed, NULL);
+    assert_int_equal(noted, 2);
+    mod_slots_free(s);
+}
+
 static void test_uninitialised_backend_ignored(void **state)
 {
     mod_slots *s = mod_slots_new();
@@ -340,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_many_objects_no_collision),
         cmocka_unit_test_setup(test_slot_ids_distinct_across_backends, setup_mocks),
         cmocka_unit_test_setup(test_slot_ids_stable_while_present, setup_mocks),
+        cmocka_unit_test_setup(test_token_serials, setup_mocks),
         cmocka_unit_test_setup(test_uninitialised_backend_ignored, setup_mocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
