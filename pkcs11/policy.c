@@ -487,7 +487,7 @@ void mod_policy_decide_token(const mod_policy *policy, CK_FUNCTION_LIST *backend
     CK_OBJECT_HANDLE key_obj = CK_INVALID_HANDLE;
     unsigned char *key_id = NULL, *key_label = NULL;
     CK_ULONG key_id_len = 0, key_label_len = 0;
-    char token_text[TM_SERIAL_TEXT_MAX + 1], id_text[2 * 64 + 1], why[400], serial[128];
+    char token_text[TM_SERIAL_TEXT_MAX + 1], id_text[2 * 64 + 1], why[640], serial[128];
     const unsigned char *p;
     char renewed_serial[128] = "";
     int blocking = 0, renewed = 0;
