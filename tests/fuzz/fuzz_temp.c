@@ -31,7 +31,9 @@ static void remove_tree(const char *path, int depth)
         char sub[PATH_MAX];
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        /* A path too long to name is left: it was never made by us. */
+        if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= (int)sizeof(sub))
+            continue;
         remove_tree(sub, depth + 1);
     }
     if (d != NULL)
