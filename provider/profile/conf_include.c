@@ -6,6 +6,7 @@
  * that cannot be opened. It runs before NCONF sees the text; it interprets
  * nothing but the `.include` lines.
  */
+#define _GNU_SOURCE /* secure_getenv */
 #include "tm_profile.h"
 
 #include <dirent.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* OpenSSL itself nests includes; a deeper chain than this is a loop. */
@@ -72,11 +74,13 @@ out:
     return ok;
 }
 
+/* OpenSSL takes the suffix in any case: x.CNF is read too, so it is checked
+ * too (a FIFO by that name would block the parser). */
 static int conf_suffix(const char *name)
 {
     size_t n = strlen(name);
-    return (n > 4 && strcmp(name + n - 4, ".cnf") == 0) ||
-           (n > 5 && strcmp(name + n - 5, ".conf") == 0);
+    return (n > 4 && strcasecmp(name + n - 4, ".cnf") == 0) ||
+           (n > 5 && strcasecmp(name + n - 5, ".conf") == 0);
 }
 
 /* A directory is included file by file (*.cnf, *.conf), as OpenSSL does. */
@@ -116,7 +120,8 @@ static int check_dir(const char *path, int depth, char *err, size_t errlen)
 static int check_include(const char *value, size_t n, const char *source, long line, int depth,
                          char *err, size_t errlen)
 {
-    const char *dir = getenv("OPENSSL_CONF_INCLUDE");
+    /* secure_getenv, as OpenSSL reads it (ignored in a setuid program) */
+    const char *dir = secure_getenv("OPENSSL_CONF_INCLUDE");
     char path[4096];
     struct stat st;
     int w;
@@ -134,8 +139,12 @@ static int check_include(const char *value, size_t n, const char *source, long l
             value);
         return 0;
     }
-    if (dir != NULL && dir[0] != '\0' && value[0] != '/')
-        w = snprintf(path, sizeof(path), "%s/%.*s", dir, (int)n, value);
+    /* The file checked is the one NCONF opens: a relative path goes under
+     * $OPENSSL_CONF_INCLUDE whenever that is set, even to "" (then
+     * "x.conf" is "/x.conf"). */
+    if (dir != NULL && value[0] != '/')
+        w = snprintf(path, sizeof(path), "%s%s%.*s", dir,
+                     dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/", (int)n, value);
     else
         w = snprintf(path, sizeof(path), "%.*s", (int)n, value);
     if (w < 0 || (size_t)w >= sizeof(path)) {
@@ -171,11 +180,30 @@ static int has_word(const char *p, size_t n, const char *w)
     return 0;
 }
 
+/*
+ * The first byte NCONF reads otherwise than this scan, or -1: a NUL (the
+ * parser's line reader stops there and runs the rest into the next line) or
+ * a control character other than tab and CR. ".include x.cnf<NUL>" was
+ * checked as x.cnf and read as something else.
+ */
+static int odd_byte(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)p[i];
+        if ((b < 0x20 && b != '\t' && b != '\r') || b == 0x7f)
+            return b;
+    }
+    return -1;
+}
+
 static int check_text(const char *text, size_t len, const char *source, int depth, char *err,
                       size_t errlen)
 {
     const char *p = text, *end = text + len;
     long line = 0;
+    int odd;
 
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -184,6 +212,13 @@ static int check_text(const char *text, size_t len, const char *source, int dept
         if (eol == NULL)
             eol = end;
         line++;
+        if ((odd = odd_byte(p, (size_t)(eol - p))) >= 0) {
+            say(err, errlen, source, line,
+                "control character 0x%02x (a config line is text; OpenSSL would read this one "
+                "otherwise than it was checked)",
+                (unsigned)odd);
+            return 0;
+        }
         while (q < eol && (*q == ' ' || *q == '\t'))
             q++;
         /* includedir sends a relative .include elsewhere than the file

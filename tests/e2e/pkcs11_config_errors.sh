@@ -72,6 +72,40 @@ module = $TM_SOFTHSM_MODULE
 CONF
 init_fails "$conf:1: .pragma includedir is refused"
 
+# The include check reads what NCONF reads (issue 10, found by fuzz_toolconf
+# in the tool's twin of this check). A directory's x.CNF is read by OpenSSL
+# (the suffix in any case): a FIFO by that name blocked C_Initialize.
+mkdir "$TM_TMP/conf.d"
+mkfifo "$TM_TMP/conf.d/held.CNF"
+cat >"$conf" <<CONF
+.include $TM_TMP/conf.d
+[tokenmint]
+backends = softhsm
+[backend_softhsm]
+module = $TM_SOFTHSM_MODULE
+CONF
+timeout 20 pkcs11-tool --module "$TM_MODULE" -L >/dev/null 2>&1 && tm_fail "a FIFO x.CNF include was accepted"
+[ $? -eq 124 ] && tm_fail "a FIFO named x.CNF in an included directory hung C_Initialize"
+init_fails "$TM_TMP/conf.d/held.CNF: included file is not a regular file"
+rm "$TM_TMP/conf.d/held.CNF"
+# A relative include is read under OPENSSL_CONF_INCLUDE whenever that is set,
+# even empty ("secret.cnf" is then "/secret.cnf"): the file checked must be
+# that one, not the one in the working directory.
+(
+    cd "$TM_TMP/station.d"
+    printf '.include secret.cnf\n[tokenmint]\nbackends = softhsm\n[backend_softhsm]\nmodule = %s\n' \
+        "$TM_SOFTHSM_MODULE" >"$conf"
+    OPENSSL_CONF_INCLUDE= init_fails "$conf:1: .include /secret.cnf: No such file or directory"
+    OPENSSL_CONF_INCLUDE=$TM_TMP/station.d/ pkcs11-tool --module "$TM_MODULE" -L >/dev/null ||
+        tm_fail "an include found under OPENSSL_CONF_INCLUDE was refused"
+)
+# A NUL or control character: NCONF reads the line otherwise than the check.
+printf '.include %s\0x\n[tokenmint]\nbackends = softhsm\n[backend_softhsm]\nmodule = %s\n' \
+    "$TM_TMP/station.d/secret.cnf" "$TM_SOFTHSM_MODULE" >"$conf"
+init_fails "$conf:1: control character 0x00"
+printf '[tokenmint]\nbackends = softhsm\n[backend_softhsm]\nmodule = %s\v\n' "$TM_SOFTHSM_MODULE" >"$conf"
+init_fails "$conf:4: control character 0x0b"
+
 for bad in /dev/full "$TM_TMP" "$TM_TMP/no-such-dir/audit.jsonl"; do
     cat >"$conf" <<CONF
 [tokenmint]
