@@ -80,6 +80,24 @@ tm_expect_fail "a token failed, so exit 1" issue >"$TM_TMP/1.json"
 grep -q '"step":5' "$TM_TMP/1.json" || tm_fail "keygen failure should be reported at step 5"
 rerun_clean keygen
 
+# 1b. Key generation fails without a cause (CKR_GENERAL_ERROR, as SoftHSM2
+#     2.6.1 does now and then under concurrent object creation) and leaves
+#     nothing: the token is asked once more and issued. Failing again, the
+#     token fails after two tries, never a third.
+fresh_station ag
+tm_shim_fail C_GenerateKeyPair 2 CKR_GENERAL_ERROR
+issue >"$TM_TMP/1b.json" || { cat "$TM_TMP/1b.json"; tm_fail "a causeless keygen failure should be retried"; }
+[ "$(count_result issued "$TM_TMP/1b.json")" -eq "$N" ] || tm_fail "keygen retry: all issued"
+[ "$(grep -c '"key_retried":true' "$TM_TMP/1b.json")" -eq 1 ] || tm_fail "keygen retry: one token retried"
+tool_check_invariants "$CA"
+fresh_station ah
+tm_shim_fail C_GenerateKeyPair 1 CKR_GENERAL_ERROR sticky
+tm_expect_fail "keygen fails twice" issue --jobs 1 >"$TM_TMP/1c.json"
+[ "$(count_result failed "$TM_TMP/1c.json")" -eq "$N" ] || tm_fail "sticky keygen failure: all fail"
+[ "$(grep -c 'CKR_GENERAL_ERROR (twice' "$TM_TMP/1c.json")" -eq "$N" ] ||
+    { cat "$TM_TMP/1c.json"; tm_fail "each token should say it was tried twice"; }
+rerun_clean keygen-twice
+
 # 2. The token refuses the certificate (step 12, CKR_DEVICE_ERROR): the CA
 #    issued it, so the re-run writes that certificate, never issues a second.
 fresh_station b

@@ -496,6 +496,22 @@ static int renewed_key_pair(token_ctx *c)
     return 0;
 }
 
+/* 1 when the token holds an object with the ID just tried (or cannot say). */
+static int left_objects(token_ctx *c)
+{
+    CK_FUNCTION_LIST *f = c->run->st->f;
+    CK_ATTRIBUTE tmpl = {CKA_ID, c->id, c->idlen};
+    CK_OBJECT_HANDLE h;
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    if (f->C_FindObjectsInit(c->s, &tmpl, 1) != CKR_OK)
+        return 1;
+    rv = f->C_FindObjects(c->s, &h, 1, &n);
+    f->C_FindObjectsFinal(c->s);
+    return rv != CKR_OK || n != 0;
+}
+
 static int generate_key_pair(token_ctx *c)
 {
     static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -550,9 +566,23 @@ static int generate_key_pair(token_ctx *c)
     }
 #undef A
     rv = st->f->C_GenerateKeyPair(c->s, &mech, pub, np, priv, nv, &hpub, &hpriv);
+    /* CKR_GENERAL_ERROR and CKR_FUNCTION_FAILED name no cause: SoftHSM2
+     * 2.6.1 returns them now and then under concurrent object creation
+     * (its issue #573), a card after a communication glitch. Asked once
+     * more, with a new ID, only when the failed call left no object behind:
+     * a half-made pair is never doubled. No PIN is involved. */
+    if ((rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) && !left_objects(c)) {
+        tool_debug("token %s: key pair generation failed (%s) and left nothing; once more",
+                   c->t->serial_text, p11c_ckr_name(rv));
+        if (RAND_bytes(c->id, (int)c->idlen) != 1)
+            return fail(c, 5, "no random bytes for the key ID");
+        c->res->key_retried = 1;
+        rv = st->f->C_GenerateKeyPair(c->s, &mech, pub, np, priv, nv, &hpub, &hpriv);
+    }
     if (rv != CKR_OK)
-        return fail(c, 5, "key pair generation (%s) failed: %s", tool_keytype_name(c->run->keytype),
-                    p11c_ckr_name(rv));
+        return fail(c, 5, "key pair generation (%s) failed: %s%s",
+                    tool_keytype_name(c->run->keytype), p11c_ckr_name(rv),
+                    c->res->key_retried ? " (twice; the first failure left nothing)" : "");
     c->owned_pub = tool_token_public_key(st, c->s, hpub);
     if (!c->owned_pub)
         return fail(c, 5, "cannot read the new key pair's public key");

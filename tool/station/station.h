@@ -193,6 +193,7 @@ typedef struct tool_result {
     char key_id[80];      /* hex */
     int key_generated;
     int key_reused;
+    int key_retried; /* key generation failed without a cause and was asked once more */
     double ms;
     char error[600];    /* why it failed; for TOOL_RES_RENEW, why it needs renewal */
     char replaces[200]; /* renew: the certificate serial(s) the new one supersedes */

@@ -228,6 +228,8 @@ static json_object *result_json(const tool_result *res)
         json_object_object_add(o, "key_id", json_object_new_string(res->key_id));
     json_object_object_add(o, "key_generated", json_object_new_boolean(res->key_generated));
     json_object_object_add(o, "key_reused", json_object_new_boolean(res->key_reused));
+    if (res->key_retried)
+        json_object_object_add(o, "key_retried", json_object_new_boolean(1));
     json_object_object_add(o, "ms", json_object_new_int64(round_ms(res->ms)));
     if (res->kind == TOOL_RES_FAILED) {
         json_object_object_add(o, "step", json_object_new_int(res->step));
