@@ -19,7 +19,7 @@ cd "$TM_TMP"
 kp() { # ID KEYTYPE USAGE...
     local id=$1 kt=$2
     shift 2
-    pkcs11-tool --module "$SOFTHSM" --token-label tm-0001 --login --pin "$TM_USER_PIN" \
+    pkcs11-tool --module "$TM_P11_MODULE" --token-label tm-0001 --login --pin "$TM_USER_PIN" \
         --keypairgen --key-type "$kt" --id "$id" --label "key$id" "$@" >/dev/null 2>&1 ||
         tm_fail "pkcs11-tool keygen $kt"
 }

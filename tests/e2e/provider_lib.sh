@@ -21,7 +21,7 @@ HW_TYPE=2.25.306879213863795936203097792690857128826.1
 
 # tm_keygen LABEL-INDEX(1-based) KEYTYPE ID: a key pair on token tm-NNNN.
 tm_keygen() {
-    pkcs11-tool --module "$SOFTHSM" --token-label "$(printf 'tm-%04d' "$1")" --login \
+    pkcs11-tool --module "$TM_P11_MODULE" --token-label "$(printf 'tm-%04d' "$1")" --login \
         --pin "$TM_USER_PIN" --keypairgen --key-type "$2" --id "$3" --label "key$3" \
         >/dev/null 2>&1 || tm_fail "pkcs11-tool keygen $2 on token $1"
 }

@@ -12,7 +12,7 @@ tm_keygen 1 rsa:2048 01
 tm_keygen 1 EC:prime256v1 02
 tm_keygen 1 EC:secp384r1 03
 have_eddsa=0
-if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | tm_grepq '^ *EDDSA'; then
+if pkcs11-tool --module "$TM_P11_MODULE" -M 2>/dev/null | tm_grepq '^ *EDDSA'; then
     have_eddsa=1
     tm_keygen 1 EC:edwards25519 04
 fi

@@ -112,7 +112,7 @@ if openssl dgst "${PROV[@]}" -sha256 -sign "$(tm_uri "$S" 01)" -out big.sig big.
     tm_fail "dgst signed a DER structure too large to check"
 fi
 grep -q 'too large for the profile check' err.txt || { cat err.txt; tm_fail "no message (dgst)"; }
-if pkcs11-tool --module "$SOFTHSM" -M 2>/dev/null | tm_grepq '^ *EDDSA'; then
+if pkcs11-tool --module "$TM_P11_MODULE" -M 2>/dev/null | tm_grepq '^ *EDDSA'; then
     tm_keygen 1 EC:edwards25519 03
     if openssl pkeyutl "${PROV[@]}" -sign -rawin -inkey "$(tm_uri "$S" 03)" -in big.der \
         -out big.sig 2>err.txt; then

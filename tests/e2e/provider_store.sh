@@ -26,7 +26,7 @@ put_cert() { # TOKEN-INDEX SERIAL ID SUBJECT
     openssl req -new -key ca.key -subj "$4" -out "$3.csr" 2>/dev/null
     openssl x509 -req -in "$3.csr" -force_pubkey "$3.pub" -CA ca.pem -CAkey ca.key \
         -set_serial "0x$3$3" -days 2 -outform DER -out "$3.der" 2>/dev/null || tm_fail "cert $3"
-    pkcs11-tool --module "$SOFTHSM" --token-label "$(printf 'tm-%04d' "$1")" --login \
+    pkcs11-tool --module "$TM_P11_MODULE" --token-label "$(printf 'tm-%04d' "$1")" --login \
         --pin "$TM_USER_PIN" --write-object "$3.der" --type cert --id "$3" --label "key$3" \
         >/dev/null 2>&1 || tm_fail "write cert $3"
 }

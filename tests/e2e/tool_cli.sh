@@ -52,7 +52,7 @@ rm -rf "$CA"
 # One token failing does not stop the others: exit 1, the rest issued.
 tm_make_tokens 3 y
 "$T" ca init "$TM_TMP/ca3" >/dev/null
-pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-y0002 --login --pin "$TM_USER_PIN" \
+pkcs11-tool --module "$TM_P11_MODULE" --token-label tm-y0002 --login --pin "$TM_USER_PIN" \
     --change-pin --new-pin 55555 >/dev/null 2>&1
 expect_rc 1 "step 4" "$T" issue --all --ca "$TM_TMP/ca3" --pin-source "$PIN"
 [ "$(wc -l <"$TM_TMP/ca3/index.txt")" -eq 2 ] || tm_fail "the other two tokens should be issued"

@@ -52,7 +52,7 @@ openssl ca -batch -config "$CA/ca.cnf" -in "$TM_TMP/r2.pem" -out "$TM_TMP/c2.pem
 
 # 5. A CA whose key is on a token, through the provider (pkcs11: URI in ca.cnf).
 tm_make_tokens 2 k
-pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label tm-k0001 --login --pin "$TM_USER_PIN" \
+pkcs11-tool --module "$TM_P11_MODULE" --token-label tm-k0001 --login --pin "$TM_USER_PIN" \
     --keypairgen --key-type EC:prime256v1 --id 01 --label ca >/dev/null 2>&1
 KURI="pkcs11:serial=${TM_SERIALS[0]};id=%01;type=private?pin-source=$PIN"
 "$T" ca init "$TM_TMP/tokca" --key "$KURI" >/dev/null || tm_fail "ca init --key pkcs11:"

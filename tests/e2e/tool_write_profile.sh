@@ -23,7 +23,7 @@ label_of() {
     tm_fail "no token with serial $1"
 }
 certs_on() {
-    pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$(label_of "$1")" -O 2>/dev/null |
+    pkcs11-tool --module "$TM_P11_MODULE" --token-label "$(label_of "$1")" -O 2>/dev/null |
         grep -c 'Certificate Object' || true
 }
 S0=${TM_SERIALS[0]} S1=${TM_SERIALS[1]}
@@ -65,9 +65,9 @@ pkcs11-tool --module "$TM_MODULE" --token-label "$(label_of "$S0")" --login \
 [ "$(certs_on "$S0")" -eq 0 ] || tm_fail "the module must write nothing"
 
 # 3. Behind the module's back: verify says BAD, with the reason, exit 1.
-pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$(label_of "$S0")" --login \
+pkcs11-tool --module "$TM_P11_MODULE" --token-label "$(label_of "$S0")" --login \
     --pin "$TM_USER_PIN" --write-object bad.der --type cert --label bad \
-    --id "$(pkcs11-tool --module "$TM_SOFTHSM_MODULE" --token-label "$(label_of "$S0")" -O \
+    --id "$(pkcs11-tool --module "$TM_P11_MODULE" --token-label "$(label_of "$S0")" -O \
         --type pubkey 2>/dev/null | awk '/ID:/ {print $2; exit}')" >direct.out 2>&1 ||
     { cat direct.out; tm_fail "cannot store the test certificate straight into SoftHSM2"; }
 [ "$(certs_on "$S0")" -eq 1 ] || tm_fail "the direct write should have stored it"

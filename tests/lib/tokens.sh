@@ -8,10 +8,19 @@
 # Labels are tm-0001 ... tm-NNNN: all the same width, so none is a prefix of
 # another (pkcs11-tool --token-label matches by prefix). User PIN 1234,
 # SO PIN 12345678 unless TM_USER_PIN / TM_SO_PIN say otherwise.
+#
+# TM_TOKEN_BACKEND=tpm (the <test>_tpm variants, tests/tool.cmake): the same
+# tokens on tpm2-pkcs11 over a per-test swtpm instead (tests/lib/tpm.sh
+# tm_make_tpm_tokens), reached through the tokenmint module, whose config
+# (TOKENMINT_CONF, tm_module_conf) names each token's serial in
+# token_serials. $TM_P11_MODULE is the module that holds the test's tokens
+# (for pkcs11-tool --token-label past tokenmint) on either backend.
 
 TM_SOFTHSM_MODULE=${TM_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 TM_USER_PIN=${TM_USER_PIN:-1234}
 TM_SO_PIN=${TM_SO_PIN:-12345678}
+TM_TOKEN_BACKEND=${TM_TOKEN_BACKEND:-softhsm}
+TM_P11_MODULE=$TM_SOFTHSM_MODULE
 
 # tm_grepq [GREP-OPTIONS] PATTERN: `grep -q` for the end of a pipeline. grep -q
 # stops at the first match; under `set -o pipefail` the writer then dies of
@@ -34,6 +43,10 @@ tm_tmpdir() {
 tm_make_tokens() {
     local n=$1 prefix=${2:-} i
     [ -n "${TM_TMP:-}" ] || tm_tmpdir
+    if [ "$TM_TOKEN_BACKEND" = tpm ]; then
+        tm_make_tpm_tokens "$n" "$prefix"
+        return
+    fi
     local dir="$TM_TMP/${prefix}tokens"
     mkdir -p "$dir"
     export SOFTHSM2_CONF="$TM_TMP/${prefix}softhsm2.conf"
@@ -64,7 +77,7 @@ tm_station_secret() {
 }
 
 # tm_module_conf ["KEY = VALUE"...]: the module's config over the test's
-# SoftHSM2 tokens as TOKENMINT_CONF ($TM_TMP/tokenmint.conf), its audit log in
+# SoftHSM2 (or TPM) tokens as TOKENMINT_CONF ($TM_TMP/tokenmint.conf), its audit log in
 # $audit ($TM_TMP/audit.jsonl), with the extra [tokenmint] lines given.
 tm_module_conf() {
     local line
@@ -72,9 +85,13 @@ tm_module_conf() {
     export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
     unset TOKENMINT_BACKEND
     {
-        printf '[tokenmint]\nbackends = softhsm\naudit_log = %s\n' "$audit"
+        printf '[tokenmint]\nbackends = %s\naudit_log = %s\n' "$TM_TOKEN_BACKEND" "$audit"
         for line in "$@"; do printf '%s\n' "$line"; done
-        printf '[backend_softhsm]\nmodule = %s\n' "$TM_SOFTHSM_MODULE"
+        if [ "$TM_TOKEN_BACKEND" = tpm ]; then
+            printf '[backend_tpm]\nmodule = %s\ntoken_serials = %s\n' "$TM_TPM_MODULE" "$TM_TPM_SERIALS"
+        else
+            printf '[backend_softhsm]\nmodule = %s\n' "$TM_SOFTHSM_MODULE"
+        fi
     } >"$TOKENMINT_CONF"
 }
 
@@ -89,3 +106,9 @@ tm_expect_fail() {
     shift
     if "$@"; then tm_fail "$what: expected failure, command succeeded"; fi
 }
+
+case $TM_TOKEN_BACKEND in
+softhsm) ;;
+tpm) . "${BASH_SOURCE[0]%/*}/tpm.sh" ;;
+*) tm_fail "TM_TOKEN_BACKEND=$TM_TOKEN_BACKEND: softhsm or tpm" ;;
+esac

@@ -38,9 +38,10 @@ tm_tpm_stop_all() {
     rm -rf "$TM_TMP"
 }
 
-# tm_make_tpm_token LABEL: a fresh swtpm and one initialised tpm2-pkcs11 token.
-tm_make_tpm_token() {
-    local label=$1 dir port try i
+# tm_tpm_start: a fresh swtpm with an initialised tpm2-pkcs11 store, its
+# directory in $TM_TPM_DIR; exports the TCTI and store for the module.
+tm_tpm_start() {
+    local dir port try i
     [ -n "${TM_TMP:-}" ] || tm_tmpdir
     trap tm_tpm_stop_all EXIT
     dir=$(mktemp -d "$TM_TMP/tpm.XXXXXX")
@@ -67,12 +68,54 @@ tm_make_tpm_token() {
     tpm2_ptool init --path "$dir/store" >"$dir/init.log" 2>&1 ||
         tm_fail "tpm2_ptool init: $(cat "$dir/init.log")"
     tpm2_flushcontext -t >/dev/null 2>&1 || true
-    pkcs11-tool --module "$TM_TPM_MODULE" --init-token --label "$label" --so-pin "$TM_SO_PIN" \
-        >"$dir/token.log" 2>&1 || tm_fail "tpm2-pkcs11 C_InitToken: $(cat "$dir/token.log")"
+    TM_TPM_DIR=$dir
+}
+
+# tm_tpm_init_token LABEL: one more initialised token in $TM_TPM_DIR's store
+# (tpm2-pkcs11 always offers one uninitialised slot for it).
+tm_tpm_init_token() {
+    local label=$1 dir=$TM_TPM_DIR slot
+    # pkcs11-tool takes slot 0 by default, the first token once there is one
+    slot=$(pkcs11-tool --module "$TM_TPM_MODULE" -L 2>/dev/null |
+        awk '/^Slot [0-9]+/{s=$2} /uninitialized/{print s; exit}')
+    [ -n "$slot" ] || tm_fail "tpm2-pkcs11 offers no uninitialised slot for $label"
+    pkcs11-tool --module "$TM_TPM_MODULE" --slot-index "$slot" --init-token --label "$label" --so-pin "$TM_SO_PIN" \
+        >>"$dir/token.log" 2>&1 || tm_fail "tpm2-pkcs11 C_InitToken: $(cat "$dir/token.log")"
     pkcs11-tool --module "$TM_TPM_MODULE" --token-label "$label" --login --login-type so \
         --so-pin "$TM_SO_PIN" --init-pin --pin "$TM_USER_PIN" >>"$dir/token.log" 2>&1 ||
         tm_fail "tpm2-pkcs11 C_InitPIN: $(cat "$dir/token.log")"
+}
+
+# tm_make_tpm_token LABEL: a fresh swtpm and one initialised tpm2-pkcs11 token.
+tm_make_tpm_token() {
+    local label=$1
+    tm_tpm_start
+    tm_tpm_init_token "$label"
     TM_TPM_SERIAL=$(pkcs11-tool --module "$TM_TPM_MODULE" -L 2>/dev/null |
         awk -F': *' -v l="$label" '/token label/{x=$2; sub(/ +$/,"",x)} /serial num/ && x==l {print $2}')
     export TM_TPM_SERIAL TM_TPM_MODULE
+}
+
+# tm_make_tpm_tokens N [PREFIX]: tm_make_tokens for TM_TOKEN_BACKEND=tpm. N
+# tokens tm-<PREFIX>0001... on one fresh swtpm, reached through the tokenmint
+# module (TOKENMINT_CONF from tm_module_conf): tpm2-pkcs11 reports the serial
+# 0000000000000000 for every token, so the backend section's token_serials
+# names each TPM<PREFIX>0001..., and TM_SERIALS holds those. A second call
+# replaces the first store, as a second SoftHSM2 store replaces
+# SOFTHSM2_CONF. Exits 77 (a ctest skip) outside CI without the packages.
+tm_make_tpm_tokens() {
+    local n=$1 prefix=${2:-} i label
+    tm_tpm_available || exit 77
+    tm_tpm_start
+    TM_SERIALS=()
+    TM_TPM_SERIALS=
+    for i in $(seq 1 "$n"); do
+        label=$(printf 'tm-%s%04d' "$prefix" "$i")
+        tm_tpm_init_token "$label"
+        TM_SERIALS+=("$(printf 'TPM%s%04d' "$prefix" "$i" | tr '[:lower:]' '[:upper:]')")
+        TM_TPM_SERIALS+="${TM_TPM_SERIALS:+, }$label:${TM_SERIALS[-1]}"
+    done
+    export TM_TOKDIR="$TM_TPM_DIR/store" TM_TPM_SERIALS TM_TPM_MODULE
+    TM_P11_MODULE=$TM_TPM_MODULE
+    tm_module_conf
 }
