@@ -8,6 +8,11 @@ foreach(t serial_refused issue_32 renew_within renew_retire renew_kill9 renew_cm
   tm_add_e2e(tool_${t} tool_${t}.sh tool)
 endforeach()
 
+# Issue 11: kill -9 of issue with the CA on a full and on a read-only file
+# system (root: tmpfs and loop mounts; exit 77, skipped, otherwise).
+tm_add_e2e(tool_kill9_fs tool_kill9_fs.sh tool)
+set_tests_properties(tool_kill9_fs PROPERTIES SKIP_RETURN_CODE 77)
+
 # Issue 12: revocation and CRLs with stock openssl on the same CA.
 foreach(t revoke ocsp)
   tm_add_e2e(ca_${t} ca_${t}.sh tool ca)

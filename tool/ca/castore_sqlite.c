@@ -24,10 +24,45 @@ struct cs_row {
     sqlite3_stmt *st;
 };
 
+/* The OS error behind SQLite's last I/O failure: the connection's (opening
+ * files), else the database file's, else the WAL's (a failed WAL write or
+ * fsync is recorded only on that file). 0: none known. */
+static int sq_errno(sqlite3 *db)
+{
+    sqlite3_file *wal = NULL;
+    int e = db ? sqlite3_system_errno(db) : 0;
+
+    if (db && e == 0 && sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO, &e) != SQLITE_OK)
+        e = 0;
+    if (db && e == 0 &&
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+        wal->pMethods && wal->pMethods->xFileControl(wal, SQLITE_FCNTL_LAST_ERRNO, &e) != SQLITE_OK)
+        e = 0;
+    return e;
+}
+
+/* msg, and when SQLite failed on the file system the OS error under it:
+ * "disk I/O error" alone does not say that the disk is full or read-only
+ * (the -shm could not grow, a WAL write got EROFS). */
+static const char *sq_why(sqlite3 *db, int rc, const char *msg, char *out, size_t len)
+{
+    int prim = rc & 0xff;
+    int sys = prim == SQLITE_IOERR || prim == SQLITE_CANTOPEN || prim == SQLITE_FULL ||
+                      prim == SQLITE_READONLY
+                  ? sq_errno(db)
+                  : 0;
+
+    if (sys > 0 && !strstr(msg, strerror(sys)))
+        snprintf(out, len, "%s (%s)", msg, strerror(sys));
+    else
+        snprintf(out, len, "%s", msg);
+    return out;
+}
+
 static int sq_code(tool_castore *s, int rc, const char *what)
 {
     sq_conn *c = s->conn;
-    int ext = c && c->db ? sqlite3_extended_errcode(c->db) : rc;
+    char why[400];
     const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
 
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -35,20 +70,20 @@ static int sq_code(tool_castore *s, int rc, const char *what)
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
         return tool_cs_fail(s, TOOL_CS_UNAVAIL,
                             "%s: the CA database is locked by another process: %s", what, msg);
-    (void)ext;
-    return tool_cs_fail(s, TOOL_CS_ERROR, "%s: %s", what, msg);
+    return tool_cs_fail(s, TOOL_CS_ERROR, "%s: %s", what,
+                        sq_why(c ? c->db : NULL, rc, msg, why, sizeof why));
 }
 
 static int sq_exec(tool_castore *s, const char *sql)
 {
     sq_conn *c = s->conn;
-    char *msg = NULL;
+    char *msg = NULL, why[400];
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
 
     if (rc != SQLITE_OK) {
         int code = sq_code(s, rc, "SQLite");
         if (msg)
-            tool_cs_fail(s, code, "SQLite: %s", msg);
+            tool_cs_fail(s, code, "SQLite: %s", sq_why(c->db, rc, msg, why, sizeof why));
         sqlite3_free(msg);
         return code;
     }
@@ -68,7 +103,10 @@ static int sq_connect(tool_castore *s, const char *path, char *err, size_t errle
     rc = sqlite3_open_v2(path, &c->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        char why[400];
+        snprintf(
+            err, errlen, "%s: %s", path,
+            sq_why(c->db, rc, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), why, sizeof why));
         return TOOL_CS_ERROR;
     }
     sqlite3_busy_timeout(c->db, CS_SQLITE_BUSY_MS);

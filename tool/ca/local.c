@@ -753,9 +753,15 @@ static tool_ca *ca_open(const char *dir, const char *conninfo, const tm_profile 
     }
     snprintf(path, sizeof path, "%s/ca.cnf", ca->dir);
     conf = NCONF_new(NULL);
+    errno = 0;
     if (!conf || NCONF_load(conf, path, &line) <= 0) {
+        /* fopen's reason: ext4 refuses even a read-only open (EROFS) when
+         * it went read-only before its first open after the mount */
+        int why = errno;
         if (line > 0)
             snprintf(err, errlen, "%s line %ld: %s", path, line, tool_ossl_err(e, sizeof e));
+        else if (why != 0 && why != ENOENT)
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(why));
         else
             snprintf(err, errlen, "%s: cannot read (is %s a CA made with `tokenmint ca init`?)",
                      path, dir);
@@ -1345,10 +1351,12 @@ static int local_token_lock(tool_ca *base, const unsigned char *serial, size_t l
     char dir[PATH_MAX + 16];
     int fd = -1;
 
+    errno = ENAMETOOLONG;
     if ((size_t)snprintf(dir, sizeof dir, "%s/locks", ca->dir) < sizeof dir)
         fd = tool_token_lock(dir, serial, len);
+    /* the reason too: on a full or read-only CA disk it is the one to fix */
     if (fd == -1)
-        snprintf(err, errlen, "cannot take the token's lock in the CA directory");
+        snprintf(err, errlen, "cannot take the token's lock in %s: %s", dir, strerror(errno));
     return fd;
 }
 

@@ -24,9 +24,14 @@ int tool_token_lock(const char *dir, const unsigned char *serial, size_t len)
 
     tool_return_val_if_fail(dir != NULL && serial != NULL && len > 0, -1);
     off = (size_t)snprintf(path, sizeof path, "%s", dir);
-    if (off >= sizeof path - 3)
+    if (off >= sizeof path - 3) {
+        errno = ENAMETOOLONG;
         return -1;
-    mkdir(path, 0755);
+    }
+    /* its failure is the reason (a read-only or full CA disk), not the
+     * ENOENT of the open below */
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return -1;
     off += (size_t)snprintf(path + off, sizeof path - off, "/");
     p11c_hex_encode(serial, len, path + off, sizeof path - off);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -35,9 +40,10 @@ int tool_token_lock(const char *dir, const unsigned char *serial, size_t len)
     /* Never waits: a batch holds its tokens' locks until it ends, so two
      * waiting batches could hold each other's tokens for ever. */
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int busy = errno == EWOULDBLOCK;
+        int e = errno;
         close(fd);
-        return busy ? -2 : -1;
+        errno = e;
+        return e == EWOULDBLOCK ? -2 : -1;
     }
     return fd;
 }
