@@ -20,8 +20,9 @@
 # file system read-write again) one `issue --all` finishes every token, and
 # the invariants hold (tool_check_invariants: every certificate on a token is
 # in the CA database, no key and purpose certified twice, every record has
-# its certificate), and stock `openssl ca -gencrl` and `-updatedb` accept the
-# directory. Needs root (mounts): skipped otherwise, failed in CI.
+# its certificate, no temporary file left), and stock `openssl ca -gencrl`
+# and `-updatedb` accept the directory. Needs root (mounts): skipped
+# otherwise, failed in CI.
 . "$TM_SOURCE_DIR/tests/e2e/tool_lib.sh"
 if [ "$(id -u)" != 0 ]; then
     [ "${CI:-}" = true ] && tm_fail "CI runs as root: this test needs the mounts"
@@ -102,6 +103,8 @@ finish() {
     [ "$(wc -l <"$TM_TMP/records")" -eq "$(wc -l <"$ca/index.txt")" ] ||
         tm_fail "$what: the database and index.txt disagree"
     [ -z "$(find "$ca/newcerts" -empty)" ] || tm_fail "$what: empty certificate files left"
+    # the temporary files of writers killed or refused by the disk are gone
+    [ -z "$(find "$ca" -name '*.tmp.*')" ] || { find "$ca" -name '*.tmp.*'; tm_fail "$what: temporary files left"; }
     openssl ca -config "$ca/ca.cnf" -gencrl -crldays 1 -out "$TM_TMP/crl.pem" >/dev/null 2>&1 ||
         tm_fail "$what: openssl ca -gencrl"
     openssl ca -config "$ca/ca.cnf" -updatedb >/dev/null 2>&1 || tm_fail "$what: openssl ca -updatedb"

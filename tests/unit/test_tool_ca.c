@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -351,6 +352,58 @@ static void test_orphan_certificate_is_recovered(void **state)
     EVP_PKEY_free(key);
 }
 
+/* A file at dir/name (empty). */
+static void touch_in(const char *dir, const char *name)
+{
+    char path[1024];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char path[1024];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* The temporary files of a view writer killed between writing and renaming
+ * them (or one whose rename and unlink a full or read-only disk refused)
+ * are removed at the next open; a live writer's are left alone. */
+static void test_dead_writers_temporary_files_are_removed(void **state)
+{
+    fixture *fx = *state;
+    char err[256], dead_idx[64], dead_ser[64], dead_pem[64], live_idx[64];
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    assert_int_equal(waitpid(pid, NULL, 0), pid); /* pid names no process now */
+    tool_ca_close(fx->ca);
+    snprintf(dead_idx, sizeof dead_idx, "index.txt.tmp.%ld", (long)pid);
+    snprintf(dead_ser, sizeof dead_ser, "serial.tmp.%ld", (long)pid);
+    snprintf(dead_pem, sizeof dead_pem, "newcerts/0ABC.pem.tmp.%ld", (long)pid);
+    snprintf(live_idx, sizeof live_idx, "index.txt.tmp.%ld", (long)getppid());
+    touch_in(fx->dir, dead_idx);
+    touch_in(fx->dir, dead_ser);
+    touch_in(fx->dir, dead_pem);
+    touch_in(fx->dir, live_idx);
+    touch_in(fx->dir, "index.txt.tmp.x1"); /* not a writer's */
+    fx->ca = tool_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
+    assert_non_null(fx->ca);
+    assert_false(exists_in(fx->dir, dead_idx));
+    assert_false(exists_in(fx->dir, dead_ser));
+    assert_false(exists_in(fx->dir, dead_pem));
+    assert_true(exists_in(fx->dir, live_idx));
+    assert_true(exists_in(fx->dir, "index.txt.tmp.x1"));
+}
+
 static void test_operator_passphrase(void **state)
 {
     fixture *fx = *state;
@@ -402,6 +455,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_requests_are_refused_without_a_record, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_orphan_certificate_is_recovered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_writers_temporary_files_are_removed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_operator_passphrase, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

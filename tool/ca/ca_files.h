@@ -51,7 +51,7 @@ typedef struct tool_ca_import_report {
     size_t expired;    /* `openssl ca -updatedb` marks */
     size_t superseded; /* a key+purpose certified twice: the older one */
     size_t duplicates; /* lines naming a serial already taken in */
-    size_t cleaned;    /* empty certificate files removed */
+    size_t cleaned;    /* empty certificate files and dead writers' temporary files removed */
     size_t problems;   /* lines or files that could not be taken in */
 } tool_ca_import_report;
 
@@ -60,7 +60,8 @@ typedef struct tool_ca_import_report {
  * renamed issued.txt.migrated), every index.txt line the store does not
  * know (lines of any length; a torn last line is reported and skipped),
  * revocations and expiries marked there, and certificate files in newcerts/
- * signed by the CA that no record names. Removes empty certificate files.
+ * signed by the CA that no record names. Removes empty certificate files
+ * and the temporary files (index.txt, serial, newcerts/) of dead writers.
  * Problems are reported through report_fn (one line each) and counted;
  * only a store error fails the import.
  */

@@ -316,6 +316,50 @@ static void import_index(ictx *c)
     fclose(f);
 }
 
+/* ---- temporary files of dead view writers ------------------------------------------------ */
+
+/* PID (the text after NAME.tmp.) names no process: the writer died between
+ * writing its temporary file and renaming it. */
+static int writer_is_dead(const char *pid_text)
+{
+    char *end = NULL;
+    long pid;
+
+    errno = 0;
+    pid = strtol(pid_text, &end, 10);
+    return pid > 0 && errno == 0 && end != pid_text && *end == 0 && kill((pid_t)pid, 0) != 0 &&
+           errno == ESRCH;
+}
+
+/* path.tmp.PID files of dead writers (index.txt, serial: a kill -9 inside
+ * the rewrite, or a full or read-only disk that refused the rename and then
+ * the unlink) would stay for ever; removed like newcerts/'s. */
+static void clean_view_tmp(ictx *c, const char *path)
+{
+    char dir[PATH_MAX], prefix[NAME_MAX + 8], full[PATH_MAX + NAME_MAX + 2];
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    struct dirent *e;
+    size_t pl;
+    DIR *d;
+
+    if (!path || !slash || (size_t)(slash - path) >= sizeof dir ||
+        strlen(slash + 1) + 5 >= sizeof prefix)
+        return;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = 0;
+    pl = (size_t)snprintf(prefix, sizeof prefix, "%s.tmp.", slash + 1);
+    d = opendir(dir[0] ? dir : "/");
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, pl) != 0 || !writer_is_dead(e->d_name + pl))
+            continue;
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        if (unlink(full) == 0)
+            c->rep->cleaned++;
+    }
+    if (d)
+        closedir(d);
+}
+
 /* ---- newcerts/ ---------------------------------------------------------------------------- */
 
 static void scan_newcerts(ictx *c)
@@ -335,8 +379,7 @@ static void scan_newcerts(ictx *c)
         snprintf(path, sizeof path, "%s/%s", c->p->newcerts, e->d_name);
         /* a temporary file of a view writer that died */
         if ((tmp = strstr(e->d_name, ".pem.tmp.")) != NULL) {
-            long pid = strtol(tmp + 9, NULL, 10);
-            if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH && unlink(path) == 0)
+            if (writer_is_dead(tmp + 9) && unlink(path) == 0)
                 c->rep->cleaned++;
             continue;
         }
@@ -399,6 +442,8 @@ int tool_ca_import(tool_castore *db, const tool_ca_paths *p, X509 *root, const t
     int code;
 
     memset(rep, 0, sizeof *rep);
+    clean_view_tmp(&c, p->index);
+    clean_view_tmp(&c, p->serial);
     code = tool_castore_begin(db);
     if (code != TOOL_CS_OK) {
         snprintf(err, errlen, "%s", tool_castore_error(db));
