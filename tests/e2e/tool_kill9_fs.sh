@@ -171,7 +171,7 @@ new_station() {
     sync -f "$RO"
 }
 new_station
-landed=0 STORAGE=0 r=0 stores=1
+landed=0 STORAGE=0 r=0 stores=1 span2=$span
 while [ "$r" -lt 9 ] || { [ "$landed" -lt "$WANT_RO" ] && [ "$r" -lt 30 ]; }; do
     r=$((r + 1))
     if [ "$r" -gt 1 ] && [ $((r % 3)) -eq 1 ]; then
@@ -186,11 +186,15 @@ while [ "$r" -lt 9 ] || { [ "$landed" -lt "$WANT_RO" ] && [ "$r" -lt 30 ]; }; do
     # of a run: the tokens are still being worked on) and are killed soon
     # after; the third goes read-only anywhere after the start-up and runs
     # on alone.
+    # (span2 starts at the probe's time and shrinks while runs end before
+    # the file system goes read-only: one slow probe on a loaded machine
+    # must not put every point after the run)
     if [ $((r % 3)) -ne 0 ]; then
-        msleep $((span / 5 + RANDOM % (span / 2)))
+        msleep $((span2 / 5 + RANDOM % (span2 / 2)))
     else
-        msleep $((noop / 2 + RANDOM % (span - noop / 2)))
+        msleep $((noop / 2 + RANDOM % (span2 - noop / 2)))
     fi
+    kill -0 "$PID" 2>/dev/null && alive=1 || alive=0
     echo "tool_kill9_fs" >"/sys/fs/ext4/$DEV/trigger_fs_error"
     ! : 2>/dev/null >"$RO/probe" || tm_fail "the file system did not go read-only"
     if [ $((r % 3)) -ne 0 ]; then
@@ -199,6 +203,7 @@ while [ "$r" -lt 9 ] || { [ "$landed" -lt "$WANT_RO" ] && [ "$r" -lt 30 ]; }; do
     fi
     wait "$PID" 2>/dev/null && RC=0 || RC=$?
     [ "$RC" -eq 137 ] && landed=$((landed + 1))
+    [ "$alive" -eq 1 ] || span2=$((span2 * 2 / 3 < noop * 2 ? noop * 2 : span2 * 2 / 3))
     clean "read-only, run $r" "$RO_RE"
     # and a run on the read-only file system fails naming it
     run "$CA"
