@@ -404,6 +404,32 @@ static void test_dead_writers_temporary_files_are_removed(void **state)
     assert_true(exists_in(fx->dir, "index.txt.tmp.x1"));
 }
 
+/* An open that changes nothing rewrites no view file: `ca list` on a full
+ * disk failed because every open renamed a new index.txt into place. */
+static void test_unchanged_view_is_not_rewritten(void **state)
+{
+    fixture *fx = *state;
+    char err[256], path[512];
+    struct stat idx_before, ser_before, idx_after, ser_after;
+
+    tool_ca_close(fx->ca);
+    snprintf(path, sizeof path, "%s/index.txt", fx->dir);
+    assert_int_equal(stat(path, &idx_before), 0);
+    snprintf(path, sizeof path, "%s/serial", fx->dir);
+    assert_int_equal(stat(path, &ser_before), 0);
+    fx->ca = tool_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
+    assert_non_null(fx->ca);
+    tool_ca_close(fx->ca);
+    fx->ca = tool_ca_open(fx->dir, fx->prof, &fx->crypto, "unit-operator", err, sizeof err);
+    assert_non_null(fx->ca);
+    snprintf(path, sizeof path, "%s/index.txt", fx->dir);
+    assert_int_equal(stat(path, &idx_after), 0);
+    snprintf(path, sizeof path, "%s/serial", fx->dir);
+    assert_int_equal(stat(path, &ser_after), 0);
+    assert_int_equal(idx_before.st_ino, idx_after.st_ino);
+    assert_int_equal(ser_before.st_ino, ser_after.st_ino);
+}
+
 static void test_operator_passphrase(void **state)
 {
     fixture *fx = *state;
@@ -457,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphan_certificate_is_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_writers_temporary_files_are_removed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_view_is_not_rewritten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_passphrase, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
