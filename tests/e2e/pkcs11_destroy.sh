@@ -14,8 +14,8 @@ audit="$TM_TMP/audit.jsonl"
 export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
 export TM_SYSLOG_FILE="$TM_TMP/syslog.txt"
 conf() { # extra [tokenmint] lines
-    printf '[tokenmint]\nbackends = softhsm\n%s\n[backend_softhsm]\nmodule = %s\n' \
-        "$1" "$TM_SOFTHSM_MODULE" >"$TOKENMINT_CONF"
+    printf '[tokenmint]\nbackends = %s\n%s\n%s\n' "$TM_TOKEN_BACKEND" \
+        "$1" "$(tm_backend_section)" >"$TOKENMINT_CONF"
 }
 p11() {
     LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD:}$TM_SYSLOG_CAPTURE" \

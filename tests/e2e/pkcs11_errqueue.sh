@@ -17,10 +17,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout x.k
     -subj "/CN=Alice" -days 2 -outform DER -out alice.der 2>/dev/null
 cat >tokenmint.conf <<CONF
 [tokenmint]
-backends = softhsm
+backends = $TM_TOKEN_BACKEND
 trusted_roots = $TM_TMP/root.pem
-[backend_softhsm]
-module = $TM_SOFTHSM_MODULE
+$(tm_backend_section)
 CONF
 export TOKENMINT_CONF=$TM_TMP/tokenmint.conf
 out=$("$TM_BUILD_DIR/tests/tm-pkcs11-errqueue" "$TM_MODULE" "${TM_SERIALS[0]}" "$TM_USER_PIN" \

@@ -19,8 +19,8 @@ CAKEY=$(tm_uri "$CA" 01)
 export TM_SYSLOG_FILE=$TM_TMP/syslog.txt
 export TOKENMINT_CONF=$TM_TMP/tokenmint.conf
 conf() { # extra [tokenmint] lines
-    printf '[tokenmint]\nbackends = softhsm\naudit_log = %s\n%s\n[backend_softhsm]\nmodule = %s\n' \
-        "$TM_TMP/audit.jsonl" "$1" "$SOFTHSM" >"$TOKENMINT_CONF"
+    printf '[tokenmint]\nbackends = %s\naudit_log = %s\n%s\n%s\n' "$TM_TOKEN_BACKEND" \
+        "$TM_TMP/audit.jsonl" "$1" "$(tm_backend_section)" >"$TOKENMINT_CONF"
 }
 p11() { # SERIAL ARGS...: stock pkcs11-tool through the module, syslog captured
     local slot

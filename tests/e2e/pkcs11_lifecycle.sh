@@ -6,7 +6,7 @@ set -euo pipefail
 . "$TM_SOURCE_DIR/tests/lib/tokens.sh"
 
 tm_make_tokens 2
-export TOKENMINT_BACKEND="$TM_SOFTHSM_MODULE"
+[ "$TM_TOKEN_BACKEND" = tpm ] || export TOKENMINT_BACKEND="$TM_SOFTHSM_MODULE" # tpm: TOKENMINT_CONF
 client() { "$TM_BUILD_DIR/tests/tm-pkcs11-client" "$TM_MODULE" "$@"; }
 
 out=$(client interfaces) || tm_fail "interfaces: $out"

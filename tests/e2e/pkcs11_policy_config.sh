@@ -10,8 +10,8 @@ tm_make_tokens 1
 S=${TM_SERIALS[0]}
 export TOKENMINT_CONF="$TM_TMP/tokenmint.conf"
 conf() { # extra [tokenmint] lines
-    printf '[tokenmint]\nbackends = softhsm\naudit_log = %s\n%s\n[backend_softhsm]\nmodule = %s\n' \
-        "$TM_TMP/audit.jsonl" "$1" "$TM_SOFTHSM_MODULE" >"$TOKENMINT_CONF"
+    printf '[tokenmint]\nbackends = %s\naudit_log = %s\n%s\n%s\n' "$TM_TOKEN_BACKEND" \
+        "$TM_TMP/audit.jsonl" "$1" "$(tm_backend_section)" >"$TOKENMINT_CONF"
 }
 conf ""
 p11() { pkcs11-tool --module "$TM_MODULE" --slot "$(tm_slot_of_serial "$S")" "$@"; }

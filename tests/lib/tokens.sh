@@ -87,12 +87,19 @@ tm_module_conf() {
     {
         printf '[tokenmint]\nbackends = %s\naudit_log = %s\n' "$TM_TOKEN_BACKEND" "$audit"
         for line in "$@"; do printf '%s\n' "$line"; done
-        if [ "$TM_TOKEN_BACKEND" = tpm ]; then
-            printf '[backend_tpm]\nmodule = %s\ntoken_serials = %s\n' "$TM_TPM_MODULE" "$TM_TPM_SERIALS"
-        else
-            printf '[backend_softhsm]\nmodule = %s\n' "$TM_SOFTHSM_MODULE"
-        fi
+        tm_backend_section
     } >"$TOKENMINT_CONF"
+}
+
+# tm_backend_section: the module config's section for the test's tokens,
+# [backend_$TM_TOKEN_BACKEND] (a test's own config says `backends =
+# $TM_TOKEN_BACKEND`); on the TPM with token_serials naming each token.
+tm_backend_section() {
+    if [ "$TM_TOKEN_BACKEND" = tpm ]; then
+        printf '[backend_tpm]\nmodule = %s\ntoken_serials = %s\n' "$TM_TPM_MODULE" "$TM_TPM_SERIALS"
+    else
+        printf '[backend_softhsm]\nmodule = %s\n' "$TM_SOFTHSM_MODULE"
+    fi
 }
 
 tm_fail() {

@@ -38,14 +38,11 @@ tm_tpm_stop_all() {
     rm -rf "$TM_TMP"
 }
 
-# tm_tpm_start: a fresh swtpm with an initialised tpm2-pkcs11 store, its
-# directory in $TM_TPM_DIR; exports the TCTI and store for the module.
-tm_tpm_start() {
-    local dir port try i
-    [ -n "${TM_TMP:-}" ] || tm_tmpdir
-    trap tm_tpm_stop_all EXIT
-    dir=$(mktemp -d "$TM_TMP/tpm.XXXXXX")
-    mkdir -p "$dir/state" "$dir/store"
+# tm_tpm_swtpm DIR: a swtpm on DIR/state (made when absent), loopback TCP on
+# a random port; exports its TCTI for tpm2-pkcs11 and tpm2-tools once it answers.
+tm_tpm_swtpm() {
+    local dir=$1 port try i
+    mkdir -p "$dir/state"
     for try in 1 2 3 4 5; do
         port=$((20000 + RANDOM % 40000))
         swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
@@ -58,13 +55,25 @@ tm_tpm_start() {
     [ -n "$port" ] || tm_fail "swtpm did not start: $(cat "$dir/start.err")"
     export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
     export TPM2_PKCS11_TCTI=$TPM2TOOLS_TCTI
-    export TPM2_PKCS11_STORE="$dir/store"
     # ready when it answers a command (bounded poll)
     for i in $(seq 1 200); do
         tpm2_getcap properties-fixed >/dev/null 2>&1 && break
         sleep 0.05
     done
     tpm2_getcap properties-fixed >/dev/null 2>&1 || tm_fail "swtpm on port $port does not answer"
+}
+
+# tm_tpm_start: a fresh swtpm with an initialised tpm2-pkcs11 store (its
+# primary key persistent in the TPM), its directory in $TM_TPM_DIR; exports
+# the TCTI and the store for the module.
+tm_tpm_start() {
+    local dir
+    [ -n "${TM_TMP:-}" ] || tm_tmpdir
+    trap tm_tpm_stop_all EXIT
+    dir=$(mktemp -d "$TM_TMP/tpm.XXXXXX")
+    mkdir -p "$dir/store"
+    tm_tpm_swtpm "$dir"
+    export TPM2_PKCS11_STORE="$dir/store"
     tpm2_ptool init --path "$dir/store" >"$dir/init.log" 2>&1 ||
         tm_fail "tpm2_ptool init: $(cat "$dir/init.log")"
     tpm2_flushcontext -t >/dev/null 2>&1 || true
@@ -97,25 +106,43 @@ tm_make_tpm_token() {
 }
 
 # tm_make_tpm_tokens N [PREFIX]: tm_make_tokens for TM_TOKEN_BACKEND=tpm. N
-# tokens tm-<PREFIX>0001... on one fresh swtpm, reached through the tokenmint
-# module (TOKENMINT_CONF from tm_module_conf): tpm2-pkcs11 reports the serial
-# 0000000000000000 for every token, so the backend section's token_serials
-# names each TPM<PREFIX>0001..., and TM_SERIALS holds those. A second call
-# replaces the first store, as a second SoftHSM2 store replaces
+# tokens tm-<PREFIX>0001... in one tpm2-pkcs11 store, each on a swtpm of its
+# own: clones of the first one's state (same seeds, same persistent primary
+# key), the token's tcti in its store config. Tokens sharing one swtpm
+# without a resource manager overrun its 3 transient object slots
+# (TPM_RC_OBJECT_MEMORY) as soon as two are used at once. Reached through the
+# tokenmint module (TOKENMINT_CONF from tm_module_conf): tpm2-pkcs11 reports
+# the serial 0000000000000000 for every token, so the backend section's
+# token_serials names each TPM<PREFIX>0001..., and TM_SERIALS holds those. A
+# second call replaces the first store, as a second SoftHSM2 store replaces
 # SOFTHSM2_CONF. Exits 77 (a ctest skip) outside CI without the packages.
 tm_make_tpm_tokens() {
-    local n=$1 prefix=${2:-} i label
+    local n=$1 prefix=${2:-} i label dir first first_tcti
     tm_tpm_available || exit 77
     tm_tpm_start
+    first=$TM_TPM_DIR first_tcti=$TPM2_PKCS11_TCTI
     TM_SERIALS=()
     TM_TPM_SERIALS=
     for i in $(seq 1 "$n"); do
         label=$(printf 'tm-%s%04d' "$prefix" "$i")
+        if [ "$i" -gt 1 ]; then
+            dir=$(mktemp -d "$TM_TMP/tpm.XXXXXX")
+            cp -r "$first/state" "$dir/state"
+            rm -f "$dir/state/.lock"
+            tm_tpm_swtpm "$dir"
+            TM_TPM_DIR=$dir
+        fi
         tm_tpm_init_token "$label"
+        tpm2_ptool config --key tcti --value "$TPM2_PKCS11_TCTI" --label "$label" \
+            --path "$TPM2_PKCS11_STORE" >>"$TM_TPM_DIR/token.log" 2>&1 ||
+            tm_fail "tpm2_ptool config tcti: $(cat "$TM_TPM_DIR/token.log")"
         TM_SERIALS+=("$(printf 'TPM%s%04d' "$prefix" "$i" | tr '[:lower:]' '[:upper:]')")
         TM_TPM_SERIALS+="${TM_TPM_SERIALS:+, }$label:${TM_SERIALS[-1]}"
     done
-    export TM_TOKDIR="$TM_TPM_DIR/store" TM_TPM_SERIALS TM_TPM_MODULE
+    # the store's uninitialised slot and C_Initialize use the first swtpm
+    TM_TPM_DIR=$first
+    export TPM2_PKCS11_TCTI=$first_tcti TPM2TOOLS_TCTI=$first_tcti
+    export TM_TOKDIR="$first/store" TM_TPM_SERIALS TM_TPM_MODULE
     TM_P11_MODULE=$TM_TPM_MODULE
     tm_module_conf
 }
