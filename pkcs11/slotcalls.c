@@ -383,7 +383,7 @@ static CK_RV refuse_pin(const mod_call *c, const char *why, mod_pinmark_state st
 CK_RV mod_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
                    CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
-    char pin[TM_PIN_MAX + 1], why[96];
+    char pin[TM_PIN_MAX + 1], why[160];
     const char *done = NULL;
     CK_SESSION_INFO si;
     mod_pinmark_state st;
@@ -445,13 +445,16 @@ CK_RV mod_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG
             rv = mod_pinmark_write(c.f, c.slot->bslot, &mod_g.secret, c.slot->serial,
                                    c.slot->serial_len);
             /* No marker: put the old PIN back, so the token is never on a PIN
-             * nobody knows it is on. */
-            if (rv != CKR_OK && pOldPin != NULL &&
-                c.f->C_SetPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n, pOldPin, ulOldLen) == CKR_OK)
-                done = "the derived-PIN marker could not be written; the old PIN was put back";
-            else if (rv != CKR_OK)
-                done = "the derived-PIN marker could not be written";
-            else
+             * nobody knows it is on. The backend's reason is named: tpm2-pkcs11
+             * 1.9 makes no public data object (CKR_SESSION_READ_ONLY before a
+             * login), so no token of it can take a derived PIN. */
+            if (rv != CKR_OK) {
+                int back = pOldPin != NULL && c.f->C_SetPIN(c.bh, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)n,
+                                                            pOldPin, ulOldLen) == CKR_OK;
+                snprintf(why, sizeof(why), "the derived-PIN marker could not be written (%s)%s",
+                         p11c_ckr_name(rv), back ? "; the old PIN was put back" : "");
+                done = why;
+            } else
                 done = pOldPin != NULL ? "user PIN set to the derived PIN"
                                        : "the token is on its derived PIN: marker written";
         }
