@@ -17,11 +17,11 @@ tm_test_ca() {
         -out "$1/ca.pem" -subj "/O=tokenmint test CA" -days 30 2>/dev/null
 }
 
-# tm_profile_cert CADIR SERIAL PUBKEY.pem OUT.der: a certificate in the
+# tm_profile_cert CADIR SERIAL PUBKEY.pem OUT.der [DAYS]: a certificate in the
 # serial-bound profile (subject serialNumber + SAN hardwareModuleName naming
-# SERIAL, purpose "auth") for PUBKEY, issued by the test CA.
+# SERIAL, purpose "auth") for PUBKEY, issued by the test CA, valid DAYS (30).
 tm_profile_cert() {
-    local ca=$1 serial=$2 pub=$3 out=$4 tmp
+    local ca=$1 serial=$2 pub=$3 out=$4 days=${5:-30} tmp
     tmp=$(mktemp -d "$TM_TMP/cert.XXXXXX")
     cat >"$tmp/ext.cnf" <<CNF
 [ext]
@@ -39,7 +39,7 @@ CNF
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/throwaway.key" \
         -subj "/serialNumber=$serial" -out "$tmp/req.csr" 2>/dev/null
     openssl x509 -req -in "$tmp/req.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -force_pubkey "$pub" \
-        -set_serial "0x1$(openssl rand -hex 10)" -days 30 -extfile "$tmp/ext.cnf" -extensions ext \
+        -set_serial "0x1$(openssl rand -hex 10)" -days "$days" -extfile "$tmp/ext.cnf" -extensions ext \
         -outform DER -out "$out" 2>/dev/null
     rm -rf "$tmp"
 }

@@ -67,7 +67,9 @@ done
 # --- the write policy, through pkcs11-tool --write-object ---------------------
 tm_test_ca "$TM_TMP/ca"
 tm_profile_cert "$TM_TMP/ca" "$S1" "$TM_TMP/pub01.pem" "$TM_TMP/good.der"
-tm_profile_cert "$TM_TMP/ca" "$S1" "$TM_TMP/pub01.pem" "$TM_TMP/second.der"
+# a second certificate for the key that is no renewal (it ends earlier): made
+# in another second than good.der, a 30-day one would end later and renew it
+tm_profile_cert "$TM_TMP/ca" "$S1" "$TM_TMP/pub01.pem" "$TM_TMP/second.der" 29
 tm_profile_cert "$TM_TMP/ca" "${TM_SERIALS[1]}" "$TM_TMP/pub01.pem" "$TM_TMP/other-serial.der"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TM_TMP/stray.key"
 openssl pkey -in "$TM_TMP/stray.key" -pubout -out "$TM_TMP/stray.pem"
