@@ -69,7 +69,8 @@ list(APPEND TM_TEST_ENV
 #             PrintableString "edwards25519" it decodes from an Ed25519 key's
 #             CKA_EC_PARAMS (24 + 13 bytes per C_SignInit)
 #   tool_tpm  tpm2-pkcs11 1.9 ssl_util_attrs_to_evp never frees the
-#             CKA_EC_POINT OCTET STRING it decodes (66 bytes for P-256)
+#             CKA_EC_POINT OCTET STRING it decodes (66 bytes for P-256); so
+#             do the TPM variants of tool tests (tool.cmake TM_TPM_VARIANTS)
 # A test that adds such a key type or module goes on this list.
 function(tm_sanitizer_full_stacks)
   foreach(_t ${ARGN})
@@ -79,4 +80,5 @@ function(tm_sanitizer_full_stacks)
     endif()
   endforeach()
 endfunction()
-cmake_language(DEFER CALL tm_sanitizer_full_stacks tool_cli tool_tpm)
+cmake_language(DEFER CALL tm_sanitizer_full_stacks tool_cli tool_tpm tool_pin_source_tpm
+               tool_write_profile_tpm tool_profile_urls_tpm)
