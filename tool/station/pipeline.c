@@ -499,17 +499,10 @@ static int renewed_key_pair(token_ctx *c)
 /* 1 when the token holds an object with the ID just tried (or cannot say). */
 static int left_objects(token_ctx *c)
 {
-    CK_FUNCTION_LIST *f = c->run->st->f;
     CK_ATTRIBUTE tmpl = {CKA_ID, c->id, c->idlen};
     CK_OBJECT_HANDLE h;
-    CK_ULONG n = 0;
-    CK_RV rv;
 
-    if (f->C_FindObjectsInit(c->s, &tmpl, 1) != CKR_OK)
-        return 1;
-    rv = f->C_FindObjects(c->s, &h, 1, &n);
-    f->C_FindObjectsFinal(c->s);
-    return rv != CKR_OK || n != 0;
+    return p11c_find_first(c->run->st->f, c->s, &tmpl, 1, &h) != CKR_OK || h != CK_INVALID_HANDLE;
 }
 
 static int generate_key_pair(token_ctx *c)
