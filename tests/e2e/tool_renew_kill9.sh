@@ -40,7 +40,11 @@ new_station() {
     cp -a "$TM_TMP/template.ca" "$CA"
     LOST=()
 }
-renew() { "$T" renew --all --ca "$CA" --within 10 --pin-source "$PIN" "${MODE[@]}" "$@"; }
+# With RENEW_EXEC set the function execs the tool: run in the background, $!
+# is then the tool itself (otherwise it is a subshell that forks the tool, and
+# kill -9 of that subshell left the renew running on, holding its tokens'
+# locks into the next run).
+renew() { ${RENEW_EXEC:+exec} "$T" renew --all --ca "$CA" --within 10 --pin-source "$PIN" "${MODE[@]}" "$@"; }
 
 # state: serial and certificate count of every token present, in $TM_TMP/now
 state() {
@@ -122,10 +126,7 @@ while [ "$landed" -lt "$WANT" ] && [ "$tries" -lt $((WANT * 4)) ]; do
     # never cost a renewed token
     rem=$(awk -F'\t' '$2 == 1' "$TM_TMP/now" | wc -l)
     if [ "$rem" -gt 0 ]; then ms=$((RANDOM % (30 + span))); else ms=$((RANDOM % 120)); fi
-    # exec: $! must be the tool itself. A function run in the background is a
-    # subshell that forks the tool, and kill -9 of the subshell left the tool
-    # running on, holding its tokens' locks into the next run.
-    (exec "$T" renew --all --ca "$CA" --within 10 --pin-source "$PIN" "${MODE[@]}") >"$TM_TMP/run.out" 2>&1 &
+    RENEW_EXEC=1 renew >"$TM_TMP/run.out" 2>&1 &
     pid=$!
     sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
     if kill -9 "$pid" 2>/dev/null; then
