@@ -407,12 +407,9 @@ static int parse_backends(src *s, CONF *conf, mod_config *c, const char *list)
     if (c->backends == NULL)
         goto out;
     for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        char *e;
-        while (isspace((unsigned char)*tok))
-            tok++;
-        e = tok + strlen(tok);
-        while (e > tok && isspace((unsigned char)e[-1]))
-            *--e = '\0';
+        char *e = tok + strlen(tok);
+        tok = trim(tok, &e);
+        *e = '\0';
         if (!valid_name(tok)) {
             fail(s, line, "backends: '%s' is not a backend name (letters, digits, '_', '-')", tok);
             goto out;
