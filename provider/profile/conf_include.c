@@ -76,7 +76,7 @@ out:
 
 /* OpenSSL takes the suffix in any case: x.CNF is read too, so it is checked
  * too (a FIFO by that name would block the parser). */
-static int conf_suffix(const char *name)
+int tm_conf_dir_reads(const char *name)
 {
     size_t n = strlen(name);
     return (n > 4 && strcasecmp(name + n - 4, ".cnf") == 0) ||
@@ -96,7 +96,7 @@ static int check_dir(const char *path, int depth, char *err, size_t errlen)
     }
     while (ok && (e = readdir(d)) != NULL) {
         char full[4096];
-        if (!conf_suffix(e->d_name))
+        if (!tm_conf_dir_reads(e->d_name))
             continue;
         if (snprintf(full, sizeof(full), "%s/%s", path, e->d_name) >= (int)sizeof(full)) {
             say(err, errlen, path, 0, "included path too long");
@@ -120,11 +120,8 @@ static int check_dir(const char *path, int depth, char *err, size_t errlen)
 static int check_include(const char *value, size_t n, const char *source, long line, int depth,
                          char *err, size_t errlen)
 {
-    /* secure_getenv, as OpenSSL reads it (ignored in a setuid program) */
-    const char *dir = secure_getenv("OPENSSL_CONF_INCLUDE");
     char path[4096];
     struct stat st;
-    int w;
 
     if (n == 0) {
         say(err, errlen, source, line, ".include names no file");
@@ -139,15 +136,7 @@ static int check_include(const char *value, size_t n, const char *source, long l
             value);
         return 0;
     }
-    /* The file checked is the one NCONF opens: a relative path goes under
-     * $OPENSSL_CONF_INCLUDE whenever that is set, even to "" (then
-     * "x.conf" is "/x.conf"). */
-    if (dir != NULL && value[0] != '/')
-        w = snprintf(path, sizeof(path), "%s%s%.*s", dir,
-                     dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/", (int)n, value);
-    else
-        w = snprintf(path, sizeof(path), "%.*s", (int)n, value);
-    if (w < 0 || (size_t)w >= sizeof(path)) {
+    if (!tm_conf_include_path(value, n, path, sizeof(path))) {
         say(err, errlen, source, line, ".include path is too long");
         return 0;
     }
@@ -181,21 +170,37 @@ static int has_word(const char *p, size_t n, const char *w)
 }
 
 /*
- * The first byte NCONF reads otherwise than this scan, or -1: a NUL (the
- * parser's line reader stops there and runs the rest into the next line) or
- * a control character other than tab and CR. ".include x.cnf<NUL>" was
- * checked as x.cnf and read as something else.
+ * A NUL makes the parser's line reader stop and run the rest into the next
+ * line; other control characters than tab, CR and LF are not blanks to it
+ * as they are to isspace(). ".include x.cnf<NUL>" was checked as x.cnf and
+ * read as something else.
  */
-static int odd_byte(const char *p, size_t n)
+int tm_conf_odd_byte(const char *p, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
         unsigned char b = (unsigned char)p[i];
-        if ((b < 0x20 && b != '\t' && b != '\r') || b == 0x7f)
+        if ((b < 0x20 && b != '\t' && b != '\r' && b != '\n') || b == 0x7f)
             return b;
     }
     return -1;
+}
+
+int tm_conf_include_path(const char *value, size_t n, char *out, size_t outlen)
+{
+    /* secure_getenv, as OpenSSL reads it (ignored in a setuid program) */
+    const char *dir = secure_getenv("OPENSSL_CONF_INCLUDE");
+    int w;
+
+    /* a relative path goes under $OPENSSL_CONF_INCLUDE whenever that is
+     * set, even to "" (then "x.conf" is "/x.conf") */
+    if (dir != NULL && n > 0 && value[0] != '/')
+        w = snprintf(out, outlen, "%s%s%.*s", dir,
+                     dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/", (int)n, value);
+    else
+        w = snprintf(out, outlen, "%.*s", (int)n, value);
+    return w >= 0 && (size_t)w < outlen;
 }
 
 static int check_text(const char *text, size_t len, const char *source, int depth, char *err,
@@ -212,7 +217,7 @@ static int check_text(const char *text, size_t len, const char *source, int dept
         if (eol == NULL)
             eol = end;
         line++;
-        if ((odd = odd_byte(p, (size_t)(eol - p))) >= 0) {
+        if ((odd = tm_conf_odd_byte(p, (size_t)(eol - p))) >= 0) {
             say(err, errlen, source, line,
                 "control character 0x%02x (a config line is text; OpenSSL would read this one "
                 "otherwise than it was checked)",

@@ -106,6 +106,18 @@ void tm_profile_free(tm_profile *p);
 int tm_conf_check_includes(const char *text, size_t len, const char *source, char *err,
                            size_t errlen);
 
+/* The pieces of that check a loader that scans its own lines (the tool's)
+ * uses too, so both read a file as NCONF does:
+ * - 1 when NCONF reads this directory entry of an included directory
+ *   (*.cnf, *.conf, the suffix in any case);
+ * - the path NCONF opens for `.include VALUE` (n bytes), in out: 1, or 0 when
+ *   it does not fit;
+ * - the first byte of a line NCONF reads otherwise than a line scanner (NUL,
+ *   a control character but tab, CR and LF), or -1. */
+int tm_conf_dir_reads(const char *name);
+int tm_conf_include_path(const char *value, size_t n, char *out, size_t outlen);
+int tm_conf_odd_byte(const char *p, size_t n);
+
 /* Number of configured purposes and their names ("auth", "sign", ...). */
 size_t tm_profile_purpose_count(const tm_profile *p);
 const char *tm_profile_purpose_name(const tm_profile *p, size_t i);

@@ -15,7 +15,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,17 +82,6 @@ typedef struct scan_ctx {
 
 static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen);
 
-/* OpenSSL reads a directory's *.cnf and *.conf files, the suffix in any
- * case (x.CNF too): each is checked as an included file is (a FIFO there
- * would block NCONF, a misspelt section in one would be ignored by the
- * loader). */
-static int conf_suffix(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 4 && strcasecmp(name + n - 4, ".cnf") == 0) ||
-           (n > 5 && strcasecmp(name + n - 5, ".conf") == 0);
-}
-
 static int scan_dir(const char *dir, const char *from, int fromline, int depth, scan_ctx *c,
                     char *err, size_t errlen)
 {
@@ -107,7 +95,9 @@ static int scan_dir(const char *dir, const char *from, int fromline, int depth, 
     }
     while (ok && (e = readdir(d)) != NULL) {
         char full[PATH_MAX];
-        if (!conf_suffix(e->d_name))
+        /* each file NCONF reads there is checked as an included file is (a
+         * FIFO would block NCONF, a misspelt section would be ignored) */
+        if (!tm_conf_dir_reads(e->d_name))
             continue;
         if (snprintf(full, sizeof full, "%s/%s", dir, e->d_name) >= (int)sizeof full) {
             snprintf(err, errlen, "%s line %d: .include %s: path too long", from, fromline, dir);
@@ -131,8 +121,6 @@ static int scan_include(const char *path, int lineno, char *arg, int depth, scan
 {
     struct stat sb;
     char inc[PATH_MAX];
-    const char *dir;
-    int n;
 
     if (*arg == '=')
         arg = trim(arg + 1);
@@ -155,14 +143,7 @@ static int scan_include(const char *path, int lineno, char *arg, int depth, scan
                  MAX_DEPTH);
         return 0;
     }
-    /* secure_getenv, as OpenSSL reads it (ignored in a setuid program) */
-    dir = secure_getenv("OPENSSL_CONF_INCLUDE");
-    if (dir != NULL && arg[0] != '/')
-        n = snprintf(inc, sizeof inc, "%s%s%s", dir,
-                     dir[0] != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/", arg);
-    else
-        n = snprintf(inc, sizeof inc, "%s", arg);
-    if (n < 0 || (size_t)n >= sizeof inc) {
+    if (!tm_conf_include_path(arg, strlen(arg), inc, sizeof inc)) {
         snprintf(err, errlen, "%s line %d: .include path too long", path, lineno);
         return 0;
     }
@@ -176,25 +157,6 @@ static int scan_include(const char *path, int lineno, char *arg, int depth, scan
     if (!regular_file(inc, path, lineno, err, errlen))
         return 0;
     return scan(inc, depth + 1, c, err, errlen);
-}
-
-/*
- * The first byte NCONF would read otherwise than this check: a NUL (NCONF
- * joins the next line to what precedes it) or a control character other
- * than tab and CR (trim() takes \v and \f for blanks, NCONF does not, so
- * ".include x.conf\v" was checked as x.conf and silently skipped by NCONF).
- * -1 when there is none.
- */
-static int odd_byte(const char *line, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        unsigned char b = (unsigned char)line[i];
-        if ((b < 0x20 && b != '\t' && b != '\r' && b != '\n') || b == 0x7f)
-            return b;
-    }
-    return -1;
 }
 
 static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errlen)
@@ -214,7 +176,9 @@ static int scan(const char *path, int depth, scan_ctx *c, char *err, size_t errl
         char *s, *eq, *hash;
         const char *const *keys;
         lineno++;
-        if ((odd = odd_byte(line, (size_t)got)) >= 0) {
+        /* trim() takes \v and \f for blanks, NCONF does not: ".include
+         * x.conf\v" was checked as x.conf and skipped by NCONF */
+        if ((odd = tm_conf_odd_byte(line, (size_t)got)) >= 0) {
             snprintf(err, errlen,
                      "%s line %d: control character 0x%02x (a config line is text; OpenSSL "
                      "would read this one otherwise than it was checked)",
